@@ -1,0 +1,58 @@
+"""The default config, on which every experiment config is built.
+
+Trains ResNet-20 (CIFAR form) with the standard crop+flip augmentation for 30 epochs.
+  python train.py --config configs/default.py --workdir runs/default
+Time: about 10 minutes on one modern GPU; hours on a 2-core CPU (use configs/quickstart.py).
+Any field can be overridden on the command line, e.g. --config.train.num_epochs=5.
+"""
+import ml_collections
+
+from augment import default_augment_config
+from data import default_data_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds initialisation, data order and augmentation (all derived from it).
+
+  # ---- Data: where CIFAR-10 comes from. Every field, with its comment, is in
+  # data/config.py: source (auto | folder | cifar_python | tfds | synthetic), dir, cache_dir,
+  # tfds_data_dir, train_subset, test_subset, synthetic_*. 'auto' uses data.dir, else
+  # $CIFAR10_DIR, else TFDS.
+  config.data = default_data_config()
+
+  # ---- Model: a registered name plus its keyword options (see models/).
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "resnet20"  # alexnet | alexnet_nostride | resnet20 | resnet18 | resnet50.
+  config.model.num_classes = 10  # Output logits.
+  config.model.downsample = "stride"  # stride | blurpool | none: how the network subsamples.
+  config.model.blur_size = 3  # BlurPool binomial filter size, 1..7 (used by 'blurpool').
+  config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.
+  config.model.dtype = "float32"  # Compute dtype (float32 | bfloat16); params stay float32.
+
+  # ---- Augmentation, on the device, per example. Every field, with its comment, is in
+  # augment/config.py: `policies` (comma-separated names applied in order, '' = none) and one
+  # options sub-dict per policy (flip, crop, translate, downsize_embed, upscale_crop), used
+  # only when the policy is listed.
+  config.augment = default_augment_config()
+  config.augment.policies = "crop,flip"  # Standard CIFAR-10 augmentation.
+
+  # ---- Training.
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 128  # Global batch, split over all devices.
+  config.train.num_epochs = 30.0  # Length of training, in passes over the training set...
+  config.train.num_steps = 0  # ...or in optimiser steps, if > 0 (overrides num_epochs).
+  config.train.optimizer = "sgd"  # sgd | adamw.
+  config.train.learning_rate = 0.1  # Peak learning rate.
+  config.train.momentum = 0.9  # SGD momentum (0 = none).
+  config.train.nesterov = True  # Nesterov momentum for SGD.
+  config.train.weight_decay = 5e-4  # L2 weight decay on kernels (not biases or norms).
+  config.train.schedule = "cosine"  # cosine | onecycle | constant, after warm-up.
+  config.train.warmup_epochs = 1.0  # Linear warm-up from 0 to learning_rate.
+  config.train.label_smoothing = 0.0  # 0 = plain cross-entropy.
+  config.train.eval_batch_size = 500  # Test-set batch for accuracy evaluation.
+  config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
+  config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
+  config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.
+  config.train.keep_checkpoints = 3  # How many of the latest checkpoints to keep.
+  return config

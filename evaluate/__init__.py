@@ -1,0 +1,1 @@
+"""Evaluation: test accuracy now; the invariance protocols and metrics build on the same pieces."""

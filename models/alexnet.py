@@ -1,0 +1,94 @@
+"""AlexNet-style CIFAR-10 CNN (cuda-convnet / TensorFlow cifar10 tutorial model).
+
+Used by Azulay & Weiss (2019, figure 11) to compare a CNN with subsampling ('alexnet')
+against the same CNN without any subsampling ('alexnet_nostride').
+
+Architecture, x: (N, 32, 32, 3):
+  2 x [conv 5x5 (width channels) -> norm -> ReLU -> max-pool 3x3 stride 2]
+  head: global average pooling ('gap', default) or flatten ('flatten')
+  dense hidden_units[0] -> ReLU -> dense hidden_units[1] -> ReLU -> dense num_classes.
+Subsampling happens only at the two max-pools, through the downsampling strategy.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from common.registry import Registry
+from models import layers
+from models.builder import MODELS, common_parts
+from models.downsample import Downsampler
+
+HEADS: Registry[Callable[[jnp.ndarray], jnp.ndarray]] = Registry("alexnet head")
+HEADS.register("gap")(layers.global_average_pool)
+HEADS.register("flatten")(lambda x: x.reshape(x.shape[0], -1))
+
+NUM_STAGES = 2
+KERNEL_SIZE = 5
+POOL_WINDOW = 3
+POOL_STRIDE = 2
+
+
+class AlexNet(nn.Module):
+  """See the module docstring. Input (N, 32, 32, 3) -> float32 logits (N, num_classes)."""
+  num_classes: int
+  downsampler: Downsampler
+  padding: str
+  dtype: str
+  width: int
+  norm: str
+  head: str
+  hidden_units: tuple[int, ...]
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    norm = layers.NORMS.get(self.norm)
+    x = x.astype(layers.DTYPES.get(self.dtype))
+    for stage in range(1, NUM_STAGES + 1):
+      x = layers.conv(x, self.width, KERNEL_SIZE, padding=self.padding, dtype=self.dtype,
+                      use_bias=not norm.has_shift, name=f"conv{stage}")
+      x = norm.make(dtype=self.dtype, name=f"norm{stage}")(x, train)
+      x = nn.relu(x)
+      pool_op = lambda y, stride: layers.max_pool(y, POOL_WINDOW, stride, padding=self.padding)
+      x = self.downsampler.pool(x, pool_op, POOL_STRIDE, name=f"pool{stage}")
+    x = HEADS.get(self.head)(x)
+    for index, units in enumerate(self.hidden_units, start=1):
+      x = nn.relu(layers.dense(x, units, dtype=self.dtype, name=f"fc{index}"))
+    return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
+
+
+@MODELS.register("alexnet")
+def alexnet(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
+            padding: str = "zeros", dtype: str = "float32", width: int = 64,
+            norm: str = "batch", head: str = "gap",
+            hidden_units: Sequence[int] = (384, 192)) -> AlexNet:
+  """AlexNet-style CIFAR CNN; `width` = conv channels, `hidden_units` = dense layer sizes."""
+  downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
+                             dtype=dtype, num_classes=num_classes, width=width)
+  layers.NORMS.get(norm)
+  HEADS.get(head)
+  return AlexNet(num_classes=num_classes, downsampler=downsampler, padding=padding,
+                 dtype=dtype, width=width, norm=norm, head=head,
+                 hidden_units=tuple(int(units) for units in hidden_units))
+
+
+@MODELS.register("alexnet_nostride")
+def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_size: int = 3,
+                     padding: str = "zeros", dtype: str = "float32", width: int = 64,
+                     norm: str = "batch", head: str = "gap",
+                     hidden_units: Sequence[int] = (384, 192)) -> AlexNet:
+  """'alexnet' without any subsampling (stride 1 everywhere, pooling windows kept).
+
+  Only downsample='none' and head='gap' are allowed (anything else is a ValueError), so
+  subsampling is the only difference from 'alexnet' with the same options.
+  """
+  if downsample != "none":
+    raise ValueError(f"alexnet_nostride requires downsample='none', got {downsample!r}")
+  if head != "gap":
+    raise ValueError(f"alexnet_nostride requires head='gap' (flatten is not shift "
+                     f"invariant), got {head!r}")
+  return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
+                 padding=padding, dtype=dtype, width=width, norm=norm, head=head,
+                 hidden_units=hidden_units)

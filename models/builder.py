@@ -1,0 +1,70 @@
+"""The model registry and the name + options -> Flax module builder.
+
+Each entry of `MODELS` is a factory taking keyword-only options with defaults and returning
+a `flax.linen.Module`. The factory's signature is the model's list of valid options.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from common.registry import Registry
+from models.downsample import Downsampler, build_downsampler
+from models.layers import DTYPES
+
+ModelFactory = Callable[..., nn.Module]
+
+MODELS: Registry[ModelFactory] = Registry("model")
+
+
+def model_options(name: str) -> dict[str, Any]:
+  """The options model `name` accepts, mapped to their defaults (UnknownNameError if unknown)."""
+  factory = MODELS.get(name)
+  return {option: parameter.default
+          for option, parameter in inspect.signature(factory).parameters.items()}
+
+
+def build_model(name: str, **options: Any) -> nn.Module:
+  """Builds the model registered as `name` with keyword `options`.
+
+  Call convention of the result:
+    variables = model.init(rng, x, train=False)
+    logits = model.apply(variables, x, train=False)
+    logits, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+  x: (N, 32, 32, 3) float32 normalised images; logits: (N, num_classes) float32.
+
+  Raises:
+    UnknownNameError: `name` is not registered (the message lists valid names).
+    ValueError: an option is not accepted by this model (the message lists valid options),
+      or an option value is invalid.
+  """
+  valid = model_options(name)
+  unknown = sorted(set(options) - set(valid))
+  if unknown:
+    raise ValueError(
+        f"Unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}. "
+        f"Valid options: {', '.join(valid)}")
+  return MODELS.get(name)(**options)
+
+
+def count_params(params: Any) -> int:
+  """Total number of scalars in a pytree of arrays (e.g. variables['params'])."""
+  return int(sum(np.prod(np.shape(leaf), dtype=np.int64)
+                 for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
+                 num_classes: int, width: int) -> Downsampler:
+  """Validates the options every model shares and returns the downsampling strategy.
+
+  Raises UnknownNameError / ValueError for unknown names or invalid values.
+  """
+  DTYPES.get(dtype)
+  for option, value in (("num_classes", num_classes), ("width", width)):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"{option} must be a positive integer, got {value!r}")
+  return build_downsampler(downsample, blur_size=blur_size, padding=padding)

@@ -1,0 +1,121 @@
+"""Downsampling strategies: how a model subsamples at each of its downsampling points.
+
+Models never subsample directly and never look at strategy names. At every downsampling
+point they hand the strategy the operation to perform as a function of stride, and the
+strategy decides where (and whether) subsampling happens:
+
+  strategy.pool(x, pool_op, stride, name=...)          a pooling layer (e.g. 3x3 max-pool)
+  strategy.strided_conv(x, conv_op, stride, name=...)  a strided conv unit (conv + norm + ReLU)
+  strategy.shortcut(x, project_op, stride, name=...)   a ResNet projection shortcut (1x1 conv + norm)
+
+Each `*_op` is a function op(x, stride) -> y created by the model (it creates the model's
+named conv/norm submodules itself). The methods are called inside the model's
+`@nn.compact` method, so any submodule a strategy creates (a BlurPool, or the learned
+selector of a future learnable polyphase sampler) belongs to the calling module; strategies
+name such submodules f'{name}_<something>'.
+
+Registered strategies (`DOWNSAMPLERS`, each built with keyword arguments blur_size, padding):
+  'stride'   plain subsampling: the op runs at its stride.
+  'blurpool' Zhang (2019) antialiasing: pool/conv at stride 1, then BlurPool(stride); the
+             shortcut blurs-and-subsamples first and then runs its 1x1 conv at stride 1.
+  'none'     no subsampling at all: every op runs at stride 1 (pooling windows are kept).
+
+Adding e.g. adaptive polyphase sampling is one more subclass of `Downsampler` registered in
+`DOWNSAMPLERS`; no model changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax.numpy as jnp
+
+from common.registry import Registry
+from models.blurpool import BlurPool, binomial_filter
+from models.padding import PADDINGS
+
+# op(x, stride) -> y: a pooling, conv-unit or projection operation run at the given stride.
+StridedOp = Callable[[jnp.ndarray, int], jnp.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Downsampler:
+  """Base strategy. Subclasses override `subsample_after` and/or the three methods.
+
+  Attributes:
+    blur_size: binomial blur taps (used by antialiasing strategies only).
+    padding: the model's padding mode name, for any spatial op the strategy adds.
+  """
+  blur_size: int = 3
+  padding: str = "zeros"
+
+  def subsample_after(self, x: jnp.ndarray, op: StridedOp, stride: int, name: str) -> jnp.ndarray:
+    """Default rule for pools and conv units: run the op at its stride."""
+    del name
+    return op(x, stride)
+
+  def pool(self, x: jnp.ndarray, pool_op: StridedOp, stride: int, *, name: str) -> jnp.ndarray:
+    """A pooling layer with the given stride. x: (N, H, W, C)."""
+    return self.subsample_after(x, pool_op, stride, name)
+
+  def strided_conv(self, x: jnp.ndarray, conv_op: StridedOp, stride: int, *,
+                   name: str) -> jnp.ndarray:
+    """A conv unit (conv + norm + activation) with the given stride. x: (N, H, W, C_in)."""
+    return self.subsample_after(x, conv_op, stride, name)
+
+  def shortcut(self, x: jnp.ndarray, project_op: StridedOp, stride: int, *,
+               name: str) -> jnp.ndarray:
+    """A projection shortcut (1x1 conv + norm) with the given stride. x: (N, H, W, C_in)."""
+    del name
+    return project_op(x, stride)
+
+
+DOWNSAMPLERS: Registry[type[Downsampler]] = Registry("downsample strategy")
+
+
+@DOWNSAMPLERS.register("stride")
+@dataclasses.dataclass(frozen=True)
+class StrideDownsampler(Downsampler):
+  """Plain subsampling (the standard CNN): every op runs at its own stride."""
+
+
+@DOWNSAMPLERS.register("none")
+@dataclasses.dataclass(frozen=True)
+class NoDownsampler(Downsampler):
+  """No subsampling anywhere: every op runs at stride 1, keeping its window/kernel."""
+
+  def subsample_after(self, x, op, stride, name):
+    del stride, name
+    return op(x, 1)
+
+  def shortcut(self, x, project_op, stride, *, name):
+    del stride, name
+    return project_op(x, 1)
+
+
+@DOWNSAMPLERS.register("blurpool")
+@dataclasses.dataclass(frozen=True)
+class BlurPoolDownsampler(Downsampler):
+  """Zhang (2019): op at stride 1, then BlurPool(blur_size, stride); shortcut blurs first."""
+
+  def __post_init__(self):
+    binomial_filter(self.blur_size)  # raises ValueError for an invalid blur_size
+
+  def _blur(self, x: jnp.ndarray, stride: int, name: str) -> jnp.ndarray:
+    return BlurPool(size=self.blur_size, stride=stride, padding=self.padding,
+                    name=f"{name}_blurpool")(x)
+
+  def subsample_after(self, x, op, stride, name):
+    y = op(x, 1)
+    return y if stride == 1 else self._blur(y, stride, name)
+
+  def shortcut(self, x, project_op, stride, *, name):
+    if stride != 1:
+      x = self._blur(x, stride, name)
+    return project_op(x, 1)
+
+
+def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros") -> Downsampler:
+  """Returns the strategy registered as `name`; fails early on unknown names or options."""
+  PADDINGS.get(padding)
+  return DOWNSAMPLERS.get(name)(blur_size=blur_size, padding=padding)

@@ -1,0 +1,120 @@
+"""The real training loop, run for a few steps on synthetic data."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT, tiny_config
+from training import checkpointing
+from training.train_loop import TrainingDivergedError, train_and_evaluate
+
+TINY_RUN = os.path.join(REPO_ROOT, "tests", "tiny_run.py")
+
+
+def run_tiny(workdir, *args, devices=1, check=True):
+  """Runs tests/tiny_run.py in a fresh process with `devices` fake CPU devices."""
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+             JAX_PLATFORMS="cpu")
+  result = subprocess.run([sys.executable, TINY_RUN, str(workdir), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+  if check:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+  return result
+
+
+def test_run_writes_config_metrics_checkpoints_and_summary(tmp_path, tiny):
+  summary = train_and_evaluate(tiny, str(tmp_path))
+  assert summary["steps"] == 12
+  assert 0.0 <= summary["final_test_accuracy"] <= 1.0
+  assert summary["num_params"] > 0
+  saved = json.loads((tmp_path / "config.json").read_text())
+  assert saved["model"]["name"] == "alexnet"
+  records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if "train_loss" in r] == [4, 8, 12]
+  for key in ("epoch", "train_loss", "train_accuracy", "learning_rate", "images_per_sec"):
+    assert key in records[0]
+  assert "test_accuracy" in records[-1]
+  assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 12
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["12", "4", "8"]
+
+
+def test_loss_falls_on_a_learnable_problem(tmp_path, tiny):
+  tiny.train.num_steps = 64
+  tiny.train.log_every_steps = 8
+  tiny.augment.policies = ""
+  summary = train_and_evaluate(tiny, str(tmp_path))
+  losses = [json.loads(l)["train_loss"] for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert losses[-1] < 0.5 * losses[0], losses
+  assert summary["final_test_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_rerun_of_a_finished_run_trains_no_further(tmp_path, tiny):
+  first = train_and_evaluate(tiny, str(tmp_path))
+  second = train_and_evaluate(tiny, str(tmp_path))
+  assert second["resumed_from_step"] == 12 and second["steps"] == 12
+  assert second["final_test_accuracy"] == first["final_test_accuracy"]
+
+
+def test_one_and_eight_devices_give_the_same_loss(tmp_path):
+  one = run_tiny(tmp_path / "one", devices=1)
+  eight = run_tiny(tmp_path / "eight", devices=8)
+  assert eight["num_devices"] == 8 and one["num_devices"] == 1
+  np.testing.assert_allclose(eight["last_train_loss"], one["last_train_loss"], rtol=1e-4)
+  np.testing.assert_allclose(eight["final_test_accuracy"], one["final_test_accuracy"], atol=1/64)
+
+
+def test_batch_that_does_not_divide_over_devices_is_an_error(tmp_path):
+  result = run_tiny(tmp_path, "--override", "train.batch_size=12", devices=8, check=False)
+  assert result.returncode != 0
+  assert "does not divide over the 8 devices" in result.stderr
+
+
+def test_killed_run_resumes_to_identical_parameters(tmp_path):
+  uninterrupted = run_tiny(tmp_path / "straight")
+  killed = run_tiny(tmp_path / "killed", "--kill-at-step", "8", check=False)
+  assert killed.returncode == -9, killed.stderr[-2000:]
+  assert sorted(os.listdir(tmp_path / "killed" / "checkpoints")) == ["4"]
+  resumed = run_tiny(tmp_path / "killed")
+  assert resumed["resumed_from_step"] == 4
+  assert resumed["params_digest"] == uninterrupted["params_digest"]
+  assert resumed["final_test_accuracy"] == uninterrupted["final_test_accuracy"]
+  steps = [json.loads(l)["step"] for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+  assert steps == sorted(set(steps)), "metrics.jsonl has duplicate steps after resume"
+
+
+def test_changed_model_is_refused_on_resume(tmp_path, tiny):
+  tiny.train.num_steps = 4
+  train_and_evaluate(tiny, str(tmp_path))
+  tiny.model.width = 16
+  with pytest.raises(checkpointing.ConfigMismatchError, match="model.width"):
+    train_and_evaluate(tiny, str(tmp_path))
+  _, step = checkpointing.load_latest(str(tmp_path))
+  assert step == 4
+
+
+def test_nan_loss_stops_the_run_without_saving_the_bad_state(tmp_path, tiny):
+  tiny.train.learning_rate = 1e30
+  tiny.train.num_steps = 40
+  with pytest.raises(TrainingDivergedError, match="NaN/inf at step"):
+    train_and_evaluate(tiny, str(tmp_path))
+  if (tmp_path / "checkpoints").exists() and os.listdir(tmp_path / "checkpoints"):
+    tree, _ = checkpointing.load_latest(str(tmp_path))
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(tree["params"]))
+  assert not (tmp_path / "summary.json").exists()
+
+
+def test_train_py_unknown_model_fails_fast_listing_names(tmp_path):
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "train.py"),
+       "--config", os.path.join(REPO_ROOT, "configs", "quickstart.py"),
+       "--workdir", str(tmp_path / "run"), "--config.model.name=alexnett"],
+      capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+  assert result.returncode != 0
+  assert "Unknown model 'alexnett'" in result.stderr
+  assert "alexnet_nostride" in result.stderr and "resnet20" in result.stderr
+  assert not (tmp_path / "run" / "checkpoints").exists()
