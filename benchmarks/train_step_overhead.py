@@ -52,11 +52,8 @@ def _time_block(fn, state, args, steps):
 
 def benchmark_model(name: str) -> dict:
   config = default.get_config()
-  config.model.name = name
-  options = dict(config.model)
-  if _WIDTH.value:
-    options["width"] = _WIDTH.value
-  model = models.build_model(**options)
+  options = {"width": _WIDTH.value} if _WIDTH.value else {}
+  model = models.build_model(name, **options)  # each model's own defaults otherwise
   config.augment.policies = _POLICIES.value
   augment_batch = augment.build_augment(config.augment)
   shardings = make_data_parallel_mesh()

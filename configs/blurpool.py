@@ -4,7 +4,7 @@ Every strided conv becomes conv at stride 1 + BlurPool; compare with configs/def
 (plain stride) under the invariance protocols. Sweep the filter with
 --config.model.blur_size=1|3|5|7 (1 = no blur, subsampling only).
   python train.py --config configs/blurpool.py --workdir runs/blurpool
-Time: about 12 minutes on one modern GPU; hours on a 2-core CPU.
+Time: like configs/default.py (hours on a 2-core CPU; GPU times not measured yet).
 """
 from configs import default
 

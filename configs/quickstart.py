@@ -11,7 +11,7 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.model.name = "alexnet"
-  config.model.width = 32  # Narrow, for CPU speed.
+  config.model.width = 16  # Narrow, for CPU speed.
   config.model.head = "gap"  # Global average pooling, as in every alexnet config here.
   config.augment.policies = "crop,flip"
   config.train.num_epochs = 4.0

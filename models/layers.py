@@ -13,6 +13,7 @@ import dataclasses
 from typing import Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from common.registry import Registry
@@ -60,7 +61,27 @@ def max_pool(x: jnp.ndarray, window: int, stride: int, *, padding: str) -> jnp.n
   (N, H, W, C) -> (N, ceil(H / stride), ceil(W / stride), C).
   """
   x = pad_spatial(x, same_pads(window), padding, fill=-jnp.inf)
-  return nn.max_pool(x, (window, window), strides=(stride, stride), padding="VALID")
+  return _max_over_window_slices(x, window, stride)
+
+
+def _max_over_window_slices(x: jnp.ndarray, window: int, stride: int) -> jnp.ndarray:
+  """VALID max-pooling as an elementwise max of the window*window strided slices of x.
+
+  Same values as reduce-window max-pooling; its gradient is elementwise selects instead of
+  XLA's select-and-scatter, which is about 5x faster on CPU (ties share the gradient equally
+  instead of giving it all to one input: both are valid subgradients).
+  """
+  n, height, width, channels = x.shape
+  out_h, out_w = (height - window) // stride + 1, (width - window) // stride + 1
+  result = None
+  for dy in range(window):
+    for dx in range(window):
+      window_slice = jax.lax.slice(
+          x, (0, dy, dx, 0),
+          (n, dy + (out_h - 1) * stride + 1, dx + (out_w - 1) * stride + 1, channels),
+          (1, stride, stride, 1))
+      result = window_slice if result is None else jnp.maximum(result, window_slice)
+  return result
 
 
 def global_average_pool(x: jnp.ndarray) -> jnp.ndarray:

@@ -189,6 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         timer, interval_start_step = _Timer(time.perf_counter()), step
       end_of_epoch = step == epoch_end
       if (end_of_epoch and (epoch + 1) % train_cfg.eval_every_epochs == 0) or step == total_steps:
+        jax.block_until_ready(state)  # so that pending train steps are not timed as eval
         eval_start = time.perf_counter()
         final_test_accuracy = test_accuracy()
         record["test_accuracy"] = final_test_accuracy
