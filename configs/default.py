@@ -11,6 +11,7 @@ import ml_collections
 
 from augment import default_augment_config
 from data import default_data_config
+from evaluate.config import default_eval_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -57,4 +58,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
   config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.
   config.train.keep_checkpoints = 3  # How many of the latest checkpoints to keep.
+
+  # ---- Invariance evaluation (python -m evaluate --workdir ..., or at the end of training
+  # with run_after_training=True). Every field, with its comment, is in evaluate/config.py:
+  # num_images, image_selection, seed, memory bound, and `protocols`, each a user-chosen
+  # name -> dict(type=<crop_shift | embed_shift | embed_scale | circular_shift>, **options).
+  config.eval = default_eval_config()
   return config

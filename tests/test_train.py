@@ -118,3 +118,25 @@ def test_train_py_unknown_model_fails_fast_listing_names(tmp_path):
   assert "Unknown model 'alexnett'" in result.stderr
   assert "alexnet_nostride" in result.stderr and "resnet20" in result.stderr
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_invariance_eval_runs_after_training_when_asked(tmp_path, tiny):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  tiny.train.num_steps = 4
+  tiny.eval.run_after_training = True
+  tiny.eval.num_images = 4
+  tiny.eval.protocols = ml_collections.ConfigDict(
+      {"circular": dict(type="circular_shift", max_shift=1)})
+  train_and_evaluate(tiny, str(tmp_path))
+  report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+  assert report["checkpoint_step"] == 4 and report["num_images"] == 4
+  assert list(report["protocols"]) == ["circular"]
+
+
+def test_bad_eval_protocol_fails_before_training(tmp_path, tiny):
+  from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
+  tiny.eval.run_after_training = True
+  tiny.eval.protocols.crop.type = "crop_shfit"
+  with pytest.raises(UnknownNameError, match="crop_shift"):
+    train_and_evaluate(tiny, str(tmp_path))
+  assert not (tmp_path / "checkpoints").exists()

@@ -22,6 +22,7 @@ import models
 from data import load_cifar10
 from data.constants import IMAGE_SHAPE
 from evaluate.accuracy import evaluate_accuracy, make_accuracy_fn
+from evaluate.run import check_eval_config, evaluate_workdir
 from training import checkpointing, progress, run_files
 from training.mesh import check_divisible, make_data_parallel_mesh, put_replicated
 from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer
@@ -83,6 +84,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   model = models.build_model(**config.model)
   augment_batch = augment.build_augment(config.augment)
   _validate_train_config(train_cfg)
+  run_invariance_eval = "eval" in config and bool(config.eval.run_after_training)
+  if run_invariance_eval:
+    check_eval_config(config.eval)  # a bad protocol fails now, not after hours of training
   shardings = make_data_parallel_mesh()
   check_divisible(train_cfg.batch_size, shardings.num_devices, "config.train.batch_size")
   check_divisible(train_cfg.eval_batch_size, shardings.num_devices,
@@ -227,4 +231,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         f"{progress.format_duration(summary['wall_time_sec'])} wall time; results in {workdir}",
         is_main)
   manager.close()
+  if run_invariance_eval:
+    evaluate_workdir(workdir, config.eval)
   return summary

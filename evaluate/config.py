@@ -1,0 +1,123 @@
+"""The evaluation config: `default_eval_config()` and `complete_eval_config(given)`.
+
+A run's evaluation settings live in `config.eval` (configs/default.py); a run whose
+config.json has no `eval` section is evaluated with `default_eval_config()`. Every protocol
+is declared as data: a user-chosen name -> dict(type=<a PROTOCOLS name>, **its options).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+
+# How the evaluated test images are chosen (see evaluate.run.select_test_images).
+IMAGE_SELECTIONS = ("first", "random")
+
+
+def default_protocols() -> dict[str, dict[str, Any]]:
+  """The protocols of Azulay & Weiss (2019), figures 2, 6, 10 and 11, adapted to 32x32."""
+  return {
+      # The paper's "crop" protocol: upscale by `scale`, take a 32x32 window at every offset;
+      # a pair is two windows one pixel apart along `direction`.
+      "crop": dict(type="crop_shift", scale=1.25, direction="diagonal"),
+      # Downscale to side `size` (antialiased) and embed at every position of a black
+      # (pixel value 0 before normalisation) canvas; one full grid per size.
+      "embed_black": dict(type="embed_shift", sizes=(16, 20, 24, 28), fill="black"),
+      # The same on an inpainted canvas (normalised-convolution fill of the background).
+      "embed_inpaint": dict(type="embed_shift", sizes=(16, 20, 24, 28), fill="inpaint"),
+      # Fixed (centred) position; side s versus s + 1, for every s in `sizes`.
+      "embed_scale": dict(type="embed_scale", sizes=tuple(range(16, 32)), fill="black"),
+      # Every roll (dy, dx) of the image: exact invariance test for circular-padded models.
+      "circular": dict(type="circular_shift"),
+  }
+
+
+def default_eval_config() -> ml_collections.ConfigDict:
+  """The `config.eval` section with every field at its default."""
+  config = ml_collections.ConfigDict()
+  # Number of test images evaluated (the paper used 1000); 0 = the whole test set. More than
+  # the test set holds is an error.
+  config.num_images = 1000
+  # 'first': the first num_images test images; 'random': num_images drawn without
+  # replacement with `seed` (the same images for every protocol and every run).
+  config.image_selection = "random"
+  # Seeds the image draw and the random grid-point pairs of the consistency metric (and the
+  # sampled pairs of protocols with sample_pairs > 0).
+  config.seed = 0
+  # Images evaluated together per jitted call of the grid engine (with their whole grid if
+  # that fits max_chunk_bytes, else with a slice of its grid points); 0 = planned from
+  # max_chunk_bytes.
+  config.images_per_chunk = 0
+  # Memory bound, in bytes, of one chunk of (images x grid points), by the grid engine's
+  # estimate (evaluate.grid.bytes_per_grid_image: the sum of every intermediate value of
+  # transform + model per model input, no buffer reuse, so the real peak is a fraction of
+  # it). A grid larger than the bound is split into chunks of grid points: e.g. the 1024
+  # circular shifts of one image (~4.6 GiB for AlexNet width 64, ~14 GiB for
+  # alexnet_nostride) run in chunks of fewer shifts. Only a bound too small for one model
+  # input per device is an error, raised before any work.
+  config.max_chunk_bytes = 2 * 1024**3
+  # Run this evaluation at the end of train.py (writes workdir/eval/ like `python -m evaluate`).
+  config.run_after_training = False
+  # Plots: how many images get a "jagged" curve of the correct class's probability versus
+  # shift (chosen as those whose probability varies most along the path).
+  config.num_jagged_images = 4
+  # Plots: at most this many embedding sizes get a heat map (evenly spread over the sweep).
+  config.max_heatmap_sizes = 4
+  # name -> dict(type=<protocol>, **options). See evaluate/protocols.py for every option.
+  # (ConfigDict keeps its keys sorted: protocols run and are reported in name order.)
+  config.protocols = ml_collections.ConfigDict(default_protocols())
+  return config
+
+
+def _as_dict(config: Mapping[str, Any] | ml_collections.ConfigDict) -> dict[str, Any]:
+  if isinstance(config, ml_collections.FrozenConfigDict):
+    config = config.as_configdict()
+  if isinstance(config, ml_collections.ConfigDict):
+    return config.to_dict()
+  return {key: (_as_dict(value) if isinstance(value, (Mapping, ml_collections.ConfigDict))
+                else value) for key, value in dict(config).items()}
+
+
+def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | None
+                         ) -> ml_collections.ConfigDict:
+  """Returns a new ConfigDict: `default_eval_config()` overridden by `given`.
+
+  `given.protocols`, if present, replaces the default protocols as a whole (so that a
+  config can drop protocols); every other field overrides one default.
+
+  Raises:
+    ValueError: a field the defaults do not know (likely a typo), a protocol entry that is
+      not a dict with a 'type', or an invalid num_images / image_selection.
+  """
+  config = default_eval_config()
+  given = _as_dict(given) if given is not None else {}
+  unknown = sorted(set(given) - set(config.keys()))
+  if unknown:
+    raise ValueError(f"Unknown config.eval field(s): {', '.join(unknown)}. Known fields: "
+                     f"{', '.join(sorted(config.keys()))}")
+  for key, value in given.items():
+    if key == "protocols":
+      config.protocols = ml_collections.ConfigDict(_as_dict(value))
+    else:
+      config[key] = value
+  for name, entry in config.protocols.items():
+    if not isinstance(entry, ml_collections.ConfigDict) or "type" not in entry:
+      raise ValueError(f"config.eval.protocols.{name} must be a dict with a 'type' (a protocol "
+                       f"name) and that protocol's options, got {entry!r}")
+  if not config.protocols:
+    raise ValueError("config.eval.protocols is empty: nothing to evaluate.")
+  if config.image_selection not in IMAGE_SELECTIONS:
+    raise ValueError(f"config.eval.image_selection must be one of {IMAGE_SELECTIONS}, got "
+                     f"{config.image_selection!r}")
+  for name in ("num_images", "images_per_chunk", "num_jagged_images", "max_heatmap_sizes"):
+    if int(config[name]) < 0:
+      raise ValueError(f"config.eval.{name} must be >= 0, got {config[name]}")
+  if int(config.max_chunk_bytes) <= 0:
+    raise ValueError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
+  return config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """For `python -m evaluate --config evaluate/config.py` (copy this file to write your own)."""
+  return default_eval_config()

@@ -1,0 +1,395 @@
+"""The grid engine: softmax probabilities of every image at every grid point of a protocol.
+
+`evaluate_grid` runs one jitted function per chunk of (images x grid points): it vmaps
+protocol.transform over the chunk's images and their grid points, flattens (image, grid point)
+into one batch sharded over the mesh's 'data' axis (as in training), runs the model and returns
+(images, grid points, classes); the chunks are assembled into one (N, G, C) array. Chunks are
+sized from a memory bound (plan_chunks): several images with their whole grid when one image's
+grid fits, else one image and a slice of its grid points. A bound too small for even one model
+input per device is a ValueError raised before anything is compiled.
+
+`evaluate_grid_loop` is the reference: a plain Python loop over grid points, each a jitted
+forward pass of the transformed images. Both return the same GridResult (up to float
+rounding); the loop exists for tests and benchmarks.
+
+Usage:
+  predict = evaluate.accuracy.make_predict_fn(model)
+  result = evaluate_grid(predict, variables, images_uint8, labels, protocol)
+  evaluate.metrics.p_top1_change(result.probs, result.pairs)
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from data.constants import IMAGE_SHAPE
+from evaluate.protocols import Protocol, sample_grid
+from training.mesh import MeshShardings, make_data_parallel_mesh
+
+# predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
+PredictFn = Callable[[Any, jnp.ndarray], jnp.ndarray]
+
+DEFAULT_MAX_CHUNK_BYTES = 2 * 1024**3
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GridResult:
+  """Predictions of N images at G grid points.
+
+  Attributes:
+    probs: (N, G, C) float32 softmax probabilities.
+    labels: (N,) int32 true classes.
+    protocol_name: the PROTOCOLS name; protocol_options: its JSON-able options.
+    grid: key -> int32 grid parameters, shape (G,) for a full grid (shared by every image) or
+      (N, G) for sampled pairs (per image; see evaluate.protocols.sample_grid).
+    pairs: (P, 2) int32 neighbouring grid columns; pair_group: (P,) int32 their groups.
+    point_group: (G,) int32 group of each grid column (embedding size for embed_*; else 0).
+    sampled: True for sampled pairs (per-image grids), False for the full grid.
+  """
+  probs: np.ndarray
+  labels: np.ndarray
+  protocol_name: str
+  protocol_options: dict[str, Any]
+  grid: dict[str, np.ndarray]
+  pairs: np.ndarray
+  pair_group: np.ndarray
+  point_group: np.ndarray
+  sampled: bool
+
+  @property
+  def num_images(self) -> int:
+    return self.probs.shape[0]
+
+  @property
+  def num_points(self) -> int:
+    return self.probs.shape[1]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _PlannedGrid:
+  """The grid an evaluation runs: per-image parameters (N, G) plus the result's description."""
+  per_image: dict[str, np.ndarray]
+  grid: dict[str, np.ndarray]
+  pairs: np.ndarray
+  pair_group: np.ndarray
+  point_group: np.ndarray
+  sampled: bool
+
+
+def _plan_grid(protocol: Protocol, num_images: int, seed: int) -> _PlannedGrid:
+  if protocol.sample_pairs:
+    sampled = sample_grid(protocol, num_images, seed)
+    return _PlannedGrid(sampled.grid, sampled.grid, sampled.pairs, sampled.pair_group,
+                        sampled.point_group, True)
+  per_image = {key: np.broadcast_to(values, (num_images, len(values)))
+               for key, values in protocol.grid.items()}
+  return _PlannedGrid(per_image, dict(protocol.grid), protocol.pairs, protocol.pair_group,
+                      protocol.point_group, False)
+
+
+def grid_size(protocol: Protocol) -> int:
+  """Number of grid points evaluated per image (2 * sample_pairs * groups when sampled)."""
+  if protocol.sample_pairs:
+    return 2 * protocol.sample_pairs * len(np.unique(protocol.pair_group))
+  return protocol.num_points
+
+
+# --- memory bound -----------------------------------------------------------------------------
+
+
+def _jaxpr_value_bytes(jaxpr) -> int:
+  """Sum of the sizes of every value an equation of `jaxpr` (and its sub-jaxprs) produces."""
+  total = 0
+  for equation in jaxpr.eqns:
+    for var in equation.outvars:
+      aval = var.aval
+      if hasattr(aval, "shape") and hasattr(aval, "dtype"):
+        total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+    for param in equation.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        if isinstance(sub, jax.extend.core.ClosedJaxpr):
+          total += _jaxpr_value_bytes(sub.jaxpr)
+        elif isinstance(sub, jax.extend.core.Jaxpr):
+          total += _jaxpr_value_bytes(sub)
+  return total
+
+
+def bytes_per_grid_image(predict: PredictFn, variables, protocol: Protocol) -> int:
+  """Upper estimate of the memory (bytes) one model input (one image at one grid point) costs.
+
+  The sum of the sizes of every intermediate value of transform + predict for one image at one
+  grid point (traced with jax.make_jaxpr, nothing compiled or run; no buffer reuse assumed).
+  A chunk of n images x p grid points is estimated at n * p times this.
+  """
+  point = {key: values[0] for key, values in protocol.grid.items()}
+
+  def one(image):
+    return predict(variables, protocol.transform(image, point)[None])
+
+  jaxpr = jax.make_jaxpr(one)(jnp.zeros(IMAGE_SHAPE, jnp.float32))
+  return _jaxpr_value_bytes(jaxpr.jaxpr) + math.prod(IMAGE_SHAPE) * 4
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+  """The shape of every jitted call of evaluate_grid: `images` x `points` model inputs.
+
+  Attributes:
+    images: images per chunk (the last image chunk is padded by repeating its last image).
+    points: grid points per chunk; the whole grid (G) when it fits, else fewer, and the
+      grid is then cut into ceil(G / points) chunks of columns (the last one padded by
+      repeating its last column).
+  """
+  images: int
+  points: int
+
+  @property
+  def inputs(self) -> int:
+    """Model inputs (transformed images) per chunk: images * points."""
+    return self.images * self.points
+
+
+def _round_up(value: int, step: int) -> int:
+  return -(-value // step) * step
+
+
+def _balanced(total: int, largest: int, step: int) -> int:
+  """The size of the fewest equal chunks of at most `largest` (a multiple of `step`) covering
+  `total`, rounded up to a multiple of `step` (so the last chunk is not mostly padding)."""
+  num_chunks = -(-max(total, 1) // largest)
+  return _round_up(-(-max(total, 1) // num_chunks), step)
+
+
+def plan_chunks(num_images: int, points: int, bytes_per_input: int, max_chunk_bytes: int,
+                images_per_chunk: int, num_devices: int) -> ChunkPlan:
+  """Chunk shape (images x grid points) for `num_images` images at `points` grid points each.
+
+  Every chunk holds a multiple of num_devices model inputs (images * points), so that its
+  batch splits evenly over the mesh, and is estimated at inputs * bytes_per_input bytes.
+
+  images_per_chunk = 0 (plan from the bound): whole grids when one image's grid fits (as many
+  images per chunk as max_chunk_bytes allows, at most num_images, balanced over the fewest
+  chunks); else one image per chunk and as many grid points as the bound allows (balanced over
+  the fewest chunks of columns).
+  images_per_chunk = n > 0: n images (at most num_images) with their whole grid, n rounded up
+  so that the devices divide the batch, if that fits max_chunk_bytes; else n images and as
+  many grid points as the bound allows (at least the fewest the devices accept).
+
+  Raises:
+    ValueError: max_chunk_bytes is too small for one model input per device (num_devices
+      inputs, the smallest chunk the devices allow).
+  """
+  smallest = num_devices * bytes_per_input
+  if smallest > max_chunk_bytes:
+    raise ValueError(
+        f"grid too large for the memory bound: even the smallest chunk, one model input "
+        f"(image x grid point) per device ({num_devices} input(s)), needs "
+        f"~{smallest / 2**20:.2f} MiB > max_chunk_bytes = {max_chunk_bytes / 2**20:.2f} MiB. "
+        f"Raise max_chunk_bytes, or use a smaller model.")
+  inputs_allowed = max_chunk_bytes // bytes_per_input  # >= num_devices
+  num_images = max(num_images, 1)
+  image_step = num_devices // math.gcd(points, num_devices)  # images * points % devices == 0
+  if images_per_chunk > 0:
+    images = _round_up(min(images_per_chunk, num_images), image_step)
+    if images * points <= inputs_allowed:
+      return ChunkPlan(images, points)
+    images = min(images_per_chunk, num_images)
+  elif image_step * points <= inputs_allowed:
+    largest = inputs_allowed // points // image_step * image_step
+    return ChunkPlan(_balanced(num_images, largest, image_step), points)
+  else:
+    images = 1
+  point_step = num_devices // math.gcd(images, num_devices)  # images * points % devices == 0
+  largest = max(point_step, inputs_allowed // images // point_step * point_step)
+  return ChunkPlan(images, _balanced(points, largest, point_step))
+
+
+def check_fits(protocol: Protocol, predict: PredictFn, variables, max_chunk_bytes: int,
+               num_devices: int | None = None) -> int:
+  """Raises ValueError if max_chunk_bytes cannot hold one model input per device (see
+  plan_chunks); returns the bytes of one model input (bytes_per_grid_image)."""
+  per_input = bytes_per_grid_image(predict, variables, protocol)
+  plan_chunks(1, grid_size(protocol), per_input, max_chunk_bytes, 0,
+              num_devices or jax.device_count())
+  return per_input
+
+
+# --- the vmap engine --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
+  """Returns jitted `chunk_probs(variables, images, grid) -> probs`.
+
+  images: (n, 32, 32, 3) uint8; grid: key -> (n, p) int32 per-image grid parameters (p grid
+  points of each image: the whole grid or a slice of its columns); probs: (n, p, C) float32.
+  The n * p transformed images form one batch sharded by `batch_sharding`. Cached per
+  (predict, protocol, sharding), so repeated calls reuse the compiled function (one compile
+  per chunk shape; evaluate_grid pads every chunk to the same shape).
+  """
+
+  def chunk_probs(variables, images, grid):
+    def one_image(image, points):
+      return jax.vmap(lambda point: protocol.transform(image, point))(points)
+
+    transformed = jax.vmap(one_image)(images.astype(jnp.float32), grid)
+    n, points = transformed.shape[:2]
+    flat = jax.lax.with_sharding_constraint(transformed.reshape(n * points, *IMAGE_SHAPE),
+                                            batch_sharding)
+    probs = jax.nn.softmax(predict(variables, flat).astype(jnp.float32), axis=-1)
+    return probs.reshape(n, points, -1)
+
+  return jax.jit(chunk_probs)
+
+
+def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
+  """Pads axis 0 to `rows` by repeating the last row (static chunk shapes)."""
+  missing = rows - array.shape[0]
+  return np.concatenate([array, np.repeat(array[-1:], missing, 0)]) if missing else array
+
+
+def _pad_columns(array: np.ndarray, columns: int) -> np.ndarray:
+  """Pads axis 1 of (n, p) to `columns` by repeating the last column (static chunk shapes)."""
+  missing = columns - array.shape[1]
+  return (np.concatenate([array, np.repeat(array[:, -1:], missing, 1)], 1) if missing
+          else array)
+
+
+def _validate(images: np.ndarray, labels: np.ndarray):
+  images = np.asarray(images)
+  labels = np.asarray(labels, np.int32)
+  if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+    raise ValueError(f"images must have shape (N, {', '.join(map(str, IMAGE_SHAPE))}), "
+                     f"got {images.shape}")
+  if labels.shape != images.shape[:1]:
+    raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+  if images.shape[0] == 0:
+    raise ValueError("no images to evaluate")
+  return images, labels
+
+
+def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid) -> GridResult:
+  return GridResult(probs=probs, labels=labels, protocol_name=protocol.name,
+                    protocol_options=dict(protocol.options), grid=planned.grid,
+                    pairs=planned.pairs, pair_group=planned.pair_group,
+                    point_group=planned.point_group, sampled=planned.sampled)
+
+
+def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
+                  protocol: Protocol, *, shardings: MeshShardings | None = None,
+                  images_per_chunk: int = 0, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+                  seed: int = 0) -> GridResult:
+  """Evaluates every image at every grid point with one jitted vmap per chunk.
+
+  A chunk is (images x grid points), shaped by plan_chunks: several images with their whole
+  grid when one image's grid fits max_chunk_bytes, else one image (or images_per_chunk) and a
+  slice of the grid's columns. Every chunk has the same shape (the last ones padded), so the
+  jitted function compiles once.
+
+  Args:
+    predict: predict(variables, images float (B, 32, 32, 3) pixel units) -> logits (B, C),
+      e.g. evaluate.accuracy.make_predict_fn(model).
+    variables: the model variables (replicated over the mesh here).
+    images_uint8: (N, 32, 32, 3) uint8 clean images (host array).
+    labels: (N,) int true classes.
+    protocol: an evaluate.protocols.Protocol.
+    shardings: training.mesh.MeshShardings (None = make_data_parallel_mesh()).
+    images_per_chunk: images per jitted call (0 = planned from max_chunk_bytes).
+    max_chunk_bytes: memory bound (bytes) of one chunk, see bytes_per_grid_image.
+    seed: seeds the per-image pairs of a protocol with sample_pairs > 0.
+
+  Returns:
+    GridResult with probs (N, G, C).
+
+  Raises:
+    ValueError: bad shapes, or a max_chunk_bytes too small for one model input per device
+      (before any compile).
+  """
+  images, labels = _validate(images_uint8, labels)
+  shardings = shardings or make_data_parallel_mesh()
+  num_images = images.shape[0]
+  planned = _plan_grid(protocol, num_images, seed)
+  points = planned.point_group.shape[0]
+  plan = plan_chunks(num_images, points, bytes_per_grid_image(predict, variables, protocol),
+                     max_chunk_bytes, images_per_chunk, shardings.num_devices)
+  chunk_probs = make_chunk_fn(predict, protocol, shardings.batch)
+  variables = jax.device_put(variables, shardings.replicated)
+  outputs = []  # (device probs (n, p, C), image slice, point slice): fetched after dispatch
+  for start in range(0, num_images, plan.images):
+    stop = min(start + plan.images, num_images)
+    chunk_images = jax.device_put(_pad_rows(images[start:stop], plan.images),
+                                  shardings.replicated)
+    for first in range(0, points, plan.points):
+      last = min(first + plan.points, points)
+      chunk_grid = {
+          key: jax.device_put(_pad_columns(_pad_rows(np.asarray(values[start:stop, first:last]),
+                                                     plan.images), plan.points),
+                              shardings.replicated)
+          for key, values in planned.per_image.items()}
+      outputs.append((chunk_probs(variables, chunk_images, chunk_grid),
+                      slice(start, stop), slice(first, last)))
+  probs = None
+  for output, rows, columns in outputs:
+    output = np.asarray(output)
+    if probs is None:
+      probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
+    probs[rows, columns] = output[:rows.stop - rows.start, :columns.stop - columns.start]
+  return _result(probs, labels, protocol, planned)
+
+
+# --- the reference loop -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def make_point_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
+  """Returns jitted `point_probs(variables, images, point) -> probs`: images (n, 32, 32, 3)
+  uint8, point key -> (n,) int32 (one grid point per image), probs (n, C) float32."""
+
+  def point_probs(variables, images, point):
+    transformed = jax.vmap(protocol.transform)(images.astype(jnp.float32), point)
+    transformed = jax.lax.with_sharding_constraint(transformed, batch_sharding)
+    return jax.nn.softmax(predict(variables, transformed).astype(jnp.float32), axis=-1)
+
+  return jax.jit(point_probs)
+
+
+def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
+                       labels: np.ndarray, protocol: Protocol, *,
+                       shardings: MeshShardings | None = None, images_per_chunk: int = 0,
+                       max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+                       seed: int = 0) -> GridResult:
+  """The reference: a Python loop over grid points, a jitted batched forward pass for each.
+
+  Same arguments and result as evaluate_grid; images_per_chunk = images per forward pass
+  (rounded up to a multiple of the devices, not checked against the bound; 0 = as many as
+  max_chunk_bytes allows for a single grid point).
+  """
+  images, labels = _validate(images_uint8, labels)
+  shardings = shardings or make_data_parallel_mesh()
+  num_images = images.shape[0]
+  planned = _plan_grid(protocol, num_images, seed)
+  points = planned.point_group.shape[0]
+  plan = plan_chunks(num_images, 1, bytes_per_grid_image(predict, variables, protocol),
+                     max_chunk_bytes, 0, shardings.num_devices)  # raises if nothing fits
+  chunk = (_round_up(min(images_per_chunk, num_images), shardings.num_devices)
+           if images_per_chunk > 0 else plan.images)
+  point_probs = make_point_fn(predict, protocol, shardings.batch)
+  variables = jax.device_put(variables, shardings.replicated)
+  columns = []
+  for column in range(points):
+    outputs = []
+    for start in range(0, num_images, chunk):
+      stop = min(start + chunk, num_images)
+      chunk_images = jax.device_put(_pad_rows(images[start:stop], chunk), shardings.replicated)
+      point = {key: jax.device_put(_pad_rows(np.asarray(values[start:stop, column]), chunk),
+                                   shardings.replicated)
+               for key, values in planned.per_image.items()}
+      outputs.append((point_probs(variables, chunk_images, point), stop - start))
+    columns.append(np.concatenate([np.asarray(out)[:count] for out, count in outputs]))
+  return _result(np.stack(columns, axis=1), labels, protocol, planned)

@@ -1,0 +1,243 @@
+"""PNG plots of an evaluation (and of several, for evaluate.compare), drawn with matplotlib.
+
+Figures are built with `matplotlib.figure.Figure` and written by its Agg canvas: no pyplot,
+no global backend state, no display needed. Every function takes plain data (lists, NumPy
+arrays, the dicts of eval.json) and writes one PNG; none computes a metric.
+
+Data shapes used below:
+  Metric: {"mean": float, "stderr": float} (stderr: standard error over images).
+  Sweep series: dict(label=str, p_top1_change=SweepMetric, mac=SweepMetric,
+    accuracy=SweepMetric) (the "by_group" of an eval.json protocol entry, plus a label), with
+    SweepMetric = {"group": [s1, ...], "mean": [...], "stderr": [...]} (None where undefined).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+# Colours of the two frames shown beside a jagged curve (the dots on the curve match them).
+_FRAME_COLORS = ("tab:green", "tab:red")
+_DPI = 110
+
+
+def _new_figure(width: float, height: float) -> Figure:
+  figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+  FigureCanvasAgg(figure)
+  return figure
+
+
+def _save(figure: Figure, path: str) -> str:
+  figure.savefig(path, dpi=_DPI)
+  return path
+
+
+def as_floats(values: Sequence[Any]) -> np.ndarray:
+  """None -> NaN, so JSON nulls plot as gaps."""
+  return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
+
+
+def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
+                             title: str, group_label: str = "embedding size s (pixels)") -> str:
+  """P(top-1 change), MAC and accuracy versus embedding size, one line per series.
+
+  The x-axis of Azulay & Weiss figures 6, 10 and 11; error bars are standard errors over
+  images.
+
+  Args:
+    series: sweep series (module docstring); each gets one line in every panel.
+    path: the PNG written.
+    title: the figure title.
+    group_label: the x-axis label.
+  Returns:
+    `path`.
+  """
+  panels = (("p_top1_change", "P(top-1 change), one-pixel move"),
+            ("mac", "MAC: mean |p1(c) - p2(c)|"),
+            ("accuracy", "accuracy (mean over positions)"))
+  figure = _new_figure(5.0 * len(panels), 4.0)
+  axes = figure.subplots(1, len(panels))
+  for axis, (key, label) in zip(axes, panels):
+    for index, entry in enumerate(series):
+      if not entry.get(key):
+        continue
+      axis.errorbar(as_floats(entry[key]["group"]), as_floats(entry[key]["mean"]),
+                    yerr=as_floats(entry[key]["stderr"]), marker="o", markersize=4, capsize=3,
+                    color=f"C{index}", label=entry["label"])
+    axis.set_xlabel(group_label)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_ylabel(label)
+    axis.set_ylim(bottom=0.0, top=1.0 if key == "accuracy" else None)
+    axis.grid(alpha=0.3)
+  axes[0].legend(fontsize="small")
+  figure.suptitle(title)
+  return _save(figure, path)
+
+
+def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title: str,
+                       clean_accuracy: Optional[Mapping[str, float]] = None) -> str:
+  """Accuracy, worst-case accuracy, P(top-1 change) and MAC per protocol, as grouped bars.
+
+  Args:
+    series: dicts label=str, metrics={protocol name: {metric name: Metric}}; metric names
+      'accuracy', 'worst_case_accuracy', 'p_top1_change', 'mac' (missing ones are skipped).
+      One colour per series (one series per evaluated workdir).
+    path: the PNG written.
+    title: the figure title.
+    clean_accuracy: label -> accuracy on the untransformed images, drawn as a dashed line.
+  Returns:
+    `path`.
+  """
+  protocols = []
+  for entry in series:
+    protocols += [name for name in entry["metrics"] if name not in protocols]
+  panels = (("accuracy", "accuracy (mean over grid)"),
+            ("worst_case_accuracy", "worst-case accuracy over grid"),
+            ("p_top1_change", "P(top-1 change), one-pixel move"),
+            ("mac", "MAC"))
+  figure = _new_figure(max(8.0, 1.2 * len(protocols) * 2 + 2), 7.0)
+  axes = figure.subplots(2, 2).ravel()
+  positions = np.arange(len(protocols))
+  width = 0.8 / max(len(series), 1)
+  colors = [f"C{i}" for i in range(len(series))]
+  for axis, (key, label) in zip(axes, panels):
+    for index, entry in enumerate(series):
+      metrics = entry["metrics"]
+      mean = [metrics.get(p, {}).get(key, {}).get("mean", np.nan) for p in protocols]
+      stderr = [metrics.get(p, {}).get(key, {}).get("stderr", np.nan) for p in protocols]
+      axis.bar(positions + (index - (len(series) - 1) / 2) * width, as_floats(mean), width,
+               yerr=as_floats(stderr), capsize=3, color=colors[index], label=entry["label"])
+      if clean_accuracy and key in ("accuracy", "worst_case_accuracy"):
+        value = clean_accuracy.get(entry["label"])
+        if value is not None:
+          axis.axhline(value, color=colors[index], linestyle="--", linewidth=1,
+                       label=f"{entry['label']}: untransformed")
+    axis.set_xticks(positions, protocols, rotation=20, ha="right")
+    axis.set_ylabel(label)
+    axis.set_ylim(0.0, 1.0 if "accuracy" in key else None)
+    axis.grid(axis="y", alpha=0.3)
+  handles, labels = axes[0].get_legend_handles_labels()
+  figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
+                fontsize="small")
+  figure.suptitle(title)
+  return _save(figure, path)
+
+
+def _grid_image(x: np.ndarray, y: np.ndarray, values: np.ndarray):
+  """Scatters values at (x, y) onto a dense (len(ys), len(xs)) array (NaN where absent)."""
+  xs, ys = np.unique(x), np.unique(y)
+  image = np.full((len(ys), len(xs)), np.nan)
+  image[np.searchsorted(ys, y), np.searchsorted(xs, x)] = values
+  return xs, ys, image
+
+
+def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
+                        change: np.ndarray, path: str, *, title: str,
+                        sizes: Optional[Sequence[int]] = None, x_key: str = "dx",
+                        y_key: str = "dy", size_key: str = "size") -> str:
+  """Heat maps of accuracy and of P(top-1 change) over the (dx, dy) grid.
+
+  Args:
+    grid: the protocol's grid, each array (G,): at least `x_key` and `y_key` (pixels), and
+      `size_key` when `sizes` is given.
+    accuracy: (G,) accuracy at each grid point, in [0, 1].
+    change: (G,) P(top-1 change) of the one-pixel move starting at each grid point (NaN for
+      points that start no pair).
+    path: the PNG written.
+    title: the figure title.
+    sizes: one row of heat maps per size (grid points with grid[size_key] == size); None =
+      one row with every grid point.
+  Returns:
+    `path`.
+  """
+  rows = [None] if sizes is None else list(sizes)
+  shown_change = np.asarray(change, np.float64)
+  if sizes is not None:
+    shown_change = shown_change[np.isin(np.asarray(grid[size_key]), rows)]
+  # One colour scale for every size, so that rows compare.
+  change_max = float(np.nanmax(shown_change)) if np.any(np.isfinite(shown_change)) else 1.0
+  change_max = change_max if change_max > 0 else 1.0
+  figure = _new_figure(9.0, 3.8 * len(rows) + 0.4)
+  axes = np.asarray(figure.subplots(len(rows), 2, squeeze=False))
+  for row, size in zip(axes, rows):
+    keep = (np.ones_like(accuracy, bool) if size is None
+            else np.asarray(grid[size_key]) == size)
+    x, y = np.asarray(grid[x_key])[keep], np.asarray(grid[y_key])[keep]
+    for axis, values, label, cmap in ((row[0], accuracy, "accuracy", "viridis"),
+                                      (row[1], change, "P(top-1 change)", "magma")):
+      xs, ys, image = _grid_image(x, y, np.asarray(values, np.float64)[keep])
+      step_x = (xs[1] - xs[0]) if len(xs) > 1 else 1
+      step_y = (ys[1] - ys[0]) if len(ys) > 1 else 1
+      extent = (xs[0] - step_x / 2, xs[-1] + step_x / 2, ys[-1] + step_y / 2,
+                ys[0] - step_y / 2)
+      shown = axis.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=0.0,
+                          vmax=1.0 if label == "accuracy" else change_max, extent=extent,
+                          interpolation="nearest", aspect="equal")
+      figure.colorbar(shown, ax=axis, label=label, shrink=0.9)
+      axis.set_xlabel(f"{x_key} (pixels)")
+      axis.set_ylabel(f"{y_key} (pixels)")
+      axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+      axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+      where = "" if size is None else f", size {size}"
+      blank = " (blank: no move starts here)" if label != "accuracy" else ""
+      axis.set_title(f"{label}{where}{blank}", fontsize="medium")
+  figure.suptitle(title)
+  return _save(figure, path)
+
+
+def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title: str,
+                       x_label: str, x_symbol: str = "dx") -> str:
+  """Correct-class probability versus shift for a few images, with the images (paper fig. 1).
+
+  Args:
+    curves: one dict per image: name=str (e.g. 'test image 17, true class: cat'),
+      x=(K,) shift of each point along the path, prob=(K,) probability of the correct class
+      at each point in [0, 1], frames=[(x, uint8 (32, 32, 3) image), ...] (up to two; the
+      transformed image at that point, drawn left of the curve and marked on it).
+    path: the PNG written.
+    title: the figure title.
+    x_label: the x-axis label (what the shift is).
+    x_symbol: the short name of the x value in the frame titles, e.g. 'dx' or 's'.
+  Returns:
+    `path`.
+  """
+  figure = _new_figure(11.0, 2.4 * len(curves) + 0.6)
+  grid_spec = figure.add_gridspec(max(len(curves), 1), 4, width_ratios=(1, 1, 2.5, 2.5))
+  for row, curve in enumerate(curves):
+    x, prob = np.asarray(curve["x"]), np.asarray(curve["prob"])
+    plot_axis = figure.add_subplot(grid_spec[row, 2:])
+    plot_axis.plot(x, prob, color="tab:blue", marker=".", linewidth=1.2)
+    for column, ((frame_x, frame), color) in enumerate(zip(curve["frames"], _FRAME_COLORS)):
+      image_axis = figure.add_subplot(grid_spec[row, column])
+      image_axis.imshow(np.asarray(frame, np.uint8), interpolation="nearest")
+      image_axis.set_xticks([])
+      image_axis.set_yticks([])
+      for spine in image_axis.spines.values():
+        spine.set_color(color)
+        spine.set_linewidth(3)
+      frame_prob = float(prob[np.argmin(np.abs(x - frame_x))])
+      image_axis.set_title(f"{x_symbol}={frame_x:g}: p={frame_prob:.2f}",
+                           fontsize="small")
+      plot_axis.plot([frame_x], [frame_prob], "o", color=color, markersize=8)
+    plot_axis.set_ylim(-0.02, 1.02)
+    plot_axis.set_ylabel("P(correct class)")
+    plot_axis.set_title(curve["name"], fontsize="small")
+    plot_axis.grid(alpha=0.3)
+    if row == len(curves) - 1:
+      plot_axis.set_xlabel(x_label)
+  figure.suptitle(title)
+  return _save(figure, path)
+
+
+def spread_sizes(sizes: Sequence[int], count: int) -> list[int]:
+  """Up to `count` of the sorted distinct `sizes`, evenly spread, always with both ends."""
+  distinct = sorted({int(s) for s in sizes})
+  if count <= 0 or len(distinct) <= count:
+    return distinct if count > 0 else []
+  picks = np.linspace(0, len(distinct) - 1, count)
+  return sorted({distinct[int(math.floor(p + 0.5))] for p in picks})

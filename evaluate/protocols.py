@@ -1,0 +1,435 @@
+"""Evaluation protocols: clean image + grid point -> transformed image, and the grid of points.
+
+The four protocols of Azulay & Weiss (2019, sec. 2), adapted to 32x32 CIFAR-10 images, plus the
+exact test for circular-padded models. Each is registered in `PROTOCOLS` as a factory taking
+keyword options (validated at once, errors name the field) and returning a `Protocol`:
+
+  crop_shift      upscale by `scale` (source='upscale') or pad by `pad` (source='pad'), take the
+                  32x32 window at every integer offset (dy, dx).
+  embed_shift     downscale to side `size` (antialiased) and embed at every position (dy, dx) of a
+                  32x32 canvas, for every size in `sizes`; background `fill` 'black' (pixel value
+                  0 before normalisation), 'mean' (CIFAR10_MEAN: 0 after normalisation, what the
+                  paper's code filled) or 'inpaint' (evaluate.inpaint).
+  embed_scale     fixed position, side s versus s + 1 for every s in `sizes`.
+  circular_shift  jnp.roll by (dy, dx): every roll (default) or |dy|, |dx| <= max_shift.
+
+Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*). Pairs are neighbouring grid
+points: one pixel apart along `direction` (DIRECTIONS), or sizes s and s + 1 (embed_scale).
+
+The geometric cores are augment's (embed_resized, upscale_crop_at, pad_and_crop_at,
+shift_image), so training augmentation and evaluation transform images identically.
+
+Sampled pairs (option sample_pairs = K > 0, the paper's protocol): the Protocol still describes
+the full grid; `sample_grid` draws, independently per image, K pairs per group and returns
+per-image grid parameters of shape (N, 2 * K * num_groups) (see SampledGrid).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+import augment
+from augment.options import (require_bool, require_int, require_name, require_real,
+                             require_resize_method)
+from common.registry import Registry
+from data.constants import IMAGE_SHAPE
+from evaluate.inpaint import inpaint, reach
+
+SIDE = IMAGE_SHAPE[0]
+
+# (image (32, 32, 3) float32 pixel units, grid point {key: scalar}) -> image
+TransformFn = Callable[[jnp.ndarray, Mapping[str, jnp.ndarray]], jnp.ndarray]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Protocol:
+  """A transform and the grid of parameters it is evaluated on.
+
+  Attributes:
+    name: the PROTOCOLS name (e.g. 'embed_shift').
+    options: JSON-able dict of every option used (defaults filled in), including
+      'fill_meaning' for protocols with a background.
+    grid: key -> (G,) int32 array; grid point g is {key: grid[key][g]}.
+    pairs: (P, 2) int32 indices (g1, g2) of neighbouring grid points.
+    pair_group: (P,) int32 group of each pair (embedding size s for embed_*, else 0).
+    point_group: (G,) int32 group of each grid point (embedding size for embed_shift; the
+      pair's s for embed_scale; else 0).
+    transform_fn: pure, jittable TransformFn.
+  """
+  name: str
+  options: dict[str, Any]
+  grid: dict[str, np.ndarray]
+  pairs: np.ndarray
+  pair_group: np.ndarray
+  point_group: np.ndarray
+  transform_fn: TransformFn
+
+  @property
+  def num_points(self) -> int:
+    """G, the number of grid points."""
+    return len(self.point_group)
+
+  @property
+  def sample_pairs(self) -> int:
+    """Pairs per group drawn per image (0 = evaluate the full grid)."""
+    return int(self.options.get("sample_pairs", 0))
+
+  def transform(self, image: jnp.ndarray, grid_point: Mapping[str, jnp.ndarray]) -> jnp.ndarray:
+    """Transforms one (32, 32, 3) float32 image (pixel units 0..255) at one grid point."""
+    return self.transform_fn(image, grid_point)
+
+  def point(self, index: int) -> dict[str, int]:
+    """Grid point `index` as a dict of Python ints."""
+    return {key: int(values[index]) for key, values in self.grid.items()}
+
+
+PROTOCOLS: Registry[Callable[..., Protocol]] = Registry("evaluation protocol")
+
+# Neighbour steps (d_dy, d_dx) of a one-pixel move.
+DIRECTIONS: Registry[tuple[tuple[int, int], ...]] = Registry("shift direction")
+DIRECTIONS.register("diagonal")(((1, 1),))
+DIRECTIONS.register("horizontal")(((0, 1),))
+DIRECTIONS.register("vertical")(((1, 0),))
+DIRECTIONS.register("all")(((0, 1), (1, 0), (1, 1)))
+
+FILL_MEANINGS = {
+    "black": "pixel value 0 before normalisation",
+    "mean": "CIFAR10_MEAN, i.e. 0 after normalisation (the fill of the paper's code)",
+    "inpaint": "repeated normalised convolution of the embedded image (evaluate.inpaint)",
+}
+
+
+def build_protocol(type_name: str, **options: Any) -> Protocol:
+  """Builds protocol `type_name` (UnknownNameError listing names if unknown).
+
+  Raises ValueError naming the field for an unknown or invalid option.
+  """
+  return PROTOCOLS.get(type_name)(**options)
+
+
+def build_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
+  """Builds a protocol from a config entry dict(type=<PROTOCOLS name>, **options)."""
+  entry = dict(entry)
+  if "type" not in entry:
+    raise ValueError(f"protocol entry needs a 'type' (one of {', '.join(PROTOCOLS.names())}), "
+                     f"got {entry!r}")
+  return build_protocol(entry.pop("type"), **entry)
+
+
+# --- grids and pairs --------------------------------------------------------------------------
+
+
+def _as_int_arrays(**columns) -> dict[str, np.ndarray]:
+  return {key: np.asarray(values, np.int32) for key, values in columns.items()}
+
+
+def neighbour_pairs(dy: np.ndarray, dx: np.ndarray, group: np.ndarray,
+                    steps: Sequence[tuple[int, int]], wrap: int | None = None) -> np.ndarray:
+  """(P, 2) int32 pairs (g1, g2) with the same group and (dy, dx)[g2] = (dy, dx)[g1] + step.
+
+  wrap: if given, positions are compared modulo `wrap` (a torus, for circular shifts).
+  """
+  def key(g_group, g_dy, g_dx):
+    if wrap is not None:
+      g_dy, g_dx = g_dy % wrap, g_dx % wrap
+    return int(g_group), int(g_dy), int(g_dx)
+
+  index = {key(g, y, x): i for i, (g, y, x) in enumerate(zip(group, dy, dx))}
+  pairs = []
+  for step_y, step_x in steps:
+    for i, (g, y, x) in enumerate(zip(group, dy, dx)):
+      j = index.get(key(g, y + step_y, x + step_x))
+      if j is not None and j != i:
+        pairs.append((i, j))
+  return np.asarray(pairs, np.int32).reshape(-1, 2)
+
+
+def _square_positions(count: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """All (dy, dx) in [start, start + count)^2, row-major."""
+  dy, dx = np.meshgrid(np.arange(start, start + count), np.arange(start, start + count),
+                       indexing="ij")
+  return dy.ravel(), dx.ravel()
+
+
+def _finish(name: str, options: dict, grid: dict[str, np.ndarray], pairs: np.ndarray,
+            pair_group: np.ndarray | None, point_group: np.ndarray, transform_fn) -> Protocol:
+  if len(pairs) == 0:
+    raise ValueError(f"{name}: the options give a grid without any neighbouring pair "
+                     f"({options})")
+  if pair_group is None:
+    pair_group = np.zeros(len(pairs))
+  return Protocol(name=name, options=options, grid=grid, pairs=np.asarray(pairs, np.int32),
+                  pair_group=np.asarray(pair_group, np.int32),
+                  point_group=np.asarray(point_group, np.int32), transform_fn=transform_fn)
+
+
+def _require_sizes(field: str, sizes, high: int) -> tuple[int, ...]:
+  if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
+    raise ValueError(f"{field} must be a non-empty list of integers, got {sizes!r}")
+  sizes = tuple(require_int(f"{field}[{i}]", s, low=1) for i, s in enumerate(sizes))
+  for i, size in enumerate(sizes):
+    if size > high:
+      raise ValueError(f"{field}[{i}] = {size} does not fit the {SIDE}x{SIDE} canvas "
+                       f"(largest allowed here: {high})")
+  if len(set(sizes)) != len(sizes):
+    raise ValueError(f"{field} has repeated sizes: {sizes}")
+  return sizes
+
+
+# --- backgrounds of embedded images -----------------------------------------------------------
+
+# name -> factory(method, antialias, inpaint_iterations, inpaint_kernel) -> embed(image, size, y, x)
+BACKGROUNDS: Registry[Callable[..., Callable]] = Registry("embedding fill")
+
+
+def _constant_background(fill_name: str):
+  def factory(method, antialias, inpaint_iterations, inpaint_kernel):
+    del inpaint_iterations, inpaint_kernel
+
+    def embed(image, size, y, x):
+      return augment.embed_resized(image, size, y, x, fill_name, method=method,
+                                   antialias=antialias)
+    return embed
+  return factory
+
+
+BACKGROUNDS.register("black")(_constant_background("black"))
+BACKGROUNDS.register("mean")(_constant_background("mean"))
+
+
+@BACKGROUNDS.register("inpaint")
+def _inpainted_background(method, antialias, inpaint_iterations, inpaint_kernel):
+  def embed(image, size, y, x):
+    canvas = augment.embed_resized(image, size, y, x, "black", method=method,
+                                   antialias=antialias)
+    coords = jnp.arange(SIDE)
+    rows = (coords >= y) & (coords < y + size)
+    cols = (coords >= x) & (coords < x + size)
+    return inpaint(canvas, rows[:, None] & cols[None, :], iterations=inpaint_iterations,
+                   kernel_size=inpaint_kernel)
+  return embed
+
+
+def _embedding_options(protocol: str, sizes, fill, method, antialias, inpaint_iterations,
+                       inpaint_kernel, sample_pairs, size_high):
+  """Validates the options embed_shift and embed_scale share; returns (options, embed)."""
+  sizes = _require_sizes(f"{protocol}.sizes", sizes, size_high)
+  require_name(f"{protocol}.fill", fill, BACKGROUNDS)
+  require_resize_method(f"{protocol}.method", method)
+  require_bool(f"{protocol}.antialias", antialias)
+  inpaint_iterations = require_int(f"{protocol}.inpaint_iterations", inpaint_iterations, low=1)
+  inpaint_kernel = require_int(f"{protocol}.inpaint_kernel", inpaint_kernel, low=3)
+  if inpaint_kernel % 2 == 0:
+    raise ValueError(f"{protocol}.inpaint_kernel must be odd, got {inpaint_kernel}")
+  if fill == "inpaint" and reach(inpaint_iterations, inpaint_kernel) < SIDE - min(sizes):
+    raise ValueError(
+        f"{protocol}.inpaint_iterations={inpaint_iterations} with inpaint_kernel="
+        f"{inpaint_kernel} fills only {reach(inpaint_iterations, inpaint_kernel)} pixels away "
+        f"from the image; size {min(sizes)} needs {SIDE - min(sizes)}")
+  sample_pairs = require_int(f"{protocol}.sample_pairs", sample_pairs, low=0)
+  options = dict(sizes=list(sizes), fill=fill, fill_meaning=FILL_MEANINGS[fill], method=method,
+                 antialias=antialias, inpaint_iterations=inpaint_iterations,
+                 inpaint_kernel=inpaint_kernel, sample_pairs=sample_pairs)
+  embed = BACKGROUNDS.get(fill)(method, antialias, inpaint_iterations, inpaint_kernel)
+  return options, embed
+
+
+# --- the protocols ----------------------------------------------------------------------------
+
+# name -> (largest window offset given the options, window(image, dy, dx) factory)
+CROP_SOURCES: Registry[Callable[..., tuple[int, Callable]]] = Registry("crop source")
+
+
+@CROP_SOURCES.register("upscale")
+def _upscale_source(*, scale, pad, fill, method):
+  del pad, fill
+  max_offset = int(np.floor(SIDE * scale - SIDE + 1e-6))
+  return max_offset, lambda image, dy, dx: augment.upscale_crop_at(
+      image, scale, dy, dx, method=method)
+
+
+@CROP_SOURCES.register("pad")
+def _pad_source(*, scale, pad, fill, method):
+  del scale, method
+  return 2 * pad, lambda image, dy, dx: augment.pad_and_crop_at(image, pad, dy, dx, fill)
+
+
+@PROTOCOLS.register("crop_shift")
+def crop_shift(*, source: str = "upscale", scale: float = 1.25, pad: int = 4,
+               fill: str = "black", method: str = "linear", direction: str = "diagonal",
+               sample_pairs: int = 0) -> Protocol:
+  """The paper's "crop" protocol: a 32x32 window at every integer offset (dy, dx).
+
+  Options:
+    source: 'upscale' (the image upscaled by `scale`, offsets in [0, floor(32 * scale) - 32])
+      or 'pad' (padded by `pad` pixels with `fill`, a augment.PADDINGS name; offsets in
+      [0, 2 * pad]).
+    scale: upscaling factor > 1 (source 'upscale'); method: its resize kernel.
+    direction: a DIRECTIONS name; pairs are windows one pixel apart along it.
+    sample_pairs: pairs drawn per image (0 = full grid).
+  Grid: dy, dx = window offset (rows, columns) in the upscaled / padded image.
+  """
+  require_name("crop_shift.source", source, CROP_SOURCES)
+  scale = require_real("crop_shift.scale", scale, low=1.0)
+  pad = require_int("crop_shift.pad", pad, low=0)
+  require_name("crop_shift.fill", fill, augment.PADDINGS)
+  require_resize_method("crop_shift.method", method)
+  steps = require_name("crop_shift.direction", direction, DIRECTIONS)
+  sample_pairs = require_int("crop_shift.sample_pairs", sample_pairs, low=0)
+  max_offset, window = CROP_SOURCES.get(source)(scale=scale, pad=pad, fill=fill, method=method)
+  if max_offset < 1:
+    raise ValueError(f"crop_shift: source {source!r} with scale={scale}, pad={pad} leaves no "
+                     f"room for a one-pixel shift (raise crop_shift.scale or crop_shift.pad)")
+  dy, dx = _square_positions(max_offset + 1)
+  group = np.zeros_like(dy)
+  options = dict(source=source, scale=scale, pad=pad, fill=fill, method=method,
+                 direction=direction, sample_pairs=sample_pairs, max_offset=max_offset)
+
+  def transform(image, point):
+    return window(image, point["dy"], point["dx"])
+
+  return _finish("crop_shift", options, _as_int_arrays(dy=dy, dx=dx),
+                 neighbour_pairs(dy, dx, group, steps), None, group, transform)
+
+
+@PROTOCOLS.register("embed_shift")
+def embed_shift(*, sizes: Sequence[int] = (16, 20, 24, 28), fill: str = "black",
+                method: str = "linear", antialias: bool = True, inpaint_iterations: int = 16,
+                inpaint_kernel: int = 5, direction: str = "diagonal",
+                sample_pairs: int = 0) -> Protocol:
+  """The paper's "embedding" protocol: every position of every embedded size.
+
+  Options:
+    sizes: embedded side lengths s, each in [1, 31] (s = 32 leaves no room to move).
+    fill: 'black' | 'mean' | 'inpaint' (see FILL_MEANINGS; recorded as options['fill_meaning']).
+    method, antialias: the downscaling kernel (augment.embed_resized).
+    inpaint_iterations, inpaint_kernel: evaluate.inpaint.inpaint settings (fill 'inpaint').
+    direction: a DIRECTIONS name; sample_pairs: pairs per size drawn per image (0 = full grid).
+  Grid: size, and dy, dx = top-left corner, each in [0, 32 - size]; (33 - s)^2 points per s.
+  Pairs and point groups are per size.
+  """
+  options, embed = _embedding_options("embed_shift", sizes, fill, method, antialias,
+                                      inpaint_iterations, inpaint_kernel, sample_pairs,
+                                      size_high=SIDE - 1)
+  steps = require_name("embed_shift.direction", direction, DIRECTIONS)
+  options["direction"] = direction
+  columns = {"size": [], "dy": [], "dx": []}
+  for size in options["sizes"]:
+    dy, dx = _square_positions(SIDE - size + 1)
+    columns["size"].append(np.full_like(dy, size))
+    columns["dy"].append(dy)
+    columns["dx"].append(dx)
+  grid = _as_int_arrays(**{key: np.concatenate(value) for key, value in columns.items()})
+  pairs = neighbour_pairs(grid["dy"], grid["dx"], grid["size"], steps)
+
+  def transform(image, point):
+    return embed(image, point["size"], point["dy"], point["dx"])
+
+  return _finish("embed_shift", options, grid, pairs, grid["size"][pairs[:, 0]], grid["size"],
+                 transform)
+
+
+@PROTOCOLS.register("embed_scale")
+def embed_scale(*, sizes: Sequence[int] = tuple(range(16, 32)), fill: str = "black",
+                method: str = "linear", antialias: bool = True, inpaint_iterations: int = 16,
+                inpaint_kernel: int = 5, sample_pairs: int = 0) -> Protocol:
+  """The paper's scaling protocol: fixed position, side s versus s + 1.
+
+  Options: as embed_shift (no direction); every s in `sizes` must be in [1, 31].
+  Grid: for each s, two points (size s and s + 1) at the same top-left corner
+  dy = dx = (32 - (s + 1)) // 2 (the pair's larger image centred); pair k = (2k, 2k + 1),
+  pair_group = point_group = s.
+  """
+  options, embed = _embedding_options("embed_scale", sizes, fill, method, antialias,
+                                      inpaint_iterations, inpaint_kernel, sample_pairs,
+                                      size_high=SIDE - 1)
+  small = np.asarray(options["sizes"])
+  corner = (SIDE - (small + 1)) // 2
+  grid = _as_int_arrays(size=np.stack([small, small + 1], 1).ravel(),
+                        dy=np.repeat(corner, 2), dx=np.repeat(corner, 2))
+  pairs = np.arange(2 * len(small)).reshape(-1, 2)
+
+  def transform(image, point):
+    return embed(image, point["size"], point["dy"], point["dx"])
+
+  return _finish("embed_scale", options, grid, pairs, small, np.repeat(small, 2), transform)
+
+
+@PROTOCOLS.register("circular_shift")
+def circular_shift(*, max_shift: int | None = None, direction: str = "diagonal",
+                   sample_pairs: int = 0) -> Protocol:
+  """jnp.roll of the image by (dy, dx): the exact invariance test for circular-padded models.
+
+  Options:
+    max_shift: None (default) = every roll, dy, dx in [0, 31], pairs wrapping around the torus
+      (1024 points); an int m in [1, 15] = dy, dx in [-m, m], no wrap-around.
+    direction: a DIRECTIONS name; sample_pairs: pairs drawn per image (0 = full grid).
+  """
+  if max_shift is None:
+    dy, dx = _square_positions(SIDE)
+    wrap = SIDE
+  else:
+    max_shift = require_int("circular_shift.max_shift", max_shift, low=1, high=SIDE // 2 - 1)
+    dy, dx = _square_positions(2 * max_shift + 1, start=-max_shift)
+    wrap = None
+  steps = require_name("circular_shift.direction", direction, DIRECTIONS)
+  sample_pairs = require_int("circular_shift.sample_pairs", sample_pairs, low=0)
+  group = np.zeros_like(dy)
+  options = dict(max_shift=max_shift, direction=direction, sample_pairs=sample_pairs)
+
+  def transform(image, point):
+    return augment.shift_image(image, point["dy"], point["dx"], "circular")
+
+  return _finish("circular_shift", options, _as_int_arrays(dy=dy, dx=dx),
+                 neighbour_pairs(dy, dx, group, steps, wrap=wrap), None, group, transform)
+
+
+# --- sampled pairs ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SampledGrid:
+  """Per-image grid points of a sampled-pairs evaluation.
+
+  Attributes:
+    index: (N, G') int32 indices into the protocol's full grid; columns (2j, 2j + 1) are the
+      j-th drawn pair of every image.
+    grid: key -> (N, G') int32 per-image grid parameters (full grid values at `index`).
+    pairs: (G' / 2, 2) int32 [(0, 1), (2, 3), ...].
+    pair_group: (G' / 2,) int32 group of each pair column.
+    point_group: (G',) int32 group of each grid column.
+  """
+  index: np.ndarray
+  grid: dict[str, np.ndarray]
+  pairs: np.ndarray
+  pair_group: np.ndarray
+  point_group: np.ndarray
+
+
+def sample_grid(protocol: Protocol, num_images: int, seed: int) -> SampledGrid:
+  """Draws protocol.sample_pairs pairs per group (with replacement) independently per image.
+
+  The same (num_images, seed) always gives the same draw.
+  """
+  per_group = protocol.sample_pairs
+  if per_group < 1:
+    raise ValueError(f"{protocol.name}: sample_grid needs sample_pairs >= 1")
+  rng = np.random.default_rng(seed)
+  groups = np.unique(protocol.pair_group)
+  drawn = []
+  for group in groups:
+    candidates = np.flatnonzero(protocol.pair_group == group)
+    drawn.append(candidates[rng.integers(0, len(candidates), (num_images, per_group))])
+  pair_index = np.concatenate(drawn, axis=1)  # (N, P')
+  index = protocol.pairs[pair_index].reshape(num_images, -1).astype(np.int32)  # (N, 2 P')
+  pair_group = np.repeat(groups, per_group).astype(np.int32)
+  return SampledGrid(
+      index=index,
+      grid={key: values[index] for key, values in protocol.grid.items()},
+      pairs=np.arange(index.shape[1], dtype=np.int32).reshape(-1, 2),
+      pair_group=pair_group,
+      point_group=np.repeat(pair_group, 2))

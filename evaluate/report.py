@@ -1,0 +1,272 @@
+"""The written results of an evaluation: eval.json, CSVs and a Markdown summary.
+
+`protocol_entry(result, ...)` turns one protocol's GridResult into a JSON-able dict of
+metrics (computed by evaluate.metrics, the one place each metric is defined); the run's
+report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the run facts:
+
+  {"workdir", "checkpoint_step", "model", "num_images", "image_selection", "seed",
+   "image_indices", "clean_accuracy": Metric, "eval_config", "seconds",
+   "protocols": {name: entry}}
+
+where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
+
+  {"type", "options", "num_grid_points", "num_pairs", "seconds",
+   "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac"},
+   "sampled": bool,
+   "by_group": None, or for protocols with a 'size' grid key (embed_*):
+       {"group_key": "size", "num_pairs": {"group": [s...], "count": [...]},
+        "p_top1_change"|"mac" (pairs of group s; embed_scale: s vs s + 1) and
+        "accuracy"|"worst_case_accuracy"|"consistency" (grid points of size s):
+            {"group": [s...], "mean": [...], "stderr": [...]}},
+   "per_grid_point": None (sampled pairs), or
+       {"grid": {key: [...] (G,)}, "accuracy": [...] (G,), "p_top1_change": [...] (G,)}}
+
+Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
+per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from evaluate import metrics
+
+EVAL_JSON = "eval.json"
+SUMMARY_MD = "summary.md"
+PROTOCOLS_CSV = "protocols.csv"
+# The metrics of the summary table and protocols.csv, in order, with their column titles.
+SUMMARY_METRICS = (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case acc."),
+                   ("consistency", "consistency"), ("p_top1_change", "P(top-1 change)"),
+                   ("mac", "MAC"))
+# The grid key that names the group of embed_* protocols (pair_group is this size).
+SIZE_KEY = "size"
+
+
+def json_metric(value: Mapping[str, Any]) -> dict[str, Optional[float]]:
+  """A Metric with plain floats; NaN/inf (e.g. stderr of one image) -> None (JSON null)."""
+  return {"mean": _json_float(value["mean"]), "stderr": _json_float(value["stderr"])}
+
+
+def _json_float(value) -> Optional[float]:
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+def _json_list(values) -> list:
+  values = np.asarray(values)
+  if values.dtype.kind in "iub":
+    return [int(v) for v in values]
+  return [_json_float(v) for v in values]
+
+
+def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
+                   consistency_samples: int = 16) -> dict[str, Any]:
+  """The JSON-able report entry of one protocol (module docstring).
+
+  Args:
+    result: an evaluate.grid.GridResult: probs (N, G, C), labels (N,), grid {key: (G,) or
+      (N, G) when sampled}, pairs (P, 2), pair_group (P,), point_group (G,), sampled,
+      protocol_options.
+    protocol_type: the PROTOCOLS name the protocol was built from.
+    seconds: wall time of the grid evaluation.
+    seed: seeds the random grid-point pairs of the consistency metric.
+    consistency_samples: random pairs of grid points per image for the consistency metric.
+  """
+  probs, labels = np.asarray(result.probs), np.asarray(result.labels)
+  pairs = np.asarray(result.pairs)
+  pair_group, point_group = np.asarray(result.pair_group), np.asarray(result.point_group)
+  consistency_options = dict(samples_per_image=consistency_samples, seed=seed)
+  entry = {
+      "type": protocol_type,
+      "options": result.protocol_options,
+      "sampled": bool(result.sampled),
+      "num_grid_points": int(probs.shape[1]),
+      "num_pairs": int(pairs.shape[0]),
+      "seconds": float(seconds),
+      "metrics": {
+          "accuracy": json_metric(metrics.accuracy(probs, labels)),
+          "worst_case_accuracy": json_metric(metrics.worst_case_accuracy(probs, labels)),
+          "consistency": json_metric(metrics.consistency(probs, **consistency_options)),
+          "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs)),
+          "mac": json_metric(metrics.mac(probs, pairs)),
+      },
+      "by_group": None,
+      "per_grid_point": None,
+  }
+  if SIZE_KEY in result.grid:
+    entry["by_group"] = {
+        "group_key": SIZE_KEY,
+        "p_top1_change": _grouped(metrics.p_top1_change(probs, pairs, groups=pair_group)),
+        "mac": _grouped(metrics.mac(probs, pairs, groups=pair_group)),
+        "accuracy": _grouped(metrics.accuracy(probs, labels, groups=point_group)),
+        "worst_case_accuracy": _grouped(
+            metrics.worst_case_accuracy(probs, labels, groups=point_group)),
+        "consistency": _grouped(
+            metrics.consistency(probs, groups=point_group, **consistency_options)),
+    }
+    entry["by_group"]["num_pairs"] = {
+        "group": entry["by_group"]["p_top1_change"]["group"],
+        "count": [int(np.sum(pair_group == g))
+                  for g in entry["by_group"]["p_top1_change"]["group"]]}
+  if not result.sampled:
+    entry["per_grid_point"] = {
+        "grid": {key: _json_list(values) for key, values in result.grid.items()},
+        "accuracy": _json_list(metrics.accuracy_per_grid_point(probs, labels)),
+        "p_top1_change": _json_list(change_per_grid_point(probs, pairs)),
+    }
+  return entry
+
+
+def _grouped(value: Mapping[str, Any]) -> dict[str, list]:
+  """A per-group metric {"group", "mean", "stderr"} with JSON-able lists."""
+  return {"group": [int(g) for g in value["group"]], "mean": _json_list(value["mean"]),
+          "stderr": _json_list(value["stderr"])}
+
+
+def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+  """(G,) P(top-1 change) of the one-pixel moves that start at each grid point.
+
+  The fraction of (image, pair (g, g')) with a top-1 change (metrics.top1_changed) over the
+  pairs whose first point is g; NaN where no pair starts at g. Weighted by the number of
+  pairs per point, it averages to the protocol's P(top-1 change).
+  """
+  pairs = np.asarray(pairs)
+  changed = metrics.top1_changed(probs, pairs).mean(0)  # (P,)
+  num_points = probs.shape[1]
+  counts = np.bincount(pairs[:, 0], minlength=num_points)
+  totals = np.bincount(pairs[:, 0], weights=changed, minlength=num_points)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+
+
+def _format(metric: Optional[Mapping[str, Any]]) -> str:
+  if not metric or metric.get("mean") is None:
+    return "n/a"
+  stderr = metric.get("stderr")
+  return f"{metric['mean']:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
+
+
+def markdown_summary(report: Mapping[str, Any]) -> str:
+  """A short Markdown summary: the run facts and one table row per protocol."""
+  model = report.get("model", {})
+  lines = [
+      f"# Invariance evaluation of `{report['workdir']}`",
+      "",
+      f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
+      f"{report['num_images']} test images ({report['image_selection']}, seed "
+      f"{report['seed']}); accuracy on the untransformed images "
+      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images.",
+      "",
+      "| protocol | type | grid points | pairs | "
+      + " | ".join(title for _, title in SUMMARY_METRICS) + " | seconds |",
+      "|" + "---|" * (5 + len(SUMMARY_METRICS)),
+  ]
+  for name, entry in report["protocols"].items():
+    cells = [name, entry["type"], str(entry["num_grid_points"]), str(entry["num_pairs"])]
+    cells += [_format(entry["metrics"].get(key)) for key, _ in SUMMARY_METRICS]
+    cells.append(f"{entry['seconds']:.1f}")
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  with open(path, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(["" if value is None else value for value in row] for row in rows)
+  return path
+
+
+def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
+  """protocols.csv: one row per protocol, every summary metric with its standard error."""
+  header = ["protocol", "type", "num_grid_points", "num_pairs"]
+  for key, _ in SUMMARY_METRICS:
+    header += [key, f"{key}_stderr"]
+  rows = []
+  for name, entry in report["protocols"].items():
+    row = [name, entry["type"], entry["num_grid_points"], entry["num_pairs"]]
+    for key, _ in SUMMARY_METRICS:
+      metric = entry["metrics"].get(key) or {}
+      row += [metric.get("mean"), metric.get("stderr")]
+    rows.append(row)
+  return _write_csv(os.path.join(eval_dir, PROTOCOLS_CSV), header, rows)
+
+
+# The per-group metrics of a sweep CSV, in column order.
+SWEEP_METRICS = ("p_top1_change", "mac", "accuracy", "worst_case_accuracy", "consistency")
+
+
+def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
+  """<name>_by_size.csv per protocol with a size sweep; <name>_grid.csv per full grid.
+
+  A sweep CSV has one row per size: the number of pairs, then each of SWEEP_METRICS and its
+  standard error (empty where a metric has no value for that size, e.g. embed_scale's pair
+  metrics at the largest size s + 1).
+  """
+  paths = []
+  for name, entry in report["protocols"].items():
+    sweep = entry.get("by_group")
+    if sweep:
+      by_metric = {key: dict(zip(sweep[key]["group"], zip(sweep[key]["mean"],
+                                                          sweep[key]["stderr"])))
+                   for key in SWEEP_METRICS}
+      counts = dict(zip(sweep["num_pairs"]["group"], sweep["num_pairs"]["count"]))
+      groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
+      header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
+                                                     for s in ("", "_stderr")]
+      rows = []
+      for group in groups:
+        row = [group, counts.get(group, 0)]
+        for key in SWEEP_METRICS:
+          row += list(by_metric[key].get(group, (None, None)))
+        rows.append(row)
+      paths.append(_write_csv(os.path.join(eval_dir, f"{name}_by_{sweep['group_key']}.csv"),
+                              header, rows))
+    per_point = entry.get("per_grid_point")
+    if per_point:
+      grid_keys = list(per_point["grid"])
+      rows = zip(*[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
+                 per_point["p_top1_change"])
+      paths.append(_write_csv(os.path.join(eval_dir, f"{name}_grid.csv"),
+                              grid_keys + ["accuracy", "p_top1_change"], list(rows)))
+  return paths
+
+
+def write_reports(eval_dir: str, report: Mapping[str, Any]) -> dict[str, Any]:
+  """Writes eval.json, the CSVs and summary.md into `eval_dir`; returns their paths."""
+  os.makedirs(eval_dir, exist_ok=True)
+  json_path = os.path.join(eval_dir, EVAL_JSON)
+  tmp = json_path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(report, f, indent=1)
+    f.write("\n")
+  os.replace(tmp, json_path)
+  markdown_path = os.path.join(eval_dir, SUMMARY_MD)
+  with open(markdown_path, "w") as f:
+    f.write(markdown_summary(report))
+  return {"json": json_path, "markdown": markdown_path,
+          "csv": [write_protocols_csv(eval_dir, report)] + write_sweep_csvs(eval_dir, report)}
+
+
+def load_report(workdir_or_eval_json: str) -> dict[str, Any]:
+  """Reads a report: a path to eval.json, a directory holding it (an --out_dir), or a
+  workdir holding eval/eval.json.
+
+  Raises:
+    FileNotFoundError naming the missing file (the workdir was not evaluated yet).
+  """
+  path = workdir_or_eval_json
+  if os.path.isdir(path):
+    direct = os.path.join(path, EVAL_JSON)
+    path = direct if os.path.exists(direct) else os.path.join(path, "eval", EVAL_JSON)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"No evaluation report {path}: run `python -m evaluate --workdir "
+                            f"{workdir_or_eval_json}` first.")
+  with open(path) as f:
+    return json.load(f)

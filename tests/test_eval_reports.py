@@ -1,0 +1,287 @@
+"""The evaluation's reporting side: evaluate_workdir end to end, reports, plots, compare, errors.
+
+A tiny run is trained once per module (synthetic data, 16 test images) and evaluated once with
+small grids; most tests read what that evaluation wrote.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from common.registry import UnknownNameError
+from evaluate import compare, metrics, protocols, report, run
+from evaluate.config import complete_eval_config, default_eval_config, get_config
+from tests.conftest import REPO_ROOT, tiny_config
+from training.train_loop import train_and_evaluate
+
+NUM_TEST_IMAGES = 16
+TINY_EVAL = dict(
+    num_images=0,  # all 16, so the untransformed accuracy must equal training's test accuracy
+    image_selection="first",
+    num_jagged_images=2,
+    protocols=dict(
+        crop=dict(type="crop_shift", scale=1.125),
+        embed=dict(type="embed_shift", sizes=(28, 30), fill="black"),
+        scale=dict(type="embed_scale", sizes=(24, 28)),
+        circular=dict(type="circular_shift", max_shift=1),
+        sampled=dict(type="embed_shift", sizes=(20, 24), fill="inpaint", sample_pairs=2),
+    ))
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+  """(workdir, training summary, evaluation report) of the tiny run."""
+  workdir = str(tmp_path_factory.mktemp("tiny_run"))
+  config = tiny_config()
+  config.data.synthetic_test_size = NUM_TEST_IMAGES
+  summary = train_and_evaluate(config, workdir)
+  eval_report = run.evaluate_workdir(workdir, TINY_EVAL, verbose=False)
+  return workdir, summary, eval_report
+
+
+def _eval_file(workdir, name):
+  return os.path.join(workdir, "eval", name)
+
+
+def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
+  workdir, summary, eval_report = evaluated
+  with open(_eval_file(workdir, "eval.json")) as f:
+    saved = json.load(f)
+  assert saved["checkpoint_step"] == summary["steps"] == 12
+  assert saved["num_images"] == NUM_TEST_IMAGES and saved["seed"] == 0
+  assert saved["image_indices"] == list(range(NUM_TEST_IMAGES))
+  assert saved["model"]["name"] == "alexnet"
+  assert saved["clean_accuracy"]["mean"] == pytest.approx(summary["final_test_accuracy"])
+  assert set(saved["protocols"]) == set(TINY_EVAL["protocols"])
+  for name, entry in saved["protocols"].items():
+    assert entry["type"] == TINY_EVAL["protocols"][name]["type"]
+    assert set(entry["metrics"]) == {"accuracy", "worst_case_accuracy", "consistency",
+                                     "p_top1_change", "mac"}
+    for metric in entry["metrics"].values():
+      assert 0.0 <= metric["mean"] <= 1.0 and metric["stderr"] >= 0.0
+    # No transform can beat being right everywhere: worst case <= mean accuracy.
+    assert entry["metrics"]["worst_case_accuracy"]["mean"] <= entry["metrics"]["accuracy"]["mean"]
+  embed = saved["protocols"]["embed"]
+  assert embed["options"]["fill"] == "black" and "fill_meaning" in embed["options"]
+  assert embed["num_grid_points"] == 5 ** 2 + 3 ** 2
+  assert embed["by_group"]["p_top1_change"]["group"] == [28, 30]
+  assert saved["protocols"]["scale"]["by_group"]["mac"]["group"] == [24, 28]
+  sampled = saved["protocols"]["sampled"]
+  assert sampled["sampled"] and sampled["per_grid_point"] is None
+  assert sampled["num_grid_points"] == 2 * 2 * 2  # 2 pairs per size, 2 sizes
+  assert saved == json.loads(json.dumps({k: v for k, v in eval_report.items() if k != "files"}))
+
+
+def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
+  _, _, eval_report = evaluated
+  for name in ("crop", "embed", "circular"):
+    entry = eval_report["protocols"][name]
+    per_point = entry["per_grid_point"]
+    assert len(per_point["accuracy"]) == entry["num_grid_points"]
+    assert np.mean(per_point["accuracy"]) == pytest.approx(entry["metrics"]["accuracy"]["mean"])
+
+
+def test_change_per_grid_point_averages_to_p_top1_change():
+  protocol = protocols.build_protocol("embed_shift", sizes=[28, 29], direction="all")
+  rng = np.random.default_rng(0)
+  probs = rng.dirichlet(np.ones(4) * 0.3, size=(5, protocol.num_points)).astype(np.float32)
+  change = report.change_per_grid_point(probs, protocol.pairs)
+  starts = np.bincount(protocol.pairs[:, 0], minlength=protocol.num_points)
+  assert np.all(np.isnan(change[starts == 0])) and not np.any(np.isnan(change[starts > 0]))
+  weighted = np.nansum(change * starts) / starts.sum()
+  assert weighted == pytest.approx(metrics.p_top1_change(probs, protocol.pairs)["mean"])
+
+
+def _read_csv(path):
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def test_csvs_per_protocol_per_sweep_and_per_grid(evaluated):
+  workdir, _, eval_report = evaluated
+  rows = _read_csv(_eval_file(workdir, "protocols.csv"))
+  assert [r["protocol"] for r in rows] == list(eval_report["protocols"])
+  by_size = _read_csv(_eval_file(workdir, "embed_by_size.csv"))
+  assert [int(r["size"]) for r in by_size] == [28, 30]
+  assert [int(r["num_pairs"]) for r in by_size] == [4 * 4, 2 * 2]  # diagonal moves
+  sweep = eval_report["protocols"]["embed"]["by_group"]
+  assert [float(r["mac"]) for r in by_size] == pytest.approx(sweep["mac"]["mean"])
+  grid_rows = _read_csv(_eval_file(workdir, "circular_grid.csv"))
+  assert len(grid_rows) == 9 and set(grid_rows[0]) == {"dy", "dx", "accuracy", "p_top1_change"}
+  assert os.path.exists(_eval_file(workdir, "sampled_by_size.csv"))
+  assert not os.path.exists(_eval_file(workdir, "sampled_grid.csv"))
+
+
+def test_markdown_summary_lists_every_protocol(evaluated):
+  workdir, _, eval_report = evaluated
+  with open(_eval_file(workdir, "summary.md")) as f:
+    text = f.read()
+  assert text == report.markdown_summary(eval_report)
+  table = [line for line in text.splitlines() if line.startswith("| ")]
+  assert len(table) == 1 + len(TINY_EVAL["protocols"])
+  for name in TINY_EVAL["protocols"]:
+    assert f"| {name} |" in text
+
+
+def _assert_valid_png(path):
+  with Image.open(path) as image:
+    image.verify()
+  with Image.open(path) as image:
+    assert image.format == "PNG"
+    assert image.width >= 300 and image.height >= 200
+    darkest, brightest = image.convert("L").getextrema()
+    assert darkest < brightest  # not a blank canvas
+
+
+def test_pngs_exist_and_are_valid_images(evaluated):
+  workdir, _, eval_report = evaluated
+  expected = {"sensitivity_vs_size.png", "metrics_per_protocol.png",
+              "crop_heatmap.png", "crop_jagged.png", "embed_heatmap.png", "embed_jagged.png",
+              "circular_heatmap.png", "circular_jagged.png", "scale_jagged.png"}
+  written = {os.path.basename(p) for p in eval_report["files"]["png"]}
+  assert written == expected  # no heat map for embed_scale or sampled pairs
+  for name in expected:
+    _assert_valid_png(_eval_file(workdir, name))
+
+
+def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
+  workdir, _, _ = evaluated
+  other = tmp_path / "nostride"
+  (other / "eval").mkdir(parents=True)
+  with open(_eval_file(workdir, "eval.json")) as f:
+    changed = json.load(f)
+  changed["model"]["name"] = "alexnet_nostride"
+  (other / "eval" / "eval.json").write_text(json.dumps(changed))
+  out = tmp_path / "compare"
+  files = compare.compare_workdirs([workdir, str(other)], str(out), labels=["strided", "nostride"])
+  assert {os.path.basename(p) for p in files["png"]} == {
+      "sensitivity_vs_size_embed.png", "sensitivity_vs_size_sampled.png",
+      "sensitivity_vs_size_scale.png", "metrics_per_protocol.png"}
+  for path in files["png"]:
+    _assert_valid_png(path)
+  text = (out / "compare.md").read_text()
+  assert text.count("| strided |") == text.count("| nostride |") == len(TINY_EVAL["protocols"])
+  with pytest.raises(FileNotFoundError, match="python -m evaluate"):
+    compare.compare_workdirs([workdir, str(tmp_path)], str(out))
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+  """Fails the test if the evaluation gets as far as loading data."""
+
+  def refuse(*args, **kwargs):
+    raise AssertionError("the test set was loaded before the error was found")
+
+  monkeypatch.setattr(run, "load_cifar10", refuse)
+
+
+def test_errors_before_any_long_work(evaluated, tmp_path, no_data):
+  workdir, _, _ = evaluated
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    run.evaluate_workdir(str(tmp_path), TINY_EVAL)
+  shutil.copy(os.path.join(workdir, "config.json"), tmp_path / "config.json")
+  with pytest.raises(FileNotFoundError, match="[Cc]heckpoint"):
+    run.evaluate_workdir(str(tmp_path), TINY_EVAL)
+
+  def with_protocol(**entry):
+    return dict(TINY_EVAL, protocols=dict(TINY_EVAL["protocols"], bad=entry))
+
+  with pytest.raises(UnknownNameError, match="crop_shift.*embed_shift"):
+    run.evaluate_workdir(workdir, with_protocol(type="shift_everything"))
+  with pytest.raises(ValueError, match="protocols.bad.*sizes"):
+    run.evaluate_workdir(workdir, with_protocol(type="embed_shift", sizes=(40,)))
+  with pytest.raises(ValueError, match="memory bound"):
+    run.evaluate_workdir(workdir, dict(TINY_EVAL, max_chunk_bytes=1000))
+  with pytest.raises(ValueError, match="num_imags"):
+    run.evaluate_workdir(workdir, dict(TINY_EVAL, num_imags=3))
+
+
+def test_cli_unknown_protocol_exits_nonzero_with_the_valid_names(evaluated):
+  workdir, _, _ = evaluated
+  result = subprocess.run(
+      [sys.executable, "-m", "evaluate", "--workdir", workdir,
+       "--config", os.path.join(REPO_ROOT, "evaluate", "config.py"),
+       "--config.protocols.crop.type=nonsense"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert ("error: config.eval.protocols.crop: Unknown evaluation protocol 'nonsense'"
+          in result.stderr)
+  assert "circular_shift, crop_shift, embed_scale, embed_shift" in result.stderr
+  assert not os.path.exists(os.path.join(workdir, "eval", "eval.json.tmp"))
+
+
+def test_image_selection_first_random_and_all():
+  assert list(run.select_test_images(10, 3, "first", 0)) == [0, 1, 2]
+  drawn = run.select_test_images(100, 10, "random", 7)
+  assert len(set(drawn)) == 10 and list(drawn) == sorted(drawn) and drawn.max() < 100
+  assert list(drawn) == list(run.select_test_images(100, 10, "random", 7))
+  assert list(drawn) != list(run.select_test_images(100, 10, "random", 8))
+  assert list(run.select_test_images(5, 0, "random", 0)) == list(range(5))
+  assert list(run.select_test_images(5, 50, "random", 0)) == list(range(5))
+
+
+@pytest.mark.parametrize("entry, row", [
+    (dict(type="crop_shift", scale=1.25), ("dy", 4)),
+    (dict(type="circular_shift"), ("dy", 0)),
+    (dict(type="embed_shift", sizes=(24, 28)), ("size", 24)),
+])
+def test_jagged_path_is_one_row_in_order_of_dx(entry, row):
+  protocol = protocols.build_protocol_from_config(entry)
+  indices, x, label, symbol = run.jagged_path(protocol.grid, protocol.pairs, entry["type"])
+  key, value = row
+  assert np.all(protocol.grid[key][indices] == value)
+  assert len(np.unique(protocol.grid["dy"][indices])) == 1
+  assert np.all(np.diff(x) == 1) and len(x) >= 5 and symbol == "dx" and "dx" in label
+
+
+def test_jagged_path_of_embed_scale_follows_the_size():
+  protocol = protocols.build_protocol("embed_scale", sizes=[20, 22, 24])
+  indices, x, _, symbol = run.jagged_path(protocol.grid, protocol.pairs, "embed_scale")
+  assert list(x) == [20, 22, 24] and symbol == "s"
+
+
+def test_eval_config_defaults_overrides_and_typos():
+  default = default_eval_config()
+  assert get_config() == default
+  for entry in default.protocols.values():  # every default protocol builds
+    protocols.build_protocol_from_config(entry.to_dict())
+  config = complete_eval_config(dict(num_images=5, protocols=dict(c=dict(type="circular_shift"))))
+  assert config.num_images == 5 and list(config.protocols) == ["c"]
+  assert config.seed == default.seed
+  with pytest.raises(ValueError, match="Unknown config.eval field"):
+    complete_eval_config(dict(num_image=5))
+  with pytest.raises(ValueError, match="'type'"):
+    complete_eval_config(dict(protocols=dict(c=dict(max_shift=3))))
+  with pytest.raises(ValueError, match="image_selection"):
+    complete_eval_config(dict(image_selection="best"))
+  with pytest.raises(UnknownNameError, match="circular_shift"):
+    run.check_eval_config(dict(protocols=dict(c=dict(type="circle"))))
+  assert run.check_eval_config(None) == default
+  run_config = tiny_config()
+  run_config.eval = complete_eval_config(dict(num_images=7))
+  assert run.resolve_eval_config(run_config).num_images == 7
+  assert run.resolve_eval_config(run_config, dict(seed=3)).num_images == default.num_images
+
+
+def test_default_protocols_fit_the_default_memory_bound_for_alexnet():
+  import importlib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  from evaluate import grid  # pylint: disable=g-import-not-at-top
+  from evaluate.accuracy import make_predict_fn  # pylint: disable=g-import-not-at-top
+  model = models.build_model(**importlib.import_module("configs.alexnet").get_config().model)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                             train=False))
+  variables = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+  default = default_eval_config()
+  for entry in default.protocols.values():
+    grid.check_fits(protocols.build_protocol_from_config(entry.to_dict()),
+                    make_predict_fn(model), variables, default.max_chunk_bytes)
