@@ -26,6 +26,7 @@ from evaluate.accuracy import make_predict_fn
 from evaluate.config import complete_eval_config
 from training import checkpointing, run_files
 from training.mesh import make_data_parallel_mesh
+from training.state import model_variables
 from training.progress import format_duration, print_progress
 
 EVAL_SUBDIR = "eval"
@@ -111,14 +112,6 @@ def select_test_images(num_available: int, num_images: int, selection: str,
     return np.arange(num_images)
   rng = np.random.default_rng(seed)
   return np.sort(rng.choice(num_available, size=num_images, replace=False))
-
-
-def _variables(tree: Mapping[str, Any]) -> dict[str, Any]:
-  """The model variables of a saved TrainState tree (params and, if any, batch_stats)."""
-  variables = {"params": tree["params"]}
-  if tree.get("batch_stats"):
-    variables["batch_stats"] = tree["batch_stats"]
-  return variables
 
 
 def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray) -> dict:
@@ -284,7 +277,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   tree, step = checkpointing.load_latest(workdir)
   predict = make_predict_fn(model)
   shardings = make_data_parallel_mesh()
-  variables = jax.device_put(_variables(tree), shardings.replicated)
+  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
+                             shardings.replicated)
   for name, protocol in built.items():
     try:
       grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))

@@ -9,6 +9,13 @@ import jax.numpy as jnp
 import optax
 
 
+def model_variables(params, batch_stats) -> dict:
+  """The variables dict that `model.apply` takes: params, plus batch_stats if there are any."""
+  if batch_stats:
+    return {"params": params, "batch_stats": batch_stats}
+  return {"params": params}
+
+
 @flax.struct.dataclass
 class TrainState:
   """Model variables, optimiser state and running metrics, all device arrays.
@@ -49,9 +56,7 @@ class TrainState:
   @property
   def variables(self) -> dict:
     """The variables dict that `model.apply` takes."""
-    if self.batch_stats:
-      return {"params": self.params, "batch_stats": self.batch_stats}
-    return {"params": self.params}
+    return model_variables(self.params, self.batch_stats)
 
   def reset_metrics(self) -> "TrainState":
     zero = jnp.zeros((), jnp.float32)
