@@ -46,16 +46,36 @@ class BlurPool(nn.Module):
   padding: str = "zeros"
 
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    row = binomial_filter(self.size)
-    channels = x.shape[-1]
-    kernel = np.broadcast_to(np.outer(row, row)[:, :, None, None],
-                             (self.size, self.size, 1, channels))
+    row = binomial_filter(self.size)  # raises ValueError for an invalid size, before padding
     x = pad_spatial(x, same_pads(self.size), self.padding, fill=0.0)
-    return jax.lax.conv_general_dilated(
-        x,
-        jnp.asarray(kernel, x.dtype),
-        window_strides=(self.stride, self.stride),
-        padding="VALID",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=channels,
-    )
+    return separable_blur_subsample(x, row, self.stride)
+
+
+def _weighted_strided_sum(x: jnp.ndarray, taps: np.ndarray, stride: int, axis: int
+                          ) -> jnp.ndarray:
+  """y[i] = sum_k taps[k] * x[i * stride + k] along `axis` (a VALID, strided 1-D filter)."""
+  out_size = (x.shape[axis] - len(taps)) // stride + 1
+  total = None
+  for offset, tap in enumerate(taps):
+    part = jax.lax.slice_in_dim(x, offset, offset + stride * (out_size - 1) + 1, stride, axis)
+    term = part * jnp.asarray(tap, x.dtype)
+    total = term if total is None else total + term
+  return total
+
+
+def separable_blur_subsample(x: jnp.ndarray, row: np.ndarray, stride: int) -> jnp.ndarray:
+  """The 2-D filter np.outer(row, row) applied VALID at `stride` to an already padded map.
+
+  Computed as two 1-D passes of strided slices times taps: only the kept rows, then the
+  kept columns, are ever formed. Equal to a depthwise conv_general_dilated with that kernel
+  (tests check it), but made of elementwise ops that XLA fuses; on a 2-core CPU the depthwise
+  convolution made a BlurPool ResNet-20 train about 3x slower than its strided version.
+
+  Args:
+    x: (N, H, W, C) padded map.
+    row: (K,) taps per axis.
+    stride: subsampling factor.
+  Returns:
+    (N, (H - K) // stride + 1, (W - K) // stride + 1, C), the dtype of x.
+  """
+  return _weighted_strided_sum(_weighted_strided_sum(x, row, stride, 1), row, stride, 2)
