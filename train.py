@@ -7,12 +7,12 @@ Everything is in train_and_evaluate(config, workdir) (training/train_loop.py); t
 parses flags, sets up multi-host JAX when asked, and turns known errors into a message and a
 non-zero exit status.
 """
-import logging
 import sys
 
 from absl import app, flags
-from absl import logging as absl_logging
 from ml_collections import config_flags
+
+from common.logs import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file with get_config(), e.g. configs/quickstart.py.",
@@ -25,21 +25,10 @@ _MULTIHOST = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-class _OwnInfoOnly(logging.Filter):
-  """Passes warnings from everyone, INFO only from this project's modules.
-
-  orbax and JAX log many INFO lines through absl per checkpoint; the project's own INFO lines
-  (e.g. progress while decoding an image folder) are kept.
-  """
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or not record.name.startswith(("absl", "jax"))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  absl_logging.get_absl_handler().addFilter(_OwnInfoOnly())
+  quiet_library_logs()
   import jax  # pylint: disable=g-import-not-at-top
   if _MULTIHOST.value:
     jax.distributed.initialize()

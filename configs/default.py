@@ -28,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.name = "resnet20"  # alexnet | alexnet_nostride | resnet20 | resnet18 | resnet50.
   config.model.num_classes = 10  # Output logits.
+  config.model.width = 16  # Channels of the first stage (ResNet) or of every conv (AlexNet).
   config.model.downsample = "stride"  # stride | blurpool | none: how the network subsamples.
   config.model.blur_size = 3  # BlurPool binomial filter size, 1..7 (used by 'blurpool').
   config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.

@@ -128,6 +128,36 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
   return _save(figure, path)
 
 
+def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str, *,
+                            title: str) -> str:
+  """One bar per group of runs (its mean), with one dot per run (e.g. per seed).
+
+  Args:
+    accuracies: group label -> the accuracies of its runs (an empty list draws no bar).
+    path: the PNG written.
+    title: the figure title.
+  Returns:
+    `path`.
+  """
+  labels = list(accuracies)
+  figure = _new_figure(max(6.0, 0.9 * len(labels) + 2.0), 4.5)
+  axis = figure.subplots()
+  for position, label in enumerate(labels):
+    values = np.asarray(accuracies[label], np.float64)
+    if values.size == 0:
+      continue
+    axis.bar(position, values.mean(), 0.7, color=f"C{position % 10}", alpha=0.6)
+    axis.plot(np.full(values.shape, position), values, "o", color="black", markersize=4)
+    axis.annotate(f"{values.mean():.3f}", (position, values.mean()), ha="center",
+                  va="bottom", fontsize="small")
+  axis.set_xticks(np.arange(len(labels)), labels, rotation=25, ha="right", fontsize="small")
+  axis.set_ylabel("test accuracy")
+  axis.set_ylim(0.0, 1.0)
+  axis.grid(axis="y", alpha=0.3)
+  figure.suptitle(title)
+  return _save(figure, path)
+
+
 def _grid_image(x: np.ndarray, y: np.ndarray, values: np.ndarray):
   """Scatters values at (x, y) onto a dense (len(ys), len(xs)) array (NaN where absent)."""
   xs, ys = np.unique(x), np.unique(y)

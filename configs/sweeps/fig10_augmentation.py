@@ -1,0 +1,27 @@
+"""Sweep: Azulay & Weiss (2019) figure 10, the three augmentations side by side.
+
+  python sweep.py --config configs/sweeps/fig10_augmentation.py --workdir runs/fig10
+  python sweep.py --config configs/sweeps/fig10_augmentation.py:cpu --workdir runs/fig10_cpu
+Members: no augmentation, downsize_embed (sizes 16-32 on black), upscale_crop (1x-2x); each
+trained as configs/fig10_augmentation.py and evaluated with its protocols. The collected
+sensitivity_vs_size_embed_black.png is the figure (P(top-1 change), MAC, accuracy versus
+embedding size, one curve per augmentation).
+Full scale: 3 ResNet-18 runs of 60 epochs (GPU/TPU; expected result in
+configs/fig10_augmentation.py). ':cpu': ResNet-20 width 8, 20000 images, 3 epochs, 100
+evaluation images, one seed; about 10 minutes per member on a 2-core CPU (RESULTS.md).
+"""
+from configs import fig10_augmentation
+from sweeps import default_sweep_config
+
+
+def get_config(arg: str = ""):
+  """arg: '' (full scale) or 'cpu'."""
+  scale = ",cpu" if arg == "cpu" else ""
+  if arg not in ("", "cpu"):
+    raise ValueError(f"configs/sweeps/fig10_augmentation.py takes '' or 'cpu', got {arg!r}")
+  sweep = default_sweep_config(fig10_augmentation.get_config("none" + scale))
+  sweep.members = [
+      {"label": name, "augment.policies": policies}
+      for name, policies in fig10_augmentation.AUGMENTATIONS.items()]
+  sweep.seeds = (0,) if arg == "cpu" else (0, 1, 2)  # Curves: mean and spread over seeds.
+  return sweep

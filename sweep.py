@@ -1,0 +1,106 @@
+"""Runs a sweep: a family of training runs from one sweep config, then evaluates and collects.
+
+  python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep
+  python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --list
+  python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --index 3
+  python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --collect
+  python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
+      --config.base.train.num_epochs=2
+
+Every member trains in `workdir/<member name>/` (an ordinary run workdir). Rerunning the same
+command skips members that finished with the same config and resumes interrupted ones; a
+member that fails is reported with its error and the others still run. Without --index the
+sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweeps/collect.py).
+--index lets many machines (Colab runtimes, array jobs, TPU VMs) each take members of the same
+sweep on a shared or synced workdir; --collect then gathers what is there.
+Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config.
+"""
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from common.logs import quiet_library_logs
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a sweep config (configs/sweeps/*.py), optionally with ':arg' for "
+    "its get_config(arg), e.g. configs/sweeps/augment_range.py:cpu.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "The sweep's directory: one sub-directory "
+                               "per member, plus summary.csv, summary.md and plots.")
+_INDEX = flags.DEFINE_list("index", None, "Run only these members (0-based, comma-separated, "
+                           "see --list), and do not collect.")
+_LIST = flags.DEFINE_bool("list", False, "Print every member's index, state and name; run "
+                          "nothing.")
+_COLLECT = flags.DEFINE_bool("collect", False, "Only gather the members' results into "
+                             "summary.csv, summary.md and plots; run nothing.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first "
+                               "(every process runs the same members together).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _select(members, indices):
+  if indices is None:
+    return list(members)
+  try:
+    chosen = [int(i) for i in indices]
+  except ValueError:
+    sys.exit(f"error: --index takes integers, got {','.join(indices)}")
+  bad = [i for i in chosen if not 0 <= i < len(members)]
+  if bad:
+    sys.exit(f"error: --index {bad} out of range: this sweep has members 0..{len(members) - 1} "
+             "(see --list)")
+  return [members[i] for i in chosen]
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  quiet_library_logs()
+  import jax  # pylint: disable=g-import-not-at-top
+  if _MULTIHOST.value:
+    jax.distributed.initialize()
+  from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
+  from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
+
+  sweep, workdir = _CONFIG.value, _WORKDIR.value
+  try:
+    members = expand_sweep(sweep)
+  except ValueError as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+  if _LIST.value:
+    for member in members:
+      state = collect.read_member(workdir, member).state
+      print(f"{member.index:4d}  {state:12s}  {member.name}")
+    return
+  title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
+  if not _COLLECT.value:
+    selected = _select(members, _INDEX.value)
+    try:
+      runner.validate_members(selected, sweep.evaluate)
+    except ValueError as error:
+      print(f"error: {error}", file=sys.stderr)
+      sys.exit(2)
+    runner.write_sweep_file(workdir, sweep, members)
+    outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
+                                  total=len(members))
+    failed = [o for o in outcomes if o.state == runner.FAILED]
+    if _INDEX.value is None and jax.process_index() == 0:
+      _print_collection(collect.collect_sweep(workdir, members, title))
+    if failed:
+      sys.exit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n" + "\n".join(
+          f"  {o.member.index} {o.member.name}: {o.error}" for o in failed))
+    return
+  if jax.process_index() == 0:
+    _print_collection(collect.collect_sweep(workdir, members, title))
+
+
+def _print_collection(collected):
+  with open(collected["markdown"]) as f:
+    print(f.read())
+  print(f"wrote {collected['csv']}, {collected['markdown']}"
+        + (f" and {len(collected['png'])} plot(s)" if collected["png"] else ""))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,171 @@
+"""Runs sweep members, each in its own sub-workdir, resumably and failure-tolerantly.
+
+A member's directory is `<sweep workdir>/<member name>/`: an ordinary run workdir
+(config.json, checkpoints/, metrics.jsonl, summary.json, eval/) plus `sweep_member.json`, its
+state for the sweep:
+  {"name", "index", "seed", "settings", "fingerprint", "state", "error", "traceback",
+   "seconds"}
+with state 'running' (started; if the process died, the next run resumes it from its last
+checkpoint), 'done' (skipped by later runs while its config is unchanged) or 'failed' (the
+error and traceback are kept; the next run tries again). The sweep workdir also gets
+`sweep.json`: the sweep config and its list of members.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import jax
+import ml_collections
+
+import augment
+import models
+from evaluate.run import check_eval_config
+from sweeps.spec import SweepMember
+from training.progress import format_duration, print_progress
+from training.train_loop import train_and_evaluate
+
+STATUS_FILE = "sweep_member.json"
+SWEEP_FILE = "sweep.json"
+DONE, FAILED, RUNNING = "done", "failed", "running"
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberOutcome:
+  """What happened to one member in this invocation.
+
+  state: 'done' (trained, and evaluated if asked), 'skipped' (already done with this config)
+  or 'failed' (then `error` holds the message).
+  """
+  member: SweepMember
+  state: str
+  error: Optional[str] = None
+  seconds: float = 0.0
+
+
+def _say(line: str) -> None:
+  print_progress(line, jax.process_index() == 0)
+
+
+def member_dir(workdir: str, member: SweepMember) -> str:
+  return os.path.join(workdir, member.name)
+
+
+def _write_json(path: str, payload: Any) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(payload, f, indent=2, default=str)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def read_status(directory: str) -> Optional[dict[str, Any]]:
+  """The member's sweep_member.json, or None if it never started (or the file is unreadable)."""
+  try:
+    with open(os.path.join(directory, STATUS_FILE)) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
+
+
+def _write_status(directory: str, member: SweepMember, state: str, **extra: Any) -> None:
+  if jax.process_index() != 0:
+    return
+  os.makedirs(directory, exist_ok=True)
+  _write_json(os.path.join(directory, STATUS_FILE), {
+      "name": member.name, "index": member.index, "seed": member.seed,
+      "settings": member.settings, "fingerprint": member.fingerprint(), "state": state,
+      "error": None, "traceback": None, **extra})
+
+
+def is_finished(workdir: str, member: SweepMember) -> bool:
+  """Whether the member finished earlier with exactly its present config."""
+  status = read_status(member_dir(workdir, member))
+  return bool(status and status.get("state") == DONE
+              and status.get("fingerprint") == member.fingerprint())
+
+
+def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
+  """Builds every member's model, augmentation and eval protocols (cheap: no weights).
+
+  Raises:
+    ValueError (UnknownNameError lists the valid names) naming the first bad member, so that a
+    typo fails the whole sweep at once instead of one member hours later.
+  """
+  for member in members:
+    try:
+      models.build_model(**member.config.model)
+      augment.build_augment(member.config.augment)
+      if evaluate:
+        check_eval_config(member.config.eval)
+    except (TypeError, ValueError) as error:
+      raise ValueError(f"sweep member {member.index} ({member.name}): {error}") from error
+
+
+def write_sweep_file(workdir: str, sweep: ml_collections.ConfigDict,
+                     members: Sequence[SweepMember]) -> None:
+  """`sweep.json`: the sweep config and every member's index, name, group, seed, settings."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, SWEEP_FILE), {
+      "sweep": json.loads(sweep.to_json_best_effort()),
+      "members": [{"index": m.index, "name": m.name, "group": m.group, "seed": m.seed,
+                   "settings": m.settings} for m in members]})
+
+
+def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
+               total: Optional[int] = None) -> MemberOutcome:
+  """Trains (resuming if interrupted) and evaluates one member; never raises its errors.
+
+  Args:
+    member: the member to run.
+    workdir: the sweep workdir; the member runs in `workdir/<member.name>`.
+    evaluate: run the invariance evaluation of `member.config.eval` after training.
+    total: the number of members, for progress lines.
+  Returns:
+    Its outcome; a failure is also written to its sweep_member.json with the traceback.
+  """
+  directory = member_dir(workdir, member)
+  of = f"/{total}" if total else ""
+  if is_finished(workdir, member):
+    _say(f"[sweep {member.index + 1}{of}] {member.name}: already done, skipped")
+    return MemberOutcome(member, "skipped")
+  previous = (read_status(directory) or {}).get("state")
+  why = {RUNNING: " (resuming an interrupted run)", FAILED: " (again, after a failure)",
+         DONE: " (again: its config changed)"}.get(previous, "")
+  _say(f"[sweep {member.index + 1}{of}] {member.name}: starting{why}")
+  _write_status(directory, member, RUNNING)
+  config = ml_collections.ConfigDict(member.config.to_dict())
+  config.eval.run_after_training = bool(evaluate)
+  start = time.perf_counter()
+  try:
+    train_and_evaluate(config, directory)
+  except Exception as error:  # pylint: disable=broad-except
+    # Any failure of one member (divergence, bad data, out of memory, ...) is recorded and
+    # the sweep goes on with the next member.
+    seconds = time.perf_counter() - start
+    message = f"{type(error).__name__}: {error}"
+    _write_status(directory, member, FAILED, error=message, traceback=traceback.format_exc(),
+                  seconds=seconds)
+    _say(f"[sweep {member.index + 1}{of}] {member.name}: FAILED after "
+                   f"{format_duration(seconds)}: {message}")
+    return MemberOutcome(member, FAILED, message, seconds)
+  finally:
+    jax.clear_caches()  # compiled steps of this member's model are not needed again
+  seconds = time.perf_counter() - start
+  _write_status(directory, member, DONE, seconds=seconds)
+  _say(f"[sweep {member.index + 1}{of}] {member.name}: done in "
+                 f"{format_duration(seconds)}")
+  return MemberOutcome(member, DONE, None, seconds)
+
+
+def run_members(members: Sequence[SweepMember], workdir: str, *, evaluate: bool,
+                total: int) -> list[MemberOutcome]:
+  """Runs each member in order; a failed member does not stop the others."""
+  return [run_member(member, workdir, evaluate=evaluate, total=total) for member in members]

@@ -1,0 +1,264 @@
+"""Sweeps: expansion and naming on toy sweep configs, and the real sweep.py on tiny runs."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import REPO_ROOT, tiny_config
+from sweeps import default_sweep_config, expand_sweep
+from sweeps.spec import apply_settings, format_value
+
+
+def _sweep(**fields):
+  sweep = default_sweep_config(tiny_config())
+  for key, value in fields.items():
+    sweep[key] = value
+  return sweep
+
+
+# ---- Expansion and naming (no training).
+
+def test_members_are_families_times_product_times_seeds_in_order():
+  members = expand_sweep(_sweep(
+      members=[{"label": "flip", "augment.policies": "flip"},
+               {"label": "crop", "augment.policies": "crop"}],
+      product=[("train.learning_rate", (0.1, 0.01)), ("model.width", (8, 16))],
+      seeds=(0, 1)))
+  assert len(members) == 2 * 4 * 2
+  assert [m.index for m in members] == list(range(16))
+  assert members[0].name == "flip,learning_rate=0.1,width=8,seed=0"
+  assert members[1].name == "flip,learning_rate=0.1,width=8,seed=1"
+  assert members[2].name == "flip,learning_rate=0.1,width=16,seed=0"
+  assert members[-1].name == "crop,learning_rate=0.01,width=16,seed=1"
+  last = members[-1].config
+  assert (last.augment.policies, last.train.learning_rate, last.model.width, last.seed) == (
+      "crop", 0.01, 16, 1)
+  assert members[-1].group == "crop,learning_rate=0.01,width=16"
+  assert members[-1].settings == {"augment.policies": "crop", "train.learning_rate": 0.01,
+                                  "model.width": 16}
+
+
+def test_default_sweep_is_the_base_config_once():
+  members = expand_sweep(_sweep())
+  assert [m.name for m in members] == ["base,seed=0"]
+  base = tiny_config()
+  base.seed = 0
+  assert members[0].config.to_dict() == base.to_dict()
+
+
+def test_names_without_labels_show_settings_and_escape_values():
+  members = expand_sweep(_sweep(members=[{"augment.policies": "crop,flip"},
+                                         {"augment.policies": ""}], seeds=(3,)))
+  assert [m.name for m in members] == ["policies=crop+flip,seed=3", "policies=none,seed=3"]
+  assert members[0].config.augment.policies == "crop,flip"  # only the name is escaped
+
+
+def test_settings_sharing_a_last_component_use_full_paths():
+  members = expand_sweep(_sweep(members=[{"augment.crop.fill": "mean",
+                                          "augment.downsize_embed.fill": "black"}]))
+  assert members[0].name == "augment.crop.fill=mean,augment.downsize_embed.fill=black,seed=0"
+
+
+def test_a_members_name_does_not_depend_on_the_other_members():
+  alone = expand_sweep(_sweep(members=[{"model.width": 8}]))[0].name
+  together = expand_sweep(_sweep(members=[{"model.width": 8}, {"model.width": 16}]))[0].name
+  assert alone == together == "width=8,seed=0"
+
+
+@pytest.mark.parametrize("value, text", [("", "none"), ("a/b c", "a+b+c"), (True, "true"),
+                                         ((16, 20), "16+20"), (0.5, "0.5")])
+def test_format_value(value, text):
+  assert format_value(value) == text
+
+
+def test_unknown_setting_path_is_an_error_listing_the_fields():
+  with pytest.raises(ValueError, match=r"'train' has no 'learning_rat'.*learning_rate"):
+    expand_sweep(_sweep(members=[{"train.learning_rat": 0.1}]))
+
+
+def test_wrong_value_type_is_an_error():
+  with pytest.raises(ValueError, match="cannot set 'model.width'"):
+    apply_settings(tiny_config(), {"model.width": "wide"})
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(members=[{"label": "a"}, {"label": "a"}]), "share the name"),
+    (dict(members=[{"seed": 3}]), "sweep.seeds"),
+    (dict(seeds=(0, 0)), "repeats a seed"),
+    (dict(seeds=()), "non-empty"),
+    (dict(product=[("model.width", ())]), "has no values"),
+    (dict(product=["model.width"]), r"\(dotted.path, values\) pair"),
+    (dict(members=[{"model.width": 8}], product=[("model.width", (8, 16))]), "also varies"),
+])
+def test_malformed_sweeps_are_errors(fields, message):
+  with pytest.raises(ValueError, match=message):
+    expand_sweep(_sweep(**fields))
+
+
+def test_fingerprint_follows_the_config():
+  a, b = expand_sweep(_sweep(product=[("model.width", (8, 16))]))
+  again = expand_sweep(_sweep(product=[("model.width", (8, 16))]))[0]
+  assert a.fingerprint() == again.fingerprint() != b.fingerprint()
+
+
+def test_unknown_model_in_a_member_fails_before_anything_runs():
+  from sweeps.runner import validate_members  # pylint: disable=g-import-not-at-top
+  members = expand_sweep(_sweep(members=[{"label": "ok"}, {"label": "typo",
+                                                           "model.name": "alexnett"}]))
+  with pytest.raises(ValueError, match=r"member 1 \(typo,seed=0\).*alexnet_nostride"):
+    validate_members(members, evaluate=True)
+
+
+def test_every_shipped_sweep_config_expands_and_validates():
+  import importlib  # pylint: disable=g-import-not-at-top
+  from sweeps.runner import validate_members  # pylint: disable=g-import-not-at-top
+  sweep_dir = os.path.join(REPO_ROOT, "configs", "sweeps")
+  names = sorted(f[:-3] for f in os.listdir(sweep_dir) if f.endswith(".py") and f[0] != "_")
+  assert {"augment_range", "blurpool_filters", "stride_vs_nostride"} <= set(names)
+  for name in names:
+    module = importlib.import_module(f"configs.sweeps.{name}")
+    for arg in ("", "cpu"):
+      members = expand_sweep(module.get_config(arg))
+      validate_members(members, evaluate=True)
+      assert len({m.group for m in members}) >= 2, name
+
+
+# ---- The real sweep.py on tiny synthetic runs.
+
+_SWEEP_FILE = """
+from tests.conftest import tiny_config
+from sweeps import default_sweep_config
+
+
+def get_config():
+  base = tiny_config()
+  base.eval.num_images = 8
+  base.eval.num_jagged_images = 0
+  base.eval.protocols = dict(
+      embed_black=dict(type="embed_shift", sizes=(26, 28), fill="black", sample_pairs=2))
+  sweep = default_sweep_config(base)
+  sweep.members = {members}
+  sweep.evaluate = {evaluate}
+  return sweep
+"""
+
+
+def _write_sweep(path, members, evaluate=True):
+  path.write_text(textwrap.dedent(_SWEEP_FILE.format(members=members, evaluate=evaluate)))
+  return str(path)
+
+
+def _sweep_py(config, workdir, *flags):
+  return subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "sweep.py"), f"--config={config}",
+       f"--workdir={workdir}", *flags],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+def _rows(workdir):
+  with open(os.path.join(workdir, "summary.csv")) as f:
+    return list(csv.DictReader(f))
+
+
+def _status(workdir, name):
+  with open(os.path.join(workdir, name, "sweep_member.json")) as f:
+    return json.load(f)
+
+
+def test_two_member_sweep_index_then_all_then_collect(tmp_path):
+  config = _write_sweep(tmp_path / "two.py", [
+      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}])
+  workdir = str(tmp_path / "sweep")
+
+  listed = _sweep_py(config, workdir, "--list")
+  assert listed.returncode == 0, listed.stderr
+  assert listed.stdout.split() == ["0", "not", "started", "a,seed=0",
+                                   "1", "not", "started", "b,seed=0"]
+
+  one = _sweep_py(config, workdir, "--index=1")
+  assert one.returncode == 0, one.stderr
+  assert _status(workdir, "b,seed=0")["state"] == "done"
+  assert not os.path.exists(os.path.join(workdir, "a,seed=0"))
+  assert not os.path.exists(os.path.join(workdir, "summary.csv"))  # --index never collects
+  b_finished = os.path.getmtime(os.path.join(workdir, "b,seed=0", "summary.json"))
+
+  everything = _sweep_py(config, workdir)
+  assert everything.returncode == 0, everything.stderr
+  assert "b,seed=0: already done, skipped" in everything.stdout
+  assert os.path.getmtime(os.path.join(workdir, "b,seed=0", "summary.json")) == b_finished
+  rows = _rows(workdir)
+  assert [(r["name"], r["state"]) for r in rows] == [("a,seed=0", "done"), ("b,seed=0", "done")]
+  for row in rows:
+    assert 0.0 <= float(row["final_test_accuracy"]) <= 1.0
+    assert 0.0 <= float(row["embed_black/p_top1_change"]) <= 1.0
+  assert rows[1]["train.learning_rate"] == "0.02"
+  for picture in ("sensitivity_vs_size_embed_black.png", "accuracy.png"):
+    assert os.path.getsize(os.path.join(workdir, picture)) > 0
+  with open(os.path.join(workdir, "sweep.json")) as f:
+    assert [m["name"] for m in json.load(f)["members"]] == ["a,seed=0", "b,seed=0"]
+
+  os.remove(os.path.join(workdir, "summary.csv"))
+  collected = _sweep_py(config, workdir, "--collect")
+  assert collected.returncode == 0, collected.stderr
+  assert "starting" not in collected.stdout and "| a |" in collected.stdout
+  assert len(_rows(workdir)) == 2
+
+
+def test_failing_member_is_reported_and_the_other_completes(tmp_path):
+  config = _write_sweep(tmp_path / "fail.py", [
+      {"label": "bad", "data.train_subset": 10**6}, {"label": "ok"}], evaluate=False)
+  workdir = str(tmp_path / "sweep")
+  result = _sweep_py(config, workdir)
+  assert result.returncode == 1
+  assert "1 of 2 member(s) failed" in result.stderr
+  assert "0 bad,seed=0: DataError" in result.stderr and "exceeds" in result.stderr
+  bad = _status(workdir, "bad,seed=0")
+  assert bad["state"] == "failed" and "Traceback" in bad["traceback"]
+  assert _status(workdir, "ok,seed=0")["state"] == "done"
+  assert [r["state"] for r in _rows(workdir)] == ["failed", "done"]
+  with open(os.path.join(workdir, "summary.md")) as f:
+    assert "## Failed members" in f.read()
+
+
+def test_bad_sweep_config_exits_2_before_running(tmp_path):
+  config = _write_sweep(tmp_path / "typo.py", [{"train.learnig_rate": 0.1}])
+  result = _sweep_py(config, str(tmp_path / "sweep"))
+  assert result.returncode == 2
+  assert "'train' has no 'learnig_rate'" in result.stderr
+  assert not os.path.exists(tmp_path / "sweep")
+
+
+def test_interrupted_member_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+  from sweeps import runner  # pylint: disable=g-import-not-at-top
+  from training import checkpointing  # pylint: disable=g-import-not-at-top
+
+  class Preempted(BaseException):
+    """Like a kill: not an Exception, so the runner does not record a failure."""
+
+  member = expand_sweep(_sweep(members=[{"label": "a"}]))[0]
+  workdir = str(tmp_path)
+  real_save = checkpointing.save
+
+  def save_then_die(manager, step, state):
+    if step == 8:
+      manager.wait_until_finished()
+      raise Preempted()
+    real_save(manager, step, state)
+
+  monkeypatch.setattr(checkpointing, "save", save_then_die)
+  with pytest.raises(Preempted):
+    runner.run_member(member, workdir, evaluate=False)
+  assert _status(workdir, member.name)["state"] == "running"
+  monkeypatch.setattr(checkpointing, "save", real_save)
+
+  outcome = runner.run_member(member, workdir, evaluate=False)
+  assert outcome.state == "done"
+  with open(os.path.join(workdir, member.name, "summary.json")) as f:
+    summary = json.load(f)
+  assert summary["resumed_from_step"] == 4 and summary["steps"] == 12
+  assert runner.run_member(member, workdir, evaluate=False).state == "skipped"
