@@ -24,6 +24,8 @@ from matplotlib.ticker import MaxNLocator
 # Colours of the two frames shown beside a jagged curve (the dots on the curve match them).
 _FRAME_COLORS = ("tab:green", "tab:red")
 _DPI = 110
+# Sweeps over at most this many sizes get one x tick per evaluated size.
+_MAX_LABELLED_TICKS = 12
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -70,7 +72,11 @@ def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
                     yerr=as_floats(entry[key]["stderr"]), marker="o", markersize=4, capsize=3,
                     color=f"C{index}", label=entry["label"])
     axis.set_xlabel(group_label)
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    groups = sorted({g for entry in series if entry.get(key) for g in entry[key]["group"]})
+    if 1 < len(groups) <= _MAX_LABELLED_TICKS:
+      axis.set_xticks(groups)  # tick exactly the evaluated sizes
+    else:
+      axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel(label)
     axis.set_ylim(bottom=0.0, top=1.0 if key == "accuracy" else None)
     axis.grid(alpha=0.3)
