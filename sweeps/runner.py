@@ -32,7 +32,7 @@ from training.train_loop import train_and_evaluate
 
 STATUS_FILE = "sweep_member.json"
 SWEEP_FILE = "sweep.json"
-DONE, FAILED, RUNNING = "done", "failed", "running"
+DONE, FAILED, RUNNING, SKIPPED = "done", "failed", "running", "skipped"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +135,7 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
   of = f"/{total}" if total else ""
   if is_finished(workdir, member):
     _say(f"[sweep {member.index + 1}{of}] {member.name}: already done, skipped")
-    return MemberOutcome(member, "skipped")
+    return MemberOutcome(member, SKIPPED)
   previous = (read_status(directory) or {}).get("state")
   why = {RUNNING: " (resuming an interrupted run)", FAILED: " (again, after a failure)",
          DONE: " (again: its config changed)"}.get(previous, "")
@@ -154,14 +154,13 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
     _write_status(directory, member, FAILED, error=message, traceback=traceback.format_exc(),
                   seconds=seconds)
     _say(f"[sweep {member.index + 1}{of}] {member.name}: FAILED after "
-                   f"{format_duration(seconds)}: {message}")
+         f"{format_duration(seconds)}: {message}")
     return MemberOutcome(member, FAILED, message, seconds)
   finally:
     jax.clear_caches()  # compiled steps of this member's model are not needed again
   seconds = time.perf_counter() - start
   _write_status(directory, member, DONE, seconds=seconds)
-  _say(f"[sweep {member.index + 1}{of}] {member.name}: done in "
-                 f"{format_duration(seconds)}")
+  _say(f"[sweep {member.index + 1}{of}] {member.name}: done in {format_duration(seconds)}")
   return MemberOutcome(member, DONE, None, seconds)
 
 
