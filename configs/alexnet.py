@@ -8,6 +8,9 @@ python -m benchmarks.train_step_overhead --models=alexnet --width=64), i.e. hour
 epochs; a CPU-sized variant: --config.model.width=16 --config.train.num_epochs=4 (about 8
 minutes, like configs/quickstart.py). GPU times are not measured yet.
 The paper reports test accuracy around 0.8 for both networks at full scale.
+Both networks of figure 11 (and a circular-padded one), evaluated and plotted as one sweep:
+  python sweep.py --config configs/sweeps/stride_vs_nostride.py --workdir runs/fig11
+(':cpu' appended to the config path gives the CPU scale of RESULTS.md.)
 """
 from configs import default
 

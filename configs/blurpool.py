@@ -5,6 +5,10 @@ Every strided conv becomes conv at stride 1 + BlurPool; compare with configs/def
 --config.model.blur_size=1|3|5|7 (1 = no blur, subsampling only).
   python train.py --config configs/blurpool.py --workdir runs/blurpool
 Time: like configs/default.py (hours on a 2-core CPU; GPU times not measured yet).
+Paper: Azulay & Weiss (2019) section 5.1. Expected at full scale, from the paper: antialiasing
+lowers P(top-1 change) on the crop protocol but leaves about 15% on black embeddings of sizes
+not seen in training. All filter sizes as one sweep (with a CPU scale, results in RESULTS.md):
+  python sweep.py --config configs/sweeps/blurpool_filters.py --workdir runs/blurpool_filters
 """
 from configs import default
 

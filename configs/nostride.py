@@ -9,6 +9,9 @@ width 16 it trains at about 180 images/s on a 2-core CPU versus about 500 for co
 (python -m benchmarks.train_step_overhead --width=16). On a CPU reduce it, e.g.
 --config.model.width=16 --config.train.num_epochs=4 (about 20 minutes). GPU times are not
 measured yet.
+Expected at full scale, from the paper: accuracy about 0.8, like configs/alexnet.py, and
+P(top-1 change) about 0 under the black-embedding protocol. Both as one sweep:
+  python sweep.py --config configs/sweeps/stride_vs_nostride.py --workdir runs/fig11
 """
 from configs import alexnet
 
