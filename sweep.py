@@ -20,7 +20,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from common.logs import quiet_library_logs
+from common.entry_point import start_entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a sweep config (configs/sweeps/*.py), optionally with ':arg' for "
@@ -53,12 +53,8 @@ def _select(members, indices):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  quiet_library_logs()
+  start_entry_point(argv, multihost=_MULTIHOST.value)
   import jax  # pylint: disable=g-import-not-at-top
-  if _MULTIHOST.value:
-    jax.distributed.initialize()
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
   from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
 
@@ -70,10 +66,9 @@ def main(argv):
     sys.exit(2)
   if _LIST.value:
     for member in members:
-      state = collect.read_member(workdir, member).state
-      print(f"{member.index:4d}  {state:12s}  {member.name}")
+      print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}")
     return
-  title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
+  failed = []
   if not _COLLECT.value:
     selected = _select(members, _INDEX.value)
     try:
@@ -85,14 +80,12 @@ def main(argv):
     outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
                                   total=len(members))
     failed = [o for o in outcomes if o.state == runner.FAILED]
-    if _INDEX.value is None and jax.process_index() == 0:
-      _print_collection(collect.collect_sweep(workdir, members, title))
-    if failed:
-      sys.exit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n" + "\n".join(
-          f"  {o.member.index} {o.member.name}: {o.error}" for o in failed))
-    return
-  if jax.process_index() == 0:
+  if (_COLLECT.value or _INDEX.value is None) and jax.process_index() == 0:
+    title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
     _print_collection(collect.collect_sweep(workdir, members, title))
+  if failed:
+    sys.exit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n" + "\n".join(
+        f"  {o.member.index} {o.member.name}: {o.error}" for o in failed))
 
 
 def _print_collection(collected):

@@ -12,7 +12,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from common.logs import quiet_library_logs
+from common.entry_point import start_entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file with get_config(), e.g. configs/quickstart.py.",
@@ -26,12 +26,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  quiet_library_logs()
-  import jax  # pylint: disable=g-import-not-at-top
-  if _MULTIHOST.value:
-    jax.distributed.initialize()
+  start_entry_point(argv, multihost=_MULTIHOST.value)
 
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   from data import DataError  # pylint: disable=g-import-not-at-top

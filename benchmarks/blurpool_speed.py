@@ -32,15 +32,6 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timing block.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Alternating timing blocks per variant.")
 
 
-def depthwise_conv_blur(x: jnp.ndarray, row: np.ndarray, stride: int) -> jnp.ndarray:
-  """The same blur as blurpool.separable_blur_subsample, as one depthwise convolution."""
-  size, channels = len(row), x.shape[-1]
-  kernel = np.broadcast_to(np.outer(row, row)[:, :, None, None], (size, size, 1, channels))
-  return jax.lax.conv_general_dilated(
-      x, jnp.asarray(kernel, x.dtype), window_strides=(stride, stride), padding="VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels)
-
-
 def _compiled_grad(model, variables, images, labels, blur_fn):
   """jit(grad of the loss), traced while BlurPool uses `blur_fn`."""
   mutable = ["batch_stats"] if "batch_stats" in variables else False
@@ -77,7 +68,7 @@ def benchmark_model(name: str) -> dict:
   labels = jnp.asarray(rng.integers(0, 10, _BATCH.value), jnp.int32)
   variables = model.init(jax.random.key(0), images[:1], train=False)
   variants = {"separable": blurpool.separable_blur_subsample,
-              "depthwise_conv": depthwise_conv_blur}
+              "depthwise_conv": blurpool.depthwise_conv_blur_subsample}
   compiled = {key: _compiled_grad(model, variables, images, labels, fn)
               for key, fn in variants.items()}
   (loss_a, _), (loss_b, _) = (compiled[key](variables["params"]) for key in variants)

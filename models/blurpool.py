@@ -79,3 +79,16 @@ def separable_blur_subsample(x: jnp.ndarray, row: np.ndarray, stride: int) -> jn
     (N, (H - K) // stride + 1, (W - K) // stride + 1, C), the dtype of x.
   """
   return _weighted_strided_sum(_weighted_strided_sum(x, row, stride, 1), row, stride, 2)
+
+
+def depthwise_conv_blur_subsample(x: jnp.ndarray, row: np.ndarray, stride: int) -> jnp.ndarray:
+  """The same function as separable_blur_subsample, as one depthwise convolution.
+
+  The usual way to write BlurPool; kept as the reference that tests compare with and that
+  benchmarks/blurpool_speed.py times against. Arguments and result as there.
+  """
+  size, channels = len(row), x.shape[-1]
+  kernel = np.broadcast_to(np.outer(row, row)[:, :, None, None], (size, size, 1, channels))
+  return jax.lax.conv_general_dilated(
+      x, jnp.asarray(kernel, x.dtype), window_strides=(stride, stride), padding="VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels)

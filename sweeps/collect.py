@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -28,17 +27,15 @@ import numpy as np
 from evaluate import plots
 from evaluate.report import EVAL_JSON, SUMMARY_METRICS
 from evaluate.run import EVAL_SUBDIR
-from sweeps.runner import DONE, FAILED, member_dir, read_status
+from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
 from sweeps.spec import SweepMember
 from training.run_files import SUMMARY_FILE
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 ACCURACY_PNG = "accuracy.png"
-NOT_STARTED = "not started"
-# Metrics of a protocol tabulated per group in summary.md.
-_TABLE_METRICS = ("p_top1_change", "mac", "accuracy")
-_CURVE_METRICS = ("p_top1_change", "mac", "accuracy")
+# Metrics of a protocol summarised per group: columns of summary.md, panels of the curves.
+_GROUP_METRICS = ("p_top1_change", "mac", "accuracy")
 
 
 @dataclasses.dataclass
@@ -60,24 +57,14 @@ class MemberResult:
     return self.summary.get("final_test_accuracy") if self.summary else None
 
 
-def _read_json(path: str) -> Optional[dict[str, Any]]:
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, json.JSONDecodeError):
-    return None
-
-
 def read_member(workdir: str, member: SweepMember) -> MemberResult:
   directory = member_dir(workdir, member)
   status = read_status(directory)
-  state = status.get("state", NOT_STARTED) if status else NOT_STARTED
-  if status and status.get("fingerprint") != member.fingerprint() and state == DONE:
-    state = "stale (config changed since it ran)"
   return MemberResult(
-      member=member, state=state, error=status.get("error") if status else None,
-      summary=_read_json(os.path.join(directory, SUMMARY_FILE)),
-      report=_read_json(os.path.join(directory, EVAL_SUBDIR, EVAL_JSON)))
+      member=member, state=state_of(status, member),
+      error=status.get("error") if status else None,
+      summary=read_json_or_none(os.path.join(directory, SUMMARY_FILE)),
+      report=read_json_or_none(os.path.join(directory, EVAL_SUBDIR, EVAL_JSON)))
 
 
 def _protocol_names(results: Sequence[MemberResult]) -> list[str]:
@@ -152,7 +139,7 @@ def seed_curve(members: Sequence[MemberResult], protocol: str) -> Optional[dict[
   if not curves:
     return None
   series = {}
-  for metric in _CURVE_METRICS:
+  for metric in _GROUP_METRICS:
     sizes = sorted({size for curve in curves for size in curve[metric]["group"]})
     means, spreads = [], []
     for size in sizes:
@@ -184,14 +171,14 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
            "grid of the protocol (see evaluate/metrics.py).", ""]
   header = ["group", "seeds done", "test accuracy"] + [
       f"{protocol}: {dict(SUMMARY_METRICS)[metric]}" for protocol in protocols
-      for metric in _TABLE_METRICS]
+      for metric in _GROUP_METRICS]
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for group, members in groups.items():
     done = [r for r in members if r.state == DONE]
     cells = [group, f"{len(done)}/{len(members)}",
              _format(*mean_and_spread([r.test_accuracy for r in done])[:2])]
     for protocol in protocols:
-      for metric in _TABLE_METRICS:
+      for metric in _GROUP_METRICS:
         values = [r.report["protocols"][protocol]["metrics"][metric]["mean"] for r in done
                   if r.report and protocol in r.report["protocols"]]
         cells.append(_format(*mean_and_spread(values)[:2]))

@@ -27,12 +27,15 @@ import augment
 import models
 from evaluate.run import check_eval_config
 from sweeps.spec import SweepMember
+from training import run_files
 from training.progress import format_duration, print_progress
 from training.train_loop import train_and_evaluate
 
 STATUS_FILE = "sweep_member.json"
 SWEEP_FILE = "sweep.json"
 DONE, FAILED, RUNNING, SKIPPED = "done", "failed", "running", "skipped"
+NOT_STARTED = "not started"
+STALE = "stale (config changed since it ran)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,20 +60,21 @@ def member_dir(workdir: str, member: SweepMember) -> str:
 
 
 def _write_json(path: str, payload: Any) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(payload, f, indent=2, default=str)
-    f.write("\n")
-  os.replace(tmp, path)
+  run_files.atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def read_json_or_none(path: str) -> Optional[dict[str, Any]]:
+  """The JSON object in `path`, or None if the file is missing or unreadable."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
 
 
 def read_status(directory: str) -> Optional[dict[str, Any]]:
   """The member's sweep_member.json, or None if it never started (or the file is unreadable)."""
-  try:
-    with open(os.path.join(directory, STATUS_FILE)) as f:
-      return json.load(f)
-  except (OSError, json.JSONDecodeError):
-    return None
+  return read_json_or_none(os.path.join(directory, STATUS_FILE))
 
 
 def _write_status(directory: str, member: SweepMember, state: str, **extra: Any) -> None:
@@ -83,11 +87,25 @@ def _write_status(directory: str, member: SweepMember, state: str, **extra: Any)
       "error": None, "traceback": None, **extra})
 
 
+def state_of(status: Optional[dict[str, Any]], member: SweepMember) -> str:
+  """A member's state from its sweep_member.json (None: never started): 'not started',
+  'running' (or interrupted), 'failed', 'done', or STALE: done, but with a config other
+  than the member's present one (so it runs again)."""
+  if not status:
+    return NOT_STARTED
+  if status.get("state") == DONE and status.get("fingerprint") != member.fingerprint():
+    return STALE
+  return status.get("state", NOT_STARTED)
+
+
+def member_state(workdir: str, member: SweepMember) -> str:
+  """state_of the member's status file in `workdir`."""
+  return state_of(read_status(member_dir(workdir, member)), member)
+
+
 def is_finished(workdir: str, member: SweepMember) -> bool:
   """Whether the member finished earlier with exactly its present config."""
-  status = read_status(member_dir(workdir, member))
-  return bool(status and status.get("state") == DONE
-              and status.get("fingerprint") == member.fingerprint())
+  return member_state(workdir, member) == DONE
 
 
 def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
@@ -133,12 +151,12 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
   """
   directory = member_dir(workdir, member)
   of = f"/{total}" if total else ""
-  if is_finished(workdir, member):
+  previous = member_state(workdir, member)
+  if previous == DONE:
     _say(f"[sweep {member.index + 1}{of}] {member.name}: already done, skipped")
     return MemberOutcome(member, SKIPPED)
-  previous = (read_status(directory) or {}).get("state")
   why = {RUNNING: " (resuming an interrupted run)", FAILED: " (again, after a failure)",
-         DONE: " (again: its config changed)"}.get(previous, "")
+         STALE: " (again: its config changed)"}.get(previous, "")
   _say(f"[sweep {member.index + 1}{of}] {member.name}: starting{why}")
   _write_status(directory, member, RUNNING)
   config = ml_collections.ConfigDict(member.config.to_dict())

@@ -67,7 +67,13 @@ def _short_keys(paths: Sequence[str]) -> dict[str, str]:
   return {path: (short if last.count(short) == 1 else path) for path, short in zip(paths, last)}
 
 
-def _check_path(config: ml_collections.ConfigDict, path: str, where: str) -> None:
+def _parent_and_field(config: ml_collections.ConfigDict, path: str,
+                      where: str) -> tuple[ml_collections.ConfigDict, str]:
+  """The section holding the field `path` names, and the field's name.
+
+  Raises:
+    ValueError: the config has no such field; lists the fields where the path goes wrong.
+  """
   node = config
   parts = path.split(".")
   for depth, part in enumerate(parts):
@@ -77,7 +83,9 @@ def _check_path(config: ml_collections.ConfigDict, path: str, where: str) -> Non
                else "none: it is not a section")
       raise ValueError(f"{where}: {path!r} is not a field of the base config ({parent!r} has "
                        f"no {part!r}; its fields: {known}).")
-    node = node[part]
+    if depth < len(parts) - 1:
+      node = node[part]
+  return node, parts[-1]
 
 
 def apply_settings(config: ml_collections.ConfigDict, settings: Mapping[str, Any],
@@ -89,13 +97,9 @@ def apply_settings(config: ml_collections.ConfigDict, settings: Mapping[str, Any
   """
   config = ml_collections.ConfigDict(config.to_dict(preserve_field_references=False))
   for path, value in settings.items():
-    _check_path(config, path, where)
-    *parents, field = path.split(".")
-    node = config
-    for part in parents:
-      node = node[part]
+    parent, field = _parent_and_field(config, path, where)
     try:
-      node[field] = value
+      parent[field] = value
     except TypeError as error:
       raise ValueError(f"{where}: cannot set {path!r} to {value!r}: {error}") from error
   return config

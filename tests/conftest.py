@@ -1,6 +1,7 @@
 """Shared test fixtures: a tiny config that trains in seconds on synthetic data."""
 import os
 import sys
+import textwrap
 
 import pytest
 
@@ -28,6 +29,36 @@ def tiny_config():
   config.train.checkpoint_every_steps = 4
   config.train.keep_checkpoints = 10
   return config
+
+
+def tiny_eval_config(config, *, jagged_images=0, sample_pairs=0):
+  """`config` with an invariance evaluation of seconds: 8 test images, black embeddings of
+  sizes 26 and 28 (full grids, or `sample_pairs` pairs per image and size)."""
+  config.eval.num_images = 8
+  config.eval.num_jagged_images = jagged_images
+  config.eval.protocols = dict(embed_black=dict(type="embed_shift", sizes=(26, 28),
+                                                fill="black", sample_pairs=sample_pairs))
+  return config
+
+
+_TINY_SWEEP_FILE = """
+from sweeps import default_sweep_config
+from tests.conftest import tiny_config, tiny_eval_config
+
+
+def get_config():
+  sweep = default_sweep_config(tiny_eval_config(tiny_config(), sample_pairs=2))
+  sweep.members = {members}
+  sweep.evaluate = {evaluate}
+  return sweep
+"""
+
+
+def write_tiny_sweep(path, members, evaluate=True) -> str:
+  """Writes a sweep config file over tiny_config() with these `members` to `path`."""
+  with open(path, "w") as f:
+    f.write(textwrap.dedent(_TINY_SWEEP_FILE.format(members=members, evaluate=evaluate)))
+  return str(path)
 
 
 @pytest.fixture

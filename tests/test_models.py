@@ -13,7 +13,8 @@ import pytest
 
 from common.registry import UnknownNameError
 from models import MODELS, build_model, count_params, model_options
-from models.blurpool import BlurPool, binomial_filter
+from models.blurpool import (BlurPool, binomial_filter, depthwise_conv_blur_subsample,
+                             separable_blur_subsample)
 from models.downsample import DOWNSAMPLERS, Downsampler
 
 IMAGE = (32, 32, 3)
@@ -409,19 +410,10 @@ def test_blurpool_keeps_dtype():
   assert out.dtype == jnp.bfloat16
 
 
-def _depthwise_conv_blur(x, size, stride):
-  """Reference: the blur as a depthwise convolution (VALID on an already padded map)."""
-  row = binomial_filter(size)
-  kernel = np.broadcast_to(np.outer(row, row)[:, :, None, None], (size, size, 1, x.shape[-1]))
-  return jax.lax.conv_general_dilated(
-      x, jnp.asarray(kernel, x.dtype), window_strides=(stride, stride), padding="VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=x.shape[-1])
-
-
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("size", range(1, 8))
 def test_separable_blur_equals_depthwise_convolution(size, stride):
-  from models.blurpool import separable_blur_subsample  # pylint: disable=g-import-not-at-top
   x = jax.random.normal(jax.random.PRNGKey(size), (2, 13, 10, 3))
-  np.testing.assert_allclose(separable_blur_subsample(x, binomial_filter(size), stride),
-                             _depthwise_conv_blur(x, size, stride), atol=1e-5)
+  row = binomial_filter(size)
+  np.testing.assert_allclose(separable_blur_subsample(x, row, stride),
+                             depthwise_conv_blur_subsample(x, row, stride), atol=1e-5)

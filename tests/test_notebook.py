@@ -16,33 +16,16 @@ import types
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, write_tiny_sweep
 
 NOTEBOOK = os.path.join(REPO_ROOT, "notebooks", "colab_tpu.ipynb")
 
 _TINY_CONFIG = """
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_eval_config
 
 
 def get_config():
-  config = tiny_config()
-  config.eval.num_images = 8
-  config.eval.num_jagged_images = 1
-  config.eval.protocols = dict(
-      embed_black=dict(type="embed_shift", sizes=(26, 28), fill="black"))
-  return config
-"""
-
-_TINY_SWEEP = """
-from sweeps import default_sweep_config
-from tests.conftest import tiny_config
-
-
-def get_config():
-  sweep = default_sweep_config(tiny_config())
-  sweep.members = [{"label": "a"}, {"label": "b", "train.learning_rate": 0.02}]
-  sweep.evaluate = False
-  return sweep
+  return tiny_eval_config(tiny_config(), jagged_images=1)
 """
 
 
@@ -91,7 +74,8 @@ def test_notebook_code_runs_on_cpu(tmp_path, monkeypatch):
   tags = [t for t, _ in cells]
   assert ["colab-only"] in tags and ["parameters"] in tags
   (tmp_path / "tiny_run.py").write_text(textwrap.dedent(_TINY_CONFIG))
-  (tmp_path / "tiny_sweep.py").write_text(textwrap.dedent(_TINY_SWEEP))
+  write_tiny_sweep(tmp_path / "tiny_sweep.py",
+                   [{"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], evaluate=False)
   test_values = textwrap.dedent(f"""
       CONFIG_FILE = {str(tmp_path / 'tiny_run.py')!r}
       WORKDIR = {str(tmp_path / 'run')!r}

@@ -4,11 +4,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import REPO_ROOT, tiny_config, write_tiny_sweep
 from sweeps import default_sweep_config, expand_sweep
 from sweeps.spec import apply_settings, format_value
 
@@ -129,29 +128,6 @@ def test_every_shipped_sweep_config_expands_and_validates():
 
 # ---- The real sweep.py on tiny synthetic runs.
 
-_SWEEP_FILE = """
-from tests.conftest import tiny_config
-from sweeps import default_sweep_config
-
-
-def get_config():
-  base = tiny_config()
-  base.eval.num_images = 8
-  base.eval.num_jagged_images = 0
-  base.eval.protocols = dict(
-      embed_black=dict(type="embed_shift", sizes=(26, 28), fill="black", sample_pairs=2))
-  sweep = default_sweep_config(base)
-  sweep.members = {members}
-  sweep.evaluate = {evaluate}
-  return sweep
-"""
-
-
-def _write_sweep(path, members, evaluate=True):
-  path.write_text(textwrap.dedent(_SWEEP_FILE.format(members=members, evaluate=evaluate)))
-  return str(path)
-
-
 def _sweep_py(config, workdir, *flags):
   return subprocess.run(
       [sys.executable, os.path.join(REPO_ROOT, "sweep.py"), f"--config={config}",
@@ -171,7 +147,7 @@ def _status(workdir, name):
 
 
 def test_two_member_sweep_index_then_all_then_collect(tmp_path):
-  config = _write_sweep(tmp_path / "two.py", [
+  config = write_tiny_sweep(tmp_path / "two.py", [
       {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}])
   workdir = str(tmp_path / "sweep")
 
@@ -210,7 +186,7 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
 
 
 def test_failing_member_is_reported_and_the_other_completes(tmp_path):
-  config = _write_sweep(tmp_path / "fail.py", [
+  config = write_tiny_sweep(tmp_path / "fail.py", [
       {"label": "bad", "data.train_subset": 10**6}, {"label": "ok"}], evaluate=False)
   workdir = str(tmp_path / "sweep")
   result = _sweep_py(config, workdir)
@@ -226,7 +202,7 @@ def test_failing_member_is_reported_and_the_other_completes(tmp_path):
 
 
 def test_bad_sweep_config_exits_2_before_running(tmp_path):
-  config = _write_sweep(tmp_path / "typo.py", [{"train.learnig_rate": 0.1}])
+  config = write_tiny_sweep(tmp_path / "typo.py", [{"train.learnig_rate": 0.1}])
   result = _sweep_py(config, str(tmp_path / "sweep"))
   assert result.returncode == 2
   assert "'train' has no 'learnig_rate'" in result.stderr

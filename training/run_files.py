@@ -16,7 +16,8 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 
 
-def _atomic_write_text(path: str, text: str) -> None:
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes `text` to `path` through a temporary file, so readers never see half a file."""
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     f.write(text)
@@ -25,12 +26,12 @@ def _atomic_write_text(path: str, text: str) -> None:
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Writes the resolved config as `workdir/config.json`."""
-  _atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2) + "\n")
+  atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2) + "\n")
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> None:
   """Writes `workdir/summary.json`."""
-  _atomic_write_text(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
+  atomic_write_text(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
 
 
 def _finite_or_none(value):
@@ -57,7 +58,7 @@ class MetricsLog:
             kept.append(line)
         except json.JSONDecodeError:
           continue  # a line cut by a crash
-    _atomic_write_text(self.path, "".join(kept))
+    atomic_write_text(self.path, "".join(kept))
 
   def write(self, record: dict[str, Any]) -> None:
     record = {k: _finite_or_none(v) for k, v in record.items()}
