@@ -1,0 +1,193 @@
+"""Train-step speed of the zoo beside a plain Flax version and a PyTorch version, one run.
+
+For each model and compute dtype, three implementations of the same network (same layer
+shapes; parameter counts printed) take the same train step on a fixed batch: forward,
+cross-entropy, backward, SGD + Nesterov update (weight decay on). They are timed in blocks of
+`--steps` steps, alternating between implementations `--repeats` times in one process, so the
+ratios are robust to a busy machine even where the img/s are not:
+
+  project     the registered zoo model (models.build_model) and the project's update function
+  plain_flax  the same network in plain Flax linen (benchmarks/plain_flax_models.py)
+  pytorch     the same network in PyTorch (benchmarks/torch_models.py), NCHW or channels_last,
+              bfloat16 through torch.autocast
+
+  python -m benchmarks.pytorch_peer                                   # CPU: batch 128, fp32
+  python -m benchmarks.pytorch_peer --batch_size=512 --dtypes=float32,bfloat16   # a GPU
+
+PyTorch is an optional install for this benchmark only (`pip install torch`); without it the
+benchmark says so and exits with status 2 unless `--frameworks` leaves pytorch out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Callable
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import models
+from benchmarks.plain_flax_models import PLAIN_MODELS
+from configs import default
+from data.constants import IMAGE_SHAPE
+from training.optim import build_optimizer
+from training.state import TrainState
+from training.steps import make_update_fn
+
+FRAMEWORKS = ("project", "plain_flax", "pytorch")
+_MODELS = flags.DEFINE_list("models", ["alexnet", "alexnet_nostride", "resnet20"],
+                            f"Models to time: any of {', '.join(PLAIN_MODELS)}.")
+_FRAMEWORKS = flags.DEFINE_list("frameworks", list(FRAMEWORKS),
+                                f"Implementations to time: any of {', '.join(FRAMEWORKS)}.")
+_DTYPES = flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes: float32 and/or bfloat16.")
+_BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size of a train step.")
+_WIDTH = flags.DEFINE_integer("width", 0, "Width of every model (0 = each model's default).")
+_STEPS = flags.DEFINE_integer("steps", 5, "Train steps per timed block.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Alternating timed blocks per implementation.")
+_CHANNELS_LAST = flags.DEFINE_bool("channels_last", True,
+                                   "PyTorch: use the channels_last memory format.")
+
+_NUM_CLASSES = 10
+
+
+@dataclasses.dataclass
+class Timed:
+  """One implementation under test: `run(steps)` takes that many train steps and waits."""
+  params: int
+  run: Callable[[int], None]
+
+
+def _jax_step(module, batch: int, dtype_name: str) -> Timed:
+  """The project's update function (forward, backward, SGD+Nesterov) around `module`."""
+  config = default.get_config()
+  tx, _ = build_optimizer(config.train, total_steps=1000, steps_per_epoch=100)
+  rng = np.random.default_rng(0)
+  inputs = jnp.asarray(rng.standard_normal((batch, *IMAGE_SHAPE)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, _NUM_CLASSES, (batch,)), jnp.int32)
+  variables = module.init(jax.random.key(0), inputs[:1], train=False)
+  state = TrainState.create(variables, tx)
+  update = jax.jit(make_update_fn(module, tx, num_classes=_NUM_CLASSES, label_smoothing=0.0),
+                   donate_argnums=0)
+  holder = {"state": jax.block_until_ready(update(state, inputs, labels))}  # compile
+  del dtype_name
+
+  def run(steps: int) -> None:
+    state = holder["state"]
+    for _ in range(steps):
+      state = update(state, inputs, labels)
+    holder["state"] = jax.block_until_ready(state)
+
+  return Timed(models.count_params(variables["params"]), run)
+
+
+def _project(name: str, width: int | None, dtype: str, batch: int) -> Timed:
+  options = {"dtype": dtype, **({"width": width} if width else {})}
+  return _jax_step(models.build_model(name, **options), batch, dtype)
+
+
+def _plain_flax(name: str, width: int | None, dtype: str, batch: int) -> Timed:
+  return _jax_step(PLAIN_MODELS[name](width, getattr(jnp, dtype)), batch, dtype)
+
+
+def _pytorch(name: str, width: int | None, dtype: str, batch: int) -> Timed:
+  import torch  # pylint: disable=g-import-not-at-top
+  from benchmarks.torch_models import TORCH_MODELS  # pylint: disable=g-import-not-at-top
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  net = TORCH_MODELS[name](width).to(device).train()
+  memory_format = torch.channels_last if _CHANNELS_LAST.value else torch.contiguous_format
+  net = net.to(memory_format=memory_format)
+  config = default.get_config().train
+  optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=config.momentum,
+                              nesterov=config.nesterov, weight_decay=config.weight_decay)
+  generator = torch.Generator().manual_seed(0)
+  inputs = torch.randn((batch, 3, *IMAGE_SHAPE[:2]), generator=generator).to(
+      device, memory_format=memory_format)
+  labels = torch.randint(0, _NUM_CLASSES, (batch,), generator=generator).to(device)
+  loss_fn = torch.nn.CrossEntropyLoss()
+  autocast_dtype = {"float32": None, "bfloat16": torch.bfloat16}[dtype]
+
+  def step() -> None:
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=device, dtype=autocast_dtype or torch.float32,
+                        enabled=autocast_dtype is not None):
+      loss = loss_fn(net(inputs), labels)
+    loss.backward()
+    optimizer.step()
+
+  def run(steps: int) -> None:
+    for _ in range(steps):
+      step()
+    if device == "cuda":
+      torch.cuda.synchronize()
+
+  run(1)  # warm-up (allocator, kernels)
+  return Timed(sum(p.numel() for p in net.parameters()), run)
+
+
+_BUILDERS = {"project": _project, "plain_flax": _plain_flax, "pytorch": _pytorch}
+
+
+def _check_flags() -> None:
+  for value, valid, flag in ((_MODELS.value, PLAIN_MODELS, "models"),
+                             (_FRAMEWORKS.value, FRAMEWORKS, "frameworks"),
+                             (_DTYPES.value, ("float32", "bfloat16"), "dtypes")):
+    unknown = sorted(set(value) - set(valid))
+    if unknown:
+      sys.exit(f"--{flag}: unknown {', '.join(unknown)}; valid: {', '.join(valid)}")
+  if "pytorch" in _FRAMEWORKS.value:
+    try:
+      import torch  # pylint: disable=g-import-not-at-top,unused-import
+    except ImportError:
+      print("PyTorch is not installed. It is optional and only this benchmark uses it: "
+            "`pip install torch` (on a CPU-only machine the CPU build is enough), or run with "
+            "--frameworks=project,plain_flax.", file=sys.stderr)
+      sys.exit(2)
+
+
+def benchmark(name: str, dtype: str) -> dict[str, tuple[int, float]]:
+  """{framework: (parameter count, images per second)} for one model and dtype."""
+  width = _WIDTH.value or None
+  timed = {fw: _BUILDERS[fw](name, width, dtype, _BATCH.value) for fw in _FRAMEWORKS.value}
+  seconds = {fw: [] for fw in timed}
+  for _ in range(_REPEATS.value):
+    for fw, impl in timed.items():
+      start = time.perf_counter()
+      impl.run(_STEPS.value)
+      seconds[fw].append((time.perf_counter() - start) / _STEPS.value)
+  return {fw: (timed[fw].params, _BATCH.value / float(np.median(seconds[fw])))
+          for fw in timed}
+
+
+def main(argv):
+  del argv
+  _check_flags()
+  versions = f"jax {jax.__version__}"
+  if "pytorch" in _FRAMEWORKS.value:
+    import torch  # pylint: disable=g-import-not-at-top
+    versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+  print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); {versions}; batch "
+        f"{_BATCH.value}; width {_WIDTH.value or 'model default'}; {_STEPS.value} steps x "
+        f"{_REPEATS.value} alternating blocks; median img/s")
+  frameworks = list(_FRAMEWORKS.value)
+  header = f"{'model':<18}{'dtype':<10}{'params':>12}" + "".join(
+      f"{fw + ' img/s':>18}" for fw in frameworks)
+  ratios = [fw for fw in ("plain_flax", "pytorch") if fw in frameworks and "project" in frameworks]
+  header += "".join(f"{'project/' + fw:>20}" for fw in ratios)
+  print(header)
+  for name in _MODELS.value:
+    for dtype in _DTYPES.value:
+      result = benchmark(name, dtype)
+      counts = {count for count, _ in result.values()}
+      params = f"{counts.pop():,}" if len(counts) == 1 else "MISMATCH " + "/".join(
+          f"{result[fw][0]:,}" for fw in frameworks)
+      line = f"{name:<18}{dtype:<10}{params:>12}" + "".join(
+          f"{result[fw][1]:>18.1f}" for fw in frameworks)
+      line += "".join(f"{result['project'][1] / result[fw][1]:>20.2f}" for fw in ratios)
+      print(line, flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
