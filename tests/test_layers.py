@@ -54,3 +54,28 @@ def test_bad_shifts_and_mode_fail():
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   with pytest.raises(UnknownNameError):
     shiftability.SHIFT_MODES.get("wrap")
+
+
+def test_alignment_identity_and_translation_of_stride1_circular_maps_are_exact():
+  from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
+  model, variables = _model("alexnet_nostride")
+  transforms = alignment.build_transforms(translations=((0, 0), (2, -3)), scales=(1.25,))
+  errors = alignment.alignment_by_layer(model, variables, _images(), transforms,
+                                        images_per_chunk=2, border_pixels=4)
+  for name, values in errors.items():
+    assert values.shape == (2, 3)
+    assert np.max(values[:, :2]) < 1e-4, name  # identity and translation: aligned exactly
+  # A rescaled image's maps are not the rescaled maps (random 5x5 filters are not scale invariant).
+  assert np.min(errors["conv1"][:, 2]) > 1e-2
+
+
+def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail():
+  from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
+  model, variables = _model("alexnet", downsample="stride")
+  errors = alignment.alignment_by_layer(model, variables, _images(1),
+                                        alignment.build_transforms(translations=((0, 0),)),
+                                        images_per_chunk=1)
+  assert max(float(np.max(v)) for v in errors.values()) < 1e-5
+  for bad in (dict(scales=(0.0,)), dict(rotations=(4,)), dict(translations=((1.5, 0),)), {}):
+    with pytest.raises(ValueError):
+      alignment.build_transforms(**bad)

@@ -53,9 +53,12 @@ def default_layers_config() -> ml_collections.ConfigDict:
   config.alignment.scales = (0.8, 0.9, 1.1, 1.25)
   # Rotations of the input by multiples of 90 degrees (exact), aligned by the same rotation.
   config.alignment.rotations = (1,)
-  # Spatial positions at each border left out of the error (scaled to each layer's size),
-  # where a rescaling has no content to align.
+  # Input pixels at each border left out of the error (scaled to each layer's size, rounded
+  # up), where a rescaling brings in or drops content.
   config.alignment.border = 4
+  # Sub-sample offsets (map samples, per axis) searched for the best alignment: where a
+  # strided map's samples sit relative to the input's centre is a convention.
+  config.alignment.offsets = (-0.5, 0.0, 0.5)
 
   # --- readout by depth (figure 4) ---
   config.readout = ml_collections.ConfigDict()
