@@ -79,3 +79,19 @@ def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail
   for bad in (dict(scales=(0.0,)), dict(rotations=(4,)), dict(translations=((1.5, 0),)), {}):
     with pytest.raises(ValueError):
       alignment.build_transforms(**bad)
+
+
+def test_readout_trainer_separates_a_separable_problem():
+  from evaluate.layers import readout  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, 300)
+  centres = rng.normal(size=(3, 6)) * 4
+  features = (centres[labels] + rng.normal(size=(300, 6)), rng.normal(size=(300, 2)))
+  readouts = readout.train_readouts(features, labels, 3, epochs=5, batch_size=32,
+                                    learning_rate=0.05, weight_decay=0.0)
+  separable, noise = readout.readout_predictions(readouts, features)
+  assert np.mean(separable == labels) > 0.95
+  assert np.mean(noise == labels) < 0.6  # pure noise features: near chance
+  with pytest.raises(ValueError):
+    readout.train_readouts((np.full((4, 2), np.nan),), labels[:4], 3, epochs=1, batch_size=2,
+                           learning_rate=0.1, weight_decay=0.0)

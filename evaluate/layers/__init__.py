@@ -16,6 +16,7 @@ from evaluate.layers.registry import ANALYSES
 
 # Importing the analysis modules registers them in ANALYSES (one line each).
 from evaluate.layers import alignment as _alignment  # noqa: F401  pylint: disable=unused-import
+from evaluate.layers import readout as _readout  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import shiftability as _shiftability  # noqa: F401  pylint: disable=unused-import
 
 __all__ = ["ANALYSES"]

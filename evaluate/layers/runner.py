@@ -102,6 +102,21 @@ def _json_default(value):
   raise TypeError(f"not JSON-able: {type(value)}")
 
 
+def _earlier_analyses(path: str, step: int, image_indices: list[int]) -> dict[str, Any]:
+  """The analyses of an existing layers.json of the same checkpoint and test images (kept, so
+  that analyses can be run one at a time); {} otherwise."""
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  if earlier.get("checkpoint_step") != step or earlier.get("image_indices") != image_indices:
+    return {}
+  return earlier.get("analyses", {})
+
+
 def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
                     data_dir: Optional[str] = None, out_dir: Optional[str] = None,
                     verbose: bool = True, data: Optional[CifarArrays] = None) -> dict[str, Any]:
@@ -116,7 +131,8 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
     data: an already loaded dataset (tests), instead of loading the run's.
   Returns:
     The report written to layers.json: {"workdir", "checkpoint_step", "model", "num_images",
-    "image_indices", "config", "seconds", "analyses": {name: entry}}.
+    "image_indices", "config", "seconds", "analyses": {name: entry}}. Entries of analyses
+    not run now are kept from an earlier layers.json of the same checkpoint and test images.
   Raises:
     FileNotFoundError (no run or checkpoint), ValueError / UnknownNameError (bad config), all
     before the data are loaded.
@@ -158,12 +174,14 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
     entries[name] = entry
     say(f"[{number}/{len(names)}] {name} done in {format_duration(entry['seconds'])}; files: "
         f"{', '.join(os.path.basename(f) for f in entry.get('files', []))}")
+  report_path = os.path.join(out_dir, REPORT_FILE)
+  earlier = _earlier_analyses(report_path, int(step), [int(i) for i in indices])
   report = {"workdir": os.path.abspath(workdir), "checkpoint_step": int(step),
             "model": run_config.model.to_dict(), "model_label": label,
             "num_images": int(len(indices)), "image_indices": [int(i) for i in indices],
             "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
-            "analyses": entries}
-  with open(os.path.join(out_dir, REPORT_FILE), "w") as f:
+            "analyses": {**earlier, **entries}}
+  with open(report_path, "w") as f:
     json.dump(report, f, indent=1, default=_json_default, allow_nan=True)
   say(f"layer analyses done in {format_duration(report['seconds'])}; results in {out_dir}")
   return report
