@@ -95,3 +95,19 @@ def test_readout_trainer_separates_a_separable_problem():
   with pytest.raises(ValueError):
     readout.train_readouts((np.full((4, 2), np.nan),), labels[:4], 3, epochs=1, batch_size=2,
                            learning_rate=0.1, weight_decay=0.0)
+
+
+def test_typicality_of_a_training_image_against_a_set_containing_it_is_the_maximum():
+  from evaluate.layers import typicality  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  bank = rng.normal(size=(20, 5)).astype(np.float32)
+  correlations, neighbours = typicality.nearest_neighbours(bank[:6], bank, 3)
+  np.testing.assert_array_equal(neighbours[:, 0], np.arange(6))  # its own nearest neighbour
+  np.testing.assert_allclose(typicality.typicality(bank[:6], bank, 1), 1.0, atol=1e-5)
+  assert np.all(correlations <= 1 + 1e-5) and np.all(np.diff(correlations, axis=1) <= 1e-6)
+  outside = rng.normal(size=(4, 5)).astype(np.float32)
+  assert np.all(typicality.typicality(outside, bank, 1) < 1 - 1e-3)
+  np.testing.assert_array_equal(typicality.typicality_bins(np.array([0.3, 0.1, 0.9, 0.5]), 2),
+                                [0, 0, 1, 1])
+  with pytest.raises(ValueError):
+    typicality.nearest_neighbours(bank[:2], bank, 21)

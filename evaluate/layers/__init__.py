@@ -18,5 +18,6 @@ from evaluate.layers.registry import ANALYSES
 from evaluate.layers import alignment as _alignment  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import readout as _readout  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import shiftability as _shiftability  # noqa: F401  pylint: disable=unused-import
+from evaluate.layers import typicality as _typicality  # noqa: F401  pylint: disable=unused-import
 
 __all__ = ["ANALYSES"]

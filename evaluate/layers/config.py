@@ -76,6 +76,9 @@ def default_layers_config() -> ml_collections.ConfigDict:
   config.typicality = ml_collections.ConfigDict()
   # Training images searched for neighbours (0 = all) and neighbours per test image.
   config.typicality.train_images = 10000
+  # The feature layer (a captured layer name, pooled if a map); '' = the one before the last
+  # (the penultimate features the classifier reads).
+  config.typicality.layer = ""
   config.typicality.neighbours = 10
   config.typicality.bins = 5
   # Protocols evaluated per typicality bin (evaluate.protocols options).
