@@ -111,3 +111,58 @@ def test_typicality_of_a_training_image_against_a_set_containing_it_is_the_maxim
                                 [0, 0, 1, 1])
   with pytest.raises(ValueError):
     typicality.nearest_neighbours(bank[:2], bank, 21)
+
+
+def _tiny_workdir(tmp_path):
+  """A workdir holding a random-init AlexNet (width 4) checkpoint, as train.py writes it."""
+  from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from training import checkpointing, run_files  # pylint: disable=g-import-not-at-top
+  config = tiny_config()
+  config.model.width = 4
+  config.model.hidden_units = (8,)
+  model = models.build_model(**config.model)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
+  workdir = tmp_path / "run"
+  manager = checkpointing.make_manager(str(workdir), keep=1)
+  checkpointing.save(manager, 1, {"params": variables["params"],
+                                  "batch_stats": variables["batch_stats"]})
+  manager.wait_until_finished()
+  manager.close()
+  (workdir / run_files.CONFIG_FILE).write_text(config.to_json())
+  return str(workdir)
+
+
+def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_path):
+  from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
+  from data.arrays import CifarArrays  # pylint: disable=g-import-not-at-top
+  from evaluate.layers import compare, config as layers_config, runner  # pylint: disable=g-import-not-at-top
+  workdir = _tiny_workdir(tmp_path)
+  config = layers_config.default_layers_config()
+  config.analyses = "shiftability"
+  config.num_images, config.images_per_chunk = 2, 2
+  config.shiftability.shifts = ((1, 0),)
+  config.shiftability.feature_map_images = 1
+  config.shiftability.feature_map_shifts = 2
+  config.shiftability.feature_map_layers = 1
+  images = _images(4)
+  data = CifarArrays(images, np.arange(4) % 10, images, np.arange(4) % 10,
+                     tuple(str(i) for i in range(10)))
+  report = runner.analyse_workdir(workdir, config, data=data, verbose=False)
+  layers = report["analyses"]["shiftability"]["layers"]
+  assert [entry["name"] for entry in layers][:2] == ["conv1", "norm1"]
+  assert layers[0]["stride"] == 1 and layers[2]["stride"] == 2
+  assert (tmp_path / "run/eval/layers/layers.json").exists()
+  assert len(report["analyses"]["shiftability"]["files"]) == 2
+  assert compare.compare_workdirs([workdir, workdir], str(tmp_path / "cmp"))
+  bad = layers_config.default_layers_config()
+  bad.analyses = "shiftability,nope"
+  with pytest.raises(UnknownNameError):
+    runner.analyse_workdir(workdir, bad, data=data, verbose=False)
+  bad.analyses = "shiftability"
+  bad.shiftability.mode = "wrap"
+  with pytest.raises(UnknownNameError):
+    runner.analyse_workdir(workdir, bad, data=data, verbose=False)
+  bad.shiftability.mode = "circular"
+  bad.layer_pattern = "no_such_layer"
+  with pytest.raises(ValueError, match="matches no layer"):
+    runner.analyse_workdir(workdir, bad, data=data, verbose=False)

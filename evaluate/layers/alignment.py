@@ -43,7 +43,7 @@ from evaluate.layers import maps, plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.fourier import fourier_shift
-from evaluate.layers.registry import ANALYSES
+from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
 
 SIDE = IMAGE_SHAPE[0]
 FAMILIES = ("translation", "scale", "rotation")
@@ -188,7 +188,14 @@ def summarize(per_image: dict[str, np.ndarray], transforms, shapes) -> list[dict
   return entries
 
 
-@ANALYSES.register("alignment")
+def check(section, layer_names) -> None:
+  """Raises ValueError for a bad config.alignment."""
+  del layer_names
+  build_transforms(section.translations, section.scales, section.rotations)
+  _offsets(section.offsets)
+  require_non_negative(section, "border")
+
+
 def run(context, section) -> dict[str, Any]:
   """The analysis: best-alignment errors per layer and transformation family, JSON, plot."""
   transforms = build_transforms(section.translations, section.scales, section.rotations)
@@ -197,6 +204,10 @@ def run(context, section) -> dict[str, Any]:
       pattern=context.config.layer_pattern, offsets=section.offsets,
       border_pixels=int(section.border), images_per_chunk=int(context.config.images_per_chunk),
       shardings=context.shardings, say=context.say)
+  for name, errors in per_image.items():
+    if not np.all(np.isfinite(errors)):
+      raise ValueError(f"layer {name}: non-finite alignment errors (NaN or inf feature maps; "
+                       "is the checkpoint diverged?)")
   entries = summarize(per_image, transforms, context.layer_shapes)
   np.savez(os.path.join(context.out_dir, "alignment_per_image.npz"), **per_image)
   panels = [(family, f"best alignment error\n{family}s") for family in FAMILIES
@@ -209,3 +220,6 @@ def run(context, section) -> dict[str, Any]:
             f"{', '.join(t.label for t in transforms)}\n{context.command}")
   return {"transforms": [t.label for t in transforms], "offsets": list(section.offsets),
           "border": int(section.border), "layers": entries, "files": [path]}
+
+
+ANALYSES.register("alignment")(Analysis(check, run))

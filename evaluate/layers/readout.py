@@ -33,7 +33,7 @@ from evaluate import metrics, protocols
 from evaluate.layers import plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
-from evaluate.layers.registry import ANALYSES
+from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative, require_positive
 
 _MIN_STD = 1e-6
 
@@ -140,7 +140,17 @@ def _as_dict(entry) -> dict:
   return entry.to_dict() if isinstance(entry, ml_collections.ConfigDict) else dict(entry)
 
 
-@ANALYSES.register("readout")
+def check(section, layer_names) -> None:
+  """Raises ValueError / UnknownNameError for a bad config.readout."""
+  del layer_names
+  protocols.build_protocol_from_config(_as_dict(section.protocol))
+  require_non_negative(section, "train_images")
+  require_positive(section, "epochs", "batch_size")
+  if not float(section.learning_rate) > 0 or not float(section.weight_decay) >= 0:
+    raise ValueError(f"readout needs learning_rate > 0 and weight_decay >= 0, got "
+                     f"{section.learning_rate}, {section.weight_decay}")
+
+
 def run(context, section) -> dict[str, Any]:
   """Fit the readouts, evaluate them under the crop protocol, JSON entry and plot."""
   protocol = protocols.build_protocol_from_config(_as_dict(section.protocol))
@@ -195,3 +205,6 @@ def run(context, section) -> dict[str, Any]:
             f"({len(context.images)} test images)\n{context.command}")
   return {"protocol": {"type": protocol.name, **protocol.options}, "train_images": int(len(rows)),
           "layers": entries, "files": [path]}
+
+
+ANALYSES.register("readout")(Analysis(check, run))

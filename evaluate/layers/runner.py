@@ -147,6 +147,12 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   shardings = make_data_parallel_mesh()
   variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
                              shardings.replicated)
+  layer_names = list(capture.layer_shapes(model, variables, config.layer_pattern))
+  for name in names:
+    try:
+      ANALYSES.get(name).check(config[name], layer_names)
+    except (TypeError, ValueError) as error:
+      raise type(error)(f"config.{name}: {error}") from error
   if data is None:
     data_config = run_config.data
     if data_dir:
@@ -169,7 +175,7 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   for number, name in enumerate(names, 1):
     began = time.perf_counter()
     say(f"[{number}/{len(names)}] {name}")
-    entry = ANALYSES.get(name)(context, config[name])
+    entry = ANALYSES.get(name).run(context, config[name])
     entry["seconds"] = time.perf_counter() - began
     entries[name] = entry
     say(f"[{number}/{len(names)}] {name} done in {format_duration(entry['seconds'])}; files: "

@@ -40,7 +40,7 @@ from evaluate.layers import maps, plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.fourier import fourier_shift
-from evaluate.layers.registry import ANALYSES
+from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
 
 SIDE = IMAGE_SHAPE[0]
 
@@ -174,7 +174,24 @@ def feature_map_figure(context, section, layer_names: list[str], index: int) -> 
             f"{context.command}")
 
 
-@ANALYSES.register("shiftability")
+def check(section, layer_names) -> None:
+  """Raises ValueError / UnknownNameError for a bad config.shiftability."""
+  del layer_names
+  check_shifts(section.shifts)
+  SHIFT_MODES.get(section.mode)
+  require_non_negative(section, "crop_border", "feature_map_images", "feature_map_shifts",
+                       "feature_map_layers")
+
+
+def check_finite(per_image: dict[str, dict[str, np.ndarray]], metric: str) -> None:
+  """Raises ValueError naming the first layer whose `metric` is NaN or inf (a diverged
+  checkpoint or inputs the model cannot handle)."""
+  for name, values in per_image.items():
+    if not np.all(np.isfinite(values[metric])):
+      raise ValueError(f"layer {name}: non-finite {metric} (NaN or inf feature maps; is the "
+                       "checkpoint diverged?)")
+
+
 def run(context, section) -> dict[str, Any]:
   """The analysis: per-layer errors over the context's test images, JSON entry, plots."""
   per_image = shiftability_by_layer(
@@ -182,8 +199,8 @@ def run(context, section) -> dict[str, Any]:
       pattern=context.config.layer_pattern, border_pixels=int(section.crop_border),
       images_per_chunk=int(context.config.images_per_chunk), shardings=context.shardings,
       say=context.say)
-  shapes = context.layer_shapes
-  entries = summarize(per_image, shapes)
+  check_finite(per_image, "equivariance_error")
+  entries = summarize(per_image, context.layer_shapes)
   np.savez(os.path.join(context.out_dir, "shiftability_per_image.npz"),
            **{f"{name}:{metric}": array for name, values in per_image.items()
               for metric, array in values.items()})
@@ -202,3 +219,6 @@ def run(context, section) -> dict[str, Any]:
       files.append(feature_map_figure(context, section, [spatial[i] for i in picks], index))
   return {"mode": section.mode, "shifts": [list(s) for s in section.shifts], "layers": entries,
           "files": files}
+
+
+ANALYSES.register("shiftability")(Analysis(check, run))

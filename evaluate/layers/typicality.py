@@ -31,7 +31,7 @@ from evaluate import metrics, protocols
 from evaluate.accuracy import make_predict_fn
 from evaluate.layers import plots
 from evaluate.layers.readout import pooled_features
-from evaluate.layers.registry import ANALYSES
+from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative, require_positive
 
 # Correlations of this many test features at a time against the whole training bank.
 _QUERY_CHUNK = 256
@@ -146,14 +146,30 @@ def _plot_bins(series, path, title) -> str:
   return plots.save(figure, path)
 
 
-@ANALYSES.register("typicality")
-def run(context, section) -> dict[str, Any]:
-  """Typicality of every test image, metrics per typicality bin per protocol, figures."""
-  built = {name: protocols.build_protocol_from_config(_as_dict(entry))
-           for name, entry in _as_dict(section.protocols).items()}
+def _build_protocols(section) -> dict[str, Any]:
+  built = {}
+  for name, entry in _as_dict(section.protocols).items():
+    try:
+      built[name] = protocols.build_protocol_from_config(_as_dict(entry))
+    except (TypeError, ValueError) as error:
+      raise type(error)(f"config.typicality.protocols.{name}: {error}") from error
   if not built:
     raise ValueError("config.typicality.protocols is empty")
-  layer = penultimate_layer(list(context.layer_shapes), str(section.get("layer", "")))
+  return built
+
+
+def check(section, layer_names) -> None:
+  """Raises ValueError / UnknownNameError for a bad config.typicality."""
+  _build_protocols(section)
+  penultimate_layer(layer_names, str(section.layer))
+  require_non_negative(section, "train_images", "show_images")
+  require_positive(section, "neighbours", "bins")
+
+
+def run(context, section) -> dict[str, Any]:
+  """Typicality of every test image, metrics per typicality bin per protocol, figures."""
+  built = _build_protocols(section)
+  layer = penultimate_layer(list(context.layer_shapes), str(section.layer))
   config, data = context.config, context.data
   count = int(section.train_images)
   train_rows = (np.arange(data.train_images.shape[0])
@@ -205,3 +221,6 @@ def run(context, section) -> dict[str, Any]:
   return {"layer": layer, "train_images": int(len(train_rows)),
           "neighbours": int(section.neighbours),
           "typicality": metrics.stat(typical), "protocols": series, "files": files}
+
+
+ANALYSES.register("typicality")(Analysis(check, run))
