@@ -57,7 +57,8 @@ def default_layers_config() -> ml_collections.ConfigDict:
   # up), where a rescaling brings in or drops content.
   config.alignment.border = 4
   # Sub-sample offsets (map samples, per axis) searched for the best alignment: where a
-  # strided map's samples sit relative to the input's centre is a convention.
+  # strided map's samples sit relative to the input's centre is a convention (after a 90°
+  # rotation a stride-s map is off by (s - 1) / s samples: for s = 4 add +-0.25, +-0.75).
   config.alignment.offsets = (-0.5, 0.0, 0.5)
 
   # --- readout by depth (figure 4) ---

@@ -94,6 +94,17 @@ def check_layers_config(config: ml_collections.ConfigDict) -> list[str]:
   return names
 
 
+def _finite_or_none(value):
+  """The report with every NaN / inf float replaced by None (strict JSON)."""
+  if isinstance(value, dict):
+    return {key: _finite_or_none(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_finite_or_none(item) for item in value]
+  if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+    return None
+  return value
+
+
 def _json_default(value):
   if isinstance(value, (np.floating, np.integer)):
     return value.item()
@@ -169,6 +180,9 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
       images=data.test_images[indices], labels=data.test_labels[indices].astype(np.int32),
       image_indices=indices, data=data, shardings=shardings, out_dir=out_dir, say=say,
       command=f"python -m evaluate.layers --workdir {workdir}")
+  if 0 < int(config.num_images) != len(indices):
+    say(f"note: the test set has {len(indices)} images; analysing all of them instead of "
+        f"config.num_images={config.num_images}")
   say(f"layer analyses of {label} (step {step}) on {len(indices)} test images: "
       f"{', '.join(names)}; {len(context.layer_shapes)} layers")
   entries = {}
@@ -188,6 +202,6 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
             "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
             "analyses": {**earlier, **entries}}
   with open(report_path, "w") as f:
-    json.dump(report, f, indent=1, default=_json_default, allow_nan=True)
+    json.dump(_finite_or_none(report), f, indent=1, default=_json_default, allow_nan=False)
   say(f"layer analyses done in {format_duration(report['seconds'])}; results in {out_dir}")
   return report
