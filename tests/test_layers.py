@@ -35,6 +35,21 @@ def test_stride1_circular_model_is_equivariant_at_every_layer():
       assert np.max(values["global_sum_change"]) < 1e-4, name
 
 
+def test_crop_shift_is_equivariant_away_from_the_border_at_the_first_layer():
+  # conv1 (5x5) reads 2 pixels around each output; a crop moved by 1 pixel differs from the
+  # roll only in a 1-pixel strip, so outputs more than 3 pixels from the edges are unchanged.
+  model, variables = _model("alexnet_nostride")
+  errors = shiftability.shiftability_by_layer(model, variables, _images(1), shifts=((1, 0), (0, -1)),
+                                              mode="crop", pattern="^(conv1|norm1)$",
+                                              border_pixels=4, images_per_chunk=1)
+  assert list(errors) == ["conv1", "norm1"]
+  assert max(np.max(v["equivariance_error"]) for v in errors.values()) < 1e-5
+  whole = shiftability.shiftability_by_layer(model, variables, _images(1), shifts=((1, 0),),
+                                             mode="crop", pattern="^conv1$", border_pixels=0,
+                                             images_per_chunk=1)
+  assert np.min(whole["conv1"]["equivariance_error"]) > 1e-3  # the border itself changes
+
+
 def test_strided_model_is_not_shiftable_after_subsampling():
   model, variables = _model("alexnet", downsample="stride")
   errors = shiftability.shiftability_by_layer(model, variables, _images(), shifts=SHIFTS,
