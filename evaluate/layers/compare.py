@@ -37,8 +37,11 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str) -> list[str]:
   for analysis, panels in PANELS.items():
     if not all(analysis in report["analyses"] for report in reports):
       continue
-    series = [dict(label=report["model_label"], layers=report["analyses"][analysis]["layers"])
-              for report in reports]
+    labels = [report["model_label"] for report in reports]
+    labels = [label if labels.count(label) == 1 else f"{workdir} ({report['model']['name']})"
+              for label, workdir, report in zip(labels, workdirs, reports)]
+    series = [dict(label=label, layers=report["analyses"][analysis]["layers"])
+              for label, report in zip(labels, reports)]
     paths.append(plots.plot_by_depth(
         series, panels, os.path.join(out_dir, f"{analysis}_by_depth.png"), relative_depth=True,
         title=f"{analysis} by depth ({', '.join(str(r['num_images']) for r in reports)} test "
