@@ -1,0 +1,58 @@
+"""Analyses inside a trained network; results in WORKDIR/eval/layers/.
+
+  python -m evaluate.layers --workdir runs/nostride
+  python -m evaluate.layers --workdir runs/x --config.analyses=shiftability,alignment \\
+      --config.num_images=100 --config.shiftability.mode=crop
+  python -m evaluate.layers --workdir runs/x --config my_layers_config.py --data_dir DIR
+  python -m evaluate.layers --compare runs/a,runs/b --out_dir runs/compare_layers
+
+The config is evaluate/layers/config.py (or --config FILE with get_config()); every field can
+be overridden with --config.FIELD=VALUE. --compare draws the per-layer curves of several
+workdirs' earlier results (their eval/layers/layers.json) on one figure each.
+Known errors (no checkpoint, unknown analysis, bad option) print a message and exit with 1.
+"""
+import os
+import sys
+
+from absl import app, flags
+from absl import logging as absl_logging
+from ml_collections import config_flags
+
+_DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", _DEFAULT_CONFIG_FILE, "Layers config file (get_config()); default "
+    "evaluate/layers/config.py.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "The training run to analyse; results go to "
+                               "WORKDIR/eval/layers/.")
+_COMPARE = flags.DEFINE_list("compare", None, "Instead of analysing: workdirs whose "
+                             "eval/layers/layers.json are drawn together (needs --out_dir).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Read CIFAR-10 from this directory instead "
+                                "of the run's data settings.")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
+                               "WORKDIR/eval/layers/.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  from data import DataError  # pylint: disable=g-import-not-at-top
+  from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
+  try:
+    if _COMPARE.value:
+      if not _OUT_DIR.value:
+        raise ValueError("--compare needs --out_dir")
+      for path in compare.compare_workdirs(_COMPARE.value, _OUT_DIR.value):
+        print("wrote", path)
+      return
+    if not _WORKDIR.value:
+      raise ValueError("--workdir is required (or --compare with --out_dir)")
+    runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
+                           out_dir=_OUT_DIR.value)
+  except (FileNotFoundError, ValueError, TypeError, DataError) as error:
+    sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,207 @@
+"""`analyse_workdir(workdir, config)`: the configured layer analyses on a trained run.
+
+Order of work: read config.json, check the analysis names and sections, build the model, read
+the latest checkpoint; only then load the data and run each analysis (progress lines on the
+way). Results in `workdir/eval/layers/`: layers.json (every analysis' entry, with the files it
+wrote) and the PNGs and .npz files of each analysis.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+import models
+from data import load_cifar10
+from data.arrays import CifarArrays
+from evaluate.layers import capture
+from evaluate.layers.config import default_layers_config
+from evaluate.layers.registry import ANALYSES
+from evaluate.run import load_run_config, select_test_images
+from training import checkpointing
+from training.mesh import MeshShardings, make_data_parallel_mesh
+from training.progress import format_duration, print_progress
+from training.state import model_variables
+
+LAYERS_SUBDIR = os.path.join("eval", "layers")
+REPORT_FILE = "layers.json"
+
+
+@dataclasses.dataclass
+class LayerContext:
+  """What every analysis gets.
+
+  Attributes:
+    model, variables: the trained Flax model and its variables (replicated over the mesh).
+    model_label: names the model in titles (its workdir's base name and model name).
+    config: the whole layers config (evaluate/layers/config.py).
+    images: (N, 32, 32, 3) uint8 selected test images; labels (N,) int32; image_indices (N,)
+      their indices in the test set.
+    data: the whole dataset (training images for readouts and neighbours).
+    shardings: the mesh.
+    out_dir: where files go.
+    say: progress printer.
+    command: the command that produced the figures (written into their titles).
+  """
+  model: Any
+  variables: Any
+  model_label: str
+  config: ml_collections.ConfigDict
+  images: np.ndarray
+  labels: np.ndarray
+  image_indices: np.ndarray
+  data: CifarArrays
+  shardings: MeshShardings
+  out_dir: str
+  say: Callable[[str], None]
+  command: str
+
+  @functools.cached_property
+  def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+    """name -> per-image shape of every analysed layer (config.layer_pattern)."""
+    return capture.layer_shapes(self.model, self.variables, self.config.layer_pattern)
+
+
+def analysis_names(config: ml_collections.ConfigDict) -> list[str]:
+  """The analyses of config.analyses, checked (UnknownNameError lists the valid ones)."""
+  names = [name.strip() for name in str(config.analyses).split(",") if name.strip()]
+  if not names:
+    raise ValueError(f"config.analyses names no analysis; choose from {', '.join(ANALYSES.names())}")
+  for name in names:
+    ANALYSES.get(name)
+  return names
+
+
+def check_layers_config(config: ml_collections.ConfigDict) -> list[str]:
+  """Validates the shared fields; returns the analysis names."""
+  names = analysis_names(config)
+  for field in ("num_images", "images_per_chunk"):
+    if int(config[field]) < 0:
+      raise ValueError(f"config.{field} must be >= 0, got {config[field]}")
+  if int(config.images_per_chunk) == 0:
+    raise ValueError("config.images_per_chunk must be >= 1")
+  if config.image_selection not in ("first", "random"):
+    raise ValueError(f"config.image_selection must be 'first' or 'random', got "
+                     f"{config.image_selection!r}")
+  return names
+
+
+def _finite_or_none(value):
+  """The report with every NaN / inf float replaced by None (strict JSON)."""
+  if isinstance(value, dict):
+    return {key: _finite_or_none(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_finite_or_none(item) for item in value]
+  if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+    return None
+  return value
+
+
+def _json_default(value):
+  if isinstance(value, (np.floating, np.integer)):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  raise TypeError(f"not JSON-able: {type(value)}")
+
+
+def _earlier_analyses(path: str, step: int, image_indices: list[int]) -> dict[str, Any]:
+  """The analyses of an existing layers.json of the same checkpoint and test images (kept, so
+  that analyses can be run one at a time); {} otherwise."""
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      earlier = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  if earlier.get("checkpoint_step") != step or earlier.get("image_indices") != image_indices:
+    return {}
+  return earlier.get("analyses", {})
+
+
+def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
+                    data_dir: Optional[str] = None, out_dir: Optional[str] = None,
+                    verbose: bool = True, data: Optional[CifarArrays] = None) -> dict[str, Any]:
+  """Runs config.analyses on the latest checkpoint of `workdir`.
+
+  Args:
+    workdir: a training run (config.json + checkpoints/).
+    config: the layers config (default: default_layers_config()).
+    data_dir: read CIFAR-10 from this directory instead of the run's data settings.
+    out_dir: default workdir/eval/layers.
+    verbose: progress lines.
+    data: an already loaded dataset (tests), instead of loading the run's.
+  Returns:
+    The report written to layers.json: {"workdir", "checkpoint_step", "model", "num_images",
+    "image_indices", "config", "seconds", "analyses": {name: entry}}. Entries of analyses
+    not run now are kept from an earlier layers.json of the same checkpoint and test images.
+  Raises:
+    FileNotFoundError (no run or checkpoint), ValueError / UnknownNameError (bad config), all
+    before the data are loaded.
+  """
+  start = time.perf_counter()
+  config = config if config is not None else default_layers_config()
+  names = check_layers_config(config)
+  say = lambda line: print_progress(line, verbose and jax.process_index() == 0)  # noqa: E731
+  run_config = load_run_config(workdir)
+  model = models.build_model(**run_config.model)
+  tree, step = checkpointing.load_latest(workdir)
+  shardings = make_data_parallel_mesh()
+  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
+                             shardings.replicated)
+  layer_names = list(capture.layer_shapes(model, variables, config.layer_pattern))
+  for name in names:
+    try:
+      ANALYSES.get(name).check(config[name], layer_names)
+    except (TypeError, ValueError) as error:
+      raise type(error)(f"config.{name}: {error}") from error
+  if data is None:
+    data_config = run_config.data
+    if data_dir:
+      data_config = ml_collections.ConfigDict(data_config.to_dict())
+      data_config.source, data_config.dir = "auto", os.fspath(data_dir)
+    data = load_cifar10(data_config)
+  indices = select_test_images(data.test_images.shape[0], int(config.num_images),
+                               config.image_selection, int(config.seed))
+  out_dir = out_dir or os.path.join(workdir, LAYERS_SUBDIR)
+  os.makedirs(out_dir, exist_ok=True)
+  label = f"{os.path.basename(os.path.normpath(workdir))} ({run_config.model.name})"
+  context = LayerContext(
+      model=model, variables=variables, model_label=label, config=config,
+      images=data.test_images[indices], labels=data.test_labels[indices].astype(np.int32),
+      image_indices=indices, data=data, shardings=shardings, out_dir=out_dir, say=say,
+      command=f"python -m evaluate.layers --workdir {workdir}")
+  if 0 < int(config.num_images) != len(indices):
+    say(f"note: the test set has {len(indices)} images; analysing all of them instead of "
+        f"config.num_images={config.num_images}")
+  say(f"layer analyses of {label} (step {step}) on {len(indices)} test images: "
+      f"{', '.join(names)}; {len(context.layer_shapes)} layers")
+  entries = {}
+  for number, name in enumerate(names, 1):
+    began = time.perf_counter()
+    say(f"[{number}/{len(names)}] {name}")
+    entry = ANALYSES.get(name).run(context, config[name])
+    entry["seconds"] = time.perf_counter() - began
+    entries[name] = entry
+    say(f"[{number}/{len(names)}] {name} done in {format_duration(entry['seconds'])}; files: "
+        f"{', '.join(os.path.basename(f) for f in entry.get('files', []))}")
+  report_path = os.path.join(out_dir, REPORT_FILE)
+  earlier = _earlier_analyses(report_path, int(step), [int(i) for i in indices])
+  report = {"workdir": os.path.abspath(workdir), "checkpoint_step": int(step),
+            "model": run_config.model.to_dict(), "model_label": label,
+            "num_images": int(len(indices)), "image_indices": [int(i) for i in indices],
+            "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
+            "analyses": {**earlier, **entries}}
+  with open(report_path, "w") as f:
+    json.dump(_finite_or_none(report), f, indent=1, default=_json_default, allow_nan=False)
+  say(f"layer analyses done in {format_duration(report['seconds'])}; results in {out_dir}")
+  return report
