@@ -28,6 +28,8 @@ _MODELS = flags.DEFINE_list("models", ["alexnet", "resnet20"], "Models to time."
 _WIDTH = flags.DEFINE_integer("width", 8, "Model width option (0 = each model's default).")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size.")
 _BLUR = flags.DEFINE_integer("blur_size", 5, "Binomial filter taps.")
+_BLUR_PADDING = flags.DEFINE_string("blur_padding", "auto",
+                                    "Padding of the blur: auto | reflect | zeros | circular.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timing block.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Alternating timing blocks per variant.")
 
@@ -59,7 +61,7 @@ def _time_block(fn, params, steps):
 
 
 def benchmark_model(name: str) -> dict:
-  options = dict(downsample="blurpool", blur_size=_BLUR.value)
+  options = dict(downsample="blurpool", blur_size=_BLUR.value, blur_padding=_BLUR_PADDING.value)
   if _WIDTH.value:
     options["width"] = _WIDTH.value
   model = models.build_model(name, **options)
@@ -86,7 +88,7 @@ def benchmark_model(name: str) -> dict:
 def main(argv):
   del argv
   print(f"{jax.devices()[0].platform}: batch {_BATCH.value}, width {_WIDTH.value or 'default'}, "
-        f"blur_size {_BLUR.value}; best of {_REPEATS.value} blocks of {_STEPS.value} "
+        f"blur_size {_BLUR.value}, blur_padding {_BLUR_PADDING.value}; best of {_REPEATS.value} blocks of {_STEPS.value} "
         "forward+backward steps")
   for name in _MODELS.value:
     r = benchmark_model(name)

@@ -1,8 +1,10 @@
 """ResNet-20 with anti-aliased downsampling (BlurPool, Zhang 2019), binomial filter of size 5.
 
 Every strided conv becomes conv at stride 1 + BlurPool; compare with configs/default.py
-(plain stride) under the invariance protocols. Sweep the filter with
---config.model.blur_size=1|3|5|7 (1 = no blur, subsampling only).
+(plain stride) under the invariance protocols. The blur is padded by reflection, Zhang's
+default (config.model.blur_padding='auto'; --config.model.blur_padding=zeros pads it with
+zeros). Sweep the filter with --config.model.blur_size=1|3|5|7 (1 = no blur: exactly the
+strided network of configs/default.py, BatchNorm statistics included).
   python train.py --config configs/blurpool.py --workdir runs/blurpool
 Time: like configs/default.py (hours on a 2-core CPU; GPU times not measured yet).
 Paper: Azulay & Weiss (2019) section 5.1. Expected at full scale, from the paper: antialiasing

@@ -32,6 +32,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.downsample = "stride"  # stride | blurpool | none: how the network subsamples.
   config.model.blur_size = 3  # BlurPool binomial filter size, 1..7 (used by 'blurpool').
   config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.
+  # Padding of the BlurPool blur ('blurpool' only): reflect (Zhang's default; repeated for
+  # pads >= the map size, as np.pad) | zeros | circular | auto (= circular if padding is
+  # circular, which keeps circular models exactly equivariant, else reflect).
+  config.model.blur_padding = "auto"
   config.model.dtype = "float32"  # Compute dtype (float32 | bfloat16); params stay float32.
 
   # ---- Augmentation, on the device, per example. Every field, with its comment, is in

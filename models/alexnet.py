@@ -63,10 +63,11 @@ class AlexNet(nn.Module):
 def alexnet(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
             padding: str = "zeros", dtype: str = "float32", width: int = 64,
             norm: str = "batch", head: str = "gap",
-            hidden_units: Sequence[int] = (384, 192)) -> AlexNet:
+            hidden_units: Sequence[int] = (384, 192), blur_padding: str = "auto") -> AlexNet:
   """AlexNet-style CIFAR CNN; `width` = conv channels, `hidden_units` = dense layer sizes."""
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
-                             dtype=dtype, num_classes=num_classes, width=width)
+                             dtype=dtype, num_classes=num_classes, width=width,
+                             blur_padding=blur_padding)
   layers.NORMS.get(norm)
   HEADS.get(head)
   return AlexNet(num_classes=num_classes, downsampler=downsampler, padding=padding,
@@ -78,7 +79,8 @@ def alexnet(*, num_classes: int = 10, downsample: str = "stride", blur_size: int
 def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_size: int = 3,
                      padding: str = "zeros", dtype: str = "float32", width: int = 64,
                      norm: str = "batch", head: str = "gap",
-                     hidden_units: Sequence[int] = (384, 192)) -> AlexNet:
+                     hidden_units: Sequence[int] = (384, 192),
+                     blur_padding: str = "auto") -> AlexNet:
   """'alexnet' without any subsampling (stride 1 everywhere, pooling windows kept).
 
   Only downsample='none' and head='gap' are allowed (anything else is a ValueError), so
@@ -91,4 +93,4 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
                      f"invariant), got {head!r}")
   return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
                  padding=padding, dtype=dtype, width=width, norm=norm, head=head,
-                 hidden_units=hidden_units)
+                 hidden_units=hidden_units, blur_padding=blur_padding)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.padding import pad_spatial, same_pads
+from models.padding import BLUR_PADDINGS, pad_spatial, same_pads
 
 MAX_BLUR_SIZE = 7
 
@@ -35,19 +35,26 @@ class BlurPool(nn.Module):
   Attributes:
     size: blur filter taps per axis (1..7; 1 = plain subsampling).
     stride: subsampling factor.
-    padding: padding mode name ('zeros' | 'circular'), same as the model's convolutions.
+    padding: padding mode of the blur, a models.padding.BLUR_PADDINGS name: 'reflect'
+      (default, as in Zhang's antialiased-cnns), 'zeros' (removes mass at the border: on an
+      8x8 map of ones a 5-tap blur gives (11/16)^2 = 0.47 in a corner) or 'circular' (keeps a
+      circular-padded model exactly equivariant to circular shifts).
 
   Input (N, H, W, C); output (N, ceil(H / stride), ceil(W / stride), C), same dtype. The map
   is padded by floor((size-1)/2) before and ceil((size-1)/2) after, so any map size works,
-  including maps smaller than the filter (2x2 with size 7).
+  including maps smaller than the filter (2x2 with size 7). Where a pad reaches the map size
+  (2x2 and 4x4 maps, where PyTorch's ReflectionPad2d refuses), 'reflect' repeats the
+  reflection as np.pad(mode='reflect') does (models/padding.py), so a constant map stays
+  constant for every map and filter size.
   """
   size: int = 3
   stride: int = 2
-  padding: str = "zeros"
+  padding: str = "reflect"
 
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     row = binomial_filter(self.size)  # raises ValueError for an invalid size, before padding
-    x = pad_spatial(x, same_pads(self.size), self.padding, fill=0.0)
+    BLUR_PADDINGS.get(self.padding)  # raises UnknownNameError (listing names) before padding
+    x = pad_spatial(x, same_pads(self.size), self.padding, fill=0.0, modes=BLUR_PADDINGS)
     return separable_blur_subsample(x, row, self.stride)
 
 

@@ -58,8 +58,11 @@ def count_params(params: Any) -> int:
 
 
 def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
-                 num_classes: int, width: int) -> Downsampler:
+                 num_classes: int, width: int, blur_padding: str = "auto") -> Downsampler:
   """Validates the options every model shares and returns the downsampling strategy.
+
+  blur_padding: padding of the BlurPool blur, 'auto' | 'reflect' | 'zeros' | 'circular'
+  (models/padding.py; 'auto' = circular in circular-padded models, else reflect).
 
   Raises UnknownNameError / ValueError for unknown names or invalid values.
   """
@@ -67,4 +70,5 @@ def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
   for option, value in (("num_classes", num_classes), ("width", width)):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f"{option} must be a positive integer, got {value!r}")
-  return build_downsampler(downsample, blur_size=blur_size, padding=padding)
+  return build_downsampler(downsample, blur_size=blur_size, padding=padding,
+                           blur_padding=blur_padding)

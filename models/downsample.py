@@ -14,10 +14,15 @@ named conv/norm submodules itself). The methods are called inside the model's
 selector of a future learnable polyphase sampler) belongs to the calling module; strategies
 name such submodules f'{name}_<something>'.
 
-Registered strategies (`DOWNSAMPLERS`, each built with keyword arguments blur_size, padding):
+Registered strategies (`DOWNSAMPLERS`, each built with keyword arguments blur_size, padding,
+blur_padding):
   'stride'   plain subsampling: the op runs at its stride.
-  'blurpool' Zhang (2019) antialiasing: pool/conv at stride 1, then BlurPool(stride); the
-             shortcut blurs-and-subsamples first and then runs its 1x1 conv at stride 1.
+  'blurpool' Zhang (2019) antialiasing: pool/conv at stride 1, then BlurPool(stride) padded
+             with `blur_padding`; the shortcut blurs-and-subsamples first and then runs its
+             1x1 conv at stride 1. With blur_size 1 (no blur) it is exactly 'stride': every
+             op runs at its stride, so BatchNorm statistics come from the subsampled map, as
+             in the strided network (Zhang's filt_size=1 instead subsamples after a stride-1
+             conv unit, whose BatchNorm sees the full-resolution map).
   'none'     no subsampling at all: every op runs at stride 1 (pooling windows are kept).
 
 Adding e.g. adaptive polyphase sampling is one more subclass of `Downsampler` registered in
@@ -32,7 +37,7 @@ import jax.numpy as jnp
 
 from common.registry import Registry
 from models.blurpool import BlurPool, binomial_filter
-from models.padding import PADDINGS
+from models.padding import AUTO_BLUR_PADDING, PADDINGS, resolve_blur_padding
 
 # op(x, stride) -> y: a pooling, conv-unit or projection operation run at the given stride.
 StridedOp = Callable[[jnp.ndarray, int], jnp.ndarray]
@@ -45,9 +50,12 @@ class Downsampler:
   Attributes:
     blur_size: binomial blur taps (used by antialiasing strategies only).
     padding: the model's padding mode name, for any spatial op the strategy adds.
+    blur_padding: padding mode of blurs (a models.padding.BLUR_PADDINGS name, resolved:
+      never 'auto').
   """
   blur_size: int = 3
   padding: str = "zeros"
+  blur_padding: str = "reflect"
 
   def subsample_after(self, x: jnp.ndarray, op: StridedOp, stride: int, name: str) -> jnp.ndarray:
     """Default rule for pools and conv units: run the op at its stride."""
@@ -96,26 +104,39 @@ class NoDownsampler(Downsampler):
 @DOWNSAMPLERS.register("blurpool")
 @dataclasses.dataclass(frozen=True)
 class BlurPoolDownsampler(Downsampler):
-  """Zhang (2019): op at stride 1, then BlurPool(blur_size, stride); shortcut blurs first."""
+  """Zhang (2019): op at stride 1, then BlurPool(blur_size, stride); shortcut blurs first.
+
+  blur_size 1 is no blur: then every op runs at its own stride, exactly as in 'stride'.
+  """
 
   def __post_init__(self):
     binomial_filter(self.blur_size)  # raises ValueError for an invalid blur_size
 
   def _blur(self, x: jnp.ndarray, stride: int, name: str) -> jnp.ndarray:
-    return BlurPool(size=self.blur_size, stride=stride, padding=self.padding,
+    return BlurPool(size=self.blur_size, stride=stride, padding=self.blur_padding,
                     name=f"{name}_blurpool")(x)
 
   def subsample_after(self, x, op, stride, name):
+    if self.blur_size == 1:  # no blur: the strided op itself (same BatchNorm statistics)
+      return op(x, stride)
     y = op(x, 1)
     return y if stride == 1 else self._blur(y, stride, name)
 
   def shortcut(self, x, project_op, stride, *, name):
+    if self.blur_size == 1:
+      return project_op(x, stride)
     if stride != 1:
       x = self._blur(x, stride, name)
     return project_op(x, 1)
 
 
-def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros") -> Downsampler:
-  """Returns the strategy registered as `name`; fails early on unknown names or options."""
+def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros",
+                      blur_padding: str = AUTO_BLUR_PADDING) -> Downsampler:
+  """Returns the strategy registered as `name`; fails early on unknown names or options.
+
+  blur_padding: a models.padding.BLUR_PADDINGS name or 'auto' (circular when `padding` is
+  circular, else reflect), resolved here; the strategy holds the resolved name.
+  """
   PADDINGS.get(padding)
-  return DOWNSAMPLERS.get(name)(blur_size=blur_size, padding=padding)
+  return DOWNSAMPLERS.get(name)(blur_size=blur_size, padding=padding,
+                                blur_padding=resolve_blur_padding(blur_padding, padding))

@@ -16,6 +16,7 @@ from models import MODELS, build_model, count_params, model_options
 from models.blurpool import (BlurPool, binomial_filter, depthwise_conv_blur_subsample,
                              separable_blur_subsample)
 from models.downsample import DOWNSAMPLERS, Downsampler
+from models.padding import BLUR_PADDINGS, pad_reflect, same_pads
 
 IMAGE = (32, 32, 3)
 # Small widths keep CPU compile and run times low; architecture formulas are width-generic.
@@ -197,12 +198,14 @@ def test_every_model_accepts_the_common_options(name):
     assert option in options
   assert options["num_classes"] == 10 and options["blur_size"] == 3
   assert options["padding"] == "zeros" and options["dtype"] == "float32"
+  assert options["blur_padding"] == "auto"
 
 
 @pytest.mark.parametrize("options", [
     dict(downsample="bogus"), dict(padding="reflect"), dict(dtype="float64x"),
     dict(downsample="blurpool", blur_size=0), dict(downsample="blurpool", blur_size=8),
     dict(width=0), dict(norm="layer"), dict(head="bogus"),
+    dict(downsample="blurpool", blur_padding="symmetric"), dict(blur_padding="bogus"),
 ])
 def test_invalid_option_values_fail_at_build_time(options):
   with pytest.raises(ValueError):
@@ -417,3 +420,105 @@ def test_separable_blur_equals_depthwise_convolution(size, stride):
   row = binomial_filter(size)
   np.testing.assert_allclose(separable_blur_subsample(x, row, stride),
                              depthwise_conv_blur_subsample(x, row, stride), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------
+# Padding of the blur (option blur_padding) and blur_size 1.
+
+def test_unknown_blur_padding_lists_valid_names():
+  with pytest.raises(UnknownNameError) as error:
+    build_model("resnet20", downsample="blurpool", blur_padding="reflection")
+  for name in ("auto", "reflect", "zeros", "circular"):
+    assert name in str(error.value)
+  with pytest.raises(UnknownNameError):
+    BlurPool(size=1, padding="bogus").apply({}, jnp.zeros((1, 4, 4, 1)))
+
+
+@pytest.mark.parametrize("padding, blur_padding, resolved", [
+    ("zeros", "auto", "reflect"), ("circular", "auto", "circular"),
+    ("zeros", "zeros", "zeros"), ("circular", "reflect", "reflect"),
+    ("zeros", "circular", "circular"),
+])
+def test_blur_padding_auto_follows_the_model_padding(padding, blur_padding, resolved):
+  for name in ("alexnet", "resnet20"):
+    model = build_model(name, downsample="blurpool", padding=padding, blur_padding=blur_padding)
+    assert model.downsampler.blur_padding == resolved
+
+
+def test_reflect_padding_is_numpy_reflect_for_every_pad():
+  """Map sizes 1..8, also for pads >= the map size, where numpy repeats the reflection."""
+  rng = np.random.default_rng(11)
+  maps = [rng.normal(size=(1, n, n + 1, 2)).astype(np.float32) for n in range(1, 9)]
+  all_pads = [same_pads(size) for size in range(1, 8)] + [((9, 4), (0, 7))]
+  padded = jax.jit(lambda maps: [[pad_reflect(x, pads) for pads in all_pads] for x in maps])(maps)
+  for x, padded_x in zip(maps, padded):
+    for pads, result in zip(all_pads, padded_x):
+      np.testing.assert_array_equal(
+          result, np.pad(x, ((0, 0), *pads, (0, 0)), mode="reflect"),
+          err_msg=f"map {x.shape[1:3]}, pads {pads}")
+
+
+def test_reflect_blurpool_equals_depthwise_convolution_of_the_reflected_map():
+  """Filters 1..7 on the CIFAR models' map sizes 2, 4, 8: the reference is a depthwise
+  convolution of np.pad(mode='reflect'), and a constant map stays constant."""
+  sizes, rng = range(1, 8), np.random.default_rng(10)
+  maps = {n: rng.normal(size=(2, n, n, 3)).astype(np.float32) for n in (2, 4, 8)}
+  padded = {(n, size): np.pad(x, ((0, 0), *same_pads(size), (0, 0)), mode="reflect")
+            for n, x in maps.items() for size in sizes}
+
+  @jax.jit  # one compilation for all cases
+  def blur_and_reference(maps, padded):
+    out = {}
+    for (n, size), p in padded.items():
+      pool = BlurPool(size=size, stride=2, padding="reflect")
+      out[n, size] = (pool.apply({}, maps[n]),
+                      depthwise_conv_blur_subsample(p, binomial_filter(size), 2),
+                      pool.apply({}, jnp.ones((1, n, n, 1))))
+    return out
+
+  for (n, size), (blurred, reference, ones) in blur_and_reference(maps, padded).items():
+    assert blurred.shape == (2, n // 2, n // 2, 3), (n, size)
+    np.testing.assert_allclose(blurred, reference, atol=1e-5, err_msg=f"{n}x{n}, size {size}")
+    np.testing.assert_allclose(ones, 1.0, atol=1e-6, err_msg=f"{n}x{n}, size {size}")
+
+
+def test_zero_padded_blur_loses_mass_at_the_border_and_reflect_does_not():
+  """Zhang pads with reflection: zero padding gives (11/16)^2 = 0.47 in the corner of an 8x8
+  map of ones with a 5-tap blur."""
+  ones = jnp.ones((1, 8, 8, 1))
+  zeros_out = BlurPool(size=5, stride=1, padding="zeros").apply({}, ones)
+  np.testing.assert_allclose(zeros_out[0, 0, 0, 0], (11 / 16)**2, atol=1e-6)
+  np.testing.assert_allclose(BlurPool(size=5, stride=1).apply({}, ones), 1.0, atol=1e-6)
+  assert set(BLUR_PADDINGS.names()) == {"reflect", "zeros", "circular"}
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet20"])
+def test_blur_size_1_is_exactly_the_strided_network(name):
+  """Same parameters, same logits and BatchNorm statistics in training and evaluation."""
+  variables, x = small_variables(name), random_images(8, 3)
+  models = [build_model(name, width=SMALL_WIDTH[name], downsample=strategy, blur_size=1)
+            for strategy in ("stride", "blurpool")]
+
+  @jax.jit
+  def outputs(v, x):
+    return [(m.apply(v, x, train=True, mutable=["batch_stats"]), m.apply(v, x, train=False))
+            for m in models]
+
+  strided, blurpool = outputs(variables, x)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, blurpool, strided)
+
+
+def test_circular_blurpool_model_is_invariant_to_shifts_by_its_total_stride():
+  """Two stride-2 BlurPools with circular padding: a roll by a multiple of 4 only rolls the
+  last map, which global average pooling ignores. A reflect-padded blur breaks this, so
+  'auto' picks circular in circular-padded models."""
+  x = random_images(9, 2)
+  batch = jnp.concatenate([x] + [jnp.roll(x, s, axis=(1, 2)) for s in ((4, 0), (8, 12))])
+  changes = {}
+  for blur_padding in ("auto", "reflect"):
+    model = build_model("alexnet", width=SMALL_WIDTH["alexnet"], downsample="blurpool",
+                        blur_size=5, padding="circular", blur_padding=blur_padding)
+    logits = apply_fn(model)(small_variables("alexnet"), batch).reshape(3, 2, -1)
+    scale = float(jnp.max(jnp.abs(logits[0])))
+    changes[blur_padding] = float(jnp.max(jnp.abs(logits[1:] - logits[0]))) / scale
+  assert changes["auto"] <= 1e-4 < 1e-3 < changes["reflect"]

@@ -3,8 +3,9 @@
   python sweep.py --config configs/sweeps/blurpool_filters.py --workdir runs/blurpool
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blurpool_cpu
 Members: ResNet-20 (configs/blurpool.py) whose every subsampling is "op at stride 1, then a
-binomial blur of blur_size taps, then subsample" (Zhang 2019); blur_size 1 is no blur, i.e.
-the plain strided network. All are evaluated with the figure 10/11 protocols
+binomial blur of blur_size taps (reflect-padded, Zhang's default), then subsample" (Zhang
+2019); blur_size 1 is no blur, i.e. exactly the plain strided network (every op at its
+stride, so BatchNorm sees the same maps). All are evaluated with the figure 10/11 protocols
 (configs/scales.py), with standard crop+flip augmentation.
 Expected, from the paper: larger filters lower P(top-1 change) on the crop protocol somewhat,
 but black embeddings of untrained sizes still flip about 15% of the time: antialiasing is
@@ -16,7 +17,7 @@ CPU (RESULTS.md).
 from configs import blurpool, scales
 from sweeps import default_sweep_config
 
-BLUR_SIZES = (1, 3, 5, 7)  # Binomial filter taps; 1 = no blur (plain strided subsampling).
+BLUR_SIZES = (1, 3, 5, 7)  # Binomial filter taps; 1 = no blur (exactly the strided network).
 
 
 def get_config(arg: str = ""):
