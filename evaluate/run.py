@@ -48,7 +48,10 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f"{workdir!r} is not a training run: no {what} ({path}). Pass the "
                             "--workdir that train.py wrote.")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  if "model" in saved:  # a run saved before an option existed gets the behaviour it had
+    saved["model"] = models.complete_saved_options(saved["model"])
+  return ml_collections.ConfigDict(saved)
 
 
 def resolve_eval_config(run_config: ml_collections.ConfigDict,

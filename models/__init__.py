@@ -3,10 +3,11 @@
 Registered models: alexnet, alexnet_nostride, resnet18, resnet20, resnet50 (see `MODELS`).
 Downsampling strategies (option `downsample`): see `models.downsample.DOWNSAMPLERS`.
 """
-from models.builder import MODELS, build_model, count_params, model_options
+from models.builder import (MODELS, build_model, complete_saved_options, count_params,
+                            model_options)
 
 # Importing the model modules registers them in MODELS.
 from models import alexnet as _alexnet  # noqa: F401  pylint: disable=unused-import
 from models import resnet as _resnet  # noqa: F401  pylint: disable=unused-import
 
-__all__ = ["MODELS", "build_model", "count_params", "model_options"]
+__all__ = ["MODELS", "build_model", "complete_saved_options", "count_params", "model_options"]

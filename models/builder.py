@@ -51,6 +51,33 @@ def build_model(name: str, **options: Any) -> nn.Module:
   return MODELS.get(name)(**options)
 
 
+# Options added after runs were first saved, mapped to the value that reproduces what a run
+# saved without the option did: saved_model -> value. (Before `blur_padding` existed, the blur
+# was padded like the model's convolutions.) Factory defaults may differ from these values.
+LEGACY_OPTION_VALUES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "blur_padding": lambda saved: saved.get("padding", "zeros"),
+}
+
+
+def complete_saved_options(saved_model: dict[str, Any]) -> dict[str, Any]:
+  """A saved `config.model` section with every option it predates filled in.
+
+  Options in LEGACY_OPTION_VALUES get the value that reproduces the saved run's behaviour;
+  any other option the model accepts but the section lacks gets the factory default (new
+  options are added with defaults that leave existing models unchanged). Unknown model names
+  are returned unchanged (building the model reports them).
+  """
+  completed = dict(saved_model)
+  name = completed.get("name")
+  if name not in MODELS:
+    return completed
+  for option, default in model_options(name).items():
+    if option not in completed:
+      legacy = LEGACY_OPTION_VALUES.get(option)
+      completed[option] = legacy(saved_model) if legacy else default
+  return completed
+
+
 def count_params(params: Any) -> int:
   """Total number of scalars in a pytree of arrays (e.g. variables['params'])."""
   return int(sum(np.prod(np.shape(leaf), dtype=np.int64)

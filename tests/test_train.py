@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from evaluate.run import load_run_config
 from tests.conftest import REPO_ROOT, tiny_config
 from training import checkpointing
 from training.train_loop import TrainingDivergedError, train_and_evaluate
@@ -140,3 +141,24 @@ def test_bad_eval_protocol_fails_before_training(tmp_path, tiny):
   with pytest.raises(UnknownNameError, match="crop_shift"):
     train_and_evaluate(tiny, str(tmp_path))
   assert not (tmp_path / "checkpoints").exists()
+
+
+def _saved_config_without(tmp_path, config, option):
+  """Writes `config` as a run's config.json with `option` removed from its model section."""
+  saved = json.loads(config.to_json())
+  del saved["model"][option]
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps(saved))
+  return str(path)
+
+
+def test_run_saved_before_an_option_existed_resumes_and_keeps_its_behaviour(tmp_path, tiny):
+  tiny.model.downsample = "blurpool"
+  # Saved before blur_padding existed: its blur was padded like the convolutions (zeros).
+  path = _saved_config_without(tmp_path, tiny, "blur_padding")
+  tiny.model.blur_padding = "zeros"
+  checkpointing.check_same_model(path, tiny)  # the same model: accepted
+  tiny.model.blur_padding = "reflect"
+  with pytest.raises(checkpointing.ConfigMismatchError, match="blur_padding"):
+    checkpointing.check_same_model(path, tiny)
+  assert load_run_config(str(tmp_path)).model.blur_padding == "zeros"

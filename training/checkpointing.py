@@ -8,6 +8,8 @@ from typing import Any, Optional
 import ml_collections
 import orbax.checkpoint as ocp
 
+import models
+
 # Config sections that define the model's parameters: a resumed run must match them exactly.
 MODEL_DEFINING_SECTIONS = ("model",)
 
@@ -81,6 +83,9 @@ def check_same_model(saved_config_path: str, config: ml_collections.ConfigDict) 
   with open(saved_config_path) as f:
     saved = json.load(f)
   new = json.loads(config.to_json())
+  # Options the saved run predates count as their legacy value (or default) on both sides.
+  saved["model"] = models.complete_saved_options(saved.get("model", {}))
+  new["model"] = models.complete_saved_options(new.get("model", {}))
   differences = []
   for section in MODEL_DEFINING_SECTIONS:
     old_section, new_section = saved.get(section, {}), new.get(section, {})
