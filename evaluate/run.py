@@ -33,7 +33,7 @@ EVAL_SUBDIR = "eval"
 # Test images per batch when measuring accuracy on the untransformed images.
 _CLEAN_BATCH = 500
 # Protocols whose jagged path is the row dy = 0 (the image rolled only horizontally).
-_PATH_ALONG_DY_ZERO = ("circular_shift",)
+_PATH_ALONG_DY_ZERO = ("circular_shift", "fractional_shift")
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
