@@ -209,7 +209,8 @@ def _plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, p
           grid, plots.as_floats(per_point["accuracy"]),
           plots.as_floats(per_point["p_top1_change"]),
           os.path.join(eval_dir, f"{name}_heatmap.png"), sizes=sizes,
-          title=f"{name} ({entry['type']}): accuracy, and P(top-1 change) of the one-pixel "
+          title=f"{name} ({entry['type']}): accuracy, and P(top-1 change) of the "
+                f"{entry['options'].get('step', 'one')}-pixel "
                 f"{entry['options'].get('direction', '')} move from each grid point"))
   if eval_config.num_jagged_images > 0:
     curves, x_label, x_symbol = jagged_curves(result, protocol, entry["type"], images,
