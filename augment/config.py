@@ -6,7 +6,7 @@ def default_augment_config() -> ml_collections.ConfigDict:
   """Defaults for config.augment; each policy's sub-dict is used only when it is listed."""
   config = ml_collections.ConfigDict()
   # Comma-separated policy names applied in order; '' or 'none' = no augmentation.
-  # Registered: crop, downsize_embed, flip, translate, upscale_crop.
+  # Registered: crop, downsize_embed, flip, translate, upscale_crop, worst_of_k.
   config.policies = "crop,flip"
   config.flip = ml_collections.ConfigDict(dict(
       prob=0.5,  # Probability in [0, 1] that an example is mirrored left-right; 0 = identity.
@@ -30,5 +30,11 @@ def default_augment_config() -> ml_collections.ConfigDict:
   config.upscale_crop = ml_collections.ConfigDict(dict(
       max_scale=2.0,  # Upscaling factor uniform in [1, max_scale] (>= 1); 1 = identity.
       method="linear",  # Resize kernel: linear, cubic, lanczos3, lanczos5 or area.
+  ))
+  # Worst of k (Engstrom et al. 2019): per example, k draws of `policy`; the one with the largest
+  # loss under the current model (inference-mode BatchNorm, no gradient) is trained on.
+  config.worst_of_k = ml_collections.ConfigDict(dict(
+      k=10,  # Candidates per example (>= 1); 1 = exactly the wrapped policy (no extra pass).
+      policy="translate",  # Wrapped policy: crop, downsize_embed or translate (its own options).
   ))
   return config

@@ -3,9 +3,19 @@
 The result is pure and jittable and is meant to run inside the jitted train step on a whole
 batch: policy i (in the order listed) uses key fold_in(key, i), split into one key per example,
 and a vmapped per-example function, so every example gets its own independent draw.
+
+Two hooks for policies that wrap others or need the model (e.g. worst_of_k):
+- a factory with a keyword parameter named WHOLE_CONFIG_PARAMETER receives the whole
+  config.augment (to build the policy it wraps from that policy's own section); it is not a
+  user option;
+- a factory may return a LossAwarePolicy instead of a per-example function: it works on the
+  whole batch and gets `loss_fn`, the current model's per-candidate loss, which the caller
+  (training.steps) passes as augment(key, images, loss_fn=...). `augment.needs_loss` says
+  whether a built pipeline holds such a policy.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Callable, Mapping
 
@@ -14,8 +24,26 @@ import jax.numpy as jnp
 
 from augment.registry import POLICIES
 
-BatchAugment = Callable[[jax.Array, jnp.ndarray], jnp.ndarray]
+BatchAugment = Callable[..., jnp.ndarray]
+# loss_fn(candidates (B, K, H, W, C) float pixel values in [0, 255]) -> (B, K) float32 loss of
+# candidate k of example b under the current model, against example b's label.
+CandidateLossFn = Callable[[jnp.ndarray], jnp.ndarray]
 NO_POLICY = "none"
+# Factory parameter that receives the whole config.augment (not a user option).
+WHOLE_CONFIG_PARAMETER = "augment_config"
+
+
+@dataclasses.dataclass(frozen=True)
+class LossAwarePolicy:
+  """A batch policy that chooses among transforms by the model's loss.
+
+  Attributes:
+    name: the POLICIES name (for error messages).
+    apply: apply(key, images (B, H, W, C), loss_fn: CandidateLossFn) -> images, pure and
+      jittable; `key` is the policy's key for the whole batch.
+  """
+  name: str
+  apply: Callable[[jax.Array, jnp.ndarray, CandidateLossFn], jnp.ndarray]
 
 
 def parse_policy_names(policies: str) -> list[str]:
@@ -38,8 +66,10 @@ def _get(config: Any, field: str, default: Any = None) -> Any:
   return getattr(config, field, default) if field in config else default
 
 
-def make_policy(name: str, options: Mapping[str, Any] | None = None):
-  """Validates `options` and returns POLICIES[name](**options): per_example_fn(key, image).
+def make_policy(name: str, options: Mapping[str, Any] | None = None,
+                augment_config: Any = None):
+  """Validates `options` and returns POLICIES[name](**options): per_example_fn(key, image)
+  (or a LossAwarePolicy). A factory taking WHOLE_CONFIG_PARAMETER also gets `augment_config`.
 
   Raises:
     UnknownNameError: `name` is not a registered policy (the message lists the valid names).
@@ -47,12 +77,15 @@ def make_policy(name: str, options: Mapping[str, Any] | None = None):
   """
   factory = POLICIES.get(name)
   options = _as_dict(options)
-  accepted = [parameter for parameter in inspect.signature(factory).parameters]
+  parameters = inspect.signature(factory).parameters
+  accepted = [parameter for parameter in parameters if parameter != WHOLE_CONFIG_PARAMETER]
   unknown = sorted(set(options) - set(accepted))
   if unknown:
     raise ValueError(
         f"config.augment.{name}: unknown option(s) {', '.join(unknown)}; "
         f"valid options: {', '.join(accepted)}")
+  if WHOLE_CONFIG_PARAMETER in parameters:
+    options[WHOLE_CONFIG_PARAMETER] = augment_config
   try:
     return factory(**options)
   except ValueError as error:
@@ -75,8 +108,10 @@ def build_augment(augment_config: Any) -> BatchAugment:
       'policies' must be a registered policy name (catches typos in sub-dict names).
 
   Returns:
-    A pure, jittable function augment(key, images): images (B, H, W, C) float pixel values in
-    [0, 255] -> same shape and dtype. Policy i uses jax.random.fold_in(key, i).
+    A pure, jittable function augment(key, images, loss_fn=None): images (B, H, W, C) float
+    pixel values in [0, 255] -> same shape and dtype. Policy i uses jax.random.fold_in(key, i).
+    Its attribute `needs_loss` is True when a LossAwarePolicy is listed: then loss_fn (a
+    CandidateLossFn) must be given, else calling it raises ValueError (at trace time).
 
   Raises (at build time):
     UnknownNameError: unknown policy name (lists the valid names).
@@ -90,14 +125,23 @@ def build_augment(augment_config: Any) -> BatchAugment:
       raise ValueError(
           f"config.augment.{field} is not a policy; valid fields: policies, "
           f"{', '.join(POLICIES.names())}")
-  per_example_fns = [make_policy(name, _get(augment_config, name))
+  per_example_fns = [make_policy(name, _get(augment_config, name), augment_config)
                      for name in parse_policy_names(policies)]
 
-  def augment(key: jax.Array, images: jnp.ndarray) -> jnp.ndarray:
+  def augment(key: jax.Array, images: jnp.ndarray,
+              loss_fn: CandidateLossFn | None = None) -> jnp.ndarray:
     if not jnp.issubdtype(images.dtype, jnp.floating):
       raise TypeError(f"augment expects float pixel values in [0, 255], got {images.dtype}")
     for index, per_example_fn in enumerate(per_example_fns):
-      images = apply_per_example(per_example_fn, jax.random.fold_in(key, index), images)
+      policy_key = jax.random.fold_in(key, index)
+      if isinstance(per_example_fn, LossAwarePolicy):
+        if loss_fn is None:
+          raise ValueError(f"augmentation policy {per_example_fn.name!r} needs the model's "
+                           "loss: call augment(key, images, loss_fn=...) (training.steps does)")
+        images = per_example_fn.apply(policy_key, images, loss_fn)
+      else:
+        images = apply_per_example(per_example_fn, policy_key, images)
     return images
 
+  augment.needs_loss = any(isinstance(fn, LossAwarePolicy) for fn in per_example_fns)
   return augment

@@ -40,8 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ---- Augmentation, on the device, per example. Every field, with its comment, is in
   # augment/config.py: `policies` (comma-separated names applied in order, '' = none) and one
-  # options sub-dict per policy (flip, crop, translate, downsize_embed, upscale_crop), used
-  # only when the policy is listed.
+  # options sub-dict per policy (flip, crop, translate, downsize_embed, upscale_crop,
+  # worst_of_k), used only when the policy is listed.
   config.augment = default_augment_config()
   config.augment.policies = "crop,flip"  # Standard CIFAR-10 augmentation.
 
@@ -67,6 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
   # ---- Invariance evaluation (python -m evaluate --workdir ..., or at the end of training
   # with run_after_training=True). Every field, with its comment, is in evaluate/config.py:
   # num_images, image_selection, seed, memory bound, and `protocols`, each a user-chosen
-  # name -> dict(type=<crop_shift | embed_shift | embed_scale | circular_shift>, **options).
+  # name -> dict(type=<crop_shift | embed_shift | embed_scale | circular_shift |
+  # fractional_shift>, **options).
   config.eval = default_eval_config()
   return config

@@ -25,6 +25,7 @@ import math
 from typing import Any, Callable
 
 import jax
+import jax.extend  # jax.extend.core.(Closed)Jaxpr in _jaxpr_value_bytes; not loaded by `import jax`
 import jax.numpy as jnp
 import numpy as np
 

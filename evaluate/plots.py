@@ -217,8 +217,8 @@ def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
       figure.colorbar(shown, ax=axis, label=label, shrink=0.9)
       axis.set_xlabel(f"{x_key} (pixels)")
       axis.set_ylabel(f"{y_key} (pixels)")
-      axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-      axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+      axis.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+      axis.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
       where = "" if size is None else f", size {size}"
       blank = " (blank: no move starts here)" if label != "accuracy" else ""
       axis.set_title(f"{label}{where}{blank}", fontsize="medium")

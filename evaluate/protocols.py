@@ -12,9 +12,12 @@ keyword options (validated at once, errors name the field) and returning a `Prot
                   paper's code filled) or 'inpaint' (evaluate.inpaint).
   embed_scale     fixed position, side s versus s + 1 for every s in `sizes`.
   circular_shift  jnp.roll by (dy, dx): every roll (default) or |dy|, |dx| <= max_shift.
+  fractional_shift  sub-pixel circular shift by (dy, dx) in steps of `step` pixel (1/2, 1/4...),
+                  an FFT phase ramp (fourier_shift); integer (dy, dx) give exactly jnp.roll.
 
-Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*). Pairs are neighbouring grid
-points: one pixel apart along `direction` (DIRECTIONS), or sizes s and s + 1 (embed_scale).
+Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
+whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
+one `step`) apart along `direction` (DIRECTIONS), or sizes s and s + 1 (embed_scale).
 
 The geometric cores are augment's (embed_resized, upscale_crop_at, pad_and_crop_at,
 shift_image), so training augmentation and evaluation transform images identically.
@@ -53,7 +56,8 @@ class Protocol:
     name: the PROTOCOLS name (e.g. 'embed_shift').
     options: JSON-able dict of every option used (defaults filled in), including
       'fill_meaning' for protocols with a background.
-    grid: key -> (G,) int32 array; grid point g is {key: grid[key][g]}.
+    grid: key -> (G,) int32 array (float32 for fractional_shift); grid point g is
+      {key: grid[key][g]}.
     pairs: (P, 2) int32 indices (g1, g2) of neighbouring grid points.
     pair_group: (P,) int32 group of each pair (embedding size s for embed_*, else 0).
     point_group: (G,) int32 group of each grid point (embedding size for embed_shift; the
@@ -82,9 +86,9 @@ class Protocol:
     """Transforms one (32, 32, 3) float32 image (pixel units 0..255) at one grid point."""
     return self.transform_fn(image, grid_point)
 
-  def point(self, index: int) -> dict[str, int]:
-    """Grid point `index` as a dict of Python ints."""
-    return {key: int(values[index]) for key, values in self.grid.items()}
+  def point(self, index: int) -> dict[str, int | float]:
+    """Grid point `index` as a dict of Python numbers (ints, floats for fractional_shift)."""
+    return {key: values[index].item() for key, values in self.grid.items()}
 
 
 PROTOCOLS: Registry[Callable[..., Protocol]] = Registry("evaluation protocol")
@@ -386,6 +390,72 @@ def circular_shift(*, max_shift: int | None = None, direction: str = "diagonal",
 
   return _finish("circular_shift", options, _as_int_arrays(dy=dy, dx=dx),
                  neighbour_pairs(dy, dx, group, steps, wrap=wrap), None, group, transform)
+
+
+def fourier_shift(image: jnp.ndarray, dy, dx) -> jnp.ndarray:
+  """Circular shift of an (H, W, C) image by real (dy, dx) pixels through an FFT phase ramp.
+
+  Output = real(ifft2(fft2(image) * exp(-2 pi i (f_y dy + f_x dx)))), frequencies f from
+  jnp.fft.fftfreq (cycles per pixel, the Nyquist row/column at -1/2), per channel. Positive
+  dy moves the content down, dx right (like jnp.roll). Integer (dy, dx) give exactly
+  jnp.roll(image, (dy, dx), (0, 1)) up to float rounding; (0, 0) is the identity. The real part
+  multiplies the Nyquist components (even H or W) by cos(pi d) instead of e^{i pi d}, so a
+  half-pixel shift removes them, and composing shifts adds their amounts exactly only for
+  images without Nyquist content. Values are not clipped to [0, 255] (band-limited ringing).
+  """
+  height, width = image.shape[0], image.shape[1]
+  spectrum = jnp.fft.fft2(image.astype(jnp.float32), axes=(0, 1))
+  phase = (jnp.fft.fftfreq(height)[:, None] * dy + jnp.fft.fftfreq(width)[None, :] * dx)
+  ramp = jnp.exp(-2j * jnp.pi * phase.astype(jnp.float32))
+  shifted = jnp.fft.ifft2(spectrum * ramp[:, :, None], axes=(0, 1))
+  return jnp.real(shifted).astype(image.dtype)
+
+
+@PROTOCOLS.register("fractional_shift")
+def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
+                     direction: str = "diagonal", sample_pairs: int = 0) -> Protocol:
+  """Sub-pixel circular shifts (fourier_shift): is a model consistent between grid steps?
+
+  Options:
+    step: the grid spacing in pixels, 1 / n for an integer n in [1, 16] (0.5: half pixels,
+      0.25: quarter pixels; 1: integer rolls, the same images as circular_shift).
+    max_shift: a multiple of `step` in [step, 15]: dy, dx in [-max_shift, max_shift] (no
+      wrap-around; ((2 max_shift / step) + 1)^2 points); None = every shift of the torus,
+      dy, dx in [0, 32) with pairs wrapping around ((32 / step)^2 points: 4096 for 1/2).
+    direction: a DIRECTIONS name; pairs are grid points one `step` apart along it.
+    sample_pairs: pairs drawn per image (0 = full grid).
+  Grid: dy, dx float32 pixels.
+  """
+  step = require_real("fractional_shift.step", step, low=1 / 16, high=1.0)
+  per_pixel = int(round(1 / step))
+  if abs(per_pixel * step - 1) > 1e-9:
+    raise ValueError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
+                     f"got {step}")
+  if max_shift is None:
+    units_y, units_x = _square_positions(SIDE * per_pixel)
+    wrap = SIDE * per_pixel
+  else:
+    max_shift = require_real("fractional_shift.max_shift", max_shift, low=step,
+                             high=SIDE // 2 - 1)
+    units = int(round(max_shift * per_pixel))
+    if abs(units - max_shift * per_pixel) > 1e-6:
+      raise ValueError(f"fractional_shift.max_shift must be a multiple of step={step}, got "
+                       f"{max_shift}")
+    units_y, units_x = _square_positions(2 * units + 1, start=-units)
+    wrap = None
+  steps = require_name("fractional_shift.direction", direction, DIRECTIONS)
+  sample_pairs = require_int("fractional_shift.sample_pairs", sample_pairs, low=0)
+  group = np.zeros_like(units_y)
+  options = dict(step=step, max_shift=max_shift, direction=direction, sample_pairs=sample_pairs)
+  grid = {"dy": (units_y / per_pixel).astype(np.float32),
+          "dx": (units_x / per_pixel).astype(np.float32)}
+
+  def transform(image, point):
+    return fourier_shift(image, point["dy"], point["dx"])
+
+  return _finish("fractional_shift", options, grid,
+                 neighbour_pairs(units_y, units_x, group, steps, wrap=wrap), None, group,
+                 transform)
 
 
 # --- sampled pairs ----------------------------------------------------------------------------

@@ -11,8 +11,10 @@ report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the 
 where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
 
   {"type", "options", "num_grid_points", "num_pairs", "seconds",
-   "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac"},
+   "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
+               "stable_prediction"},
    "sampled": bool,
+   "adversarial": evaluate.adversarial.adversarial_summary (the worst grid point per image),
    "by_group": None, or for protocols with a 'size' grid key (embed_*):
        {"group_key": "size", "num_pairs": {"group": [s...], "count": [...]},
         "p_top1_change"|"mac" (pairs of group s; embed_scale: s vs s + 1) and
@@ -35,7 +37,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import metrics
+from evaluate import adversarial, metrics
 
 EVAL_JSON = "eval.json"
 SUMMARY_MD = "summary.md"
@@ -43,7 +45,7 @@ PROTOCOLS_CSV = "protocols.csv"
 # The metrics of the summary table and protocols.csv, in order, with their column titles.
 SUMMARY_METRICS = (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case acc."),
                    ("consistency", "consistency"), ("p_top1_change", "P(top-1 change)"),
-                   ("mac", "MAC"))
+                   ("mac", "MAC"), ("stable_prediction", "stable at every point"))
 # The grid key that names the group of embed_* protocols (pair_group is this size).
 SIZE_KEY = "size"
 
@@ -95,7 +97,9 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
           "consistency": json_metric(metrics.consistency(probs, **consistency_options)),
           "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs)),
           "mac": json_metric(metrics.mac(probs, pairs)),
+          "stable_prediction": json_metric(adversarial.stable_prediction(probs)),
       },
+      "adversarial": adversarial.adversarial_summary(result),
       "by_group": None,
       "per_grid_point": None,
   }
@@ -172,6 +176,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
     cells += [_format(entry["metrics"].get(key)) for key, _ in SUMMARY_METRICS]
     cells.append(f"{entry['seconds']:.1f}")
     lines.append("| " + " | ".join(cells) + " |")
+  lines += adversarial.markdown_note(report["protocols"])
   return "\n".join(lines) + "\n"
 
 

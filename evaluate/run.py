@@ -33,7 +33,7 @@ EVAL_SUBDIR = "eval"
 # Test images per batch when measuring accuracy on the untransformed images.
 _CLEAN_BATCH = 500
 # Protocols whose jagged path is the row dy = 0 (the image rolled only horizontally).
-_PATH_ALONG_DY_ZERO = ("circular_shift",)
+_PATH_ALONG_DY_ZERO = ("circular_shift", "fractional_shift")
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -212,7 +212,8 @@ def _plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, p
           grid, plots.as_floats(per_point["accuracy"]),
           plots.as_floats(per_point["p_top1_change"]),
           os.path.join(eval_dir, f"{name}_heatmap.png"), sizes=sizes,
-          title=f"{name} ({entry['type']}): accuracy, and P(top-1 change) of the one-pixel "
+          title=f"{name} ({entry['type']}): accuracy, and P(top-1 change) of the "
+                f"{entry['options'].get('step', 'one')}-pixel "
                 f"{entry['options'].get('direction', '')} move from each grid point"))
   if eval_config.num_jagged_images > 0:
     curves, x_label, x_symbol = jagged_curves(result, protocol, entry["type"], images,

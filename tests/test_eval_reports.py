@@ -62,7 +62,8 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   for name, entry in saved["protocols"].items():
     assert entry["type"] == TINY_EVAL["protocols"][name]["type"]
     assert set(entry["metrics"]) == {"accuracy", "worst_case_accuracy", "consistency",
-                                     "p_top1_change", "mac"}
+                                     "p_top1_change", "mac", "stable_prediction"}
+    assert entry["adversarial"]["exhaustive"] == (not entry["sampled"])
     for metric in entry["metrics"].values():
       assert 0.0 <= metric["mean"] <= 1.0 and metric["stderr"] >= 0.0
     # No transform can beat being right everywhere: worst case <= mean accuracy.

@@ -14,9 +14,12 @@ import jax.numpy as jnp
 import optax
 
 from data.normalize import normalize
+from training.candidate_loss import make_candidate_loss_fn
 from training.state import TrainState
 
-AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+# augment(key, images) -> images; with `needs_loss` True (augment.build_augment's attribute),
+# augment(key, images, loss_fn=...) (training.candidate_loss), e.g. for worst_of_k.
+AugmentFn = Callable[..., jax.Array]
 
 # Tags folded into the run's root key so every random stream is independent.
 _PERMUTATION_STREAM = 1
@@ -114,7 +117,13 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, augment:
     indices = jax.lax.with_sharding_constraint(indices, batch_sharding)
     batch_images = jnp.take(images, indices, axis=0).astype(jnp.float32)
     batch_labels = jnp.take(labels, indices, axis=0)
-    batch_images = augment(augment_key(root_key, state.step), batch_images)
+    key = augment_key(root_key, state.step)
+    if getattr(augment, "needs_loss", False):
+      loss_fn = make_candidate_loss_fn(model, state, batch_labels, num_classes=num_classes,
+                                       label_smoothing=label_smoothing)
+      batch_images = augment(key, batch_images, loss_fn=loss_fn)
+    else:
+      batch_images = augment(key, batch_images)
     return update(state, normalize(batch_images), batch_labels)
 
   return train_step

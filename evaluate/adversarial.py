@@ -1,0 +1,110 @@
+"""Adversarial summary of a protocol: the worst grid point of every image.
+
+An adversary that may pick any grid point of the protocol per image (the worst shift of
+Engstrom et al. 2019; the "adversarial shift" measure of the alias-free papers when the grid
+is every integer circular shift) wins on an image as soon as one grid point changes the
+prediction (for invariance) or is misclassified (for accuracy). Per protocol, from the grid
+engine's probabilities (N images, G grid points, C classes):
+
+  stable_prediction: fraction of images whose top-1 class is the same at every grid point.
+    1.0 for a model exactly invariant under the protocol; the complement is the adversary's
+    success rate against consistency.
+  worst_case_accuracy: fraction of images classified right at every grid point
+    (evaluate.metrics.worst_case_accuracy): the accuracy under the worst grid point.
+
+Both are exhaustive only over a full grid (e.g. circular_shift with max_shift=None: all 1024
+integer rolls). With sampled pairs (sample_pairs > 0) they are taken over the drawn points
+only, so they over-estimate the adversarial values; `adversarial_summary` records which.
+Pure NumPy; Stat = {"mean", "stderr"} with the standard error over images (evaluate.metrics).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from evaluate import metrics
+
+
+def stable_prediction_per_image(probs: np.ndarray) -> np.ndarray:
+  """(N,) bool: the top-1 class of (N, G, C) probabilities is the same at all G grid points."""
+  top = metrics.top1(probs)
+  return np.all(top == top[:, :1], axis=1)
+
+
+def stable_prediction(probs: np.ndarray, groups: np.ndarray | None = None):
+  """Fraction of images with the same top-1 class at every grid point (of each group).
+
+  Args:
+    probs: (N, G, C) probabilities (or logits).
+    groups: None (all G points together) or (G,) point groups: then one value per group.
+  Returns:
+    A Stat, or with groups {"group": [g...], "mean": [...], "stderr": [...]}.
+  """
+  probs = np.asarray(probs)
+  if groups is None:
+    return metrics.stat(stable_prediction_per_image(probs))
+  groups = np.asarray(groups)
+  values = np.unique(groups)
+  stats = [metrics.stat(stable_prediction_per_image(probs[:, groups == value]))
+           for value in values]
+  return {"group": [int(v) for v in values], "mean": [s["mean"] for s in stats],
+          "stderr": [s["stderr"] for s in stats]}
+
+
+def adversarial_summary(result: Any) -> dict[str, Any]:
+  """The adversarial summary of one evaluate.grid.GridResult, JSON-able.
+
+  Returns:
+    {"exhaustive": bool (full grid, not sampled pairs), "num_grid_points": G,
+     "stable_prediction": Stat, "worst_case_accuracy": Stat,
+     "by_group": None, or with several point groups (embedding sizes) the same two metrics
+       per group: {"group": [...], "stable_prediction": {...}, "worst_case_accuracy": {...}}}
+    Non-finite values (the standard error of one image) become None.
+  """
+  probs, labels = np.asarray(result.probs), np.asarray(result.labels)
+  point_group = np.asarray(result.point_group)
+  summary = {
+      "exhaustive": not bool(result.sampled),
+      "num_grid_points": int(probs.shape[1]),
+      "stable_prediction": _json(stable_prediction(probs)),
+      "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels)),
+      "by_group": None,
+  }
+  if len(np.unique(point_group)) > 1:
+    stable = stable_prediction(probs, point_group)
+    summary["by_group"] = {
+        "group": stable["group"],
+        "stable_prediction": _json(stable),
+        "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels,
+                                                                 point_group)),
+    }
+  return summary
+
+
+def _json(value: dict) -> dict:
+  """A Stat or per-group dict with NaN/inf replaced by None (JSON null)."""
+  def clean(number):
+    number = float(number)
+    return number if np.isfinite(number) else None
+
+  out = dict(value)
+  for key in ("mean", "stderr"):
+    out[key] = ([clean(v) for v in value[key]] if isinstance(value[key], list)
+                else clean(value[key]))
+  return out
+
+
+def markdown_note(protocol_entries: dict[str, Any]) -> list[str]:
+  """Lines for summary.md saying over which grid points the adversarial metrics were taken.
+
+  protocol_entries: name -> report entry (evaluate.report.protocol_entry).
+  """
+  sampled = [name for name, entry in protocol_entries.items()
+             if not (entry.get("adversarial") or {}).get("exhaustive", True)]
+  lines = ["", "Worst-case accuracy and 'stable at every point' (same top-1 at every grid "
+               "point) take the worst grid point of each image: adversarial values."]
+  if sampled:
+    lines[-1] += (" For " + ", ".join(f"`{name}`" for name in sampled) + " (sampled pairs) "
+                  "only the drawn points count, so they over-estimate the adversarial values.")
+  return lines

@@ -1,0 +1,146 @@
+"""fractional_shift (FFT phase-ramp shifts) and the adversarial summary (worst grid point)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from evaluate import adversarial, grid, protocols, report
+
+# float32 FFT of pixel values in [0, 255]: rounding errors stay far below this (pixels).
+_PIXEL_TOLERANCE = 2e-3
+
+
+def _image(seed=0):
+  return jnp.asarray(np.random.default_rng(seed).uniform(0, 255, (32, 32, 3)), jnp.float32)
+
+
+def _band_limited(seed=0):
+  """A random image without content at the Nyquist frequency (row or column 16)."""
+  spectrum = np.fft.fft2(np.asarray(_image(seed), np.float64), axes=(0, 1))
+  spectrum[16, :] = 0
+  spectrum[:, 16] = 0
+  return jnp.asarray(np.real(np.fft.ifft2(spectrum, axes=(0, 1))), jnp.float32)
+
+
+_shift = jax.jit(protocols.fourier_shift)
+
+
+@pytest.mark.parametrize("dy, dx", [(1, 0), (0, -1), (3, -5), (31, 16)])
+def test_integer_phase_ramp_is_jnp_roll(dy, dx):
+  image = _image()
+  np.testing.assert_allclose(_shift(image, float(dy), float(dx)),
+                             jnp.roll(image, (dy, dx), axis=(0, 1)), atol=_PIXEL_TOLERANCE)
+
+
+def test_shift_by_zero_is_the_identity():
+  image = _image(1)
+  np.testing.assert_allclose(_shift(image, 0.0, 0.0), image, atol=_PIXEL_TOLERANCE)
+
+
+@pytest.mark.parametrize("part, times", [(0.5, 2), (0.25, 4)])
+def test_fractional_shifts_add_up_to_a_whole_shift(part, times):
+  image = _band_limited(2)
+  shifted = image
+  for _ in range(times):
+    shifted = _shift(shifted, part, -part)
+  np.testing.assert_allclose(shifted, _shift(image, 1.0, -1.0), atol=_PIXEL_TOLERANCE)
+  np.testing.assert_allclose(shifted, jnp.roll(image, (1, -1), axis=(0, 1)),
+                             atol=_PIXEL_TOLERANCE)
+  # A half shift really moves the image: it is neither the original nor the whole shift.
+  half = np.asarray(_shift(image, 0.5, 0.0))
+  assert np.abs(half - np.asarray(image)).max() > 1.0
+  assert np.abs(half - np.asarray(jnp.roll(image, 1, axis=0))).max() > 1.0
+
+
+def test_protocol_grid_and_pairs_are_one_step_apart():
+  quarter = protocols.build_protocol("fractional_shift", step=0.25, max_shift=1.0,
+                                     direction="all")
+  assert quarter.num_points == 9 * 9
+  assert quarter.grid["dy"].dtype == np.float32
+  assert set(np.unique(quarter.grid["dx"])) == {-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5,
+                                                0.75, 1.0}
+  dy = quarter.grid["dy"][quarter.pairs]
+  dx = quarter.grid["dx"][quarter.pairs]
+  steps = {(float(a), float(b)) for a, b in zip(dy[:, 1] - dy[:, 0], dx[:, 1] - dx[:, 0])}
+  assert steps == {(0.0, 0.25), (0.25, 0.0), (0.25, 0.25)}
+  assert quarter.point(0) == {"dy": -1.0, "dx": -1.0}
+  torus = protocols.build_protocol("fractional_shift", step=0.5, max_shift=None)
+  assert torus.num_points == 64 * 64 and len(torus.pairs) == 64 * 64  # wraps: every point
+  # Integer grid points of the protocol are rolls.
+  index = int(np.flatnonzero((quarter.grid["dy"] == 1.0) & (quarter.grid["dx"] == -1.0))[0])
+  image = _image(3)
+  np.testing.assert_allclose(quarter.transform(image, quarter.point(index)),
+                             jnp.roll(image, (1, -1), axis=(0, 1)), atol=_PIXEL_TOLERANCE)
+
+
+@pytest.mark.parametrize("options, field", [
+    (dict(step=0.3), "fractional_shift.step"),
+    (dict(step=0.0), "fractional_shift.step"),
+    (dict(step=0.25, max_shift=0.3), "fractional_shift.max_shift"),
+    (dict(max_shift=16.0), "fractional_shift.max_shift"),
+    (dict(direction="up"), "fractional_shift.direction"),
+])
+def test_invalid_fractional_options_fail_at_build_time(options, field):
+  with pytest.raises(ValueError, match=field):
+    protocols.build_protocol("fractional_shift", **options)
+
+
+# ---- The adversarial summary on hand-made probabilities.
+
+def _one_hot(classes, num_classes=3):
+  """(N, G, C) probabilities 0.8 at `classes` (N, G), the rest spread evenly."""
+  classes = np.asarray(classes)
+  probs = np.full(classes.shape + (num_classes,), 0.2 / (num_classes - 1))
+  np.put_along_axis(probs, classes[..., None], 0.8, axis=-1)
+  return probs
+
+
+# Image 0: class 0 everywhere, label 0 (stable, right). Image 1: class 1 everywhere, label 0
+# (stable, wrong). Image 2: label 0, class 2 at the last grid point only (unstable).
+_CLASSES = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 2]]
+_LABELS = np.array([0, 0, 0])
+
+
+def test_stable_prediction_and_worst_case_accuracy_by_hand():
+  probs = _one_hot(_CLASSES)
+  assert adversarial.stable_prediction(probs)["mean"] == pytest.approx(2 / 3)
+  by_group = adversarial.stable_prediction(probs, np.array([0, 0, 1, 1]))
+  assert by_group["group"] == [0, 1]
+  assert by_group["mean"] == pytest.approx([1.0, 2 / 3])
+  result = grid.GridResult(probs=probs, labels=_LABELS, protocol_name="circular_shift",
+                           protocol_options={}, grid={"dy": np.zeros(4), "dx": np.arange(4)},
+                           pairs=np.array([[0, 1], [1, 2], [2, 3]]),
+                           pair_group=np.zeros(3, np.int32),
+                           point_group=np.array([0, 0, 1, 1]), sampled=False)
+  summary = adversarial.adversarial_summary(result)
+  assert summary["exhaustive"] and summary["num_grid_points"] == 4
+  assert summary["stable_prediction"]["mean"] == pytest.approx(2 / 3)
+  assert summary["worst_case_accuracy"]["mean"] == pytest.approx(1 / 3)
+  assert summary["by_group"]["worst_case_accuracy"]["mean"] == pytest.approx([2 / 3, 1 / 3])
+  # The report writers carry it: a metric column, the detailed entry, and the note.
+  entry = report.protocol_entry(result, protocol_type="circular_shift", seconds=0.0, seed=0)
+  assert entry["metrics"]["stable_prediction"]["mean"] == pytest.approx(2 / 3)
+  assert entry["adversarial"] == summary
+  markdown = report.markdown_summary({
+      "workdir": "w", "checkpoint_step": 1, "model": {"name": "m"}, "num_images": 3,
+      "image_selection": "first", "seed": 0, "clean_accuracy": {"mean": 1.0, "stderr": 0.0},
+      "protocols": {"circ": entry}})
+  assert "stable at every point" in markdown and "0.6667" in markdown
+  assert "over-estimate" not in markdown  # a full grid: exhaustive
+
+
+def test_engine_to_adversarial_summary_on_exact_and_non_invariant_predictors():
+  """Through the grid engine: a predictor of the image's mean colour is exactly invariant to
+  circular (fractional) shifts; one of the top-left pixel is not."""
+  weights = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)
+  images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+  labels = np.zeros(4, np.int32)
+  protocol = protocols.build_protocol("fractional_shift", step=0.5, max_shift=1.0)
+  by_mean = lambda variables, x: (x.mean((1, 2)) - 127.5) @ variables  # noqa: E731
+  by_pixel = lambda variables, x: (x[:, 0, 0] - 127.5) @ variables  # noqa: E731
+  exact = adversarial.adversarial_summary(grid.evaluate_grid(by_mean, weights, images, labels,
+                                                             protocol))
+  assert exact["stable_prediction"]["mean"] == 1.0
+  moving = adversarial.adversarial_summary(grid.evaluate_grid(by_pixel, weights, images,
+                                                              labels, protocol))
+  assert moving["stable_prediction"]["mean"] < 1.0
