@@ -8,7 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from common import tensorboard_events
 from tests.conftest import REPO_ROOT, tiny_config
+from tests.event_reader import read_scalars
 from training import checkpointing
 from training.train_loop import TrainingDivergedError, train_and_evaluate
 
@@ -131,6 +133,9 @@ def test_invariance_eval_runs_after_training_when_asked(tmp_path, tiny):
   report = json.loads((tmp_path / "eval" / "eval.json").read_text())
   assert report["checkpoint_step"] == 4 and report["num_images"] == 4
   assert list(report["protocols"]) == ["circular"]
+  events = read_scalars(str(tmp_path / "eval"), tensorboard_events.EVAL_SUFFIX)  # TensorBoard
+  assert events["circular/p_top1_change"] == [
+      (4, pytest.approx(report["protocols"]["circular"]["metrics"]["p_top1_change"]["mean"]))]
 
 
 def test_bad_eval_protocol_fails_before_training(tmp_path, tiny):
