@@ -19,8 +19,13 @@ from cifar_invariance import startup
 
 def _run(module_name: str) -> None:
   argv = startup.prepare_command_line(sys.argv)
-  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
   module = importlib.import_module(module_name)
+  # --help shows what `python train.py --help` shows: absl reads the usage text from the
+  # __main__ module (here the console-script wrapper) and the flags from the program's name.
+  sys.modules["__main__"].__doc__ = module.__doc__
+  for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(module.main, argv=argv)
 
 
