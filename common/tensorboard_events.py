@@ -36,7 +36,7 @@ STEP_KEY = "step"
 
 
 def event_files(logdir: str, suffix: str) -> list[str]:
-  """The event files of `suffix` in `logdir`, oldest first."""
+  """The event files of `suffix` in `logdir`, in name order (the order viewers read them)."""
   return sorted(glob.glob(os.path.join(glob.escape(logdir), f"events.out.tfevents.*{suffix}")))
 
 
@@ -47,14 +47,6 @@ def record_scalars(record: Mapping[str, Any]) -> dict[str, float]:
   return {key: float(value) for key, value in record.items()
           if key != STEP_KEY and isinstance(value, (int, float)) and not isinstance(value, bool)
           and math.isfinite(value)}
-
-
-def _file_time(path: str) -> int:
-  """The creation second in an event file's name (events.out.tfevents.<seconds>.<host>...)."""
-  try:
-    return int(os.path.basename(path).split(".")[3])
-  except (IndexError, ValueError):
-    return 0
 
 
 class ScalarEventFile:
@@ -76,12 +68,11 @@ class ScalarEventFile:
     """
     self.close()
     existing = event_files(self.logdir, self.suffix)
-    newest = max((_file_time(path) for path in existing), default=0)
-    deadline = time.time() + 2  # names sort by their second: the new file must sort last
-    while int(time.time()) <= newest and time.time() < deadline:
-      time.sleep(0.05)
     os.makedirs(self.logdir, exist_ok=True)
-    self._writer = EventsWriter(os.path.join(self.logdir, "events"), self.suffix)
+    # Viewers read a run's files in name order: events.out.tfevents.<second>.<host><suffix>;
+    # a sequence number before the suffix orders files created in the same second.
+    self._writer = EventsWriter(os.path.join(self.logdir, "events"),
+                                f".{len(existing):04d}{self.suffix}")
     if existing and purge_from is not None:
       self._writer.write_event(Event(wall_time=time.time(), step=int(purge_from),
                                      session_log=SessionLog(status=SessionLog.START)))

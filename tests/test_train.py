@@ -85,8 +85,12 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path):
   assert resumed["resumed_from_step"] == 4
   assert resumed["params_digest"] == uninterrupted["params_digest"]
   assert resumed["final_test_accuracy"] == uninterrupted["final_test_accuracy"]
-  steps = [json.loads(l)["step"] for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+  records = [json.loads(l) for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+  steps = [r["step"] for r in records]
   assert steps == sorted(set(steps)), "metrics.jsonl has duplicate steps after resume"
+  events = read_scalars(str(tmp_path / "killed"), tensorboard_events.TRAIN_SUFFIX)  # TensorBoard
+  assert events["train_loss"] == [(r["step"], pytest.approx(r["train_loss"], rel=1e-6))
+                                  for r in records]
 
 
 def test_changed_model_is_refused_on_resume(tmp_path, tiny):
