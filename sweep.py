@@ -6,6 +6,7 @@
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --collect
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
       --config.base.train.num_epochs=2
+  sweep --config configs/sweeps/augment_range.py --workdir runs/augsweep   # installed
 
 Every member trains in `workdir/<member name>/` (an ordinary run workdir). Rerunning the same
 command skips members that finished with the same config and resumes interrupted ones; a
@@ -20,7 +21,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from common.entry_point import start_entry_point
+from cifar_invariance import startup
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a sweep config (configs/sweeps/*.py), optionally with ':arg' for "
@@ -53,6 +54,7 @@ def _select(members, indices):
 
 
 def main(argv):
+  from common.entry_point import start_entry_point  # pylint: disable=g-import-not-at-top
   start_entry_point(argv, multihost=_MULTIHOST.value)
   import jax  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
@@ -96,4 +98,4 @@ def _print_collection(collected):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=startup.prepare_command_line(sys.argv))

@@ -2,6 +2,7 @@
 
   python train.py --config configs/quickstart.py --workdir runs/quickstart
   python train.py --config configs/nostride.py --workdir runs/nostride --config.train.num_epochs=5
+  train --config configs/quickstart.py --workdir runs/quickstart   # installed (pyproject.toml)
 
 Everything is in train_and_evaluate(config, workdir) (training/train_loop.py); this file only
 parses flags, sets up multi-host JAX when asked, and turns known errors into a message and a
@@ -12,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from common.entry_point import start_entry_point
+from cifar_invariance import startup
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file with get_config(), e.g. configs/quickstart.py.",
@@ -26,6 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
+  from common.entry_point import start_entry_point  # pylint: disable=g-import-not-at-top
   start_entry_point(argv, multihost=_MULTIHOST.value)
 
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
@@ -38,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=startup.prepare_command_line(sys.argv))

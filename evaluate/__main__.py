@@ -3,6 +3,7 @@
   python -m evaluate --workdir runs/nostride
   python -m evaluate --workdir runs/nostride --config.num_images=200
   python -m evaluate --workdir runs/x --config my_eval_config.py --data_dir /data/cifar10
+  evaluate --workdir runs/nostride   # installed (pyproject.toml)
 
 The eval config is, in order of preference: --config (a file with get_config() returning an
 eval config, or a whole run config with an `eval` section, e.g. configs/default.py); else the
@@ -20,6 +21,8 @@ import sys
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
+
+from cifar_invariance import startup
 
 _DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
@@ -74,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=startup.prepare_command_line(sys.argv))

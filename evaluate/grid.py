@@ -22,12 +22,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 from typing import Any, Callable
 
 import jax
 import jax.extend  # jax.extend.core.(Closed)Jaxpr in _jaxpr_value_bytes; not loaded by `import jax`
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid
@@ -285,7 +287,7 @@ def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid) -> GridRes
 def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
                   protocol: Protocol, *, shardings: MeshShardings | None = None,
                   images_per_chunk: int = 0, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-                  seed: int = 0) -> GridResult:
+                  seed: int = 0, progress: bool = False) -> GridResult:
   """Evaluates every image at every grid point with one jitted vmap per chunk.
 
   A chunk is (images x grid points), shaped by plan_chunks: several images with their whole
@@ -304,6 +306,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
     images_per_chunk: images per jitted call (0 = planned from max_chunk_bytes).
     max_chunk_bytes: memory bound (bytes) of one chunk, see bytes_per_grid_image.
     seed: seeds the per-image pairs of a protocol with sample_pairs > 0.
+    progress: show a tqdm progress bar over the chunks on stdout (for a terminal).
 
   Returns:
     GridResult with probs (N, G, C).
@@ -336,8 +339,9 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
       outputs.append((chunk_probs(variables, chunk_images, chunk_grid),
                       slice(start, stop), slice(first, last)))
   probs = None
-  for output, rows, columns in outputs:
-    output = np.asarray(output)
+  for output, rows, columns in tqdm(outputs, desc=protocol.name, unit="chunk", leave=False,
+                                    file=sys.stdout, dynamic_ncols=True, disable=not progress):
+    output = np.asarray(output)  # waits for this chunk: the bar counts finished chunks
     if probs is None:
       probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
     probs[rows, columns] = output[:rows.stop - rows.start, :columns.stop - columns.start]

@@ -24,10 +24,11 @@ from evaluate import grid as grid_engine
 from evaluate import metrics, plots, protocols, report
 from evaluate.accuracy import make_predict_fn
 from evaluate.config import complete_eval_config
+from common import tensorboard_events
 from training import checkpointing, run_files
 from training.mesh import make_data_parallel_mesh
 from training.state import model_variables
-from training.progress import format_duration, print_progress
+from training.progress import format_duration, is_terminal, print_progress
 
 EVAL_SUBDIR = "eval"
 # Test images per batch when measuring accuracy on the untransformed images.
@@ -315,7 +316,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
     result = grid_engine.evaluate_grid(
         predict, variables, images, labels, protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
-        max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed))
+        max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
+        progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
     entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
                                   seconds=seconds, seed=int(eval_config.seed))
@@ -346,6 +348,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   }
   if is_main:
     files = report.write_reports(eval_dir, eval_report)
+    tensorboard_events.write_eval_events(eval_dir, eval_report)
     files["png"] = pictures + plot_report(eval_dir, eval_report)
     eval_report["files"] = files
     say(report.markdown_summary(eval_report))

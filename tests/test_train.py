@@ -8,8 +8,10 @@ import jax
 import numpy as np
 import pytest
 
+from common import tensorboard_events
 from evaluate.run import load_run_config
 from tests.conftest import REPO_ROOT, tiny_config
+from tests.event_reader import read_scalars
 from training import checkpointing
 from training.train_loop import TrainingDivergedError, train_and_evaluate
 
@@ -84,8 +86,12 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path):
   assert resumed["resumed_from_step"] == 4
   assert resumed["params_digest"] == uninterrupted["params_digest"]
   assert resumed["final_test_accuracy"] == uninterrupted["final_test_accuracy"]
-  steps = [json.loads(l)["step"] for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+  records = [json.loads(l) for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+  steps = [r["step"] for r in records]
   assert steps == sorted(set(steps)), "metrics.jsonl has duplicate steps after resume"
+  events = read_scalars(str(tmp_path / "killed"), tensorboard_events.TRAIN_SUFFIX)  # TensorBoard
+  assert events["train_loss"] == [(r["step"], pytest.approx(r["train_loss"], rel=1e-6))
+                                  for r in records]
 
 
 def test_changed_model_is_refused_on_resume(tmp_path, tiny):
@@ -132,6 +138,9 @@ def test_invariance_eval_runs_after_training_when_asked(tmp_path, tiny):
   report = json.loads((tmp_path / "eval" / "eval.json").read_text())
   assert report["checkpoint_step"] == 4 and report["num_images"] == 4
   assert list(report["protocols"]) == ["circular"]
+  events = read_scalars(str(tmp_path / "eval"), tensorboard_events.EVAL_SUFFIX)  # TensorBoard
+  assert events["circular/p_top1_change"] == [
+      (4, pytest.approx(report["protocols"]["circular"]["metrics"]["p_top1_change"]["mean"]))]
 
 
 def test_bad_eval_protocol_fails_before_training(tmp_path, tiny):

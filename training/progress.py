@@ -1,19 +1,29 @@
-"""One progress line per log interval: step, epoch, loss, accuracy, learning rate, speed, ETA."""
+"""Progress output of process 0: a tqdm progress bar on a terminal, one line per log step
+otherwise (CI logs, files, pipes), so that logs stay readable and grep-able.
+
+On a terminal a bar over the training steps shows the rate, elapsed time, ETA and the latest
+loss / accuracy / images per second; the header, one line per evaluation (with the test
+accuracy) and the final line are printed above it. Elsewhere every log step prints one line:
+step, epoch, loss, accuracy, learning rate, speed and ETA. Durations are formatted by tqdm.
+"""
 from __future__ import annotations
 
 import sys
+from typing import Optional, TextIO
+
+from tqdm import tqdm
+
+
+def is_terminal(stream: Optional[TextIO] = None) -> bool:
+  """Whether `stream` (default: sys.stdout) is an interactive terminal."""
+  stream = sys.stdout if stream is None else stream
+  isatty = getattr(stream, "isatty", None)
+  return bool(isatty and isatty())
 
 
 def format_duration(seconds: float) -> str:
-  """'1h02m', '3m05s' or '42s'."""
-  seconds = max(int(seconds), 0)
-  hours, rest = divmod(seconds, 3600)
-  minutes, secs = divmod(rest, 60)
-  if hours:
-    return f"{hours}h{minutes:02d}m"
-  if minutes:
-    return f"{minutes}m{secs:02d}s"
-  return f"{secs}s"
+  """'42s'-style durations as tqdm writes them: '00:42', '03:05', '1:02:03'."""
+  return tqdm.format_interval(max(int(seconds), 0))
 
 
 def progress_line(record: dict, total_steps: int, eta_seconds: float) -> str:
@@ -30,4 +40,68 @@ def progress_line(record: dict, total_steps: int, eta_seconds: float) -> str:
 
 def print_progress(line: str, enabled: bool) -> None:
   if enabled:
-    print(line, file=sys.stdout, flush=True)
+    tqdm.write(line, file=sys.stdout)  # above any progress bar; a plain print otherwise
+    sys.stdout.flush()
+
+
+class TrainProgress:
+  """The training loop's progress output (module docstring).
+
+  Args:
+    total_steps: the run's last step.
+    initial_step: the step it starts from (the restored checkpoint's, else 0).
+    steps_per_epoch: steps per epoch (the bar's label shows the epoch).
+    enabled: False prints nothing (processes other than 0).
+    stream: where to write (default sys.stdout); a bar only if it is a terminal.
+  """
+
+  def __init__(self, total_steps: int, initial_step: int, steps_per_epoch: int, enabled: bool,
+               stream: Optional[TextIO] = None):
+    self.total_steps = total_steps
+    self.steps_per_epoch = steps_per_epoch
+    self._step = initial_step
+    self.enabled = enabled
+    self.stream = sys.stdout if stream is None else stream
+    self.interactive = enabled and is_terminal(self.stream)
+    self._bar = (tqdm(total=total_steps, initial=initial_step, unit="step", file=self.stream,
+                      dynamic_ncols=True, desc=self._epoch_label()) if self.interactive
+                 else None)
+
+  def _epoch_label(self) -> str:
+    epochs = -(-self.total_steps // self.steps_per_epoch)
+    return f"epoch {min(self._step // self.steps_per_epoch + 1, epochs)}/{epochs}"
+
+  def step(self) -> None:
+    """One train step was dispatched."""
+    self._step += 1
+    if self._bar is not None:
+      if self._step % self.steps_per_epoch == 0:
+        self._bar.set_description_str(self._epoch_label(), refresh=False)
+      self._bar.update(1)
+
+  def log(self, record: dict, eta_seconds: float) -> None:
+    """A metrics record: a line (not on a terminal), or the bar's postfix plus a line above
+    the bar when the record has a test accuracy (on a terminal)."""
+    if not self.enabled:
+      return
+    if self._bar is None:
+      self.say(progress_line(record, self.total_steps, eta_seconds))
+      return
+    if "train_loss" in record:
+      self._bar.set_postfix_str(
+          f"loss {record['train_loss']:.4f}, acc {record['train_accuracy']:.3f}, "
+          f"{record['images_per_sec']:.0f} img/s", refresh=False)
+    if "test_accuracy" in record:
+      self.say(progress_line(record, self.total_steps, eta_seconds))
+
+  def say(self, line: str) -> None:
+    """Prints `line` (above the bar on a terminal)."""
+    if self.enabled:
+      tqdm.write(line, file=self.stream)
+      self.stream.flush()
+
+  def close(self) -> None:
+    """Ends the bar (a no-op off a terminal)."""
+    if self._bar is not None:
+      self._bar.close()
+      self._bar = None

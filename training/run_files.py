@@ -1,4 +1,5 @@
-"""The files a run writes into its workdir: config.json, metrics.jsonl, summary.json.
+"""The files a run writes into its workdir: config.json, metrics.jsonl, summary.json, and
+TensorBoard event files that mirror metrics.jsonl (common.tensorboard_events).
 
 Only process 0 writes; the other processes get writers that do nothing.
 """
@@ -10,6 +11,8 @@ import os
 from typing import Any
 
 import ml_collections
+
+from common import tensorboard_events
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -41,29 +44,38 @@ def _finite_or_none(value):
 
 
 class MetricsLog:
-  """Appends one JSON object per line to `workdir/metrics.jsonl`."""
+  """Appends one JSON object per line to `workdir/metrics.jsonl`, and the same scalars to the
+  workdir's TensorBoard event file (tag = field name, TensorBoard step = the record's step)."""
 
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, METRICS_FILE)
+    self._events = tensorboard_events.ScalarEventFile(workdir, tensorboard_events.TRAIN_SUFFIX)
 
   def truncate_after(self, step: int) -> None:
-    """Drops lines logged after `step` (by a run that crashed after its last checkpoint)."""
-    if not os.path.exists(self.path):
-      return
+    """Drops lines logged after `step` (by a run that crashed after its last checkpoint), and
+    starts this session's event file: it purges the older files' steps after `step` (or,
+    if there are no older files, first writes the lines kept)."""
     kept = []
-    with open(self.path) as f:
-      for line in f:
-        try:
-          if json.loads(line).get("step", 0) <= step:
-            kept.append(line)
-        except json.JSONDecodeError:
-          continue  # a line cut by a crash
-    atomic_write_text(self.path, "".join(kept))
+    if os.path.exists(self.path):
+      with open(self.path) as f:
+        for line in f:
+          try:
+            if json.loads(line).get("step", 0) <= step:
+              kept.append(line)
+          except json.JSONDecodeError:
+            continue  # a line cut by a crash
+      atomic_write_text(self.path, "".join(kept))
+    self._events.start(purge_from=step + 1, backfill=[json.loads(line) for line in kept])
 
   def write(self, record: dict[str, Any]) -> None:
     record = {k: _finite_or_none(v) for k, v in record.items()}
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
+    self._events.write(int(record["step"]), tensorboard_events.record_scalars(record))
+
+  def close(self) -> None:
+    """Closes the event file (every write is already on disk)."""
+    self._events.close()
 
 
 class NullMetricsLog(MetricsLog):
@@ -76,4 +88,7 @@ class NullMetricsLog(MetricsLog):
     pass
 
   def write(self, record: dict[str, Any]) -> None:
+    pass
+
+  def close(self) -> None:
     pass

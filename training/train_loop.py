@@ -159,6 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       f"images, {total_steps} steps of {train_cfg.batch_size}; "
       + (f"resumed from step {restored_step}; " if restored_step is not None else "")
       + f"compiled in {time.perf_counter() - compile_start:.1f}s", is_main)
+  reporter = progress.TrainProgress(total_steps, step, steps_per_epoch, enabled=is_main)
 
   def test_accuracy() -> float:
     return evaluate_accuracy(count_correct, state.variables, test_images, test_labels,
@@ -175,6 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     while step < epoch_end:
       state = train_step(state, root_key, train_images, train_labels, permutation)
       step += 1
+      reporter.step()
       record = {}
       if step % train_cfg.log_every_steps == 0 or step == total_steps:
         loss_sum, correct_sum, count = jax.device_get(
@@ -203,11 +205,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics_log.write(record)
         steps_per_sec = images_trained / max(train_seconds, 1e-9) / train_cfg.batch_size
         eta = (total_steps - step) / steps_per_sec if steps_per_sec > 0 else 0.0
-        progress.print_progress(progress.progress_line(record, total_steps, eta), is_main)
+        reporter.log(record, eta)
       if step == total_steps or step % train_cfg.checkpoint_every_steps == 0:
         _check_state_finite(state, last_saved)
         checkpointing.save(manager, step, state)
         last_saved = step
+  reporter.close()
   manager.wait_until_finished()
   _check_state_finite(state, last_saved)
   if final_test_accuracy is None:  # the run had already finished: just report
@@ -231,6 +234,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         f"{progress.format_duration(summary['wall_time_sec'])} wall time; results in {workdir}",
         is_main)
   manager.close()
+  metrics_log.close()
   if run_invariance_eval:
     evaluate_workdir(workdir, config.eval)
   return summary
