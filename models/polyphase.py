@@ -211,6 +211,11 @@ class GumbelSoftmaxWeights(nn.Module):
 
   @nn.compact
   def __call__(self, logits: jnp.ndarray, temperature: Any) -> jnp.ndarray:
+    if not self.has_rng(LPS_RNG_STREAM) and not self.is_initializing():
+      raise ValueError(
+          f"downsample='lps' in training draws Gumbel noise: call model.apply(..., "
+          f"train=True, temperature=t, rngs={{'{LPS_RNG_STREAM}': key}}) (training/steps.py "
+          f"does this when given a temperature_schedule)")
     noise = jax.random.gumbel(self.make_rng(LPS_RNG_STREAM), logits.shape, jnp.float32)
     return jax.nn.softmax((logits + noise) / temperature, axis=-1)
 
