@@ -33,7 +33,7 @@ import pytest
 from common.registry import UnknownNameError
 from configs import default as default_config
 from models import build_model, uses_temperature
-from models.alias_free import alias_free_relu, ideal_downsample, ideal_resize
+from models.alias_free import alias_free_relu, band_limit, fourier_shift, ideal_downsample
 from models.downsample import build_downsampler
 from models.polyphase import (GumbelSoftmaxWeights, aps_index, pad_to_multiple,
                               polyphase_components, take_component)
@@ -64,19 +64,6 @@ VARIANTS = {  # name -> options; (integer-shift bound, relative to the logit sca
 ALIAS_FREE_BOUND = {"resnet20": 1e-2, "resnet18": 1e-2, "alexnet": 1e-1}
 
 
-def fourier_shift(x: jnp.ndarray, dy: float, dx: float) -> jnp.ndarray:
-  """Circular shift of (N, H, W, C) by (dy, dx) pixels via the FFT phase ramp (real part)."""
-  ky = jnp.fft.fftfreq(x.shape[1])[:, None]
-  kx = jnp.fft.fftfreq(x.shape[2])[None, :]
-  ramp = jnp.exp(-2j * jnp.pi * (ky * dy + kx * dx))[None, :, :, None]
-  return jnp.fft.ifft2(jnp.fft.fft2(x, axes=(1, 2)) * ramp, axes=(1, 2)).real.astype(x.dtype)
-
-
-def band_limited(x: jnp.ndarray) -> jnp.ndarray:
-  """x without its Nyquist rows/columns (|k| < n/2 kept): half-pixel shifts are then exact."""
-  return ideal_resize(ideal_resize(x, (2 * x.shape[1], 2 * x.shape[2])), x.shape[1:3])
-
-
 def random_maps(seed: int, shape) -> jnp.ndarray:
   return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
 
@@ -103,7 +90,7 @@ def shift_changes(name: str, variant: str) -> dict[str, float]:
   model = build_model(name, padding="circular", **MODEL_OPTIONS[name], **options)
   variables = random_variables(model)
   x = random_maps(0, (2, size, size, 3))
-  x_smooth = band_limited(random_maps(1, (2, size, size, 3)))
+  x_smooth = band_limit(random_maps(1, (2, size, size, 3)))
   flat = jnp.stack([jnp.zeros((size, size, 3)), jnp.full((size, size, 3), 0.7)])
   parts = {
       "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
