@@ -29,8 +29,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.name = "resnet20"  # alexnet | alexnet_nostride | resnet20 | resnet18 | resnet50.
   config.model.num_classes = 10  # Output logits.
   config.model.width = 16  # Channels of the first stage (ResNet) or of every conv (AlexNet).
-  config.model.downsample = "stride"  # stride | blurpool | none: how the network subsamples.
-  config.model.blur_size = 3  # BlurPool binomial filter size, 1..7 (used by 'blurpool').
+  # How the network subsamples: stride | blurpool | none | aps (adaptive polyphase) | lps
+  # (learnable polyphase) | ideal (FFT low-pass at the new Nyquist frequency, alias-free).
+  config.model.downsample = "stride"
+  # Binomial blur size, 1..7 (1 = none), used by 'blurpool' and, before taking the polyphase
+  # component, by 'aps' and 'lps'.
+  config.model.blur_size = 3
+  config.model.aps_norm = "l2"  # l2 | l1 | linf: component norm that 'aps' maximises.
+  # Feature-map nonlinearity: relu | alias_free_relu (x2 upsample, ReLU, ideal low-pass;
+  # pair it with downsample='ideal' and padding='circular' for an alias-free network).
+  config.model.nonlinearity = "relu"
   config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.
   # Padding of the BlurPool blur ('blurpool' only): reflect (Zhang's default; repeated for
   # pads >= the map size, as np.pad) | zeros | circular | auto (= circular if padding is
@@ -58,6 +66,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "cosine"  # cosine | onecycle | constant, after warm-up.
   config.train.warmup_epochs = 1.0  # Linear warm-up from 0 to learning_rate.
   config.train.label_smoothing = 0.0  # 0 = plain cross-entropy.
+  # Gumbel-softmax temperature of downsample='lps' in training (unused by other strategies;
+  # evaluation always takes the hard argmax). See training/temperature.py.
+  config.train.lps_temperature = ml_collections.ConfigDict()
+  config.train.lps_temperature.schedule = "exponential"  # exponential | linear | constant.
+  config.train.lps_temperature.start = 1.0  # Temperature at step 0 (> 0).
+  config.train.lps_temperature.end = 0.1  # Temperature after annealing (> 0, <= start).
+  config.train.lps_temperature.anneal_fraction = 1.0  # Anneal over this fraction of the run.
   config.train.eval_batch_size = 500  # Test-set batch for accuracy evaluation.
   config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.

@@ -2,12 +2,17 @@
 
 Registered models: alexnet, alexnet_nostride, resnet18, resnet20, resnet50 (see `MODELS`).
 Downsampling strategies (option `downsample`): see `models.downsample.DOWNSAMPLERS`.
+Feature-map nonlinearities (option `nonlinearity`): see `models.nonlinearity.NONLINEARITIES`.
 """
 from models.builder import (MODELS, build_model, complete_saved_options, count_params,
-                            model_options)
+                            model_options, uses_temperature)
 
 # Importing the model modules registers them in MODELS.
 from models import alexnet as _alexnet  # noqa: F401  pylint: disable=unused-import
 from models import resnet as _resnet  # noqa: F401  pylint: disable=unused-import
+# Importing the strategy modules registers 'aps', 'lps' and 'ideal' in DOWNSAMPLERS.
+from models import alias_free as _alias_free  # noqa: F401  pylint: disable=unused-import
+from models import polyphase as _polyphase  # noqa: F401  pylint: disable=unused-import
 
-__all__ = ["MODELS", "build_model", "complete_saved_options", "count_params", "model_options"]
+__all__ = ["MODELS", "build_model", "complete_saved_options", "count_params", "model_options",
+           "uses_temperature"]

@@ -20,6 +20,7 @@ from common.registry import Registry
 from models import layers
 from models.builder import MODELS, common_parts
 from models.downsample import Downsampler
+from models.nonlinearity import NONLINEARITIES
 
 HEADS: Registry[Callable[[jnp.ndarray], jnp.ndarray]] = Registry("alexnet head")
 HEADS.register("gap")(layers.global_average_pool)
@@ -41,20 +42,24 @@ class AlexNet(nn.Module):
   norm: str
   head: str
   hidden_units: tuple[int, ...]
+  nonlinearity: str = "relu"
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, train: bool = False, temperature=1.0) -> jnp.ndarray:
+    """temperature: Gumbel-softmax temperature of stochastic downsampling ('lps') when
+    train=True (float or traced scalar); unused otherwise."""
     norm = layers.NORMS.get(self.norm)
     x = x.astype(layers.DTYPES.get(self.dtype))
     for stage in range(1, NUM_STAGES + 1):
       x = layers.conv(x, self.width, KERNEL_SIZE, padding=self.padding, dtype=self.dtype,
                       use_bias=not norm.has_shift, name=f"conv{stage}")
       x = norm.make(dtype=self.dtype, name=f"norm{stage}")(x, train)
-      x = nn.relu(x)
+      x = NONLINEARITIES.get(self.nonlinearity)(x)
       pool_op = lambda y, stride: layers.max_pool(y, POOL_WINDOW, stride, padding=self.padding)
-      x = self.downsampler.pool(x, pool_op, POOL_STRIDE, name=f"pool{stage}")
+      x = self.downsampler.pool(x, pool_op, POOL_STRIDE, name=f"pool{stage}", train=train,
+                                temperature=temperature)
     x = HEADS.get(self.head)(x)
-    for index, units in enumerate(self.hidden_units, start=1):
+    for index, units in enumerate(self.hidden_units, start=1):  # dense head: plain ReLU
       x = nn.relu(layers.dense(x, units, dtype=self.dtype, name=f"fc{index}"))
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
 
@@ -63,16 +68,20 @@ class AlexNet(nn.Module):
 def alexnet(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
             padding: str = "zeros", dtype: str = "float32", width: int = 64,
             norm: str = "batch", head: str = "gap",
-            hidden_units: Sequence[int] = (384, 192), blur_padding: str = "auto") -> AlexNet:
+            hidden_units: Sequence[int] = (384, 192), blur_padding: str = "auto",
+            aps_norm: str = "l2", nonlinearity: str = "relu") -> AlexNet:
   """AlexNet-style CIFAR CNN; `width` = conv channels, `hidden_units` = dense layer sizes."""
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
-                             blur_padding=blur_padding)
+                             blur_padding=blur_padding, aps_norm=aps_norm,
+                             nonlinearity=nonlinearity)
+  downsampler.check_stride(POOL_STRIDE)
   layers.NORMS.get(norm)
   HEADS.get(head)
   return AlexNet(num_classes=num_classes, downsampler=downsampler, padding=padding,
                  dtype=dtype, width=width, norm=norm, head=head,
-                 hidden_units=tuple(int(units) for units in hidden_units))
+                 hidden_units=tuple(int(units) for units in hidden_units),
+                 nonlinearity=nonlinearity)
 
 
 @MODELS.register("alexnet_nostride")
@@ -80,7 +89,8 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
                      padding: str = "zeros", dtype: str = "float32", width: int = 64,
                      norm: str = "batch", head: str = "gap",
                      hidden_units: Sequence[int] = (384, 192),
-                     blur_padding: str = "auto") -> AlexNet:
+                     blur_padding: str = "auto", aps_norm: str = "l2",
+                     nonlinearity: str = "relu") -> AlexNet:
   """'alexnet' without any subsampling (stride 1 everywhere, pooling windows kept).
 
   Only downsample='none' and head='gap' are allowed (anything else is a ValueError), so
@@ -93,4 +103,5 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
                      f"invariant), got {head!r}")
   return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
                  padding=padding, dtype=dtype, width=width, norm=norm, head=head,
-                 hidden_units=hidden_units, blur_padding=blur_padding)
+                 hidden_units=hidden_units, blur_padding=blur_padding, aps_norm=aps_norm,
+                 nonlinearity=nonlinearity)

@@ -15,6 +15,7 @@ import numpy as np
 from common.registry import Registry
 from models.downsample import Downsampler, build_downsampler
 from models.layers import DTYPES
+from models.nonlinearity import NONLINEARITIES
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -35,6 +36,8 @@ def build_model(name: str, **options: Any) -> nn.Module:
     variables = model.init(rng, x, train=False)
     logits = model.apply(variables, x, train=False)
     logits, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+    # models with uses_temperature(model) (downsample='lps') also take, in training,
+    # temperature=t (Gumbel-softmax temperature) and rngs={'lps': key}.
   x: (N, 32, 32, 3) float32 normalised images; logits: (N, num_classes) float32.
 
   Raises:
@@ -78,6 +81,11 @@ def complete_saved_options(saved_model: dict[str, Any]) -> dict[str, Any]:
   return completed
 
 
+def uses_temperature(model: nn.Module) -> bool:
+  """Whether training calls of `model` need `temperature=` and rngs={'lps': key} (LPS)."""
+  return bool(getattr(getattr(model, "downsampler", None), "uses_temperature", False))
+
+
 def count_params(params: Any) -> int:
   """Total number of scalars in a pytree of arrays (e.g. variables['params'])."""
   return int(sum(np.prod(np.shape(leaf), dtype=np.int64)
@@ -85,7 +93,8 @@ def count_params(params: Any) -> int:
 
 
 def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
-                 num_classes: int, width: int, blur_padding: str = "auto") -> Downsampler:
+                 num_classes: int, width: int, blur_padding: str = "auto",
+                 aps_norm: str = "l2", nonlinearity: str = "relu") -> Downsampler:
   """Validates the options every model shares and returns the downsampling strategy.
 
   blur_padding: padding of the BlurPool blur, 'auto' | 'reflect' | 'zeros' | 'circular'
@@ -93,9 +102,10 @@ def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
 
   Raises UnknownNameError / ValueError for unknown names or invalid values.
   """
+  NONLINEARITIES.get(nonlinearity)
   DTYPES.get(dtype)
   for option, value in (("num_classes", num_classes), ("width", width)):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f"{option} must be a positive integer, got {value!r}")
   return build_downsampler(downsample, blur_size=blur_size, padding=padding,
-                           blur_padding=blur_padding)
+                           blur_padding=blur_padding, aps_norm=aps_norm)

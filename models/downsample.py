@@ -7,6 +7,14 @@ strategy decides where (and whether) subsampling happens:
   strategy.pool(x, pool_op, stride, name=...)          a pooling layer (e.g. 3x3 max-pool)
   strategy.strided_conv(x, conv_op, stride, name=...)  a strided conv unit (conv + norm + ReLU)
   strategy.shortcut(x, project_op, stride, name=...)   a ResNet projection shortcut (1x1 conv + norm)
+  strategy.branches(main_x, conv_op, shortcut_x, project_op, stride, main_name=...,
+                    shortcut_name=...)                 both branches of a downsampling
+                                                       residual block, so that a strategy
+                                                       can subsample them alike (APS, LPS)
+
+pool, strided_conv and branches also take keyword `train` (bool) and `temperature` (float
+scalar, the Gumbel-softmax temperature of stochastic strategies in training); strategies
+that do not need them ignore them.
 
 Each `*_op` is a function op(x, stride) -> y created by the model (it creates the model's
 named conv/norm submodules itself). The methods are called inside the model's
@@ -25,13 +33,16 @@ blur_padding):
              conv unit, whose BatchNorm sees the full-resolution map).
   'none'     no subsampling at all: every op runs at stride 1 (pooling windows are kept).
 
-Adding e.g. adaptive polyphase sampling is one more subclass of `Downsampler` registered in
-`DOWNSAMPLERS`; no model changes.
+More strategies register themselves from their own modules (imported by models/__init__.py):
+  'aps', 'lps' adaptive / learnable polyphase sampling, models/polyphase.py.
+  'ideal'      FFT low-pass at the new Nyquist frequency, then subsampling, models/alias_free.py.
+A new strategy is one more subclass of `Downsampler` registered in `DOWNSAMPLERS`; no model
+changes.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import jax.numpy as jnp
 
@@ -56,20 +67,44 @@ class Downsampler:
   blur_size: int = 3
   padding: str = "zeros"
   blur_padding: str = "reflect"
+  # Whether training calls need `temperature` and an 'lps' PRNG stream (stochastic selection).
+  uses_temperature: ClassVar[bool] = False
+
+  def check_stride(self, stride: int) -> None:
+    """Raises ValueError if this strategy cannot subsample by `stride` (models call it when
+    they are built, with each stride they use)."""
+    del stride
 
   def subsample_after(self, x: jnp.ndarray, op: StridedOp, stride: int, name: str) -> jnp.ndarray:
     """Default rule for pools and conv units: run the op at its stride."""
     del name
     return op(x, stride)
 
-  def pool(self, x: jnp.ndarray, pool_op: StridedOp, stride: int, *, name: str) -> jnp.ndarray:
+  def pool(self, x: jnp.ndarray, pool_op: StridedOp, stride: int, *, name: str,
+           train: bool = False, temperature: Any = 1.0) -> jnp.ndarray:
     """A pooling layer with the given stride. x: (N, H, W, C)."""
+    del train, temperature
     return self.subsample_after(x, pool_op, stride, name)
 
-  def strided_conv(self, x: jnp.ndarray, conv_op: StridedOp, stride: int, *,
-                   name: str) -> jnp.ndarray:
+  def strided_conv(self, x: jnp.ndarray, conv_op: StridedOp, stride: int, *, name: str,
+                   train: bool = False, temperature: Any = 1.0) -> jnp.ndarray:
     """A conv unit (conv + norm + activation) with the given stride. x: (N, H, W, C_in)."""
+    del train, temperature
     return self.subsample_after(x, conv_op, stride, name)
+
+  def branches(self, main_x: jnp.ndarray, conv_op: StridedOp, shortcut_x: jnp.ndarray,
+               project_op: StridedOp, stride: int, *, main_name: str, shortcut_name: str,
+               train: bool = False, temperature: Any = 1.0
+               ) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """The strided conv unit of a residual block and its projection shortcut, together.
+
+    main_x: (N, H, W, C) input of the strided conv unit; shortcut_x: (N, H, W, C') block
+    input. Returns (strided_conv(main_x), shortcut(shortcut_x)), each
+    (N, ceil(H / stride), ceil(W / stride), .). The default treats them independently.
+    """
+    main = self.strided_conv(main_x, conv_op, stride, name=main_name, train=train,
+                             temperature=temperature)
+    return main, self.shortcut(shortcut_x, project_op, stride, name=shortcut_name)
 
   def shortcut(self, x: jnp.ndarray, project_op: StridedOp, stride: int, *,
                name: str) -> jnp.ndarray:
@@ -130,13 +165,31 @@ class BlurPoolDownsampler(Downsampler):
     return project_op(x, 1)
 
 
+# Options only some strategies have, with the validator run for every strategy (so a typo
+# fails even where the option is unused): option name -> validator(value).
+STRATEGY_OPTION_CHECKS: dict[str, Callable[[Any], Any]] = {}
+
+
 def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros",
-                      blur_padding: str = AUTO_BLUR_PADDING) -> Downsampler:
+                      blur_padding: str = AUTO_BLUR_PADDING,
+                      **strategy_options: Any) -> Downsampler:
   """Returns the strategy registered as `name`; fails early on unknown names or options.
 
   blur_padding: a models.padding.BLUR_PADDINGS name or 'auto' (circular when `padding` is
   circular, else reflect), resolved here; the strategy holds the resolved name.
+  strategy_options: options in STRATEGY_OPTION_CHECKS (e.g. aps_norm); each is validated,
+  then passed to the strategy only if it has a field of that name.
   """
   PADDINGS.get(padding)
-  return DOWNSAMPLERS.get(name)(blur_size=blur_size, padding=padding,
-                                blur_padding=resolve_blur_padding(blur_padding, padding))
+  strategy = DOWNSAMPLERS.get(name)
+  fields = {field.name for field in dataclasses.fields(strategy)}
+  kept = {}
+  for option, value in strategy_options.items():
+    if option not in STRATEGY_OPTION_CHECKS:
+      raise ValueError(f"Unknown downsampling option {option!r}; valid: "
+                       f"{', '.join(sorted(STRATEGY_OPTION_CHECKS))}")
+    STRATEGY_OPTION_CHECKS[option](value)
+    if option in fields:
+      kept[option] = value
+  return strategy(blur_size=blur_size, padding=padding,
+                  blur_padding=resolve_blur_padding(blur_padding, padding), **kept)

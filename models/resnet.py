@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from models import layers
 from models.builder import MODELS, common_parts
 from models.downsample import Downsampler
+from models.nonlinearity import NONLINEARITIES
 
 STAGE_STRIDE = 2  # subsampling factor at the start of every stage but the first
 
@@ -36,7 +37,12 @@ class _Block(nn.Module):
   padding: str
   dtype: str
   norm: str
+  nonlinearity: str = "relu"
   expansion = 1
+
+  def activate(self, x):
+    """The model's feature-map nonlinearity (models/nonlinearity.py)."""
+    return NONLINEARITIES.get(self.nonlinearity)(x)
 
   def conv_norm(self, x, features, kernel_size, stride, train, index):
     """conv{index} -> norm{index}; (N, H, W, C) -> (N, ceil(H/stride), ceil(W/stride), features)."""
@@ -45,13 +51,19 @@ class _Block(nn.Module):
                     dtype=self.dtype, use_bias=not norm.has_shift, name=f"conv{index}")
     return norm.make(dtype=self.dtype, name=f"norm{index}")(x, train)
 
-  def add_shortcut(self, residual, x, train):
-    """relu(residual + shortcut(x)), projecting x when its shape differs from the residual's."""
+  def strided_unit_and_shortcut(self, main_x, unit, x, train, temperature, main_name):
+    """(strided conv unit of main_x, shortcut of block input x), both through the strategy.
+
+    x is projected (1x1 conv + norm) when its shape differs from the block output's; then
+    the strategy handles both branches together (APS/LPS keep the same component in both).
+    """
     out_features = self.features * self.expansion
+    mode = dict(train=train, temperature=temperature)
     if self.stride != 1 or x.shape[-1] != out_features:
       project = lambda y, stride: self.conv_norm(y, out_features, 1, stride, train, "_shortcut")
-      x = self.downsampler.shortcut(x, project, self.stride, name="shortcut")
-    return nn.relu(residual + x)
+      return self.downsampler.branches(main_x, unit, x, project, self.stride,
+                                       main_name=main_name, shortcut_name="shortcut", **mode)
+    return self.downsampler.strided_conv(main_x, unit, self.stride, name=main_name, **mode), x
 
 
 class BasicBlock(_Block):
@@ -59,11 +71,12 @@ class BasicBlock(_Block):
   expansion = 1
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    unit1 = lambda y, stride: nn.relu(self.conv_norm(y, self.features, 3, stride, train, 1))
-    y = self.downsampler.strided_conv(x, unit1, self.stride, name="conv1")
+  def __call__(self, x: jnp.ndarray, train: bool, temperature=1.0) -> jnp.ndarray:
+    unit1 = lambda y, stride: self.activate(
+        self.conv_norm(y, self.features, 3, stride, train, 1))
+    y, shortcut = self.strided_unit_and_shortcut(x, unit1, x, train, temperature, "conv1")
     y = self.conv_norm(y, self.features, 3, 1, train, 2)
-    return self.add_shortcut(y, x, train)
+    return self.activate(y + shortcut)
 
 
 class Bottleneck(_Block):
@@ -71,12 +84,13 @@ class Bottleneck(_Block):
   expansion = 4
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    y = nn.relu(self.conv_norm(x, self.features, 1, 1, train, 1))
-    unit2 = lambda z, stride: nn.relu(self.conv_norm(z, self.features, 3, stride, train, 2))
-    y = self.downsampler.strided_conv(y, unit2, self.stride, name="conv2")
+  def __call__(self, x: jnp.ndarray, train: bool, temperature=1.0) -> jnp.ndarray:
+    y = self.activate(self.conv_norm(x, self.features, 1, 1, train, 1))
+    unit2 = lambda z, stride: self.activate(
+        self.conv_norm(z, self.features, 3, stride, train, 2))
+    y, shortcut = self.strided_unit_and_shortcut(y, unit2, x, train, temperature, "conv2")
     y = self.conv_norm(y, self.features * self.expansion, 1, 1, train, 3)
-    return self.add_shortcut(y, x, train)
+    return self.activate(y + shortcut)
 
 
 class ResNet(nn.Module):
@@ -89,60 +103,71 @@ class ResNet(nn.Module):
   dtype: str
   width: int
   norm: str
+  nonlinearity: str = "relu"
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, train: bool = False, temperature=1.0) -> jnp.ndarray:
+    """temperature: Gumbel-softmax temperature of stochastic downsampling ('lps') when
+    train=True (float or traced scalar); unused otherwise."""
     norm = layers.NORMS.get(self.norm)
     x = x.astype(layers.DTYPES.get(self.dtype))
     x = layers.conv(x, self.width, 3, padding=self.padding, dtype=self.dtype,
                     use_bias=not norm.has_shift, name="stem_conv")
-    x = nn.relu(norm.make(dtype=self.dtype, name="stem_norm")(x, train))
+    x = NONLINEARITIES.get(self.nonlinearity)(norm.make(dtype=self.dtype, name="stem_norm")(
+        x, train))
     for stage, num_blocks in enumerate(self.stage_sizes):
       for index in range(num_blocks):
         stride = STAGE_STRIDE if stage > 0 and index == 0 else 1
         x = self.block(features=self.width * 2**stage, stride=stride,
                        downsampler=self.downsampler, padding=self.padding, dtype=self.dtype,
-                       norm=self.norm, name=f"stage{stage + 1}_block{index + 1}")(x, train)
+                       norm=self.norm, nonlinearity=self.nonlinearity,
+                       name=f"stage{stage + 1}_block{index + 1}")(x, train, temperature)
     x = layers.global_average_pool(x)
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
 
 
 def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int,
             downsample: str, blur_size: int, padding: str, dtype: str, width: int,
-            norm: str, blur_padding: str) -> ResNet:
+            norm: str, blur_padding: str, aps_norm: str, nonlinearity: str) -> ResNet:
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
-                             blur_padding=blur_padding)
+                             blur_padding=blur_padding, aps_norm=aps_norm,
+                             nonlinearity=nonlinearity)
+  downsampler.check_stride(STAGE_STRIDE)
   layers.NORMS.get(norm)
   return ResNet(block=block, stage_sizes=tuple(stage_sizes), num_classes=num_classes,
-                downsampler=downsampler, padding=padding, dtype=dtype, width=width, norm=norm)
+                downsampler=downsampler, padding=padding, dtype=dtype, width=width, norm=norm,
+                nonlinearity=nonlinearity)
 
 
 @MODELS.register("resnet20")
 def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 16,
-             norm: str = "batch", blur_padding: str = "auto") -> ResNet:
+             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
+             nonlinearity: str = "relu") -> ResNet:
   """He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], channels width * (1, 2, 4)."""
   return _resnet(BasicBlock, (3, 3, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)
 
 
 @MODELS.register("resnet18")
 def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
-             norm: str = "batch", blur_padding: str = "auto") -> ResNet:
+             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
+             nonlinearity: str = "relu") -> ResNet:
   """CIFAR ResNet-18: basic blocks [2, 2, 2, 2], channels width * (1, 2, 4, 8)."""
   return _resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)
 
 
 @MODELS.register("resnet50")
 def resnet50(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
-             norm: str = "batch", blur_padding: str = "auto") -> ResNet:
+             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
+             nonlinearity: str = "relu") -> ResNet:
   """CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], channels width * (1, 2, 4, 8) x 4."""
   return _resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)

@@ -29,6 +29,7 @@ from evaluate.run import check_eval_config
 from sweeps.spec import SweepMember
 from training import run_files
 from training.progress import format_duration, print_progress
+from training.temperature import check_temperature_config, temperature_config
 from training.train_loop import train_and_evaluate
 
 STATUS_FILE = "sweep_member.json"
@@ -119,6 +120,7 @@ def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
     try:
       models.build_model(**member.config.model)
       augment.build_augment(member.config.augment)
+      check_temperature_config(temperature_config(member.config.train))
       if evaluate:
         check_eval_config(member.config.eval)
     except (TypeError, ValueError) as error:

@@ -117,25 +117,12 @@ SHIPPED_SWEEPS = sorted(f[:-3] for f in os.listdir(_SWEEP_DIR)
                         if f.endswith(".py") and f[0] != "_")
 
 
-def _issue_9_models_merged() -> bool:
-  """Whether the model side of issue 9 (downsample 'aps', 'lps', 'ideal'; model option
-  `nonlinearity`) is present. TODO(lead): drop this and the xfail below once it is merged."""
-  from configs import default  # pylint: disable=g-import-not-at-top
-  from models.downsample import DOWNSAMPLERS  # pylint: disable=g-import-not-at-top
-  return ("aps" in DOWNSAMPLERS and "lps" in DOWNSAMPLERS and "ideal" in DOWNSAMPLERS
-          and "nonlinearity" in default.get_config().model)
-
-
 def test_the_paper_sweeps_are_shipped():
   assert {"augment_range", "beyond_blurpool", "blurpool_filters",
           "stride_vs_nostride"} <= set(SHIPPED_SWEEPS)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        name == "beyond_blurpool" and not _issue_9_models_merged(), strict=True,
-        reason="needs the model side of issue 9 (aps, lps, ideal, nonlinearity)"))
-    for name in SHIPPED_SWEEPS])
+@pytest.mark.parametrize("name", SHIPPED_SWEEPS)
 def test_every_shipped_sweep_config_expands_and_validates(name):
   import importlib  # pylint: disable=g-import-not-at-top
   from sweeps.runner import validate_members  # pylint: disable=g-import-not-at-top
@@ -147,7 +134,7 @@ def test_every_shipped_sweep_config_expands_and_validates(name):
 
 
 def test_beyond_blurpool_protocols_and_augmentation_validate():
-  """The parts of configs/sweeps/beyond_blurpool.py that do not need issue 9's models."""
+  """configs/sweeps/beyond_blurpool.py: its protocols, members and their settings."""
   import augment  # pylint: disable=g-import-not-at-top
   from configs.sweeps import beyond_blurpool  # pylint: disable=g-import-not-at-top
   from evaluate.run import check_eval_config  # pylint: disable=g-import-not-at-top
@@ -165,7 +152,6 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   worst = apply_settings(sweep.base, {k: v for k, v in sweep.members[-1].items()
                                       if k.startswith("augment.")})
   assert (worst.augment.worst_of_k.k, worst.augment.worst_of_k.policy) == (10, "crop")
-  sweep.base.model.nonlinearity = "relu"  # the field issue 9's models add (a stand-in here)
   members = expand_sweep(sweep)
   assert [m.name for m in members] == [f"{label},seed=0" for label in labels]
   assert members[6].config.model.nonlinearity == "alias_free_relu"

@@ -24,6 +24,7 @@ AugmentFn = Callable[..., jax.Array]
 # Tags folded into the run's root key so every random stream is independent.
 _PERMUTATION_STREAM = 1
 _AUGMENT_STREAM = 2
+_LPS_STREAM = 3  # Gumbel noise of learnable downsampling (models.uses_temperature)
 
 
 def epoch_permutation(root_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
@@ -50,25 +51,31 @@ def _all_finite(tree) -> jax.Array:
 
 
 def make_update_fn(model: nn.Module, tx: optax.GradientTransformation, *, num_classes: int,
-                   label_smoothing: float):
-  """Returns `update(state, inputs, labels) -> state`: forward, backward, optimiser update.
+                   label_smoothing: float, temperature_schedule=None):
+  """Returns `update(state, inputs, labels, lps_key=None) -> state`: forward, backward, update.
 
   inputs: float32 (B, 32, 32, 3) normalised images; labels: int32 (B,).
+  temperature_schedule: step -> temperature, for models with stochastic downsampling
+  (models.uses_temperature); the model then gets temperature=schedule(state.step) and
+  rngs={'lps': lps_key}. None: the model is called as before.
   A non-finite loss or gradient leaves params, batch statistics and optimiser state as they
   were and records the step in `state.bad_step`; after that, no update is applied.
   """
 
-  def update(state: TrainState, inputs, labels) -> TrainState:
+  def update(state: TrainState, inputs, labels, lps_key=None) -> TrainState:
     batch_size = inputs.shape[0]
+    sampling = ({} if temperature_schedule is None else
+                dict(temperature=temperature_schedule(state.step), rngs={"lps": lps_key}))
 
     def loss_fn(params):
       variables = {"params": params}
       if state.batch_stats:
         variables["batch_stats"] = state.batch_stats
-        logits, updates = model.apply(variables, inputs, train=True, mutable=["batch_stats"])
+        logits, updates = model.apply(variables, inputs, train=True, mutable=["batch_stats"],
+                                      **sampling)
         new_batch_stats = updates["batch_stats"]
       else:
-        logits = model.apply(variables, inputs, train=True)
+        logits = model.apply(variables, inputs, train=True, **sampling)
         new_batch_stats = state.batch_stats
       loss = cross_entropy(logits, labels, num_classes, label_smoothing)
       return loss, (logits, new_batch_stats)
@@ -97,7 +104,8 @@ def make_update_fn(model: nn.Module, tx: optax.GradientTransformation, *, num_cl
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, augment: AugmentFn,
                     *, batch_size: int, steps_per_epoch: int, num_classes: int,
-                    label_smoothing: float, batch_sharding: jax.sharding.Sharding):
+                    label_smoothing: float, batch_sharding: jax.sharding.Sharding,
+                    temperature_schedule=None):
   """Returns `train_step(state, root_key, images, labels, permutation) -> state` (not jitted).
 
   Args (of the returned function):
@@ -109,7 +117,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, augment:
   The batch is rows [p * batch_size, (p + 1) * batch_size) of the permutation, where
   p = state.step mod steps_per_epoch, so data order is a function of step and seed only.
   """
-  update = make_update_fn(model, tx, num_classes=num_classes, label_smoothing=label_smoothing)
+  update = make_update_fn(model, tx, num_classes=num_classes, label_smoothing=label_smoothing,
+                          temperature_schedule=temperature_schedule)
 
   def train_step(state: TrainState, root_key, images, labels, permutation) -> TrainState:
     position = state.step % steps_per_epoch
@@ -124,6 +133,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, augment:
       batch_images = augment(key, batch_images, loss_fn=loss_fn)
     else:
       batch_images = augment(key, batch_images)
-    return update(state, normalize(batch_images), batch_labels)
+    lps_key = jax.random.fold_in(jax.random.fold_in(root_key, _LPS_STREAM), state.step)
+    return update(state, normalize(batch_images), batch_labels, lps_key)
 
   return train_step

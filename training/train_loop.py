@@ -28,6 +28,8 @@ from training.mesh import check_divisible, make_data_parallel_mesh, put_replicat
 from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer
 from training.state import TrainState
 from training.steps import epoch_permutation, make_train_step
+from training.temperature import (build_temperature_schedule, check_temperature_config,
+                                  temperature_config)
 
 _INIT_STREAM = 0
 
@@ -55,6 +57,7 @@ def _validate_train_config(train: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
   if train.num_epochs <= 0 and train.num_steps <= 0:
     raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
+  check_temperature_config(temperature_config(train))
 
 
 def _check_state_finite(state: TrainState, last_saved: int | None) -> None:
@@ -140,7 +143,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   step_fn = make_train_step(
       model, tx, augment_batch, batch_size=train_cfg.batch_size,
       steps_per_epoch=steps_per_epoch, num_classes=num_classes,
-      label_smoothing=train_cfg.label_smoothing, batch_sharding=shardings.batch)
+      label_smoothing=train_cfg.label_smoothing, batch_sharding=shardings.batch,
+      temperature_schedule=(build_temperature_schedule(temperature_config(train_cfg), total_steps)
+                            if models.uses_temperature(model) else None))
   compile_start = time.perf_counter()
   permutation_fn = jax.jit(epoch_permutation, static_argnums=2,
                            out_shardings=shardings.replicated)

@@ -1,0 +1,115 @@
+"""How exactly each downsampling strategy keeps a model's logits under circular shifts.
+
+Random weights (He-normal kernels, random BatchNorm statistics, evaluation mode), circular
+padding, random normal images of side --size. For each model and strategy, prints the
+largest change of the logits relative to their largest magnitude, and whether the top-1 is
+the same, under
+  integer     the circular shifts (dy, dx) for dy, dx in --shifts (both axes),
+  half_bl     half-pixel Fourier shifts (0.5, 0), (0, 0.5), (0.5, 0.5), (3.5, 10.5) of
+              band-limited images (Nyquist row and column removed),
+  half_raw    the same shifts of the raw images (their Nyquist content cannot be shifted by
+              a fraction of a pixel, so no model can be exact there).
+No training, no data: a property of the architectures (tests/test_polyphase.py asserts it
+on small inputs).
+
+  python -m benchmarks.shift_exactness                       # 32 x 32, CPU-sized widths
+  python -m benchmarks.shift_exactness --size=16 --models=resnet20
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import models
+from models.alias_free import band_limit, fourier_shift
+
+_MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
+_STRATEGIES = flags.DEFINE_list("strategies", ["stride", "aps", "lps", "alias_free"],
+                                "stride | blurpool | aps | lps | alias_free ('ideal' "
+                                "downsampling + alias_free_relu).")
+_SIZE = flags.DEFINE_integer("size", 32, "Image side (pixels).")
+_SHIFTS = flags.DEFINE_list("shifts", ["0", "1", "2", "7", "16", "31"],
+                            "Integer shifts per axis; every (dy, dx) pair is applied.")
+_WIDTH = flags.DEFINE_integer("width", 4, "Model width option.")
+
+STRATEGY_OPTIONS = {
+    "stride": dict(downsample="stride"),
+    "blurpool": dict(downsample="blurpool", blur_size=3),
+    "aps": dict(downsample="aps", blur_size=1),
+    "lps": dict(downsample="lps", blur_size=1),
+    "alias_free": dict(downsample="ideal", nonlinearity="alias_free_relu"),
+}
+HALF_SHIFTS = [(0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (3.5, 10.5)]
+
+
+def random_variables(model, size: int, seed: int = 1):
+  """Random variables drawn in numpy from the shapes of model.init (no init compile)."""
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
+                          jnp.zeros((1, size, size, 3)))
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    kind, shape = path[-1].key, leaf.shape
+    if kind == "kernel":
+      values = rng.normal(0.0, math.sqrt(2.0 / np.prod(shape[:-1])), shape)
+    elif kind == "scale":
+      values = 1.0 + 0.1 * rng.normal(size=shape)
+    elif kind == "var":
+      values = rng.uniform(0.5, 1.5, shape)
+    else:  # bias, mean
+      values = 0.1 * rng.normal(size=shape)
+    return jnp.asarray(values, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[float, bool]]:
+  """{'integer'|'half_bl'|'half_raw': (relative logit change, same top-1 for all)}."""
+  options = dict(width=_WIDTH.value, padding="circular", **STRATEGY_OPTIONS[strategy])
+  if name.startswith("alexnet"):
+    options["hidden_units"] = (16,)
+  model = models.build_model(name, **options)
+  variables = random_variables(model, size)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
+  raw = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
+  smooth = band_limit(raw)
+  parts = {
+      "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
+      "half_bl": [smooth] + [fourier_shift(smooth, *s) for s in HALF_SHIFTS],
+      "half_raw": [raw] + [fourier_shift(raw, *s) for s in HALF_SHIFTS],
+  }
+  batch = jnp.concatenate([image for images in parts.values() for image in images])
+  logits = np.asarray(jax.jit(lambda v, b: model.apply(v, b, train=False))(variables, batch))
+  result, start = {}, 0
+  for key, images in parts.items():
+    part = logits[start:start + 2 * len(images)].reshape(len(images), 2, -1)
+    start += 2 * len(images)
+    change = float(np.max(np.abs(part - part[0])) / np.max(np.abs(part[0])))
+    result[key] = (change, bool(np.all(part.argmax(-1) == part[0].argmax(-1))))
+  return result
+
+
+def main(argv):
+  del argv
+  size = _SIZE.value
+  steps = [int(s) % size for s in _SHIFTS.value]
+  shifts = [(dy, dx) for dy in steps for dx in steps]
+  print(f"{size} x {size} inputs, width {_WIDTH.value}, {len(shifts)} integer shifts; relative "
+        "logit change (same top-1 for every shift: y/n)")
+  print(f"{'model':<10}{'strategy':<12}{'integer':>14}{'half_bl':>14}{'half_raw':>14}")
+  for name in _MODELS.value:
+    for strategy in _STRATEGIES.value:
+      r = measure(name, strategy, size, shifts)
+      cells = "".join(f"{r[k][0]:>12.1e} {'y' if r[k][1] else 'n'}"
+                      for k in ("integer", "half_bl", "half_raw"))
+      print(f"{name:<10}{strategy:<12}{cells}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
