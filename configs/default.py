@@ -54,7 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "cosine"  # cosine | onecycle | constant, after warm-up.
   config.train.warmup_epochs = 1.0  # Linear warm-up from 0 to learning_rate.
   config.train.label_smoothing = 0.0  # 0 = plain cross-entropy.
-  config.train.eval_batch_size = 500  # Test-set batch for accuracy evaluation.
+  config.train.eval_batch_size = 500  # Test-set batch for accuracy (rounded up to the devices).
   config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
   config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.
