@@ -3,10 +3,14 @@
 `evaluate_grid` runs one jitted function per chunk of (images x grid points): it vmaps
 protocol.transform over the chunk's images and their grid points, flattens (image, grid point)
 into one batch sharded over the mesh's 'data' axis (as in training), runs the model and returns
-(images, grid points, classes); the chunks are assembled into one (N, G, C) array. Chunks are
+(images, grid points, classes) probabilities and logits; the chunks are assembled into one
+(N, G, C) array of probabilities, and the logits are reduced on the fly to their spread over
+each group of grid points (GridResult.logit_spread: the exactness of invariance). Chunks are
 sized from a memory bound (plan_chunks): several images with their whole grid when one image's
 grid fits, else one image and a slice of its grid points. A bound too small for even one model
-input per device is a ValueError raised before anything is compiled.
+input per device is a ValueError raised before anything is compiled. Any number of images
+works on any number of devices: every chunk is padded (by repeating its last image or grid
+column, results discarded) to a multiple of the device count.
 
 `evaluate_grid_loop` is the reference: a plain Python loop over grid points, each a jitted
 forward pass of the transformed images. Both return the same GridResult (up to float
@@ -29,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data.constants import IMAGE_SHAPE
-from evaluate.protocols import Protocol, sample_grid
+from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
 from training.mesh import MeshShardings, make_data_parallel_mesh
 
 # predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
@@ -51,6 +55,13 @@ class GridResult:
     pairs: (P, 2) int32 neighbouring grid columns; pair_group: (P,) int32 their groups.
     point_group: (G,) int32 group of each grid column (embedding size for embed_*; else 0).
     sampled: True for sampled pairs (per-image grids), False for the full grid.
+    point_columns: (G_p,) int32 the grid columns the point metrics (accuracy, worst-case
+      accuracy, consistency) use: every column for a full grid; the uniformly drawn points
+      for a sampled grid (evaluate.protocols.sample_grid).
+    logit_spread: (N, K) float32, per image and point group, the largest change of any
+      logit over the group's evaluated grid points: max over classes of (max - min over
+      points). 0 = exactly invariant on the grid.
+    logit_groups: (K,) int32 the group of each column of logit_spread (sorted).
   """
   probs: np.ndarray
   labels: np.ndarray
@@ -61,6 +72,9 @@ class GridResult:
   pair_group: np.ndarray
   point_group: np.ndarray
   sampled: bool
+  point_columns: np.ndarray
+  logit_spread: np.ndarray
+  logit_groups: np.ndarray
 
   @property
   def num_images(self) -> int:
@@ -80,23 +94,27 @@ class _PlannedGrid:
   pair_group: np.ndarray
   point_group: np.ndarray
   sampled: bool
+  point_columns: np.ndarray
 
 
 def _plan_grid(protocol: Protocol, num_images: int, seed: int) -> _PlannedGrid:
   if protocol.sample_pairs:
     sampled = sample_grid(protocol, num_images, seed)
     return _PlannedGrid(sampled.grid, sampled.grid, sampled.pairs, sampled.pair_group,
-                        sampled.point_group, True)
+                        sampled.point_group, True, sampled.point_columns)
   per_image = {key: np.broadcast_to(values, (num_images, len(values)))
                for key, values in protocol.grid.items()}
   return _PlannedGrid(per_image, dict(protocol.grid), protocol.pairs, protocol.pair_group,
-                      protocol.point_group, False)
+                      protocol.point_group, False,
+                      np.arange(protocol.num_points, dtype=np.int32))
 
 
 def grid_size(protocol: Protocol) -> int:
-  """Number of grid points evaluated per image (2 * sample_pairs * groups when sampled)."""
+  """Number of grid points evaluated per image: the full grid, or when sampled
+  2 * sample_pairs per pair group plus min(sample_pairs, n_g) points per point group."""
   if protocol.sample_pairs:
-    return 2 * protocol.sample_pairs * len(np.unique(protocol.pair_group))
+    return (2 * protocol.sample_pairs * len(np.unique(protocol.pair_group))
+            + sum(sampled_points_per_group(protocol).values()))
   return protocol.num_points
 
 
@@ -225,10 +243,11 @@ def check_fits(protocol: Protocol, predict: PredictFn, variables, max_chunk_byte
 
 @functools.lru_cache(maxsize=16)
 def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
-  """Returns jitted `chunk_probs(variables, images, grid) -> probs`.
+  """Returns jitted `chunk_probs(variables, images, grid) -> (probs, logits)`.
 
   images: (n, 32, 32, 3) uint8; grid: key -> (n, p) int32 per-image grid parameters (p grid
-  points of each image: the whole grid or a slice of its columns); probs: (n, p, C) float32.
+  points of each image: the whole grid or a slice of its columns); probs, logits: (n, p, C)
+  float32 (the logits are reduced on the host to GridResult.logit_spread, not kept).
   The n * p transformed images form one batch sharded by `batch_sharding`. Cached per
   (predict, protocol, sharding), so repeated calls reuse the compiled function (one compile
   per chunk shape; evaluate_grid pads every chunk to the same shape).
@@ -242,10 +261,38 @@ def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sh
     n, points = transformed.shape[:2]
     flat = jax.lax.with_sharding_constraint(transformed.reshape(n * points, *IMAGE_SHAPE),
                                             batch_sharding)
-    probs = jax.nn.softmax(predict(variables, flat).astype(jnp.float32), axis=-1)
-    return probs.reshape(n, points, -1)
+    logits = predict(variables, flat).astype(jnp.float32)
+    probs = jax.nn.softmax(logits, axis=-1)
+    return probs.reshape(n, points, -1), logits.reshape(n, points, -1)
 
   return jax.jit(chunk_probs)
+
+
+class _LogitRange:
+  """Running min and max of every logit per (image, point group), filled chunk by chunk:
+  O(N * groups * C) memory instead of keeping the (N, G, C) logits."""
+
+  def __init__(self, num_images: int, point_group: np.ndarray):
+    self.num_images = num_images
+    self.groups = np.unique(point_group).astype(np.int32)
+    self.column_group = np.searchsorted(self.groups, point_group)  # (G,) index into groups
+    self.low = self.high = None
+
+  def update(self, rows: slice, columns: slice, logits: np.ndarray):
+    """logits: (rows, columns, C) of the valid (unpadded) part of a chunk."""
+    if self.low is None:
+      shape = (self.num_images, len(self.groups), logits.shape[-1])
+      self.low, self.high = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf,
+                                                                          np.float32)
+    group_index = self.column_group[columns]
+    for k in np.unique(group_index):
+      selected = logits[:, group_index == k]
+      self.low[rows, k] = np.minimum(self.low[rows, k], selected.min(1))
+      self.high[rows, k] = np.maximum(self.high[rows, k], selected.max(1))
+
+  def spread(self) -> np.ndarray:
+    """(N, K) max over classes of (max - min) over the group's points."""
+    return (self.high - self.low).max(-1)
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
@@ -274,11 +321,14 @@ def _validate(images: np.ndarray, labels: np.ndarray):
   return images, labels
 
 
-def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid) -> GridResult:
+def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid,
+            logit_range: _LogitRange) -> GridResult:
   return GridResult(probs=probs, labels=labels, protocol_name=protocol.name,
                     protocol_options=dict(protocol.options), grid=planned.grid,
                     pairs=planned.pairs, pair_group=planned.pair_group,
-                    point_group=planned.point_group, sampled=planned.sampled)
+                    point_group=planned.point_group, sampled=planned.sampled,
+                    point_columns=planned.point_columns, logit_spread=logit_range.spread(),
+                    logit_groups=logit_range.groups)
 
 
 def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
@@ -305,7 +355,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
     seed: seeds the per-image pairs of a protocol with sample_pairs > 0.
 
   Returns:
-    GridResult with probs (N, G, C).
+    GridResult with probs (N, G, C) and logit_spread (N, groups).
 
   Raises:
     ValueError: bad shapes, or a max_chunk_bytes too small for one model input per device
@@ -335,12 +385,15 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
       outputs.append((chunk_probs(variables, chunk_images, chunk_grid),
                       slice(start, stop), slice(first, last)))
   probs = None
-  for output, rows, columns in outputs:
+  logit_range = _LogitRange(num_images, planned.point_group)
+  for (output, logits), rows, columns in outputs:
+    valid = (slice(0, rows.stop - rows.start), slice(0, columns.stop - columns.start))
     output = np.asarray(output)
     if probs is None:
       probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
-    probs[rows, columns] = output[:rows.stop - rows.start, :columns.stop - columns.start]
-  return _result(probs, labels, protocol, planned)
+    probs[rows, columns] = output[valid]
+    logit_range.update(rows, columns, np.asarray(logits)[valid])
+  return _result(probs, labels, protocol, planned, logit_range)
 
 
 # --- the reference loop -----------------------------------------------------------------------
@@ -348,13 +401,15 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
 
 @functools.lru_cache(maxsize=16)
 def make_point_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
-  """Returns jitted `point_probs(variables, images, point) -> probs`: images (n, 32, 32, 3)
-  uint8, point key -> (n,) int32 (one grid point per image), probs (n, C) float32."""
+  """Returns jitted `point_probs(variables, images, point) -> (probs, logits)`: images
+  (n, 32, 32, 3) uint8, point key -> (n,) int32 (one grid point per image), probs and
+  logits (n, C) float32."""
 
   def point_probs(variables, images, point):
     transformed = jax.vmap(protocol.transform)(images.astype(jnp.float32), point)
     transformed = jax.lax.with_sharding_constraint(transformed, batch_sharding)
-    return jax.nn.softmax(predict(variables, transformed).astype(jnp.float32), axis=-1)
+    logits = predict(variables, transformed).astype(jnp.float32)
+    return jax.nn.softmax(logits, axis=-1), logits
 
   return jax.jit(point_probs)
 
@@ -382,6 +437,7 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
   point_probs = make_point_fn(predict, protocol, shardings.batch)
   variables = jax.device_put(variables, shardings.replicated)
   columns = []
+  logit_range = _LogitRange(num_images, planned.point_group)
   for column in range(points):
     outputs = []
     for start in range(0, num_images, chunk):
@@ -391,5 +447,7 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
                                    shardings.replicated)
                for key, values in planned.per_image.items()}
       outputs.append((point_probs(variables, chunk_images, point), stop - start))
-    columns.append(np.concatenate([np.asarray(out)[:count] for out, count in outputs]))
-  return _result(np.stack(columns, axis=1), labels, protocol, planned)
+    columns.append(np.concatenate([np.asarray(probs)[:count] for (probs, _), count in outputs]))
+    logits = np.concatenate([np.asarray(logits)[:count] for (_, logits), count in outputs])
+    logit_range.update(slice(0, num_images), slice(column, column + 1), logits[:, None])
+  return _result(np.stack(columns, axis=1), labels, protocol, planned, logit_range)

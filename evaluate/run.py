@@ -327,7 +327,9 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
         f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
         f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f}")
+        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
+        f"|logit change| {entry['max_logit_change']:.2e}"
+        + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
       pictures += _plot_protocol(eval_dir, name, entry, result, protocol, images,
                                  image_indices, data.class_names, eval_config)
