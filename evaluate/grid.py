@@ -3,9 +3,10 @@
 `evaluate_grid` runs one jitted function per chunk of (images x grid points): it vmaps
 protocol.transform over the chunk's images and their grid points, flattens (image, grid point)
 into one batch sharded over the mesh's 'data' axis (as in training), runs the model and returns
-(images, grid points, classes) probabilities and logits; the chunks are assembled into one
-(N, G, C) array of probabilities, and the logits are reduced on the fly to their spread over
-each group of grid points (GridResult.logit_spread: the exactness of invariance). Chunks are
+(images, grid points, classes) probabilities plus, per image and group of grid points, the
+min and max of every logit over the chunk's points; the chunks are assembled into one
+(N, G, C) array of probabilities and into the logits' spread over each group
+(GridResult.logit_spread: how exact an invariance is; the logits are not kept). Chunks are
 sized from a memory bound (plan_chunks): several images with their whole grid when one image's
 grid fits, else one image and a slice of its grid points. A bound too small for even one model
 input per device is a ValueError raised before anything is compiled. Any number of images
@@ -57,10 +58,11 @@ class GridResult:
     sampled: True for sampled pairs (per-image grids), False for the full grid.
     point_columns: (G_p,) int32 the grid columns the point metrics (accuracy, worst-case
       accuracy, consistency) use: every column for a full grid; the uniformly drawn points
-      for a sampled grid (evaluate.protocols.sample_grid).
+      for a sampled grid (evaluate.protocols.sample_grid). None (default) = every column.
     logit_spread: (N, K) float32, per image and point group, the largest change of any
       logit over the group's evaluated grid points: max over classes of (max - min over
-      points). 0 = exactly invariant on the grid.
+      points). 0 = exactly invariant on the grid. None when not computed (a GridResult
+      built by hand); the engines always fill it.
     logit_groups: (K,) int32 the group of each column of logit_spread (sorted).
   """
   probs: np.ndarray
@@ -72,9 +74,14 @@ class GridResult:
   pair_group: np.ndarray
   point_group: np.ndarray
   sampled: bool
-  point_columns: np.ndarray
-  logit_spread: np.ndarray
-  logit_groups: np.ndarray
+  point_columns: np.ndarray | None = None
+  logit_spread: np.ndarray | None = None
+  logit_groups: np.ndarray | None = None
+
+  def __post_init__(self):
+    if self.point_columns is None:
+      object.__setattr__(self, "point_columns",
+                         np.arange(np.shape(self.point_group)[0], dtype=np.int32))
 
   @property
   def num_images(self) -> int:
@@ -243,17 +250,19 @@ def check_fits(protocol: Protocol, predict: PredictFn, variables, max_chunk_byte
 
 @functools.lru_cache(maxsize=16)
 def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
-  """Returns jitted `chunk_probs(variables, images, grid) -> (probs, logits)`.
+  """Returns jitted `chunk_probs(variables, images, grid, column_groups) -> (probs, low, high)`.
 
   images: (n, 32, 32, 3) uint8; grid: key -> (n, p) int32 per-image grid parameters (p grid
-  points of each image: the whole grid or a slice of its columns); probs, logits: (n, p, C)
-  float32 (the logits are reduced on the host to GridResult.logit_spread, not kept).
+  points of each image: the whole grid or a slice of its columns); column_groups: (p, K) bool
+  one-hot point group of each column; probs: (n, p, C) float32; low, high: (n, K, C) float32
+  the min and max of every logit over the chunk's columns of each group (+inf / -inf for a
+  group without columns here), so that the logits themselves never leave the device.
   The n * p transformed images form one batch sharded by `batch_sharding`. Cached per
   (predict, protocol, sharding), so repeated calls reuse the compiled function (one compile
   per chunk shape; evaluate_grid pads every chunk to the same shape).
   """
 
-  def chunk_probs(variables, images, grid):
+  def chunk_probs(variables, images, grid, column_groups):
     def one_image(image, points):
       return jax.vmap(lambda point: protocol.transform(image, point))(points)
 
@@ -262,15 +271,20 @@ def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sh
     flat = jax.lax.with_sharding_constraint(transformed.reshape(n * points, *IMAGE_SHAPE),
                                             batch_sharding)
     logits = predict(variables, flat).astype(jnp.float32)
-    probs = jax.nn.softmax(logits, axis=-1)
-    return probs.reshape(n, points, -1), logits.reshape(n, points, -1)
+    probs = jax.nn.softmax(logits, axis=-1).reshape(n, points, -1)
+    logits = logits.reshape(n, points, 1, -1)
+    member = column_groups[None, :, :, None]  # (1, p, K, 1)
+    low = jnp.min(jnp.where(member, logits, jnp.inf), axis=1)
+    high = jnp.max(jnp.where(member, logits, -jnp.inf), axis=1)
+    return probs, low, high
 
   return jax.jit(chunk_probs)
 
 
 class _LogitRange:
   """Running min and max of every logit per (image, point group), filled chunk by chunk:
-  O(N * groups * C) memory instead of keeping the (N, G, C) logits."""
+  O(N * groups * C) memory instead of keeping the (N, G, C) logits (which would double the
+  result's memory)."""
 
   def __init__(self, num_images: int, point_group: np.ndarray):
     self.num_images = num_images
@@ -278,12 +292,28 @@ class _LogitRange:
     self.column_group = np.searchsorted(self.groups, point_group)  # (G,) index into groups
     self.low = self.high = None
 
-  def update(self, rows: slice, columns: slice, logits: np.ndarray):
-    """logits: (rows, columns, C) of the valid (unpadded) part of a chunk."""
+  def column_groups(self, columns: slice, padded: int) -> np.ndarray:
+    """(padded, K) bool one-hot group of grid columns `columns`, padded by repeating the
+    last column (as _pad_columns pads the grid)."""
+    index = self.column_group[columns]
+    index = np.concatenate([index, np.repeat(index[-1:], padded - len(index))])
+    return index[:, None] == np.arange(len(self.groups))[None, :]
+
+  def _allocate(self, num_classes: int):
     if self.low is None:
-      shape = (self.num_images, len(self.groups), logits.shape[-1])
+      shape = (self.num_images, len(self.groups), num_classes)
       self.low, self.high = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf,
                                                                           np.float32)
+
+  def merge(self, rows: slice, low: np.ndarray, high: np.ndarray):
+    """low, high: (rows, K, C) per-group min and max of a chunk's valid rows."""
+    self._allocate(low.shape[-1])
+    self.low[rows] = np.minimum(self.low[rows], low)
+    self.high[rows] = np.maximum(self.high[rows], high)
+
+  def update(self, rows: slice, columns: slice, logits: np.ndarray):
+    """logits: (rows, columns, C) of the valid (unpadded) part of a chunk."""
+    self._allocate(logits.shape[-1])
     group_index = self.column_group[columns]
     for k in np.unique(group_index):
       selected = logits[:, group_index == k]
@@ -370,7 +400,10 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
                      max_chunk_bytes, images_per_chunk, shardings.num_devices)
   chunk_probs = make_chunk_fn(predict, protocol, shardings.batch)
   variables = jax.device_put(variables, shardings.replicated)
-  outputs = []  # (device probs (n, p, C), image slice, point slice): fetched after dispatch
+  logit_range = _LogitRange(num_images, planned.point_group)
+  # ((device probs (n, p, C), logit min and max (n, K, C)), image slice, point slice):
+  # fetched after everything is dispatched.
+  outputs = []
   for start in range(0, num_images, plan.images):
     stop = min(start + plan.images, num_images)
     chunk_images = jax.device_put(_pad_rows(images[start:stop], plan.images),
@@ -382,17 +415,18 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
                                                      plan.images), plan.points),
                               shardings.replicated)
           for key, values in planned.per_image.items()}
-      outputs.append((chunk_probs(variables, chunk_images, chunk_grid),
+      column_groups = jax.device_put(
+          logit_range.column_groups(slice(first, last), plan.points), shardings.replicated)
+      outputs.append((chunk_probs(variables, chunk_images, chunk_grid, column_groups),
                       slice(start, stop), slice(first, last)))
   probs = None
-  logit_range = _LogitRange(num_images, planned.point_group)
-  for (output, logits), rows, columns in outputs:
-    valid = (slice(0, rows.stop - rows.start), slice(0, columns.stop - columns.start))
+  for (output, low, high), rows, columns in outputs:
+    count = rows.stop - rows.start
     output = np.asarray(output)
     if probs is None:
       probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
-    probs[rows, columns] = output[valid]
-    logit_range.update(rows, columns, np.asarray(logits)[valid])
+    probs[rows, columns] = output[:count, :columns.stop - columns.start]
+    logit_range.merge(rows, np.asarray(low)[:count], np.asarray(high)[:count])
   return _result(probs, labels, protocol, planned, logit_range)
 
 

@@ -174,8 +174,9 @@ def consistency(probs: np.ndarray, groups: np.ndarray | None = None, *, pool: bo
   return _grouped(per_image, groups, pool, top.shape[1])
 
 
-def max_logit_change(logit_spread: np.ndarray, groups: np.ndarray | None = None):
-  """The largest change of any logit over the grid, from GridResult.logit_spread.
+def max_logit_change(logit_spread: np.ndarray | None, groups: np.ndarray | None = None):
+  """The largest change of any logit over the grid, from GridResult.logit_spread (None if
+  that is None).
 
   Args:
     logit_spread: (N, K) per image and point group, max over classes of (max - min over the
@@ -184,6 +185,8 @@ def max_logit_change(logit_spread: np.ndarray, groups: np.ndarray | None = None)
   Returns:
     float (max over images and groups), or {"group": [g...], "max": [...]} (max over images).
   """
+  if logit_spread is None:
+    return None
   logit_spread = np.asarray(logit_spread, np.float64)
   if groups is None:
     return float(logit_spread.max())

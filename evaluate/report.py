@@ -127,7 +127,8 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
                                                              pool=True)),
           "mac": json_metric(metrics.mac(probs, pairs, pair_group, pool=True)),
       },
-      "max_logit_change": _json_float(metrics.max_logit_change(result.logit_spread)),
+      "max_logit_change": (None if result.logit_spread is None else
+                           _json_float(metrics.max_logit_change(result.logit_spread))),
       "by_group": None,
       "per_grid_point": None,
   }
@@ -304,7 +305,7 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
       counts = dict(zip(sweep["num_pairs"]["group"], sweep["num_pairs"]["count"]))
       groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
       largest = (dict(zip(sweep["max_logit_change"]["group"], sweep["max_logit_change"]["max"]))
-                 if "max_logit_change" in sweep else {})
+                 if sweep.get("max_logit_change") else {})
       header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
                                                      for s in ("", "_stderr")]
       header.append("max_logit_change")
