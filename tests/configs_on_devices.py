@@ -14,7 +14,8 @@ per model name keeps the compile time, which dominates, to four models; the test
 with XLA's cheaper CPU optimisation level for the same reason.) Prints one JSON line:
   {"devices": D, "checked": [spec...], "configs": {spec: {"accuracy": all devices,
    "accuracy_one_device": ..., "model": ..., "devices": ...}},
-   "grid_max_difference": max |probs(all devices) - probs(one device)|, "grid_shape": [...]}
+   "grid_max_difference": max |probs or logit spread (all devices) - (one device)|,
+   "grid_shape": [...]}
 """
 import glob
 import json
@@ -105,7 +106,8 @@ def one_device_accuracy(config, workdir) -> float:
 
 
 def grid_on_all_and_one_device(config, workdir) -> tuple[float, list[int]]:
-  """max |probs| difference of the grid engine on all devices versus one, 3 images."""
+  """max |difference| of the grid engine's probs and logit spreads on all devices versus
+  one, for 3 images (the chunks are padded to the devices)."""
   model = models.build_model(**config.model)
   tree, _ = checkpointing.load_latest(workdir)
   variables = model_variables(tree["params"], tree.get("batch_stats"))
@@ -116,7 +118,8 @@ def grid_on_all_and_one_device(config, workdir) -> tuple[float, list[int]]:
                                 shardings=shardings, seed=1)
              for shardings in (make_data_parallel_mesh(), make_data_parallel_mesh(
                  jax.devices()[:1]))]
-  return (float(np.abs(results[0].probs - results[1].probs).max()),
+  return (float(max(np.abs(results[0].probs - results[1].probs).max(),
+                    np.abs(results[0].logit_spread - results[1].logit_spread).max())),
           list(results[0].probs.shape))
 
 
