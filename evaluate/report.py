@@ -225,7 +225,8 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"{report['seed']}); accuracy on the untransformed images "
       f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images. "
       "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
-      "change\\|: the largest change of any logit between two grid points of the same size.",
+      "change\\|: the largest change of any logit between two grid points of the same size "
+      "(embed_scale: sizes s and s + 1; protocols without sizes: the whole grid).",
       "",
       "| protocol | type | grid | grid points | pairs | "
       + " | ".join(title for _, title in SUMMARY_METRICS)
