@@ -73,7 +73,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.lps_temperature.start = 1.0  # Temperature at step 0 (> 0).
   config.train.lps_temperature.end = 0.1  # Temperature after annealing (> 0, <= start).
   config.train.lps_temperature.anneal_fraction = 1.0  # Anneal over this fraction of the run.
-  config.train.eval_batch_size = 500  # Test-set batch for accuracy evaluation.
+  config.train.eval_batch_size = 500  # Test-set batch for accuracy (rounded up to the devices).
   config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
   config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.

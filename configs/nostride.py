@@ -1,8 +1,11 @@
 """AlexNet-style CNN WITHOUT subsampling: the red curve of Azulay & Weiss (2019), figure 11.
 
 The same convolutions as configs/alexnet.py, but stride 1 everywhere (pooling windows kept at
-stride 1) and global average pooling: exactly translation invariant by construction (exactly
-so for circular shifts with model.padding='circular').
+stride 1) and global average pooling. With this config's zero padding it is NOT exactly
+invariant: the zero border is a fixed reference, so a roll of the input changes its logits
+(by about 0.03 for a trained model). Only with --config.model.padding=circular is it
+invariant by construction to circular shifts, up to float rounding (the evaluation reports
+the largest logit change, max_logit_change).
   python train.py --config configs/nostride.py --workdir runs/nostride
 Time: every layer runs at full 32x32 resolution, so it costs about 3x the strided model: at
 width 16 it trains at about 180 images/s on a 2-core CPU versus about 500 for configs/alexnet.py

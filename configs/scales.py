@@ -23,7 +23,8 @@ def paper_protocols(sample_pairs: int = 0) -> ml_collections.ConfigDict:
 
   Args:
     sample_pairs: 0 = full grids; K > 0 = K random one-pixel pairs per image and size (the
-      paper's sampling, much cheaper for the small sizes with many positions).
+      paper's sampling, much cheaper for the small sizes with many positions), plus K
+      uniformly drawn positions per image and size for accuracy, worst case and consistency.
   """
   return ml_collections.ConfigDict(dict(
       # Downscaled to side s, every position in a black 32x32 canvas.

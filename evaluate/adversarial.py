@@ -6,15 +6,18 @@ is every integer circular shift) wins on an image as soon as one grid point chan
 prediction (for invariance) or is misclassified (for accuracy). Per protocol, from the grid
 engine's probabilities (N images, G grid points, C classes):
 
-  stable_prediction: fraction of images whose top-1 class is the same at every grid point.
-    1.0 for a model exactly invariant under the protocol; the complement is the adversary's
-    success rate against consistency.
+  stable_prediction: fraction of images whose top-1 class is the same at every grid point
+    (evaluate.metrics.stable_prediction). 1.0 for a model exactly invariant under the
+    protocol; the complement is the adversary's success rate against consistency.
   worst_case_accuracy: fraction of images classified right at every grid point
     (evaluate.metrics.worst_case_accuracy): the accuracy under the worst grid point.
 
+Protocols with several sizes (embed_*) take the worst point within each size, and pool the
+sizes with equal weight (evaluate.metrics.POOLING), like every other summary number.
 Both are exhaustive only over a full grid (e.g. circular_shift with max_shift=None: all 1024
-integer rolls). With sampled pairs (sample_pairs > 0) they are taken over the drawn points
-only, so they over-estimate the adversarial values; `adversarial_summary` records which.
+integer rolls). With sampled grids (sample_pairs > 0) they are taken over the uniformly drawn
+points (GridResult.point_columns) only, so they over-estimate the adversarial values;
+`adversarial_summary` records which.
 Pure NumPy; Stat = {"mean", "stderr"} with the standard error over images (evaluate.metrics).
 """
 from __future__ import annotations
@@ -24,32 +27,6 @@ from typing import Any
 import numpy as np
 
 from evaluate import metrics
-
-
-def stable_prediction_per_image(probs: np.ndarray) -> np.ndarray:
-  """(N,) bool: the top-1 class of (N, G, C) probabilities is the same at all G grid points."""
-  top = metrics.top1(probs)
-  return np.all(top == top[:, :1], axis=1)
-
-
-def stable_prediction(probs: np.ndarray, groups: np.ndarray | None = None):
-  """Fraction of images with the same top-1 class at every grid point (of each group).
-
-  Args:
-    probs: (N, G, C) probabilities (or logits).
-    groups: None (all G points together) or (G,) point groups: then one value per group.
-  Returns:
-    A Stat, or with groups {"group": [g...], "mean": [...], "stderr": [...]}.
-  """
-  probs = np.asarray(probs)
-  if groups is None:
-    return metrics.stat(stable_prediction_per_image(probs))
-  groups = np.asarray(groups)
-  values = np.unique(groups)
-  stats = [metrics.stat(stable_prediction_per_image(probs[:, groups == value]))
-           for value in values]
-  return {"group": [int(v) for v in values], "mean": [s["mean"] for s in stats],
-          "stderr": [s["stderr"] for s in stats]}
 
 
 def adversarial_summary(result: Any) -> dict[str, Any]:
@@ -62,17 +39,20 @@ def adversarial_summary(result: Any) -> dict[str, Any]:
        per group: {"group": [...], "stable_prediction": {...}, "worst_case_accuracy": {...}}}
     Non-finite values (the standard error of one image) become None.
   """
-  probs, labels = np.asarray(result.probs), np.asarray(result.labels)
-  point_group = np.asarray(result.point_group)
+  columns = np.asarray(result.point_columns)
+  probs, labels = np.asarray(result.probs)[:, columns], np.asarray(result.labels)
+  point_group = np.asarray(result.point_group)[columns]
   summary = {
       "exhaustive": not bool(result.sampled),
       "num_grid_points": int(probs.shape[1]),
-      "stable_prediction": _json(stable_prediction(probs)),
-      "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels)),
+      "pooling": metrics.POOLING if len(np.unique(point_group)) > 1 else metrics.POOLING_ONE_GROUP,
+      "stable_prediction": _json(metrics.stable_prediction(probs, point_group, pool=True)),
+      "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels, point_group,
+                                                               pool=True)),
       "by_group": None,
   }
   if len(np.unique(point_group)) > 1:
-    stable = stable_prediction(probs, point_group)
+    stable = metrics.stable_prediction(probs, point_group)
     summary["by_group"] = {
         "group": stable["group"],
         "stable_prediction": _json(stable),

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from evaluate import plots
-from evaluate.report import SUMMARY_METRICS, load_report
+from evaluate.metrics import PAIR_METRICS
+from evaluate.report import SUMMARY_METRICS, format_invariance, load_report
 
 COMPARE_MD = "compare.md"
 
@@ -41,7 +42,8 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   lines = [
       "# Comparison of invariance evaluations",
       "",
-      "Values: mean ± standard error over images.",
+      "Values: mean ± standard error over images; protocols with several sizes pool them "
+      "with equal weight (eval.json 'pooling'). (sampled): computed on sampled points.",
       "",
       "| run | model | step | images | untransformed acc. | protocol | "
       + " | ".join(title for _, title in SUMMARY_METRICS) + " |",
@@ -50,8 +52,11 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   for label, report in reports.items():
     for name, entry in report["protocols"].items():
       cells = [label, report["model"].get("name", "?"), str(report["checkpoint_step"]),
-               str(report["num_images"]), _format(report["clean_accuracy"]), name]
-      cells += [_format(entry["metrics"].get(key)) for key, _ in SUMMARY_METRICS]
+               str(report["num_images"]), _format(report["clean_accuracy"]),
+               name + (" (sampled)" if entry.get("sampled") else "")]
+      cells += [format_invariance(entry["metrics"].get(key), entry.get("max_logit_change"))
+                if key in PAIR_METRICS else _format(entry["metrics"].get(key))
+                for key, _ in SUMMARY_METRICS]
       lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 

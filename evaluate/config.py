@@ -43,7 +43,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # replacement with `seed` (the same images for every protocol and every run).
   config.image_selection = "random"
   # Seeds the image draw and the random grid-point pairs of the consistency metric (and the
-  # sampled pairs of protocols with sample_pairs > 0).
+  # sampled pairs and points of protocols with sample_pairs > 0).
   config.seed = 0
   # Images evaluated together per jitted call of the grid engine (with their whole grid if
   # that fits max_chunk_bytes, else with a slice of its grid points); 0 = planned from

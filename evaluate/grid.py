@@ -3,10 +3,15 @@
 `evaluate_grid` runs one jitted function per chunk of (images x grid points): it vmaps
 protocol.transform over the chunk's images and their grid points, flattens (image, grid point)
 into one batch sharded over the mesh's 'data' axis (as in training), runs the model and returns
-(images, grid points, classes); the chunks are assembled into one (N, G, C) array. Chunks are
+(images, grid points, classes) probabilities plus, per image and group of grid points, the
+min and max of every logit over the chunk's points; the chunks are assembled into one
+(N, G, C) array of probabilities and into the logits' spread over each group
+(GridResult.logit_spread: how exact an invariance is; the logits are not kept). Chunks are
 sized from a memory bound (plan_chunks): several images with their whole grid when one image's
 grid fits, else one image and a slice of its grid points. A bound too small for even one model
-input per device is a ValueError raised before anything is compiled.
+input per device is a ValueError raised before anything is compiled. Any number of images
+works on any number of devices: every chunk is padded (by repeating its last image or grid
+column, results discarded) to a multiple of the device count.
 
 `evaluate_grid_loop` is the reference: a plain Python loop over grid points, each a jitted
 forward pass of the transformed images. Both return the same GridResult (up to float
@@ -32,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
-from evaluate.protocols import Protocol, sample_grid
+from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
 from training.mesh import MeshShardings, make_data_parallel_mesh
 
 # predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
@@ -54,6 +59,14 @@ class GridResult:
     pairs: (P, 2) int32 neighbouring grid columns; pair_group: (P,) int32 their groups.
     point_group: (G,) int32 group of each grid column (embedding size for embed_*; else 0).
     sampled: True for sampled pairs (per-image grids), False for the full grid.
+    point_columns: (G_p,) int32 the grid columns the point metrics (accuracy, worst-case
+      accuracy, consistency) use: every column for a full grid; the uniformly drawn points
+      for a sampled grid (evaluate.protocols.sample_grid). None (default) = every column.
+    logit_spread: (N, K) float32, per image and point group, the largest change of any
+      logit over the group's evaluated grid points: max over classes of (max - min over
+      points). 0 = exactly invariant on the grid. None when not computed (a GridResult
+      built by hand); the engines always fill it.
+    logit_groups: (K,) int32 the group of each column of logit_spread (sorted).
   """
   probs: np.ndarray
   labels: np.ndarray
@@ -64,6 +77,14 @@ class GridResult:
   pair_group: np.ndarray
   point_group: np.ndarray
   sampled: bool
+  point_columns: np.ndarray | None = None
+  logit_spread: np.ndarray | None = None
+  logit_groups: np.ndarray | None = None
+
+  def __post_init__(self):
+    if self.point_columns is None:
+      object.__setattr__(self, "point_columns",
+                         np.arange(np.shape(self.point_group)[0], dtype=np.int32))
 
   @property
   def num_images(self) -> int:
@@ -83,23 +104,27 @@ class _PlannedGrid:
   pair_group: np.ndarray
   point_group: np.ndarray
   sampled: bool
+  point_columns: np.ndarray
 
 
 def _plan_grid(protocol: Protocol, num_images: int, seed: int) -> _PlannedGrid:
   if protocol.sample_pairs:
     sampled = sample_grid(protocol, num_images, seed)
     return _PlannedGrid(sampled.grid, sampled.grid, sampled.pairs, sampled.pair_group,
-                        sampled.point_group, True)
+                        sampled.point_group, True, sampled.point_columns)
   per_image = {key: np.broadcast_to(values, (num_images, len(values)))
                for key, values in protocol.grid.items()}
   return _PlannedGrid(per_image, dict(protocol.grid), protocol.pairs, protocol.pair_group,
-                      protocol.point_group, False)
+                      protocol.point_group, False,
+                      np.arange(protocol.num_points, dtype=np.int32))
 
 
 def grid_size(protocol: Protocol) -> int:
-  """Number of grid points evaluated per image (2 * sample_pairs * groups when sampled)."""
+  """Number of grid points evaluated per image: the full grid, or when sampled
+  2 * sample_pairs per pair group plus min(sample_pairs, n_g) points per point group."""
   if protocol.sample_pairs:
-    return 2 * protocol.sample_pairs * len(np.unique(protocol.pair_group))
+    return (2 * protocol.sample_pairs * len(np.unique(protocol.pair_group))
+            + sum(sampled_points_per_group(protocol).values()))
   return protocol.num_points
 
 
@@ -228,16 +253,19 @@ def check_fits(protocol: Protocol, predict: PredictFn, variables, max_chunk_byte
 
 @functools.lru_cache(maxsize=16)
 def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
-  """Returns jitted `chunk_probs(variables, images, grid) -> probs`.
+  """Returns jitted `chunk_probs(variables, images, grid, column_groups) -> (probs, low, high)`.
 
   images: (n, 32, 32, 3) uint8; grid: key -> (n, p) int32 per-image grid parameters (p grid
-  points of each image: the whole grid or a slice of its columns); probs: (n, p, C) float32.
+  points of each image: the whole grid or a slice of its columns); column_groups: (p, K) bool
+  one-hot point group of each column; probs: (n, p, C) float32; low, high: (n, K, C) float32
+  the min and max of every logit over the chunk's columns of each group (+inf / -inf for a
+  group without columns here), so that the logits themselves never leave the device.
   The n * p transformed images form one batch sharded by `batch_sharding`. Cached per
   (predict, protocol, sharding), so repeated calls reuse the compiled function (one compile
   per chunk shape; evaluate_grid pads every chunk to the same shape).
   """
 
-  def chunk_probs(variables, images, grid):
+  def chunk_probs(variables, images, grid, column_groups):
     def one_image(image, points):
       return jax.vmap(lambda point: protocol.transform(image, point))(points)
 
@@ -245,10 +273,59 @@ def make_chunk_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sh
     n, points = transformed.shape[:2]
     flat = jax.lax.with_sharding_constraint(transformed.reshape(n * points, *IMAGE_SHAPE),
                                             batch_sharding)
-    probs = jax.nn.softmax(predict(variables, flat).astype(jnp.float32), axis=-1)
-    return probs.reshape(n, points, -1)
+    logits = predict(variables, flat).astype(jnp.float32)
+    probs = jax.nn.softmax(logits, axis=-1).reshape(n, points, -1)
+    logits = logits.reshape(n, points, 1, -1)
+    member = column_groups[None, :, :, None]  # (1, p, K, 1)
+    low = jnp.min(jnp.where(member, logits, jnp.inf), axis=1)
+    high = jnp.max(jnp.where(member, logits, -jnp.inf), axis=1)
+    return probs, low, high
 
   return jax.jit(chunk_probs)
+
+
+class _LogitRange:
+  """Running min and max of every logit per (image, point group), filled chunk by chunk:
+  O(N * groups * C) memory instead of keeping the (N, G, C) logits (which would double the
+  result's memory)."""
+
+  def __init__(self, num_images: int, point_group: np.ndarray):
+    self.num_images = num_images
+    self.groups = np.unique(point_group).astype(np.int32)
+    self.column_group = np.searchsorted(self.groups, point_group)  # (G,) index into groups
+    self.low = self.high = None
+
+  def column_groups(self, columns: slice, padded: int) -> np.ndarray:
+    """(padded, K) bool one-hot group of grid columns `columns`, padded by repeating the
+    last column (as _pad_columns pads the grid)."""
+    index = self.column_group[columns]
+    index = np.concatenate([index, np.repeat(index[-1:], padded - len(index))])
+    return index[:, None] == np.arange(len(self.groups))[None, :]
+
+  def _allocate(self, num_classes: int):
+    if self.low is None:
+      shape = (self.num_images, len(self.groups), num_classes)
+      self.low, self.high = np.full(shape, np.inf, np.float32), np.full(shape, -np.inf,
+                                                                          np.float32)
+
+  def merge(self, rows: slice, low: np.ndarray, high: np.ndarray):
+    """low, high: (rows, K, C) per-group min and max of a chunk's valid rows."""
+    self._allocate(low.shape[-1])
+    self.low[rows] = np.minimum(self.low[rows], low)
+    self.high[rows] = np.maximum(self.high[rows], high)
+
+  def update(self, rows: slice, columns: slice, logits: np.ndarray):
+    """logits: (rows, columns, C) of the valid (unpadded) part of a chunk."""
+    self._allocate(logits.shape[-1])
+    group_index = self.column_group[columns]
+    for k in np.unique(group_index):
+      selected = logits[:, group_index == k]
+      self.low[rows, k] = np.minimum(self.low[rows, k], selected.min(1))
+      self.high[rows, k] = np.maximum(self.high[rows, k], selected.max(1))
+
+  def spread(self) -> np.ndarray:
+    """(N, K) max over classes of (max - min) over the group's points."""
+    return (self.high - self.low).max(-1)
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
@@ -277,11 +354,14 @@ def _validate(images: np.ndarray, labels: np.ndarray):
   return images, labels
 
 
-def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid) -> GridResult:
+def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid,
+            logit_range: _LogitRange) -> GridResult:
   return GridResult(probs=probs, labels=labels, protocol_name=protocol.name,
                     protocol_options=dict(protocol.options), grid=planned.grid,
                     pairs=planned.pairs, pair_group=planned.pair_group,
-                    point_group=planned.point_group, sampled=planned.sampled)
+                    point_group=planned.point_group, sampled=planned.sampled,
+                    point_columns=planned.point_columns, logit_spread=logit_range.spread(),
+                    logit_groups=logit_range.groups)
 
 
 def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
@@ -309,7 +389,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
     progress: show a tqdm progress bar over the chunks on stdout (for a terminal).
 
   Returns:
-    GridResult with probs (N, G, C).
+    GridResult with probs (N, G, C) and logit_spread (N, groups).
 
   Raises:
     ValueError: bad shapes, or a max_chunk_bytes too small for one model input per device
@@ -324,7 +404,10 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
                      max_chunk_bytes, images_per_chunk, shardings.num_devices)
   chunk_probs = make_chunk_fn(predict, protocol, shardings.batch)
   variables = jax.device_put(variables, shardings.replicated)
-  outputs = []  # (device probs (n, p, C), image slice, point slice): fetched after dispatch
+  logit_range = _LogitRange(num_images, planned.point_group)
+  # ((device probs (n, p, C), logit min and max (n, K, C)), image slice, point slice):
+  # fetched after everything is dispatched.
+  outputs = []
   for start in range(0, num_images, plan.images):
     stop = min(start + plan.images, num_images)
     chunk_images = jax.device_put(_pad_rows(images[start:stop], plan.images),
@@ -336,16 +419,21 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
                                                      plan.images), plan.points),
                               shardings.replicated)
           for key, values in planned.per_image.items()}
-      outputs.append((chunk_probs(variables, chunk_images, chunk_grid),
+      column_groups = jax.device_put(
+          logit_range.column_groups(slice(first, last), plan.points), shardings.replicated)
+      outputs.append((chunk_probs(variables, chunk_images, chunk_grid, column_groups),
                       slice(start, stop), slice(first, last)))
   probs = None
-  for output, rows, columns in tqdm(outputs, desc=protocol.name, unit="chunk", leave=False,
-                                    file=sys.stdout, dynamic_ncols=True, disable=not progress):
+  for (output, low, high), rows, columns in tqdm(
+      outputs, desc=protocol.name, unit="chunk", leave=False, file=sys.stdout,
+      dynamic_ncols=True, disable=not progress):
+    count = rows.stop - rows.start
     output = np.asarray(output)  # waits for this chunk: the bar counts finished chunks
     if probs is None:
       probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
-    probs[rows, columns] = output[:rows.stop - rows.start, :columns.stop - columns.start]
-  return _result(probs, labels, protocol, planned)
+    probs[rows, columns] = output[:count, :columns.stop - columns.start]
+    logit_range.merge(rows, np.asarray(low)[:count], np.asarray(high)[:count])
+  return _result(probs, labels, protocol, planned, logit_range)
 
 
 # --- the reference loop -----------------------------------------------------------------------
@@ -353,13 +441,15 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
 
 @functools.lru_cache(maxsize=16)
 def make_point_fn(predict: PredictFn, protocol: Protocol, batch_sharding: jax.sharding.Sharding):
-  """Returns jitted `point_probs(variables, images, point) -> probs`: images (n, 32, 32, 3)
-  uint8, point key -> (n,) int32 (one grid point per image), probs (n, C) float32."""
+  """Returns jitted `point_probs(variables, images, point) -> (probs, logits)`: images
+  (n, 32, 32, 3) uint8, point key -> (n,) int32 (one grid point per image), probs and
+  logits (n, C) float32."""
 
   def point_probs(variables, images, point):
     transformed = jax.vmap(protocol.transform)(images.astype(jnp.float32), point)
     transformed = jax.lax.with_sharding_constraint(transformed, batch_sharding)
-    return jax.nn.softmax(predict(variables, transformed).astype(jnp.float32), axis=-1)
+    logits = predict(variables, transformed).astype(jnp.float32)
+    return jax.nn.softmax(logits, axis=-1), logits
 
   return jax.jit(point_probs)
 
@@ -387,6 +477,7 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
   point_probs = make_point_fn(predict, protocol, shardings.batch)
   variables = jax.device_put(variables, shardings.replicated)
   columns = []
+  logit_range = _LogitRange(num_images, planned.point_group)
   for column in range(points):
     outputs = []
     for start in range(0, num_images, chunk):
@@ -396,5 +487,7 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
                                    shardings.replicated)
                for key, values in planned.per_image.items()}
       outputs.append((point_probs(variables, chunk_images, point), stop - start))
-    columns.append(np.concatenate([np.asarray(out)[:count] for out, count in outputs]))
-  return _result(np.stack(columns, axis=1), labels, protocol, planned)
+    columns.append(np.concatenate([np.asarray(probs)[:count] for (probs, _), count in outputs]))
+    logits = np.concatenate([np.asarray(logits)[:count] for (_, logits), count in outputs])
+    logit_range.update(slice(0, num_images), slice(column, column + 1), logits[:, None])
+  return _result(np.stack(columns, axis=1), labels, protocol, planned, logit_range)

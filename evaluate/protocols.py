@@ -22,9 +22,10 @@ one `step`) apart along `direction` (DIRECTIONS), or sizes s and s + 1 (embed_sc
 The geometric cores are augment's (embed_resized, upscale_crop_at, pad_and_crop_at,
 shift_image), so training augmentation and evaluation transform images identically.
 
-Sampled pairs (option sample_pairs = K > 0, the paper's protocol): the Protocol still describes
-the full grid; `sample_grid` draws, independently per image, K pairs per group and returns
-per-image grid parameters of shape (N, 2 * K * num_groups) (see SampledGrid).
+Sampled grids (option sample_pairs = K > 0, the paper's protocol): the Protocol still describes
+the full grid; `sample_grid` draws, independently per image, K pairs per group (for the pair
+metrics) and K uniformly drawn points per group (for the point metrics), and returns per-image
+grid parameters of shape (N, 2 * K * num_groups + points) (see SampledGrid).
 """
 from __future__ import annotations
 
@@ -463,27 +464,45 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SampledGrid:
-  """Per-image grid points of a sampled-pairs evaluation.
+  """Per-image grid points of a sampled evaluation: drawn pairs, then drawn points.
 
   Attributes:
-    index: (N, G') int32 indices into the protocol's full grid; columns (2j, 2j + 1) are the
-      j-th drawn pair of every image.
+    index: (N, G') int32 indices into the protocol's full grid. Columns (2j, 2j + 1),
+      j < P', are the j-th drawn pair of every image (P' = K pairs per pair group); the
+      columns from 2 P' on (`point_columns`) are the drawn points (min(K, n_g) per point
+      group g of n_g grid points).
     grid: key -> (N, G') int32 per-image grid parameters (full grid values at `index`).
-    pairs: (G' / 2, 2) int32 [(0, 1), (2, 3), ...].
-    pair_group: (G' / 2,) int32 group of each pair column.
+    pairs: (P', 2) int32 [(0, 1), (2, 3), ...].
+    pair_group: (P',) int32 group of each pair column.
     point_group: (G',) int32 group of each grid column.
+    point_columns: (G' - 2 P',) int32 the columns of the drawn points, on which the point
+      metrics (accuracy, worst-case accuracy, consistency) are computed.
   """
   index: np.ndarray
   grid: dict[str, np.ndarray]
   pairs: np.ndarray
   pair_group: np.ndarray
   point_group: np.ndarray
+  point_columns: np.ndarray
+
+
+def sampled_points_per_group(protocol: Protocol) -> dict[int, int]:
+  """group -> points drawn per image for the point metrics: min(sample_pairs, n_g)."""
+  groups, counts = np.unique(protocol.point_group, return_counts=True)
+  return {int(g): min(protocol.sample_pairs, int(n)) for g, n in zip(groups, counts)}
 
 
 def sample_grid(protocol: Protocol, num_images: int, seed: int) -> SampledGrid:
-  """Draws protocol.sample_pairs pairs per group (with replacement) independently per image.
+  """Draws, independently per image, K = protocol.sample_pairs pairs and K points per group.
 
-  The same (num_images, seed) always gives the same draw.
+  Pairs: K per pair group, uniformly (with replacement) among the full grid's pairs of that
+  group, so that the pair metrics estimate their full-grid values without bias (the paper's
+  protocol: a random position at which the one-pixel move fits, and that move).
+  Points: min(K, n_g) distinct grid points per point group of n_g points, uniformly without
+  replacement, so that every position has the same chance (which pair endpoints do not
+  have: with diagonal moves the anti-diagonal corners are in no pair at all); the point
+  metrics use these only. With K >= n_g they are the whole group, and its point metrics
+  are exact. The same (num_images, seed) always gives the same draw.
   """
   per_group = protocol.sample_pairs
   if per_group < 1:
@@ -495,11 +514,20 @@ def sample_grid(protocol: Protocol, num_images: int, seed: int) -> SampledGrid:
     candidates = np.flatnonzero(protocol.pair_group == group)
     drawn.append(candidates[rng.integers(0, len(candidates), (num_images, per_group))])
   pair_index = np.concatenate(drawn, axis=1)  # (N, P')
-  index = protocol.pairs[pair_index].reshape(num_images, -1).astype(np.int32)  # (N, 2 P')
+  pair_points = protocol.pairs[pair_index].reshape(num_images, -1)  # (N, 2 P')
   pair_group = np.repeat(groups, per_group).astype(np.int32)
+  points, point_groups = [], []
+  for group, count in sampled_points_per_group(protocol).items():
+    candidates = np.flatnonzero(protocol.point_group == group)
+    order = np.argsort(rng.random((num_images, len(candidates))), axis=1)[:, :count]
+    points.append(candidates[order])
+    point_groups.append(np.full(count, group))
+  index = np.concatenate([pair_points, *points], axis=1).astype(np.int32)
+  point_group = np.concatenate([np.repeat(pair_group, 2), *point_groups]).astype(np.int32)
   return SampledGrid(
       index=index,
       grid={key: values[index] for key, values in protocol.grid.items()},
-      pairs=np.arange(index.shape[1], dtype=np.int32).reshape(-1, 2),
+      pairs=np.arange(pair_points.shape[1], dtype=np.int32).reshape(-1, 2),
       pair_group=pair_group,
-      point_group=np.repeat(pair_group, 2))
+      point_group=point_group,
+      point_columns=np.arange(pair_points.shape[1], index.shape[1], dtype=np.int32))

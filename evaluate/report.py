@@ -11,17 +11,28 @@ report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the 
 where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
 
   {"type", "options", "num_grid_points", "num_pairs", "seconds",
+   "pooling": how "metrics" combine the sizes (evaluate.metrics.POOLING: the equal-weight
+       mean over sizes for embed_*; POOLING_ONE_GROUP otherwise),
    "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
                "stable_prediction"},
+   "max_logit_change": float, the largest change of any logit between two grid points of
+       the same group (size) of an image (metrics.max_logit_change),
    "sampled": bool,
+   "sampling": None (full grid), or {"pairs_per_group", "points_per_group", "note"}: which
+       metrics are estimates from sampled points and which are bounds,
    "adversarial": evaluate.adversarial.adversarial_summary (the worst grid point per image),
    "by_group": None, or for protocols with a 'size' grid key (embed_*):
        {"group_key": "size", "num_pairs": {"group": [s...], "count": [...]},
         "p_top1_change"|"mac" (pairs of group s; embed_scale: s vs s + 1) and
         "accuracy"|"worst_case_accuracy"|"consistency" (grid points of size s):
-            {"group": [s...], "mean": [...], "stderr": [...]}},
+            {"group": [s...], "mean": [...], "stderr": [...]},
+        "max_logit_change": {"group": [s...], "max": [...]}},
    "per_grid_point": None (sampled pairs), or
        {"grid": {key: [...] (G,)}, "accuracy": [...] (G,), "p_top1_change": [...] (G,)}}
+
+The per-size values ("by_group") are the primary results of embed_*; "metrics" pools them
+with equal weight per size (so a protocol's number does not depend on how many positions
+each size has, and full-grid and sampled evaluations estimate the same quantity).
 
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
 per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
@@ -48,6 +59,15 @@ SUMMARY_METRICS = (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case
                    ("mac", "MAC"), ("stable_prediction", "stable at every point"))
 # The grid key that names the group of embed_* protocols (pair_group is this size).
 SIZE_KEY = "size"
+# A max logit change at or below this is float rounding (float32 logits of order 1-100 round
+# at ~1e-7-1e-5 when the summation order changes): a zero metric is then reported as
+# "0 up to float rounding (max |logit change| = ...)".
+FLOAT_ROUNDING_LOGITS = 1e-4
+SAMPLING_NOTE = ("sampled: P(top-1 change) and MAC on K pairs per size drawn uniformly among "
+                 "the full grid's one-pixel pairs; accuracy and consistency on points drawn "
+                 "uniformly without replacement (every position has the same chance); "
+                 "worst-case accuracy over the drawn points is an upper bound and the max "
+                 "logit change a lower bound of the full-grid value")
 
 
 def json_metric(value: Mapping[str, Any]) -> dict[str, Optional[float]]:
@@ -83,36 +103,59 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   probs, labels = np.asarray(result.probs), np.asarray(result.labels)
   pairs = np.asarray(result.pairs)
   pair_group, point_group = np.asarray(result.pair_group), np.asarray(result.point_group)
+  # The point metrics use the point columns (all of a full grid; the uniform draws when
+  # sampled); every metric is pooled over the groups with equal weight.
+  columns = np.asarray(result.point_columns)
+  point_probs, point_groups = probs[:, columns], point_group[columns]
   consistency_options = dict(samples_per_image=consistency_samples, seed=seed)
+  several = len(np.unique(point_group)) > 1
   entry = {
       "type": protocol_type,
       "options": result.protocol_options,
       "sampled": bool(result.sampled),
+      "sampling": None,
       "num_grid_points": int(probs.shape[1]),
       "num_pairs": int(pairs.shape[0]),
       "seconds": float(seconds),
+      "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
       "metrics": {
-          "accuracy": json_metric(metrics.accuracy(probs, labels)),
-          "worst_case_accuracy": json_metric(metrics.worst_case_accuracy(probs, labels)),
-          "consistency": json_metric(metrics.consistency(probs, **consistency_options)),
-          "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs)),
-          "mac": json_metric(metrics.mac(probs, pairs)),
-          "stable_prediction": json_metric(adversarial.stable_prediction(probs)),
+          "accuracy": json_metric(metrics.accuracy(point_probs, labels, point_groups,
+                                                   pool=True)),
+          "worst_case_accuracy": json_metric(metrics.worst_case_accuracy(
+              point_probs, labels, point_groups, pool=True)),
+          "consistency": json_metric(metrics.consistency(point_probs, point_groups, pool=True,
+                                                         **consistency_options)),
+          "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs, pair_group,
+                                                             pool=True)),
+          "mac": json_metric(metrics.mac(probs, pairs, pair_group, pool=True)),
+          "stable_prediction": json_metric(metrics.stable_prediction(
+              point_probs, point_groups, pool=True)),
       },
       "adversarial": adversarial.adversarial_summary(result),
+      "max_logit_change": (None if result.logit_spread is None else
+                           _json_float(metrics.max_logit_change(result.logit_spread))),
       "by_group": None,
       "per_grid_point": None,
   }
+  if result.sampled:
+    points = np.unique(point_groups, return_counts=True)
+    entry["sampling"] = {
+        "pairs_per_group": int(result.protocol_options.get("sample_pairs", 0)),
+        "points_per_group": {"group": [int(g) for g in points[0]],
+                             "count": [int(c) for c in points[1]]},
+        "note": SAMPLING_NOTE}
   if SIZE_KEY in result.grid:
     entry["by_group"] = {
         "group_key": SIZE_KEY,
         "p_top1_change": _grouped(metrics.p_top1_change(probs, pairs, groups=pair_group)),
         "mac": _grouped(metrics.mac(probs, pairs, groups=pair_group)),
-        "accuracy": _grouped(metrics.accuracy(probs, labels, groups=point_group)),
+        "accuracy": _grouped(metrics.accuracy(point_probs, labels, groups=point_groups)),
         "worst_case_accuracy": _grouped(
-            metrics.worst_case_accuracy(probs, labels, groups=point_group)),
+            metrics.worst_case_accuracy(point_probs, labels, groups=point_groups)),
         "consistency": _grouped(
-            metrics.consistency(probs, groups=point_group, **consistency_options)),
+            metrics.consistency(point_probs, groups=point_groups, **consistency_options)),
+        "max_logit_change": metrics.max_logit_change(result.logit_spread,
+                                                     result.logit_groups),
     }
     entry["by_group"]["num_pairs"] = {
         "group": entry["by_group"]["p_top1_change"]["group"],
@@ -156,8 +199,28 @@ def _format(metric: Optional[Mapping[str, Any]]) -> str:
   return f"{metric['mean']:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
 
 
+def is_float_rounding_zero(mean: Optional[float], max_logit_change: Optional[float]) -> bool:
+  """Whether a pair metric is 0 at the printed precision (4 decimals) while no logit moved
+  by more than FLOAT_ROUNDING_LOGITS over the grid: invariant up to float rounding."""
+  return (mean is not None and max_logit_change is not None and abs(mean) < 5e-5
+          and max_logit_change <= FLOAT_ROUNDING_LOGITS)
+
+
+def format_invariance(metric: Optional[Mapping[str, Any]], max_logit_change: Optional[float],
+                      table: bool = True) -> str:
+  """A P(top-1 change) or MAC cell: "0 up to float rounding (max |logit change| = 3e-07)"
+  when is_float_rounding_zero, else mean ± standard error. `table` escapes the '|' for a
+  Markdown table cell."""
+  if metric and is_float_rounding_zero(metric.get("mean"), max_logit_change):
+    bar = "\\|" if table else "|"
+    return (f"0 up to float rounding (max {bar}logit change{bar} = "
+            f"{max_logit_change:.1e})")
+  return _format(metric)
+
+
 def markdown_summary(report: Mapping[str, Any]) -> str:
-  """A short Markdown summary: the run facts and one table row per protocol."""
+  """A short Markdown summary: the run facts, one table row per protocol, and how the
+  numbers are pooled over sizes and which come from sampled points."""
   model = report.get("model", {})
   lines = [
       f"# Invariance evaluation of `{report['workdir']}`",
@@ -165,17 +228,38 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
       f"{report['num_images']} test images ({report['image_selection']}, seed "
       f"{report['seed']}); accuracy on the untransformed images "
-      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images.",
+      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images. "
+      "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
+      "change\\|: the largest change of any logit between two grid points of the same size "
+      "(embed_scale: sizes s and s + 1; protocols without sizes: the whole grid).",
       "",
-      "| protocol | type | grid points | pairs | "
-      + " | ".join(title for _, title in SUMMARY_METRICS) + " | seconds |",
-      "|" + "---|" * (5 + len(SUMMARY_METRICS)),
+      "| protocol | type | grid | grid points | pairs | "
+      + " | ".join(title for _, title in SUMMARY_METRICS)
+      + " | max \\|logit change\\| | seconds |",
+      "|" + "---|" * (7 + len(SUMMARY_METRICS)),
   ]
+  notes = []
   for name, entry in report["protocols"].items():
-    cells = [name, entry["type"], str(entry["num_grid_points"]), str(entry["num_pairs"])]
-    cells += [_format(entry["metrics"].get(key)) for key, _ in SUMMARY_METRICS]
+    sampled = entry.get("sampled")
+    change = entry.get("max_logit_change")
+    cells = [name, entry["type"], "sampled (*)" if sampled else "full",
+             str(entry["num_grid_points"]), str(entry["num_pairs"])]
+    for key, _ in SUMMARY_METRICS:
+      metric = entry["metrics"].get(key)
+      cells.append(format_invariance(metric, change) if key in metrics.PAIR_METRICS
+                   else _format(metric))
+    cells.append("n/a" if change is None else f"{change:.2e}" + (" (lower bound)" if sampled
+                                                                  else ""))
     cells.append(f"{entry['seconds']:.1f}")
     lines.append("| " + " | ".join(cells) + " |")
+    if entry.get("by_group"):
+      notes.append(f"- `{name}`: {entry.get('pooling', metrics.POOLING)}; per-size values in "
+                   f"`{name}_by_{entry['by_group']['group_key']}.csv`.")
+  if notes:
+    lines += ["", "Protocols with several sizes: every number in the table pools the sizes "
+              "with equal weight (the per-size values are the primary results):", *notes]
+  if any(entry.get("sampled") for entry in report["protocols"].values()):
+    lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])
   return "\n".join(lines) + "\n"
 
@@ -189,16 +273,20 @@ def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
-  """protocols.csv: one row per protocol, every summary metric with its standard error."""
-  header = ["protocol", "type", "num_grid_points", "num_pairs"]
+  """protocols.csv: one row per protocol, every summary metric (pooled over sizes with equal
+  weight) with its standard error, and the max logit change."""
+  header = ["protocol", "type", "sampled", "num_grid_points", "num_pairs"]
   for key, _ in SUMMARY_METRICS:
     header += [key, f"{key}_stderr"]
+  header.append("max_logit_change")
   rows = []
   for name, entry in report["protocols"].items():
-    row = [name, entry["type"], entry["num_grid_points"], entry["num_pairs"]]
+    row = [name, entry["type"], bool(entry.get("sampled")), entry["num_grid_points"],
+           entry["num_pairs"]]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key) or {}
       row += [metric.get("mean"), metric.get("stderr")]
+    row.append(entry.get("max_logit_change"))
     rows.append(row)
   return _write_csv(os.path.join(eval_dir, PROTOCOLS_CSV), header, rows)
 
@@ -212,7 +300,7 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
 
   A sweep CSV has one row per size: the number of pairs, then each of SWEEP_METRICS and its
   standard error (empty where a metric has no value for that size, e.g. embed_scale's pair
-  metrics at the largest size s + 1).
+  metrics at the largest size s + 1), then the max logit change within that size.
   """
   paths = []
   for name, entry in report["protocols"].items():
@@ -223,13 +311,17 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
                    for key in SWEEP_METRICS}
       counts = dict(zip(sweep["num_pairs"]["group"], sweep["num_pairs"]["count"]))
       groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
+      largest = (dict(zip(sweep["max_logit_change"]["group"], sweep["max_logit_change"]["max"]))
+                 if sweep.get("max_logit_change") else {})
       header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
                                                      for s in ("", "_stderr")]
+      header.append("max_logit_change")
       rows = []
       for group in groups:
         row = [group, counts.get(group, 0)]
         for key in SWEEP_METRICS:
           row += list(by_metric[key].get(group, (None, None)))
+        row.append(largest.get(group))
         rows.append(row)
       paths.append(_write_csv(os.path.join(eval_dir, f"{name}_by_{sweep['group_key']}.csv"),
                               header, rows))

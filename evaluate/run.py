@@ -22,16 +22,18 @@ import models
 from data import load_cifar10
 from evaluate import grid as grid_engine
 from evaluate import metrics, plots, protocols, report
-from evaluate.accuracy import make_predict_fn
+from evaluate.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
+                               per_image_correct)
 from evaluate.config import complete_eval_config
 from common import tensorboard_events
 from training import checkpointing, run_files
-from training.mesh import make_data_parallel_mesh
+from training.mesh import make_data_parallel_mesh, put_replicated
 from training.state import model_variables
 from training.progress import format_duration, is_terminal, print_progress
 
 EVAL_SUBDIR = "eval"
-# Test images per batch when measuring accuracy on the untransformed images.
+# Test images per batch when measuring accuracy on the untransformed images (rounded up to a
+# multiple of the devices; rows past the last image are masked).
 _CLEAN_BATCH = 500
 # Protocols whose jagged path is the row dy = 0 (the image rolled only horizontally).
 _PATH_ALONG_DY_ZERO = ("circular_shift", "fractional_shift")
@@ -118,12 +120,16 @@ def select_test_images(num_available: int, num_images: int, selection: str,
   return np.sort(rng.choice(num_available, size=num_images, replace=False))
 
 
-def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray) -> dict:
-  """Accuracy on the untransformed images, as a one-grid-point metric."""
-  predict_probs = jax.jit(lambda v, x: jax.nn.softmax(predict(v, x), axis=-1))
-  probs = np.concatenate([np.asarray(predict_probs(variables, images[start:start + _CLEAN_BATCH]))
-                          for start in range(0, images.shape[0], _CLEAN_BATCH)])
-  return metrics.accuracy(probs[:, None, :], labels)
+def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray,
+                    shardings) -> dict:
+  """Accuracy on the untransformed images ({"mean", "stderr"} over images), in batches of
+  _CLEAN_BATCH rounded up to the devices and sharded over them (rows past N masked)."""
+  batch = eval_batch_for_devices(_CLEAN_BATCH, shardings.num_devices)
+  correct = make_correct_fn(predict, batch_size=batch, batch_sharding=shardings.batch,
+                            replicated=shardings.replicated)
+  hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
+                           put_replicated(labels, shardings.replicated), batch)
+  return metrics.stat(hits.astype(np.float64))
 
 
 def jagged_path(grid: Mapping[str, np.ndarray], pairs: np.ndarray,
@@ -302,7 +308,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
-  clean_accuracy = _clean_accuracy(predict, variables, images, labels)
+  clean_accuracy = _clean_accuracy(predict, variables, images, labels, shardings)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
       f"{len(built)} protocol(s); accuracy on the untransformed images "
       f"{clean_accuracy['mean']:.4f}")
@@ -327,7 +333,9 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
         f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
         f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f}")
+        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
+        f"|logit change| {entry['max_logit_change']:.2e}"
+        + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
       pictures += _plot_protocol(eval_dir, name, entry, result, protocol, images,
                                  image_indices, data.class_names, eval_config)

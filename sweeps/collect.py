@@ -8,7 +8,8 @@ standard error over the evaluated images).
 
 Written into the sweep workdir:
   summary.csv: one row per member: index, name, group, seed, every setting, state, error,
-    final test accuracy, and <protocol>/<metric> for every protocol and summary metric.
+    final test accuracy, and <protocol>/<metric> for every protocol and summary metric
+    (pooled over sizes with equal weight, as in eval.json), and <protocol>/max_logit_change.
   summary.md: a table per group, the failed and missing members, the plots.
   sensitivity_vs_size_<protocol>.png: P(top-1 change), MAC and accuracy versus embedding size,
     one curve per group (protocols with a size sweep only).
@@ -25,7 +26,8 @@ from typing import Any, Optional
 import numpy as np
 
 from evaluate import plots
-from evaluate.report import EVAL_JSON, SUMMARY_METRICS
+from evaluate.metrics import PAIR_METRICS
+from evaluate.report import EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero
 from evaluate.run import EVAL_SUBDIR
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
 from sweeps.spec import SweepMember
@@ -83,7 +85,8 @@ def write_summary_csv(path: str, results: Sequence[MemberResult]) -> str:
   protocols = _protocol_names(results)
   header = (["index", "name", "group", "seed"] + setting_paths
             + ["state", "error", "final_test_accuracy", "eval_untransformed_accuracy"]
-            + [f"{protocol}/{metric}" for protocol in protocols for metric, _ in SUMMARY_METRICS])
+            + [f"{protocol}/{metric}" for protocol in protocols
+               for metric in [key for key, _ in SUMMARY_METRICS] + ["max_logit_change"]])
   with open(path, "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(header)
@@ -97,6 +100,7 @@ def write_summary_csv(path: str, results: Sequence[MemberResult]) -> str:
         entry = (result.report or {}).get("protocols", {}).get(protocol)
         row += [_cell(entry["metrics"].get(metric, {}).get("mean") if entry else None)
                 for metric, _ in SUMMARY_METRICS]
+        row.append(_cell(entry.get("max_logit_change") if entry else None))
       writer.writerow(row)
   return path
 
@@ -128,6 +132,15 @@ def _format(mean: Optional[float], spread: Optional[float]) -> str:
   if mean is None:
     return "n/a"
   return f"{mean:.4f}" + (f" ± {spread:.4f}" if spread is not None else "")
+
+
+def _format_zero_aware(values: Sequence[float], max_logit_changes: Sequence[Optional[float]]
+                       ) -> str:
+  """mean ± spread over seeds, or "0 up to float rounding (max |logit change| = ...)" when
+  every seed's value is 0 by evaluate.report.is_float_rounding_zero."""
+  if values and all(is_float_rounding_zero(v, c) for v, c in zip(values, max_logit_changes)):
+    return f"0 up to float rounding (max \\|logit change\\| = {max(max_logit_changes):.1e})"
+  return _format(*mean_and_spread(values)[:2])
 
 
 def seed_curve(members: Sequence[MemberResult], protocol: str) -> Optional[dict[str, Any]]:
@@ -167,11 +180,18 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
            f"{len(results)} members in {len(groups)} groups: "
            + ", ".join(f"{count} {state}" for state, count in counts.items()) + ".", "",
            "Per group: mean over the seeds that finished ± standard deviation over seeds "
-           "(no ± with one seed). Invariance metrics: the mean over the evaluated images and "
-           "grid of the protocol (see evaluate/metrics.py).", ""]
+           "(no ± with one seed). Invariance metrics: the protocol's summary number in each "
+           "member's eval.json; for protocols with several sizes (embed_*) the equal-weight "
+           "mean over sizes (evaluate/metrics.py, POOLING), with the per-size values in the "
+           "plots. MAC: mean absolute change of the first frame's top-class probability. "
+           "Protocols evaluated on sampled pairs are marked (sampled): their worst case is an "
+           "upper bound. A 0 is written \"0 up to float rounding (max \\|logit change\\| = "
+           "...)\" when no logit moved by more than float rounding.", ""]
+  sampled = {protocol for protocol in protocols for r in results
+             if r.report and (r.report["protocols"].get(protocol) or {}).get("sampled")}
   header = ["group", "seeds done", "test accuracy"] + [
-      f"{protocol}: {dict(SUMMARY_METRICS)[metric]}" for protocol in protocols
-      for metric in _GROUP_METRICS]
+      f"{protocol}{' (sampled)' if protocol in sampled else ''}: "
+      f"{dict(SUMMARY_METRICS)[metric]}" for protocol in protocols for metric in _GROUP_METRICS]
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for group, members in groups.items():
     done = [r for r in members if r.state == DONE]
@@ -179,9 +199,12 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
              _format(*mean_and_spread([r.test_accuracy for r in done])[:2])]
     for protocol in protocols:
       for metric in _GROUP_METRICS:
-        values = [r.report["protocols"][protocol]["metrics"][metric]["mean"] for r in done
-                  if r.report and protocol in r.report["protocols"]]
-        cells.append(_format(*mean_and_spread(values)[:2]))
+        entries = [r.report["protocols"][protocol] for r in done
+                   if r.report and protocol in r.report["protocols"]]
+        values = [entry["metrics"][metric]["mean"] for entry in entries]
+        changes = [entry.get("max_logit_change") for entry in entries]
+        cells.append(_format_zero_aware(values, changes) if metric in PAIR_METRICS
+                     else _format(*mean_and_spread(values)[:2]))
     lines.append("| " + " | ".join(cells) + " |")
   failed = [r for r in results if r.state == FAILED]
   if failed:

@@ -66,6 +66,9 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
     assert entry["adversarial"]["exhaustive"] == (not entry["sampled"])
     for metric in entry["metrics"].values():
       assert 0.0 <= metric["mean"] <= 1.0 and metric["stderr"] >= 0.0
+    assert entry["max_logit_change"] >= 0.0
+    several = TINY_EVAL["protocols"][name]["type"].startswith("embed")
+    assert entry["pooling"] == (metrics.POOLING if several else metrics.POOLING_ONE_GROUP)
     # No transform can beat being right everywhere: worst case <= mean accuracy.
     assert entry["metrics"]["worst_case_accuracy"]["mean"] <= entry["metrics"]["accuracy"]["mean"]
   embed = saved["protocols"]["embed"]
@@ -73,9 +76,14 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   assert embed["num_grid_points"] == 5 ** 2 + 3 ** 2
   assert embed["by_group"]["p_top1_change"]["group"] == [28, 30]
   assert saved["protocols"]["scale"]["by_group"]["mac"]["group"] == [24, 28]
+  assert embed["by_group"]["max_logit_change"]["group"] == [28, 30]
+  assert embed["max_logit_change"] == max(embed["by_group"]["max_logit_change"]["max"])
   sampled = saved["protocols"]["sampled"]
   assert sampled["sampled"] and sampled["per_grid_point"] is None
-  assert sampled["num_grid_points"] == 2 * 2 * 2  # 2 pairs per size, 2 sizes
+  assert sampled["num_grid_points"] == 2 * 2 * 2 + 2 * 2  # 2 pairs + 2 points per size
+  assert sampled["sampling"]["points_per_group"] == {"group": [20, 24], "count": [2, 2]}
+  assert "upper bound" in sampled["sampling"]["note"]
+  assert saved["protocols"]["embed"]["sampling"] is None
   assert saved == json.loads(json.dumps({k: v for k, v in eval_report.items() if k != "files"}))
 
 
@@ -85,7 +93,13 @@ def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
     entry = eval_report["protocols"][name]
     per_point = entry["per_grid_point"]
     assert len(per_point["accuracy"]) == entry["num_grid_points"]
-    assert np.mean(per_point["accuracy"]) == pytest.approx(entry["metrics"]["accuracy"]["mean"])
+    # Equal weight per size (one size for crop and circular), not per grid point.
+    sizes = np.asarray(per_point["grid"].get("size", np.zeros(entry["num_grid_points"])))
+    accuracy = np.asarray(per_point["accuracy"])
+    per_size = [accuracy[sizes == size].mean() for size in np.unique(sizes)]
+    assert np.mean(per_size) == pytest.approx(entry["metrics"]["accuracy"]["mean"])
+    if entry["by_group"]:
+      assert entry["by_group"]["accuracy"]["mean"] == pytest.approx(per_size)
 
 
 def test_change_per_grid_point_averages_to_p_top1_change():
@@ -128,6 +142,18 @@ def test_markdown_summary_lists_every_protocol(evaluated):
   assert len(table) == 1 + len(TINY_EVAL["protocols"])
   for name in TINY_EVAL["protocols"]:
     assert f"| {name} |" in text
+  assert "max \\|logit change\\|" in table[0] and "| sampled (*) |" in text
+  assert f"`embed`: {metrics.POOLING}" in text and "(*) sampled:" in text
+  assert all(line.count("|") - line.count("\\|") == table[0].count("|")
+             - table[0].count("\\|") for line in table)  # escaped bars keep the columns
+
+
+def test_zero_is_written_up_to_float_rounding_only_when_the_logits_did_not_move():
+  zero = {"mean": 0.0, "stderr": 0.0}
+  assert report.format_invariance(zero, 3e-7, table=False) == (
+      "0 up to float rounding (max |logit change| = 3.0e-07)")
+  assert report.format_invariance(zero, 0.03) == "0.0000 ± 0.0000"
+  assert report.format_invariance({"mean": 0.1, "stderr": 0.01}, 0.0) == "0.1000 ± 0.0100"
 
 
 def _assert_valid_png(path):

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from evaluate import adversarial, grid, protocols, report
+from evaluate import adversarial, grid, metrics, protocols, report
 
 # float32 FFT of pixel values in [0, 255]: rounding errors stay far below this (pixels).
 _PIXEL_TOLERANCE = 2e-3
@@ -103,8 +103,8 @@ _LABELS = np.array([0, 0, 0])
 
 def test_stable_prediction_and_worst_case_accuracy_by_hand():
   probs = _one_hot(_CLASSES)
-  assert adversarial.stable_prediction(probs)["mean"] == pytest.approx(2 / 3)
-  by_group = adversarial.stable_prediction(probs, np.array([0, 0, 1, 1]))
+  assert metrics.stable_prediction(probs)["mean"] == pytest.approx(2 / 3)
+  by_group = metrics.stable_prediction(probs, np.array([0, 0, 1, 1]))
   assert by_group["group"] == [0, 1]
   assert by_group["mean"] == pytest.approx([1.0, 2 / 3])
   result = grid.GridResult(probs=probs, labels=_LABELS, protocol_name="circular_shift",
@@ -114,18 +114,19 @@ def test_stable_prediction_and_worst_case_accuracy_by_hand():
                            point_group=np.array([0, 0, 1, 1]), sampled=False)
   summary = adversarial.adversarial_summary(result)
   assert summary["exhaustive"] and summary["num_grid_points"] == 4
-  assert summary["stable_prediction"]["mean"] == pytest.approx(2 / 3)
-  assert summary["worst_case_accuracy"]["mean"] == pytest.approx(1 / 3)
+  # Two point groups (sizes): the worst point within each, pooled with equal weight.
+  assert summary["stable_prediction"]["mean"] == pytest.approx((1.0 + 2 / 3) / 2)
+  assert summary["worst_case_accuracy"]["mean"] == pytest.approx((2 / 3 + 1 / 3) / 2)
   assert summary["by_group"]["worst_case_accuracy"]["mean"] == pytest.approx([2 / 3, 1 / 3])
   # The report writers carry it: a metric column, the detailed entry, and the note.
   entry = report.protocol_entry(result, protocol_type="circular_shift", seconds=0.0, seed=0)
-  assert entry["metrics"]["stable_prediction"]["mean"] == pytest.approx(2 / 3)
+  assert entry["metrics"]["stable_prediction"]["mean"] == pytest.approx(5 / 6)
   assert entry["adversarial"] == summary
   markdown = report.markdown_summary({
       "workdir": "w", "checkpoint_step": 1, "model": {"name": "m"}, "num_images": 3,
       "image_selection": "first", "seed": 0, "clean_accuracy": {"mean": 1.0, "stderr": 0.0},
       "protocols": {"circ": entry}})
-  assert "stable at every point" in markdown and "0.6667" in markdown
+  assert "stable at every point" in markdown and "0.8333" in markdown
   assert "over-estimate" not in markdown  # a full grid: exhaustive
 
 

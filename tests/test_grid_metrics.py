@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import models
-from evaluate import grid, metrics, protocols
+from evaluate import grid, metrics, protocols, report
 from evaluate.accuracy import make_predict_fn
 
 # --- metrics on hand-made probabilities -------------------------------------------------------
@@ -63,6 +63,66 @@ def test_consistency_by_hand():
                                     groups=np.array([0, 1, 0, 1]), samples_per_image=50)
   assert with_groups["group"] == [0, 1]
   assert with_groups["mean"] == [1.0, 0.5]
+
+
+# 2 images x 6 grid points: points 0-3 are group 16 (3 pairs), points 4-5 group 20 (1 pair).
+# Top-1: image 0 -> [0, 1, 0, 1, 2, 2], image 1 -> [0, 0, 0, 0, 1, 1].
+GROUPED_PROBS = np.eye(3, dtype=np.float32)[np.array([[0, 1, 0, 1, 2, 2], [0, 0, 0, 0, 1, 1]])]
+GROUPED_PAIRS = np.array([[0, 1], [1, 2], [2, 3], [4, 5]])
+PAIR_GROUPS = np.array([16, 16, 16, 20])
+POINT_GROUPS = np.array([16, 16, 16, 16, 20, 20])
+
+
+def test_pooled_value_is_the_equal_weight_mean_over_groups_not_over_pairs():
+  # Image 0 flips at all 3 pairs of size 16 and not at the one of size 20: per image
+  # (1 + 0) / 2 = 0.5, not 3/4 as a mean over the 4 pairs would give. Image 1 never flips.
+  pooled = metrics.p_top1_change(GROUPED_PROBS, GROUPED_PAIRS, PAIR_GROUPS, pool=True)
+  assert pooled["mean"] == pytest.approx(0.25)
+  assert pooled["stderr"] == pytest.approx(np.std([0.5, 0.0], ddof=1) / np.sqrt(2))
+  assert metrics.p_top1_change(GROUPED_PROBS, GROUPED_PAIRS)["mean"] == pytest.approx(0.375)
+  per_group = metrics.p_top1_change(GROUPED_PROBS, GROUPED_PAIRS, PAIR_GROUPS)
+  assert pooled["mean"] == pytest.approx(np.mean(per_group["mean"]))
+  # Accuracy, labels [0, 0]: image 0 right at 2 of 4 size-16 points and 0 of 2 size-20 ones.
+  labels = np.array([0, 0])
+  accuracy = metrics.accuracy(GROUPED_PROBS, labels, POINT_GROUPS, pool=True)
+  assert accuracy["mean"] == pytest.approx(((0.5 + 0) / 2 + (1 + 0) / 2) / 2)
+  assert metrics.accuracy(GROUPED_PROBS, labels)["mean"] == pytest.approx((2 / 6 + 4 / 6) / 2)
+  worst = metrics.worst_case_accuracy(GROUPED_PROBS, labels, POINT_GROUPS, pool=True)
+  assert worst["mean"] == pytest.approx((0 + 0.5) / 2)  # image 1: size 16 only
+  # One group: pooling is the plain mean.
+  assert metrics.mac(PROBS, PAIRS, np.zeros(2), pool=True) == metrics.mac(PROBS, PAIRS)
+
+
+def test_consistency_compares_points_of_the_same_group_only():
+  # Top-1 is constant within each group but differs between groups (image 0: 0 vs 2).
+  probs = np.eye(3, dtype=np.float32)[np.array([[0, 0, 0, 0, 2, 2], [1, 1, 1, 1, 1, 1]])]
+  pooled = metrics.consistency(probs, POINT_GROUPS, pool=True, samples_per_image=64)
+  assert pooled == {"mean": 1.0, "stderr": 0.0}
+  assert metrics.consistency(probs, POINT_GROUPS, samples_per_image=64)["mean"] == [1.0, 1.0]
+  assert metrics.consistency(probs, samples_per_image=64)["mean"] < 1.0  # across groups
+  # The same through the report of an embed_shift grid: two sizes, top-1 = f(size).
+  protocol = protocols.build_protocol("embed_shift", sizes=[28, 30])
+  top = np.where(protocol.point_group == 28, 3, 5)
+  result = grid.GridResult(
+      probs=np.eye(10, dtype=np.float32)[np.stack([top, top])], labels=np.array([3, 5]),
+      protocol_name="embed_shift", protocol_options=protocol.options, grid=protocol.grid,
+      pairs=protocol.pairs, pair_group=protocol.pair_group, point_group=protocol.point_group,
+      sampled=False, point_columns=np.arange(protocol.num_points),
+      logit_spread=np.zeros((2, 2), np.float32), logit_groups=np.array([28, 30]))
+  entry = report.protocol_entry(result, protocol_type="embed_shift", seconds=0.0, seed=0)
+  assert entry["metrics"]["consistency"]["mean"] == 1.0
+  assert entry["by_group"]["consistency"]["mean"] == [1.0, 1.0]
+  assert entry["metrics"]["accuracy"]["mean"] == pytest.approx(0.5)  # equal weight per size
+  assert entry["pooling"] == metrics.POOLING
+  summary = metrics.summarize(result)
+  assert summary["consistency"]["mean"] == 1.0 and summary["max_logit_change"] == 0.0
+
+
+def test_max_logit_change_over_groups():
+  spread = np.array([[0.0, 2.0], [1.0, 0.5]])
+  assert metrics.max_logit_change(spread) == 2.0
+  assert metrics.max_logit_change(spread, np.array([16, 20])) == {"group": [16, 20],
+                                                                  "max": [1.0, 2.0]}
 
 
 def test_stderr_is_nan_for_one_image():
@@ -128,8 +188,23 @@ def test_vmap_grid_equals_loop(small_alexnet, name, options):
   for key in protocol.grid:
     np.testing.assert_array_equal(vmapped.grid[key], looped.grid[key])
   assert vmapped.sampled == bool(protocol.sample_pairs)
+  np.testing.assert_allclose(vmapped.logit_spread, looped.logit_spread, atol=1e-5)
+  np.testing.assert_array_equal(vmapped.logit_groups, np.unique(protocol.point_group))
+  # By hand for one image: max over classes of (max - min) of its logits over each group.
+  image_index = 3
+  grid_of_image = {key: np.asarray(values)[image_index] if vmapped.sampled else values
+                   for key, values in vmapped.grid.items()}
+  transformed = jnp.stack([protocol.transform(jnp.asarray(images[image_index], jnp.float32),
+                                              {key: values[g] for key, values in
+                                               grid_of_image.items()})
+                           for g in range(vmapped.num_points)])
+  logits = np.asarray(predict(variables, transformed))
+  for k, group in enumerate(vmapped.logit_groups):
+    selected = logits[vmapped.point_group == group]
+    assert vmapped.logit_spread[image_index, k] == pytest.approx(
+        (selected.max(0) - selected.min(0)).max(), abs=1e-5)
   if vmapped.sampled:
-    assert vmapped.grid["dy"].shape == (5, 6)
+    assert vmapped.grid["dy"].shape == (5, 6 + 3)  # 3 pairs + 3 uniform points
   # One grid point by hand: the model on the transformed image.
   point = {key: values[..., 1] if vmapped.sampled else values[1]
            for key, values in vmapped.grid.items()}
@@ -236,8 +311,12 @@ def test_circular_nostride_model_is_exactly_shift_invariant_and_strided_is_not()
     result = grid.evaluate_grid(predict, variables, images, labels, protocol)
     assert len(np.unique(metrics.top1(result.probs))) > 2  # not a constant classifier
     summaries[name] = (metrics.p_top1_change(result.probs, result.pairs)["mean"],
-                       metrics.mac(result.probs, result.pairs)["mean"])
+                       metrics.mac(result.probs, result.pairs)["mean"],
+                       metrics.max_logit_change(result.logit_spread))
   assert summaries["alexnet_nostride"][0] == 0.0
   assert summaries["alexnet_nostride"][1] < 1e-6
+  # Exact up to float rounding: no logit of any image moves between any two rolls.
+  assert summaries["alexnet_nostride"][2] <= report.FLOAT_ROUNDING_LOGITS
   assert summaries["alexnet"][0] > 0.1
   assert summaries["alexnet"][1] > 1e-2
+  assert summaries["alexnet"][2] > 100 * report.FLOAT_ROUNDING_LOGITS

@@ -180,15 +180,50 @@ def test_mean_fill_is_the_dataset_mean():
 def test_sampled_grid_draws_neighbouring_pairs_per_group_and_image():
   protocol = protocols.build_protocol("embed_shift", sizes=[20, 24], sample_pairs=3)
   sampled = protocols.sample_grid(protocol, num_images=5, seed=1)
-  assert sampled.index.shape == (5, 12)
+  assert sampled.index.shape == (5, 12 + 2 * 3)  # 3 pairs and 3 points per size
   np.testing.assert_array_equal(sampled.pair_group, [20, 20, 20, 24, 24, 24])
-  np.testing.assert_array_equal(sampled.point_group, np.repeat(sampled.pair_group, 2))
+  np.testing.assert_array_equal(sampled.point_group[:12], np.repeat(sampled.pair_group, 2))
+  np.testing.assert_array_equal(sampled.point_columns, np.arange(12, 18))
+  np.testing.assert_array_equal(sampled.point_group[12:], [20, 20, 20, 24, 24, 24])
   full_pairs = {tuple(pair) for pair in protocol.pairs}
   for row in sampled.index:
     for j, (c1, c2) in enumerate(sampled.pairs):
       assert (row[c1], row[c2]) in full_pairs
       assert protocol.grid["size"][row[c1]] == sampled.pair_group[j]
+    points = row[sampled.point_columns]
+    np.testing.assert_array_equal(protocol.grid["size"][points], sampled.point_group[12:])
+    assert len(set(points)) == len(points)  # drawn without replacement
   np.testing.assert_array_equal(sampled.grid["dx"], protocol.grid["dx"][sampled.index])
   again = protocols.sample_grid(protocol, num_images=5, seed=1)
   np.testing.assert_array_equal(again.index, sampled.index)
   assert len({tuple(row) for row in sampled.index}) > 1  # images get different positions
+
+
+def test_sampled_points_give_every_position_the_same_chance():
+  # Size 28 with diagonal moves: the anti-diagonal corners (0, 4) and (4, 0) are in no pair,
+  # so pair endpoints never reach them; the drawn points must reach all 25 positions alike.
+  protocol = protocols.build_protocol("embed_shift", sizes=[28], sample_pairs=4)
+  sampled = protocols.sample_grid(protocol, num_images=5000, seed=0)
+  points = sampled.index[:, sampled.point_columns]
+  counts = np.bincount(points.ravel(), minlength=protocol.num_points)
+  expected = points.size / protocol.num_points  # 800 per position
+  assert counts.min() > 0
+  # Multinomial-like counts: 5 standard deviations (sqrt(800) ~ 28) of slack.
+  assert np.abs(counts - expected).max() < 5 * np.sqrt(expected)
+  pair_points = np.unique(sampled.index[:, :2 * 4])
+  corners = [i for i in range(protocol.num_points)
+             if (protocol.grid["dy"][i], protocol.grid["dx"][i]) in ((0, 4), (4, 0))]
+  assert not set(corners) & set(pair_points)  # why the points are drawn separately
+  # Pairs are uniform over the full grid's pairs (unbiased pair metrics): 16 pairs.
+  pair_index = {tuple(pair): k for k, pair in enumerate(protocol.pairs)}
+  drawn = [pair_index[(row[2 * j], row[2 * j + 1])] for row in sampled.index for j in range(4)]
+  pair_counts = np.bincount(drawn, minlength=len(protocol.pairs))
+  assert np.abs(pair_counts - len(drawn) / len(protocol.pairs)).max() < 5 * np.sqrt(
+      len(drawn) / len(protocol.pairs))
+
+
+def test_sampled_points_are_the_whole_group_when_it_is_small():
+  protocol = protocols.build_protocol("crop_shift", scale=1.07, sample_pairs=10)  # 3x3 grid
+  sampled = protocols.sample_grid(protocol, num_images=3, seed=0)
+  for row in sampled.index:
+    assert sorted(row[sampled.point_columns]) == list(range(9))

@@ -28,9 +28,12 @@ class MeshShardings:
     return self.mesh.size
 
 
-def make_data_parallel_mesh() -> MeshShardings:
-  """A data-parallel mesh over `jax.devices()` (global, so it spans every host)."""
-  mesh = jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+def make_data_parallel_mesh(devices=None) -> MeshShardings:
+  """A data-parallel mesh over `devices` (default `jax.devices()`: global, so it spans every
+  host); e.g. `jax.devices()[:1]` for a one-device mesh in a multi-device process."""
+  devices = list(devices) if devices is not None else jax.devices()
+  mesh = jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,),
+                       devices=devices)
   return MeshShardings(
       mesh=mesh,
       batch=NamedSharding(mesh, PartitionSpec(DATA_AXIS)),
