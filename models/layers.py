@@ -59,9 +59,9 @@ def conv(x: jnp.ndarray, features: int, kernel_size: int, *, stride: int = 1, pa
 
 
 # Padding modes that the convolution itself implements: zero padding, passed to nn.Conv as
-# explicit pads instead of padding the map first and convolving with 'VALID'. Same values
-# (the sum over the same products); on XLA:CPU the conv's forward plus backward is 1.5-3x
-# faster without the separate pad op (benchmarks/pytorch_peer.py, README "Speed against
+# explicit pads instead of padding the map first and convolving with 'VALID'. The same
+# sum of the same products (equal up to float rounding); on XLA:CPU the conv's forward plus
+# backward is markedly faster without the separate pad op (benchmarks/pytorch_peer.py, README "Speed against
 # plain Flax and PyTorch").
 CONV_FOLDED_PADDINGS = frozenset({"zeros"})
 
@@ -96,6 +96,7 @@ def _strided_slices(x: jnp.ndarray, window: int, stride: int, axes: tuple[int, .
 
 
 def _elementwise_max(arrays) -> jnp.ndarray:
+  """Elementwise maximum of a non-empty iterable of same-shaped arrays."""
   result = None
   for array in arrays:
     result = array if result is None else jnp.maximum(result, array)
@@ -106,7 +107,7 @@ def _max_over_window_slices(x: jnp.ndarray, window: int, stride: int) -> jnp.nda
   """VALID max-pooling as an elementwise max of the window*window strided slices of x.
 
   Same values as reduce-window max-pooling; its gradient is elementwise selects instead of
-  XLA's select-and-scatter, which is 4-7x faster on CPU at stride 2 (ties share the gradient
+  XLA's select-and-scatter, which is several times faster on CPU at stride 2 (ties share the gradient
   equally instead of giving it all to one input: both are valid subgradients).
   """
   return _elementwise_max(_strided_slices(x, window, stride, axes=(1, 2)))
@@ -117,7 +118,7 @@ def _max_over_rows_then_columns(x: jnp.ndarray, window: int, stride: int) -> jnp
 
   The same values as `_max_over_window_slices` (a max over a rectangle is a max of maxes
   over its rows), with 2 * window slices instead of window**2. At stride 1 on XLA:CPU its
-  forward plus backward is about 5x faster than both the window*window slices and
+  forward plus backward is several times faster than both the window*window slices and
   reduce-window (select-and-scatter); at stride 2 the window*window slices are as fast.
   """
   rows = _elementwise_max(_strided_slices(x, window, stride, axes=(1,)))
