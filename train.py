@@ -4,9 +4,9 @@
   python train.py --config configs/nostride.py --workdir runs/nostride --config.train.num_epochs=5
   train --config configs/quickstart.py --workdir runs/quickstart   # installed (pyproject.toml)
 
-Everything is in train_and_evaluate(config, workdir) (pipeline/train_then_evaluate.py); this file only
-parses flags, sets up multi-host JAX when asked, and turns known errors into a message and a
-non-zero exit status.
+Everything is in train_and_evaluate(config, workdir) (pipeline/train_then_evaluate.py); this
+file only parses flags, sets up multi-host JAX when asked, and turns known errors into a
+message and a non-zero exit status.
 """
 import sys
 
