@@ -4,9 +4,9 @@
   python train.py --config configs/nostride.py --workdir runs/nostride --config.train.num_epochs=5
   train --config configs/quickstart.py --workdir runs/quickstart   # installed (pyproject.toml)
 
-Everything is in train_and_evaluate(config, workdir) (training/train_loop.py); this file only
-parses flags, sets up multi-host JAX when asked, and turns known errors into a message and a
-non-zero exit status.
+Everything is in train_and_evaluate(config, workdir) (pipeline/train_then_evaluate.py); this
+file only parses flags, sets up multi-host JAX when asked, and turns known errors into a
+message and a non-zero exit status.
 """
 import sys
 
@@ -32,7 +32,8 @@ def main(argv):
 
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   from data import DataError  # pylint: disable=g-import-not-at-top
-  from training.train_loop import TrainingDivergedError, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from training.train_loop import TrainingDivergedError  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (UnknownNameError, DataError, ValueError, TrainingDivergedError) as error:

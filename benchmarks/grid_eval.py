@@ -29,8 +29,8 @@ import numpy as np
 import models
 from data.constants import IMAGE_SHAPE
 from evaluate import grid, protocols
-from evaluate.accuracy import make_predict_fn
-from training.mesh import make_data_parallel_mesh
+from runtime.accuracy import make_predict_fn
+from runtime.mesh import make_data_parallel_mesh
 
 _MODEL = flags.DEFINE_string("model", "alexnet", "Registered model name.")
 _WIDTH = flags.DEFINE_integer("width", 16, "Model width option (0 = the model's default).")

@@ -17,16 +17,15 @@ on small inputs).
 """
 from __future__ import annotations
 
-import functools
-import math
-
 from absl import app, flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import models
-from models.alias_free import band_limit, fourier_shift
+from common.fourier import fourier_shift
+from models.alias_free import band_limit
+from models.random_weights import random_variables
 
 _MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
 _STRATEGIES = flags.DEFINE_list("strategies", ["stride", "aps", "lps", "alias_free"],
@@ -47,42 +46,21 @@ STRATEGY_OPTIONS = {
 HALF_SHIFTS = [(0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (3.5, 10.5)]
 
 
-def random_variables(model, size: int, seed: int = 1):
-  """Random variables drawn in numpy from the shapes of model.init (no init compile)."""
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
-                          jnp.zeros((1, size, size, 3)))
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    kind, shape = path[-1].key, leaf.shape
-    if kind == "kernel":
-      values = rng.normal(0.0, math.sqrt(2.0 / np.prod(shape[:-1])), shape)
-    elif kind == "scale":
-      values = 1.0 + 0.1 * rng.normal(size=shape)
-    elif kind == "var":
-      values = rng.uniform(0.5, 1.5, shape)
-    else:  # bias, mean
-      values = 0.1 * rng.normal(size=shape)
-    return jnp.asarray(values, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(draw, shapes)
-
-
 def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[float, bool]]:
   """{'integer'|'half_bl'|'half_raw': (relative logit change, same top-1 for all)}."""
   options = dict(width=_WIDTH.value, padding="circular", **STRATEGY_OPTIONS[strategy])
   if name.startswith("alexnet"):
     options["hidden_units"] = (16,)
   model = models.build_model(name, **options)
-  variables = random_variables(model, size)
+  variables = random_variables(model, (size, size, 3))
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   raw = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   smooth = band_limit(raw)
   parts = {
       "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
-      "half_bl": [smooth] + [fourier_shift(smooth, *s) for s in HALF_SHIFTS],
-      "half_raw": [raw] + [fourier_shift(raw, *s) for s in HALF_SHIFTS],
+      "half_bl": [smooth] + [fourier_shift(smooth, s, (1, 2)) for s in HALF_SHIFTS],
+      "half_raw": [raw] + [fourier_shift(raw, s, (1, 2)) for s in HALF_SHIFTS],
   }
   batch = jnp.concatenate([image for images in parts.values() for image in images])
   logits = np.asarray(jax.jit(lambda v, b: model.apply(v, b, train=False))(variables, batch))

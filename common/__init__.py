@@ -1,1 +1,3 @@
-"""Small shared utilities: the name registry used by models, augmentations, data sources and more."""
+"""Small shared utilities at the bottom of the project (they import no other package of it): the
+name registry used by models, augmentations, data sources and more, the FFT phase-ramp shift
+(fourier.py), config-file loading, TensorBoard event files, entry-point set-up."""

@@ -1,6 +1,5 @@
-"""Evaluation: test accuracy, and invariance under the paper's protocols over shift grids.
+"""Evaluation: invariance under the paper's protocols over shift grids.
 
-  accuracy.py   top-1 accuracy on the device (used by training)
   protocols.py  PROTOCOLS registry: crop_shift, embed_shift, embed_scale, circular_shift,
                 fractional_shift
   inpaint.py    the normalised-convolution inpainting of embed_shift(fill='inpaint')
@@ -8,6 +7,12 @@
   metrics.py    P(top-1 change), MAC, accuracy, worst-case accuracy, consistency
   adversarial.py  the worst grid point per image: stable prediction, worst-case accuracy
   run.py        evaluate_workdir(workdir): all configured protocols -> workdir/eval/
+  eval_config.py  the eval config chosen, completed and checked; its protocols built
+  images.py     which test images are evaluated
+  jagged.py     the jagged curves: correct-class probability along a path of the grid
+  figures.py    the PNGs of an evaluation (heat maps, jagged curves, per-report plots)
   report.py, plots.py, compare.py   eval.json, CSV, Markdown and PNG outputs
+Top-1 accuracy, checkpoints and the device mesh are in runtime/ (shared with training/;
+evaluate never imports training/).
 Command line: python -m evaluate --workdir runs/x; python -m evaluate.compare --workdirs a,b --out c
 """

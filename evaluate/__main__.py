@@ -53,7 +53,7 @@ def _set_field(config, path: str, value) -> None:
 
 def _chosen_eval_config(run_config):
   """The eval config the flags ask for (see the module docstring); None = run's or default."""
-  from evaluate.run import resolve_eval_config  # pylint: disable=g-import-not-at-top
+  from evaluate.eval_config import resolve_eval_config  # pylint: disable=g-import-not-at-top
   if flags.FLAGS["config"].present:
     return _CONFIG.value
   base = resolve_eval_config(run_config)
@@ -67,7 +67,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every restore at INFO
   from data import DataError  # pylint: disable=g-import-not-at-top
-  from evaluate.run import evaluate_workdir, load_run_config  # pylint: disable=g-import-not-at-top
+  from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
+  from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
   try:
     run_config = load_run_config(_WORKDIR.value)
     evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,

@@ -11,7 +11,7 @@ from typing import Any
 
 import ml_collections
 
-# How the evaluated test images are chosen (see evaluate.run.select_test_images).
+# How the evaluated test images are chosen (see evaluate.images.select_test_images).
 IMAGE_SELECTIONS = ("first", "random")
 
 

@@ -18,7 +18,7 @@ forward pass of the transformed images. Both return the same GridResult (up to f
 rounding); the loop exists for tests and benchmarks.
 
 Usage:
-  predict = evaluate.accuracy.make_predict_fn(model)
+  predict = runtime.accuracy.make_predict_fn(model)
   result = evaluate_grid(predict, variables, images_uint8, labels, protocol)
   evaluate.metrics.p_top1_change(result.probs, result.pairs)
 """
@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
-from training.mesh import MeshShardings, make_data_parallel_mesh
+from runtime.mesh import MeshShardings, make_data_parallel_mesh
 
 # predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
 PredictFn = Callable[[Any, jnp.ndarray], jnp.ndarray]
@@ -377,12 +377,12 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
 
   Args:
     predict: predict(variables, images float (B, 32, 32, 3) pixel units) -> logits (B, C),
-      e.g. evaluate.accuracy.make_predict_fn(model).
+      e.g. runtime.accuracy.make_predict_fn(model).
     variables: the model variables (replicated over the mesh here).
     images_uint8: (N, 32, 32, 3) uint8 clean images (host array).
     labels: (N,) int true classes.
     protocol: an evaluate.protocols.Protocol.
-    shardings: training.mesh.MeshShardings (None = make_data_parallel_mesh()).
+    shardings: runtime.mesh.MeshShardings (None = make_data_parallel_mesh()).
     images_per_chunk: images per jitted call (0 = planned from max_chunk_bytes).
     max_chunk_bytes: memory bound (bytes) of one chunk, see bytes_per_grid_image.
     seed: seeds the per-image pairs of a protocol with sample_pairs > 0.

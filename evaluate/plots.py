@@ -28,13 +28,15 @@ _DPI = 110
 _MAX_LABELLED_TICKS = 12
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+  """A blank figure (inches) with an Agg canvas and constrained layout; no pyplot state."""
   figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
   FigureCanvasAgg(figure)
   return figure
 
 
-def _save(figure: Figure, path: str) -> str:
+def save(figure: Figure, path: str) -> str:
+  """Writes `figure` as a PNG to `path`; returns `path`."""
   figure.savefig(path, dpi=_DPI)
   return path
 
@@ -62,7 +64,7 @@ def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
   panels = (("p_top1_change", "P(top-1 change), one-pixel move"),
             ("mac", "MAC: mean |p1(c) - p2(c)|"),
             ("accuracy", "accuracy (mean over positions)"))
-  figure = _new_figure(5.0 * len(panels), 4.0)
+  figure = new_figure(5.0 * len(panels), 4.0)
   axes = figure.subplots(1, len(panels))
   for axis, (key, label) in zip(axes, panels):
     for index, entry in enumerate(series):
@@ -82,7 +84,7 @@ def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
     axis.grid(alpha=0.3)
   axes[0].legend(fontsize="small")
   figure.suptitle(title)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title: str,
@@ -106,7 +108,7 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
             ("worst_case_accuracy", "worst-case accuracy over grid"),
             ("p_top1_change", "P(top-1 change), one-pixel move"),
             ("mac", "MAC"))
-  figure = _new_figure(max(8.0, 1.2 * len(protocols) * 2 + 2), 7.0)
+  figure = new_figure(max(8.0, 1.2 * len(protocols) * 2 + 2), 7.0)
   axes = figure.subplots(2, 2).ravel()
   positions = np.arange(len(protocols))
   width = 0.8 / max(len(series), 1)
@@ -131,7 +133,7 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
   figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
                 fontsize="small")
   figure.suptitle(title)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str, *,
@@ -146,7 +148,7 @@ def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str
     `path`.
   """
   labels = list(accuracies)
-  figure = _new_figure(max(6.0, 0.9 * len(labels) + 2.0), 4.5)
+  figure = new_figure(max(6.0, 0.9 * len(labels) + 2.0), 4.5)
   axis = figure.subplots()
   for position, label in enumerate(labels):
     values = np.asarray(accuracies[label], np.float64)
@@ -161,7 +163,7 @@ def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str
   axis.set_ylim(0.0, 1.0)
   axis.grid(axis="y", alpha=0.3)
   figure.suptitle(title)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def _grid_image(x: np.ndarray, y: np.ndarray, values: np.ndarray):
@@ -198,7 +200,7 @@ def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
   # One colour scale for every size, so that rows compare.
   change_max = float(np.nanmax(shown_change)) if np.any(np.isfinite(shown_change)) else 1.0
   change_max = change_max if change_max > 0 else 1.0
-  figure = _new_figure(9.0, 3.8 * len(rows) + 0.4)
+  figure = new_figure(9.0, 3.8 * len(rows) + 0.4)
   axes = np.asarray(figure.subplots(len(rows), 2, squeeze=False))
   for row, size in zip(axes, rows):
     keep = (np.ones_like(accuracy, bool) if size is None
@@ -223,7 +225,7 @@ def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
       blank = " (blank: no move starts here)" if label != "accuracy" else ""
       axis.set_title(f"{label}{where}{blank}", fontsize="medium")
   figure.suptitle(title)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title: str,
@@ -242,7 +244,7 @@ def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title:
   Returns:
     `path`.
   """
-  figure = _new_figure(11.0, 2.4 * len(curves) + 0.6)
+  figure = new_figure(11.0, 2.4 * len(curves) + 0.6)
   grid_spec = figure.add_gridspec(max(len(curves), 1), 4, width_ratios=(1, 1, 2.5, 2.5))
   for row, curve in enumerate(curves):
     x, prob = np.asarray(curve["x"]), np.asarray(curve["prob"])
@@ -267,7 +269,7 @@ def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title:
     if row == len(curves) - 1:
       plot_axis.set_xlabel(x_label)
   figure.suptitle(title)
-  return _save(figure, path)
+  return save(figure, path)
 
 
 def spread_sizes(sizes: Sequence[int], count: int) -> list[int]:

@@ -13,7 +13,8 @@ keyword options (validated at once, errors name the field) and returning a `Prot
   embed_scale     fixed position, side s versus s + 1 for every s in `sizes`.
   circular_shift  jnp.roll by (dy, dx): every roll (default) or |dy|, |dx| <= max_shift.
   fractional_shift  sub-pixel circular shift by (dy, dx) in steps of `step` pixel (1/2, 1/4...),
-                  an FFT phase ramp (fourier_shift); integer (dy, dx) give exactly jnp.roll.
+                  an FFT phase ramp (common.fourier.fourier_shift; an even size's Nyquist
+                  row/column is scaled by cos(pi d)); integer (dy, dx) give exactly jnp.roll.
 
 Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
 whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
@@ -39,6 +40,7 @@ import numpy as np
 import augment
 from augment.options import (require_bool, require_int, require_name, require_real,
                              require_resize_method)
+from common.fourier import fourier_shift
 from common.registry import Registry
 from data.constants import IMAGE_SHAPE
 from evaluate.inpaint import inpaint, reach
@@ -393,29 +395,11 @@ def circular_shift(*, max_shift: int | None = None, direction: str = "diagonal",
                  neighbour_pairs(dy, dx, group, steps, wrap=wrap), None, group, transform)
 
 
-def fourier_shift(image: jnp.ndarray, dy, dx) -> jnp.ndarray:
-  """Circular shift of an (H, W, C) image by real (dy, dx) pixels through an FFT phase ramp.
-
-  Output = real(ifft2(fft2(image) * exp(-2 pi i (f_y dy + f_x dx)))), frequencies f from
-  jnp.fft.fftfreq (cycles per pixel, the Nyquist row/column at -1/2), per channel. Positive
-  dy moves the content down, dx right (like jnp.roll). Integer (dy, dx) give exactly
-  jnp.roll(image, (dy, dx), (0, 1)) up to float rounding; (0, 0) is the identity. The real part
-  multiplies the Nyquist components (even H or W) by cos(pi d) instead of e^{i pi d}, so a
-  half-pixel shift removes them, and composing shifts adds their amounts exactly only for
-  images without Nyquist content. Values are not clipped to [0, 255] (band-limited ringing).
-  """
-  height, width = image.shape[0], image.shape[1]
-  spectrum = jnp.fft.fft2(image.astype(jnp.float32), axes=(0, 1))
-  phase = (jnp.fft.fftfreq(height)[:, None] * dy + jnp.fft.fftfreq(width)[None, :] * dx)
-  ramp = jnp.exp(-2j * jnp.pi * phase.astype(jnp.float32))
-  shifted = jnp.fft.ifft2(spectrum * ramp[:, :, None], axes=(0, 1))
-  return jnp.real(shifted).astype(image.dtype)
-
-
 @PROTOCOLS.register("fractional_shift")
 def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
                      direction: str = "diagonal", sample_pairs: int = 0) -> Protocol:
-  """Sub-pixel circular shifts (fourier_shift): is a model consistent between grid steps?
+  """Sub-pixel circular shifts (common.fourier.fourier_shift over the image's rows and
+  columns; values not clipped): is a model consistent between grid steps?
 
   Options:
     step: the grid spacing in pixels, 1 / n for an integer n in [1, 16] (0.5: half pixels,
@@ -452,7 +436,7 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
           "dx": (units_x / per_pixel).astype(np.float32)}
 
   def transform(image, point):
-    return fourier_shift(image, point["dy"], point["dx"])
+    return fourier_shift(image, (point["dy"], point["dx"]), (0, 1))
 
   return _finish("fractional_shift", options, grid,
                  neighbour_pairs(units_y, units_x, group, steps, wrap=wrap), None, group,

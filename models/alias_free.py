@@ -112,21 +112,10 @@ def alias_free_relu(x: jnp.ndarray) -> jnp.ndarray:
   return ideal_resize(jax.nn.relu(upsampled), (height, width))
 
 
-def fourier_shift(x: jnp.ndarray, dy: float, dx: float) -> jnp.ndarray:
-  """Circular shift of (N, H, W, C) by (dy, dx) pixels, any real amount, by the FFT phase ramp
-  exp(-2 pi i (k_y dy / H + k_x dx / W)); the real part is kept (which, for a fractional
-  shift, scales an even size's Nyquist row/column by cos(pi d)). Integer shifts equal jnp.roll
-  up to float rounding."""
-  ky = jnp.fft.fftfreq(x.shape[1])[:, None]
-  kx = jnp.fft.fftfreq(x.shape[2])[None, :]
-  ramp = jnp.exp(-2j * jnp.pi * (ky * dy + kx * dx))[None, :, :, None]
-  shifted = jnp.fft.ifft2(jnp.fft.fft2(x.astype(jnp.float32), axes=(1, 2)) * ramp, axes=(1, 2))
-  return shifted.real.astype(x.dtype)
-
-
 def band_limit(x: jnp.ndarray) -> jnp.ndarray:
   """x without its Nyquist row and column (keeps |k| < H/2, W/2): fractional Fourier shifts
-  of the result are exact shifts of a band-limited signal. (N, H, W, C) -> same."""
+  (common.fourier.fourier_shift) of the result are exact shifts of a band-limited signal.
+  (N, H, W, C) -> same."""
   height, width = x.shape[1], x.shape[2]
   return ideal_resize(ideal_resize(x, (2 * height, 2 * width)), (height, width))
 

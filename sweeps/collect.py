@@ -28,10 +28,10 @@ import numpy as np
 from evaluate import plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero
-from evaluate.run import EVAL_SUBDIR
+from runtime import run_files
+from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
 from sweeps.spec import SweepMember
-from training.run_files import SUMMARY_FILE
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -66,7 +66,7 @@ def read_member(workdir: str, member: SweepMember) -> MemberResult:
       member=member, state=state_of(status, member),
       error=status.get("error") if status else None,
       summary=read_json_or_none(os.path.join(directory, SUMMARY_FILE)),
-      report=read_json_or_none(os.path.join(directory, EVAL_SUBDIR, EVAL_JSON)))
+      report=read_json_or_none(os.path.join(directory, run_files.EVAL_SUBDIR, EVAL_JSON)))
 
 
 def _protocol_names(results: Sequence[MemberResult]) -> list[str]:

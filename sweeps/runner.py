@@ -25,12 +25,12 @@ import ml_collections
 
 import augment
 import models
-from evaluate.run import check_eval_config
+from evaluate.eval_config import check_eval_config
+from pipeline.train_then_evaluate import train_and_evaluate
+from runtime import run_files
+from runtime.progress import format_duration, print_progress
 from sweeps.spec import SweepMember
-from training import run_files
-from training.progress import format_duration, print_progress
 from training.temperature import check_temperature_config, temperature_config
-from training.train_loop import train_and_evaluate
 
 STATUS_FILE = "sweep_member.json"
 SWEEP_FILE = "sweep.json"

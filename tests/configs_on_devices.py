@@ -31,15 +31,15 @@ import models  # pylint: disable=g-import-not-at-top
 from common.config_files import load_config_file  # pylint: disable=g-import-not-at-top
 from data import load_cifar10  # pylint: disable=g-import-not-at-top
 from evaluate import grid, protocols  # pylint: disable=g-import-not-at-top
-from evaluate.accuracy import (evaluate_accuracy, make_accuracy_fn,  # pylint: disable=g-import-not-at-top
-                               make_predict_fn)
+from runtime.accuracy import (evaluate_accuracy, make_accuracy_fn,  # pylint: disable=g-import-not-at-top
+                              make_predict_fn)
 import augment  # pylint: disable=g-import-not-at-top
-from evaluate.run import check_eval_config  # pylint: disable=g-import-not-at-top
-from training import checkpointing  # pylint: disable=g-import-not-at-top
-from training.mesh import (check_divisible, make_data_parallel_mesh,  # pylint: disable=g-import-not-at-top
-                           put_replicated)
-from training.state import model_variables  # pylint: disable=g-import-not-at-top
-from training.train_loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
+from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
+from runtime import checkpointing  # pylint: disable=g-import-not-at-top
+from runtime.mesh import (check_divisible, make_data_parallel_mesh,  # pylint: disable=g-import-not-at-top
+                          put_replicated)
+from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
+from runtime.variables import model_variables  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TEST_IMAGES = 13  # divides over no device count > 1

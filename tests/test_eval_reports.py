@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from common.registry import UnknownNameError
-from evaluate import compare, metrics, protocols, report, run
+from evaluate import compare, eval_config, images, jagged, metrics, protocols, report, run
 from evaluate.config import complete_eval_config, default_eval_config, get_config
+from pipeline.train_then_evaluate import train_and_evaluate
 from tests.conftest import REPO_ROOT, tiny_config
-from training.train_loop import train_and_evaluate
 
 NUM_TEST_IMAGES = 16
 TINY_EVAL = dict(
@@ -245,13 +245,13 @@ def test_cli_unknown_protocol_exits_nonzero_with_the_valid_names(evaluated):
 
 
 def test_image_selection_first_random_and_all():
-  assert list(run.select_test_images(10, 3, "first", 0)) == [0, 1, 2]
-  drawn = run.select_test_images(100, 10, "random", 7)
+  assert list(images.select_test_images(10, 3, "first", 0)) == [0, 1, 2]
+  drawn = images.select_test_images(100, 10, "random", 7)
   assert len(set(drawn)) == 10 and list(drawn) == sorted(drawn) and drawn.max() < 100
-  assert list(drawn) == list(run.select_test_images(100, 10, "random", 7))
-  assert list(drawn) != list(run.select_test_images(100, 10, "random", 8))
-  assert list(run.select_test_images(5, 0, "random", 0)) == list(range(5))
-  assert list(run.select_test_images(5, 50, "random", 0)) == list(range(5))
+  assert list(drawn) == list(images.select_test_images(100, 10, "random", 7))
+  assert list(drawn) != list(images.select_test_images(100, 10, "random", 8))
+  assert list(images.select_test_images(5, 0, "random", 0)) == list(range(5))
+  assert list(images.select_test_images(5, 50, "random", 0)) == list(range(5))
 
 
 @pytest.mark.parametrize("entry, row", [
@@ -261,7 +261,7 @@ def test_image_selection_first_random_and_all():
 ])
 def test_jagged_path_is_one_row_in_order_of_dx(entry, row):
   protocol = protocols.build_protocol_from_config(entry)
-  indices, x, label, symbol = run.jagged_path(protocol.grid, protocol.pairs, entry["type"])
+  indices, x, label, symbol = jagged.jagged_path(protocol.grid, protocol.pairs, entry["type"])
   key, value = row
   assert np.all(protocol.grid[key][indices] == value)
   assert len(np.unique(protocol.grid["dy"][indices])) == 1
@@ -270,7 +270,7 @@ def test_jagged_path_is_one_row_in_order_of_dx(entry, row):
 
 def test_jagged_path_of_embed_scale_follows_the_size():
   protocol = protocols.build_protocol("embed_scale", sizes=[20, 22, 24])
-  indices, x, _, symbol = run.jagged_path(protocol.grid, protocol.pairs, "embed_scale")
+  indices, x, _, symbol = jagged.jagged_path(protocol.grid, protocol.pairs, "embed_scale")
   assert list(x) == [20, 22, 24] and symbol == "s"
 
 
@@ -289,12 +289,12 @@ def test_eval_config_defaults_overrides_and_typos():
   with pytest.raises(ValueError, match="image_selection"):
     complete_eval_config(dict(image_selection="best"))
   with pytest.raises(UnknownNameError, match="circular_shift"):
-    run.check_eval_config(dict(protocols=dict(c=dict(type="circle"))))
-  assert run.check_eval_config(None) == default
+    eval_config.check_eval_config(dict(protocols=dict(c=dict(type="circle"))))
+  assert eval_config.check_eval_config(None) == default
   run_config = tiny_config()
   run_config.eval = complete_eval_config(dict(num_images=7))
-  assert run.resolve_eval_config(run_config).num_images == 7
-  assert run.resolve_eval_config(run_config, dict(seed=3)).num_images == default.num_images
+  assert eval_config.resolve_eval_config(run_config).num_images == 7
+  assert eval_config.resolve_eval_config(run_config, dict(seed=3)).num_images == default.num_images
 
 
 def test_default_protocols_fit_the_default_memory_bound_for_alexnet():
@@ -303,7 +303,7 @@ def test_default_protocols_fit_the_default_memory_bound_for_alexnet():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
   from evaluate import grid  # pylint: disable=g-import-not-at-top
-  from evaluate.accuracy import make_predict_fn  # pylint: disable=g-import-not-at-top
+  from runtime.accuracy import make_predict_fn  # pylint: disable=g-import-not-at-top
   model = models.build_model(**importlib.import_module("configs.alexnet").get_config().model)
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
                                              train=False))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from common.fourier import fourier_shift
 from evaluate import adversarial, grid, metrics, protocols, report
 
 # float32 FFT of pixel values in [0, 255]: rounding errors stay far below this (pixels).
@@ -22,7 +23,7 @@ def _band_limited(seed=0):
   return jnp.asarray(np.real(np.fft.ifft2(spectrum, axes=(0, 1))), jnp.float32)
 
 
-_shift = jax.jit(protocols.fourier_shift)
+_shift = jax.jit(lambda image, dy, dx: fourier_shift(image, (dy, dx), (0, 1)))
 
 
 @pytest.mark.parametrize("dy, dx", [(1, 0), (0, -1), (3, -5), (31, 16)])

@@ -6,7 +6,7 @@ import pytest
 
 import models
 from evaluate import grid, metrics, protocols, report
-from evaluate.accuracy import make_predict_fn
+from runtime.accuracy import make_predict_fn
 
 # --- metrics on hand-made probabilities -------------------------------------------------------
 

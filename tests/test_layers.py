@@ -131,7 +131,7 @@ def test_typicality_of_a_training_image_against_a_set_containing_it_is_the_maxim
 def _tiny_workdir(tmp_path):
   """A workdir holding a random-init AlexNet (width 4) checkpoint, as train.py writes it."""
   from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
-  from training import checkpointing, run_files  # pylint: disable=g-import-not-at-top
+  from runtime import checkpointing, run_files  # pylint: disable=g-import-not-at-top
   config = tiny_config()
   config.model.width = 4
   config.model.hidden_units = (8,)

@@ -17,6 +17,7 @@ from models.blurpool import (BlurPool, binomial_filter, depthwise_conv_blur_subs
                              separable_blur_subsample)
 from models.downsample import DOWNSAMPLERS, Downsampler
 from models.padding import BLUR_PADDINGS, pad_reflect, same_pads
+from models.random_weights import random_variables
 
 IMAGE = (32, 32, 3)
 # Small widths keep CPU compile and run times low; architecture formulas are width-generic.
@@ -26,34 +27,6 @@ STRATEGIES = ("stride", "blurpool", "none")
 
 def random_images(seed: int, n: int) -> jnp.ndarray:
   return jax.random.normal(jax.random.PRNGKey(seed), (n, *IMAGE), jnp.float32)
-
-
-def random_variables(model, seed: int = 1):
-  """Random variables for `model`, drawn in numpy from the shapes of model.init.
-
-  (Jitting flax's own initialisers costs tens of seconds of XLA compile time on CPU.)
-  Kernels are He-normal, biases and BatchNorm shifts small and random, BatchNorm scales near
-  1, running means random and running variances in [0.5, 1.5], so eval-mode BatchNorm is
-  not the identity.
-  """
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
-                          jnp.zeros((1, *IMAGE)))
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    kind = path[-1].key
-    shape = leaf.shape
-    if kind == "kernel":
-      values = rng.normal(0.0, math.sqrt(2.0 / np.prod(shape[:-1])), shape)
-    elif kind == "scale":
-      values = 1.0 + 0.1 * rng.normal(size=shape)
-    elif kind == "var":
-      values = rng.uniform(0.5, 1.5, shape)
-    else:  # bias, mean
-      values = 0.1 * rng.normal(size=shape)
-    return jnp.asarray(values, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
 @functools.lru_cache(maxsize=None)

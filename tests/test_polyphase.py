@@ -30,14 +30,15 @@ import numpy as np
 import optax
 import pytest
 
+from common.fourier import fourier_shift
 from common.registry import UnknownNameError
 from configs import default as default_config
 from models import build_model, uses_temperature
-from models.alias_free import alias_free_relu, band_limit, fourier_shift, ideal_downsample
+from models.alias_free import alias_free_relu, band_limit, ideal_downsample
 from models.downsample import build_downsampler
 from models.polyphase import (GumbelSoftmaxWeights, aps_index, pad_to_multiple,
                               polyphase_components, take_component)
-from tests.test_models import random_variables
+from models.random_weights import random_variables
 from training.state import TrainState
 from training.steps import make_update_fn
 from training.temperature import build_temperature_schedule, check_temperature_config
@@ -94,7 +95,7 @@ def shift_changes(name: str, variant: str) -> dict[str, float]:
   flat = jnp.stack([jnp.zeros((size, size, 3)), jnp.full((size, size, 3), 0.7)])
   parts = {
       "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
-      "half_pixel": [x_smooth] + [fourier_shift(x_smooth, *s) for s in HALF_SHIFTS],
+      "half_pixel": [x_smooth] + [fourier_shift(x_smooth, s, (1, 2)) for s in HALF_SHIFTS],
       "flat": [jnp.roll(flat, s, axis=(1, 2)) for s in shifts[:9]],
   }
   batch = jnp.concatenate([image for images in parts.values() for image in images])
@@ -219,7 +220,7 @@ def test_ideal_downsampling_turns_integer_shifts_into_exact_fourier_shifts():
   y = ideal_downsample(x, 2)
   for dy, dx in [(1, 0), (0, 1), (3, 7), (5, 2)]:
     shifted = ideal_downsample(jnp.roll(x, (dy, dx), axis=(1, 2)), 2)
-    np.testing.assert_allclose(shifted, fourier_shift(y, dy / 2, dx / 2), atol=2e-5)
+    np.testing.assert_allclose(shifted, fourier_shift(y, (dy / 2, dx / 2), (1, 2)), atol=2e-5)
 
 
 def test_ideal_resize_keeps_constants_and_cuts_at_the_new_nyquist():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from common import tensorboard_events
+from runtime import progress, run_files
 from tests.event_reader import read_scalars
-from training import progress, run_files
 
 
 def _record(step, loss, test_accuracy=None):

@@ -137,7 +137,7 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   """configs/sweeps/beyond_blurpool.py: its protocols, members and their settings."""
   import augment  # pylint: disable=g-import-not-at-top
   from configs.sweeps import beyond_blurpool  # pylint: disable=g-import-not-at-top
-  from evaluate.run import check_eval_config  # pylint: disable=g-import-not-at-top
+  from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
   sweep = beyond_blurpool.get_config("cpu")
   assert {"circular", "crop", "embed_black", "embed_scale", "fractional_half",
           "fractional_quarter"} == set(sweep.base.eval.protocols.keys())
@@ -242,8 +242,8 @@ def test_bad_sweep_config_exits_2_before_running(tmp_path):
 
 
 def test_interrupted_member_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+  from runtime import checkpointing  # pylint: disable=g-import-not-at-top
   from sweeps import runner  # pylint: disable=g-import-not-at-top
-  from training import checkpointing  # pylint: disable=g-import-not-at-top
 
   class Preempted(BaseException):
     """Like a kill: not an Exception, so the runner does not record a failure."""

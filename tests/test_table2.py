@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from common.fourier import fourier_shift
 from evaluate.layers import toy1d
-from evaluate.layers.fourier import fourier_shift
 
 
 def _as_tuples(rows):

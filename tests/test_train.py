@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from common import tensorboard_events
-from evaluate.run import load_run_config
+from pipeline.train_then_evaluate import train_and_evaluate
+from runtime import checkpointing
+from runtime.run_config import load_run_config
 from tests.conftest import REPO_ROOT, tiny_config
 from tests.event_reader import read_scalars
-from training import checkpointing
-from training.train_loop import TrainingDivergedError, train_and_evaluate
+from training.train_loop import TrainingDivergedError
 
 TINY_RUN = os.path.join(REPO_ROOT, "tests", "tiny_run.py")
 

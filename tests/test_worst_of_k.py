@@ -9,9 +9,9 @@ import pytest
 import augment
 import models
 from data.normalize import normalize
+from pipeline.train_then_evaluate import train_and_evaluate
 from training.candidate_loss import make_candidate_loss_fn
 from training.state import TrainState
-from training.train_loop import train_and_evaluate
 
 BATCH = 6
 

@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
+from runtime import checkpointing  # pylint: disable=g-import-not-at-top
 from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
-from training import checkpointing  # pylint: disable=g-import-not-at-top
-from training.train_loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
 
 
 def params_digest(params) -> str:

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import optax
 
 from data.normalize import normalize
-from training.state import TrainState, model_variables
+from runtime.variables import model_variables
+from training.state import TrainState
 
 
 def make_candidate_loss_fn(model: nn.Module, state: TrainState, labels: jax.Array, *,

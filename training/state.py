@@ -8,12 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-
-def model_variables(params, batch_stats) -> dict:
-  """The variables dict that `model.apply` takes: params, plus batch_stats if there are any."""
-  if batch_stats:
-    return {"params": params, "batch_stats": batch_stats}
-  return {"params": params}
+from runtime.variables import model_variables
 
 
 @flax.struct.dataclass

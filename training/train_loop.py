@@ -1,4 +1,7 @@
-"""`train_and_evaluate(config, workdir)`: the whole run, resumable from its workdir.
+"""`train(config, workdir)`: the training of a run, resumable from its workdir.
+
+(The invariance evaluation that may follow is composed above training and evaluation, in
+pipeline.train_then_evaluate.)
 
 Order of work: build and validate everything that a config can get wrong (model, augmentation,
 optimiser, mesh) before touching data; load CIFAR-10 once and keep it on the device as uint8;
@@ -21,10 +24,9 @@ import augment
 import models
 from data import load_cifar10
 from data.constants import IMAGE_SHAPE
-from evaluate.accuracy import evaluate_accuracy, make_accuracy_fn
-from evaluate.run import check_eval_config, evaluate_workdir
-from training import checkpointing, progress, run_files
-from training.mesh import check_divisible, make_data_parallel_mesh, put_replicated
+from runtime import checkpointing, progress, run_files
+from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
+from runtime.mesh import check_divisible, make_data_parallel_mesh, put_replicated
 from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer
 from training.state import TrainState
 from training.steps import epoch_permutation, make_train_step
@@ -71,8 +73,8 @@ def _check_state_finite(state: TrainState, last_saved: int | None) -> None:
         "a longer warm-up, or label smoothing.")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains `config.model` on CIFAR-10 and evaluates it; resumes from `workdir` if possible.
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains `config.model` on CIFAR-10 and tests its accuracy; resumes from `workdir` if possible.
 
   Writes `config.json`, `metrics.jsonl`, `checkpoints/` and `summary.json` into `workdir`.
 
@@ -87,9 +89,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   model = models.build_model(**config.model)
   augment_batch = augment.build_augment(config.augment)
   _validate_train_config(train_cfg)
-  run_invariance_eval = "eval" in config and bool(config.eval.run_after_training)
-  if run_invariance_eval:
-    check_eval_config(config.eval)  # a bad protocol fails now, not after hours of training
   shardings = make_data_parallel_mesh()
   check_divisible(train_cfg.batch_size, shardings.num_devices, "config.train.batch_size")
   # (eval_batch_size need not divide: evaluation rounds it up to the devices and masks.)
@@ -238,6 +237,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         is_main)
   manager.close()
   metrics_log.close()
-  if run_invariance_eval:
-    evaluate_workdir(workdir, config.eval)
   return summary

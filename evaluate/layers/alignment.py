@@ -37,12 +37,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.fourier import fourier_shift
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
 from evaluate.layers import maps, plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
-from evaluate.layers.fourier import fourier_shift
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
 
 SIDE = IMAGE_SHAPE[0]

@@ -14,8 +14,8 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
-from training.mesh import MeshShardings, make_data_parallel_mesh
-from training.progress import format_duration
+from runtime.mesh import MeshShardings, make_data_parallel_mesh
+from runtime.progress import format_duration
 
 
 def round_up(value: int, step: int) -> int:

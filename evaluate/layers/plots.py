@@ -9,21 +9,10 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-_DPI = 110
-
-
-def new_figure(width: float, height: float) -> Figure:
-  figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-  FigureCanvasAgg(figure)
-  return figure
-
-
-def save(figure: Figure, path: str) -> str:
-  figure.savefig(path, dpi=_DPI)
-  return path
+# The figure and PNG helpers of evaluate.plots (also used as plots.new_figure / plots.save by
+# the analyses).
+from evaluate.plots import new_figure, save
 
 
 def plot_by_depth(series: Sequence[dict[str, Any]], panels: Sequence[tuple[str, str]], path: str,

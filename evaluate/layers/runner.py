@@ -22,14 +22,15 @@ import numpy as np
 import models
 from data import load_cifar10
 from data.arrays import CifarArrays
+from evaluate.images import select_test_images
 from evaluate.layers import capture
 from evaluate.layers.config import default_layers_config
 from evaluate.layers.registry import ANALYSES
-from evaluate.run import load_run_config, select_test_images
-from training import checkpointing
-from training.mesh import MeshShardings, make_data_parallel_mesh
-from training.progress import format_duration, print_progress
-from training.state import model_variables
+from runtime import checkpointing
+from runtime.mesh import MeshShardings, make_data_parallel_mesh
+from runtime.progress import format_duration, print_progress
+from runtime.run_config import load_run_config, run_data_config
+from runtime.variables import model_variables
 
 LAYERS_SUBDIR = os.path.join("eval", "layers")
 REPORT_FILE = "layers.json"
@@ -165,11 +166,7 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
     except (TypeError, ValueError) as error:
       raise type(error)(f"config.{name}: {error}") from error
   if data is None:
-    data_config = run_config.data
-    if data_dir:
-      data_config = ml_collections.ConfigDict(data_config.to_dict())
-      data_config.source, data_config.dir = "auto", os.fspath(data_dir)
-    data = load_cifar10(data_config)
+    data = load_cifar10(run_data_config(run_config, data_dir))
   indices = select_test_images(data.test_images.shape[0], int(config.num_images),
                                config.image_selection, int(config.seed))
   out_dir = out_dir or os.path.join(workdir, LAYERS_SUBDIR)

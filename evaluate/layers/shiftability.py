@@ -6,7 +6,7 @@ input and the original:
 
   equivariance_error = ||F(T_d x) - S_{d/s} F(x)|| / ||F(x)||
       S_t = circular shift by t samples through ideal (Fourier) interpolation
-      (evaluate/layers/fourier.py); a plain roll where d/s is an integer. Zero exactly when the
+      (common/fourier.py); a plain roll where d/s is an integer. Zero exactly when the
       map is shiftable in the paper's sense (for stride 1: equivariant).
   global_sum_change = sum_c |mean_hw F(T_d x) - mean_hw F(x)| / sum_c mean_hw |F(x)|
       The paper's claim: a shiftable map has an invariant global sum.
@@ -33,13 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from augment.crop import pad_and_crop_at
+from common.fourier import fourier_shift
 from common.registry import Registry
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
 from evaluate.layers import maps, plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
-from evaluate.layers.fourier import fourier_shift
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
 
 SIDE = IMAGE_SHAPE[0]

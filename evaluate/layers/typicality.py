@@ -28,10 +28,10 @@ import numpy as np
 
 from evaluate import grid as grid_engine
 from evaluate import metrics, protocols
-from evaluate.accuracy import make_predict_fn
 from evaluate.layers import plots
 from evaluate.layers.readout import pooled_features
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative, require_positive
+from runtime.accuracy import make_predict_fn
 
 # Correlations of this many test features at a time against the whole training bank.
 _QUERY_CHUNK = 256

@@ -17,6 +17,8 @@ from common import tensorboard_events
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+# The subdirectory of the workdir that evaluation (evaluate.run) writes its reports into.
+EVAL_SUBDIR = "eval"
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -1,0 +1,44 @@
+"""`random_variables(model)`: random weights for any model, for property tests and benchmarks
+that need a network but no training.
+
+The variables are drawn in numpy from the shapes of model.init (jax.eval_shape: nothing is
+compiled; jitting flax's own initialisers costs tens of seconds of XLA compile time on CPU).
+Kernels are He-normal, biases and BatchNorm shifts small and random, BatchNorm scales near 1,
+running means random and running variances in [0.5, 1.5], so eval-mode BatchNorm is not the
+identity.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# CIFAR-10 images (height, width, channels), as data.constants.IMAGE_SHAPE (not imported:
+# importing data/ would load its data sources).
+_CIFAR_IMAGE_SHAPE = (32, 32, 3)
+
+
+def random_variables(model, image_shape: Sequence[int] = _CIFAR_IMAGE_SHAPE, seed: int = 1) -> dict:
+  """The variables of `model` (a flax module taking (N, H, W, C) images and `train`) for
+  inputs of `image_shape` (H, W, C), drawn with numpy's generator seeded by `seed`."""
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0),
+                          jnp.zeros((1, *image_shape)))
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    kind, shape = path[-1].key, leaf.shape
+    if kind == "kernel":
+      values = rng.normal(0.0, math.sqrt(2.0 / np.prod(shape[:-1])), shape)
+    elif kind == "scale":
+      values = 1.0 + 0.1 * rng.normal(size=shape)
+    elif kind == "var":
+      values = rng.uniform(0.5, 1.5, shape)
+    else:  # bias, mean
+      values = 0.1 * rng.normal(size=shape)
+    return jnp.asarray(values, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(draw, shapes)

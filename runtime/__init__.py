@@ -1,0 +1,10 @@
+"""What training and evaluation both use for a run, below both (imports neither):
+
+  checkpointing.py  orbax checkpoints of a workdir: save, restore, load the latest
+  mesh.py           the data-parallel device mesh and its shardings
+  run_files.py      config.json, summary.json, metrics.jsonl of a workdir
+  run_config.py     load_run_config(workdir): the saved config of a run
+  variables.py      model_variables(params, batch_stats): what model.apply takes
+  accuracy.py       top-1 accuracy on the device, in batches sharded over the devices
+  progress.py       progress lines and durations on the terminal
+"""

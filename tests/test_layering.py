@@ -1,0 +1,60 @@
+"""The packages import each other in one direction only (README "Layout"):
+
+  pipeline/ (train, then evaluate)    above   training/, evaluate/
+  training/, evaluate/                above   runtime/ (checkpoints, mesh, run files, ...)
+  runtime/                            above   models/, data/, augment/
+  common/ (registry, Fourier shift, ...) at the bottom
+
+so training/ and evaluate/ never import each other, and models/ imports none of them. The
+import statements of every module (also those inside functions) are read with ast; nothing is
+imported.
+"""
+import ast
+import os
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+# package -> the top-level packages its modules must not import.
+_FORBIDDEN = {
+    "training": ("evaluate", "pipeline", "sweeps"),
+    "evaluate": ("training", "pipeline", "sweeps"),
+    "runtime": ("training", "evaluate", "pipeline", "sweeps"),
+    "models": ("training", "evaluate", "runtime", "pipeline", "sweeps"),
+    "common": ("augment", "data", "models", "training", "evaluate", "runtime", "pipeline",
+               "sweeps"),
+}
+
+
+def imported_packages(source: str) -> set[str]:
+  """The top-level names of every absolute import in `source` (at any depth)."""
+  names = set()
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names.update(alias.name.split(".")[0] for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      names.add(node.module.split(".")[0])
+  return names
+
+
+def _modules(package: str):
+  for directory, _, files in os.walk(os.path.join(REPO_ROOT, package)):
+    for name in sorted(files):
+      if name.endswith(".py"):
+        yield os.path.join(directory, name)
+
+
+def test_imported_packages_sees_imports_inside_functions():
+  source = "import os\nfrom training.state import x\ndef f():\n  import evaluate.run as r\n"
+  assert imported_packages(source) == {"os", "training", "evaluate"}
+
+
+@pytest.mark.parametrize("package", sorted(_FORBIDDEN))
+def test_package_does_not_import_the_layers_above_it(package):
+  violations = []
+  for path in _modules(package):
+    with open(path) as f:
+      bad = imported_packages(f.read()) & set(_FORBIDDEN[package])
+    violations += [f"{os.path.relpath(path, REPO_ROOT)} imports {name}" for name in sorted(bad)]
+  assert not violations, violations
