@@ -25,7 +25,7 @@ import models
 from configs import default
 from data.constants import IMAGE_SHAPE
 from data.normalize import normalize
-from training.mesh import make_data_parallel_mesh, put_replicated
+from runtime.mesh import make_data_parallel_mesh, put_replicated
 from training.optim import build_optimizer
 from training.state import TrainState
 from training.steps import epoch_permutation, make_train_step, make_update_fn
