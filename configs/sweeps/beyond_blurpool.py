@@ -30,6 +30,9 @@ width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales
 at CPU scale are not measured yet: the BlurPool members of configs/sweeps/blurpool_filters.py
 took about 9 minutes of training each on a 2-core CPU; worst-of-10 adds a forward pass of 10x
 the batch per step, and the full circular grid is 1024 forward passes per evaluated image.
+Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
+LPS, 3.4x for worst-of-10, 5.3x for alias_free (python -m benchmarks.sweep_step_cost; table
+in README.md, Measured).
 """
 from configs import default, scales
 from sweeps import default_sweep_config
