@@ -13,22 +13,17 @@ Synthetic uint8 data (the step's cost does not depend on pixel values).
 """
 from __future__ import annotations
 
-import time
-
 from absl import app, flags
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 import augment
 import models
+from benchmarks.step_timing import (build_full_step, median_step_time, synthetic_training_set,
+                                    time_block)
 from configs import default
-from data.constants import IMAGE_SHAPE
 from data.normalize import normalize
-from runtime.mesh import make_data_parallel_mesh, put_replicated
-from training.optim import build_optimizer
-from training.state import TrainState
-from training.steps import epoch_permutation, make_train_step, make_update_fn
+from runtime.mesh import make_data_parallel_mesh
+from training.steps import make_update_fn
 
 _MODELS = flags.DEFINE_list("models", ["alexnet", "alexnet_nostride", "resnet20"],
                             "Registered model names to time.")
@@ -37,59 +32,31 @@ _WIDTH = flags.DEFINE_integer("width", 16, "Model width option (0 = each model's
 _STEPS = flags.DEFINE_integer("steps", 10, "Steps per timing block.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Alternating timing blocks per variant.")
 _POLICIES = flags.DEFINE_string("policies", "crop,flip", "Augmentation policies of the full step.")
-_NUM_TRAIN = 10_000  # Size of the synthetic on-device training set.
-
-
-def _time_block(fn, state, args, steps):
-  state = fn(state, *args)  # not timed: make sure nothing is pending
-  jax.block_until_ready(state)
-  start = time.perf_counter()
-  for _ in range(steps):
-    state = fn(state, *args)
-  jax.block_until_ready(state)
-  return state, (time.perf_counter() - start) / steps
 
 
 def benchmark_model(name: str) -> dict:
   config = default.get_config()
+  config.train.batch_size = batch = _BATCH.value
   options = {"width": _WIDTH.value} if _WIDTH.value else {}
   model = models.build_model(name, **options)  # each model's own defaults otherwise
   config.augment.policies = _POLICIES.value
-  augment_batch = augment.build_augment(config.augment)
   shardings = make_data_parallel_mesh()
-  batch = _BATCH.value
-  tx, _ = build_optimizer(config.train, total_steps=1000, steps_per_epoch=_NUM_TRAIN // batch)
-
-  root_key = jax.random.key(0)
-  rng = np.random.default_rng(0)
-  images = put_replicated(rng.integers(0, 256, (_NUM_TRAIN, *IMAGE_SHAPE), np.uint8),
-                          shardings.replicated)
-  labels = put_replicated(rng.integers(0, 10, (_NUM_TRAIN,), np.int32), shardings.replicated)
-  permutation = jax.jit(epoch_permutation, static_argnums=2)(root_key, 0, _NUM_TRAIN)
-
-  def init(key):
-    variables = model.init(key, jnp.zeros((1, *IMAGE_SHAPE)), train=False)
-    return TrainState.create(variables, tx)
-
-  state = jax.jit(init, out_shardings=shardings.replicated)(root_key)
-  full = jax.jit(make_train_step(model, tx, augment_batch, batch_size=batch,
-                                 steps_per_epoch=_NUM_TRAIN // batch, num_classes=10,
-                                 label_smoothing=0.0, batch_sharding=shardings.batch),
+  images, labels = synthetic_training_set(shardings)
+  full = build_full_step(model, augment.build_augment(config.augment), config.train, images,
+                         labels, shardings)
+  state = full.state
+  bare = jax.jit(make_update_fn(model, full.tx, num_classes=10, label_smoothing=0.0),
                  donate_argnums=0, out_shardings=shardings.replicated)
-  bare = jax.jit(make_update_fn(model, tx, num_classes=10, label_smoothing=0.0),
-                 donate_argnums=0, out_shardings=shardings.replicated)
-  bare_inputs = jax.device_put(normalize(images[:batch]), shardings.batch)
-  bare_labels = jax.device_put(labels[:batch], shardings.batch)
-
-  full_args = (root_key, images, labels, permutation)
-  bare_args = (bare_inputs, bare_labels)
+  bare_args = (jax.device_put(normalize(images[:batch]), shardings.batch),
+               jax.device_put(labels[:batch], shardings.batch))
   full_times, bare_times = [], []
   for _ in range(_REPEATS.value):
-    state, seconds = _time_block(full, state, full_args, _STEPS.value)
+    state, seconds = time_block(full.step, state, full.args, _STEPS.value)
     full_times.append(seconds)
-    state, seconds = _time_block(bare, state, bare_args, _STEPS.value)
+    state, seconds = time_block(bare, state, bare_args, _STEPS.value)
     bare_times.append(seconds)
-  full_s, bare_s = float(np.median(full_times)), float(np.median(bare_times))
+  full_s = median_step_time(full_times).wall_s
+  bare_s = median_step_time(bare_times).wall_s
   return dict(model=name, params=models.count_params(state.params),
               full_img_s=batch / full_s, bare_img_s=batch / bare_s, ratio=full_s / bare_s)
 

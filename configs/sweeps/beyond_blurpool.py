@@ -23,13 +23,18 @@ Expected, from the papers: APS gives 100% circular-shift consistency with no los
 (APS paper, CIFAR-10); a public rerun of ResNet-18 with circular padding at the APS recipe
 reports accuracy 0.942 and consistency 1.0 for APS against 0.94 and 0.968 for a size-3 blur.
 LPS is exactly invariant like APS; the alias-free network is exactly invariant to integer
-circular shifts and close to invariant under sub-pixel ones, which APS is not; worst-of-k
-training lowers, but does not remove, the sensitivity of the strided network.
+circular shifts and close to invariant under sub-pixel ones, which APS is not (here, with the
+ReLU at twice the rate, it is exact only through its first subsampling, so close to but not
+exactly invariant to integer shifts: README.md, Models); worst-of-k training lowers, but does
+not remove, the sensitivity of the strided network.
 Full scale: 8 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
 width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py). Times
 at CPU scale are not measured yet: the BlurPool members of configs/sweeps/blurpool_filters.py
 took about 9 minutes of training each on a 2-core CPU; worst-of-10 adds a forward pass of 10x
 the batch per step, and the full circular grid is 1024 forward passes per evaluated image.
+Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
+LPS, 3.4x for worst-of-10, 5.3x for alias_free (python -m benchmarks.sweep_step_cost; table
+in README.md, Measured).
 """
 from configs import default, scales
 from sweeps import default_sweep_config
