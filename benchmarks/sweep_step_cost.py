@@ -27,7 +27,7 @@ import models
 from benchmarks.step_timing import (StepTime, build_full_step, median_step_time,
                                     synthetic_training_set, time_block)
 from sweeps.spec import expand_sweep
-from training.mesh import make_data_parallel_mesh
+from runtime.mesh import make_data_parallel_mesh
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/sweeps/beyond_blurpool.py:cpu",
