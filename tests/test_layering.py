@@ -58,3 +58,31 @@ def test_package_does_not_import_the_layers_above_it(package):
       bad = imported_packages(f.read()) & set(_FORBIDDEN[package])
     violations += [f"{os.path.relpath(path, REPO_ROOT)} imports {name}" for name in sorted(bad)]
   assert not violations, violations
+
+
+def _project_modules_imported(source: str) -> set[str]:
+  """Dotted names of the project's own modules that `source` imports (`from a.b import c`
+  gives a.b, and a.b.c when that is a module), at any depth."""
+  from cifar_invariance.startup import PROJECT_PACKAGES  # pylint: disable=g-import-not-at-top
+  names = set()
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      names.add(node.module)
+  return {name for name in names if name.split(".")[0] in PROJECT_PACKAGES}
+
+
+def test_every_import_of_a_project_module_resolves():
+  """Benchmarks and scripts are not imported by any test: a moved module must not leave a
+  stale import behind in them (or anywhere)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  missing = []
+  for top in ("benchmarks", "scripts", "tests", "pipeline", "training", "evaluate", "runtime",
+              "models", "augment", "data", "sweeps", "common", "configs"):
+    for path in _modules(top):
+      with open(path) as f:
+        for name in sorted(_project_modules_imported(f.read())):
+          if importlib.util.find_spec(name) is None:
+            missing.append(f"{os.path.relpath(path, REPO_ROOT)}: {name}")
+  assert not missing, missing
