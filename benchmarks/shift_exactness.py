@@ -18,14 +18,13 @@ on small inputs).
 from __future__ import annotations
 
 from absl import app, flags
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 import models
 from common.fourier import fourier_shift
 from models.alias_free import band_limit
-from models.random_weights import random_variables
+from models.random_weights import logits_by_group, random_variables
 
 _MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
 _STRATEGIES = flags.DEFINE_list("strategies", ["stride", "aps", "lps", "alias_free"],
@@ -62,12 +61,8 @@ def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[floa
       "half_bl": [smooth] + [fourier_shift(smooth, s, (1, 2)) for s in HALF_SHIFTS],
       "half_raw": [raw] + [fourier_shift(raw, s, (1, 2)) for s in HALF_SHIFTS],
   }
-  batch = jnp.concatenate([image for images in parts.values() for image in images])
-  logits = np.asarray(jax.jit(lambda v, b: model.apply(v, b, train=False))(variables, batch))
-  result, start = {}, 0
-  for key, images in parts.items():
-    part = logits[start:start + 2 * len(images)].reshape(len(images), 2, -1)
-    start += 2 * len(images)
+  result = {}
+  for key, part in logits_by_group(model, variables, parts).items():
     change = float(np.max(np.abs(part - part[0])) / np.max(np.abs(part[0])))
     result[key] = (change, bool(np.all(part.argmax(-1) == part[0].argmax(-1))))
   return result

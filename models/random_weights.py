@@ -1,5 +1,6 @@
 """`random_variables(model)`: random weights for any model, for property tests and benchmarks
-that need a network but no training.
+that need a network but no training; `logits_by_group`: one forward pass over groups of
+transformed inputs, for their exactness checks.
 
 The variables are drawn in numpy from the shapes of model.init (jax.eval_shape: nothing is
 compiled; jitting flax's own initialisers costs tens of seconds of XLA compile time on CPU).
@@ -42,3 +43,21 @@ def random_variables(model, image_shape: Sequence[int] = _CIFAR_IMAGE_SHAPE, see
     return jnp.asarray(values, leaf.dtype)
 
   return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def logits_by_group(model, variables, groups: dict) -> dict:
+  """Eval-mode logits of every group of inputs, from one jitted forward pass.
+
+  Args:
+    groups: name -> list of K arrays (B, H, W, C), e.g. an input and its transformed copies.
+  Returns:
+    name -> numpy logits (K, B, classes), in the order of the group's list.
+  """
+  batch = jnp.concatenate([image for images in groups.values() for image in images])
+  logits = np.asarray(jax.jit(lambda v, b: model.apply(v, b, train=False))(variables, batch))
+  result, start = {}, 0
+  for name, images in groups.items():
+    count = sum(image.shape[0] for image in images)
+    result[name] = logits[start:start + count].reshape(len(images), images[0].shape[0], -1)
+    start += count
+  return result

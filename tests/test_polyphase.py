@@ -38,7 +38,7 @@ from models.alias_free import alias_free_relu, band_limit, ideal_downsample
 from models.downsample import build_downsampler
 from models.polyphase import (GumbelSoftmaxWeights, aps_index, pad_to_multiple,
                               polyphase_components, take_component)
-from models.random_weights import random_variables
+from models.random_weights import logits_by_group, random_variables
 from training.state import TrainState
 from training.steps import make_update_fn
 from training.temperature import build_temperature_schedule, check_temperature_config
@@ -98,12 +98,8 @@ def shift_changes(name: str, variant: str) -> dict[str, float]:
       "half_pixel": [x_smooth] + [fourier_shift(x_smooth, s, (1, 2)) for s in HALF_SHIFTS],
       "flat": [jnp.roll(flat, s, axis=(1, 2)) for s in shifts[:9]],
   }
-  batch = jnp.concatenate([image for images in parts.values() for image in images])
-  logits = np.asarray(jax.jit(lambda v, b: model.apply(v, b, train=False))(variables, batch))
-  result, start = {}, 0
-  for key, images in parts.items():
-    part = logits[start:start + 2 * len(images)].reshape(len(images), 2, -1)
-    start += 2 * len(images)
+  result = {}
+  for key, part in logits_by_group(model, variables, parts).items():
     if key == "integer":
       scale = np.max(np.abs(part[0]))
       assert np.max(np.abs(part[0, 0] - part[0, 1])) > 1e-2 * scale > 0  # not vacuous
