@@ -26,7 +26,12 @@ Both follow the reference CIFAR design:
 'lps'  scores each component with a small network shared across components (3x3 conv to
        max(C // 4, 1) channels, ReLU, 3x3 conv, circular padding, mean over channels and
        space -> one logit per component). Evaluation (train=False) keeps the argmax
-       component (ties to the lowest k, as APS). Training mixes the components with
+       component; components whose logits tie exactly go to the largest l2 norm (the APS
+       rule), and only then to the lowest k. Exact ties are not rare: when the scorer's
+       hidden ReLU is inactive on several components, their logits all equal the second
+       conv's bias (with 4-channel maps the scorer has 1 hidden channel, and at random
+       weights plain lowest-k tie-breaking changed the logits of 8 x 8 AlexNets by 25% under
+       circular shifts); the norm keeps the choice shift consistent there. Training mixes the components with
        Gumbel-softmax weights softmax((logits + g) / temperature), g ~ Gumbel(0, 1) drawn
        from the 'lps' PRNG stream (model.apply(..., rngs={'lps': key}, temperature=t)); the
        temperature comes from config.train.lps_temperature via training/temperature.py. The
@@ -89,6 +94,14 @@ def aps_index(x: jnp.ndarray, stride: int, norm: str = "l2") -> jnp.ndarray:
   """
   return jnp.argmax(APS_NORMS.get(norm)(polyphase_components(x, stride)), axis=1).astype(
       jnp.int32)
+
+
+def lps_index(logits: jnp.ndarray, x: jnp.ndarray, stride: int) -> jnp.ndarray:
+  """LPS hard choice: argmax of the scorer's logits (N, s*s), exact ties broken by the
+  components' l2 norm (APS), then by the lowest k. x: (N, H, W, C) -> int32 (N,)."""
+  tied_best = logits == jnp.max(logits, axis=1, keepdims=True)
+  norms = APS_NORMS.get("l2")(polyphase_components(x, stride))
+  return jnp.argmax(jnp.where(tied_best, norms, -jnp.inf), axis=1).astype(jnp.int32)
 
 
 def take_component(x: jnp.ndarray, index: jnp.ndarray, stride: int) -> jnp.ndarray:
@@ -230,6 +243,6 @@ class LearnablePolyphaseDownsampler(PolyphaseDownsampler):
     logits = PolyphaseScorer(dtype=jnp.dtype(x.dtype).name, name=f"{name}_lps")(
         polyphase_components(x, stride))
     if not train:
-      return Selection(index=jnp.argmax(logits, axis=1).astype(jnp.int32), weights=None)
+      return Selection(index=lps_index(logits, x, stride), weights=None)
     weights = GumbelSoftmaxWeights(name=f"{name}_gumbel")(logits, temperature)
     return Selection(index=None, weights=weights)

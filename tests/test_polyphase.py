@@ -36,7 +36,7 @@ from configs import default as default_config
 from models import build_model, uses_temperature
 from models.alias_free import alias_free_relu, band_limit, ideal_downsample
 from models.downsample import build_downsampler
-from models.polyphase import (GumbelSoftmaxWeights, aps_index, pad_to_multiple,
+from models.polyphase import (GumbelSoftmaxWeights, aps_index, lps_index, pad_to_multiple,
                               polyphase_components, take_component)
 from models.random_weights import logits_by_group, random_variables
 from training.state import TrainState
@@ -172,6 +172,22 @@ def test_aps_ties_pick_component_zero_and_are_shift_consistent(value):
     assert np.all(np.asarray(index) == 0)
     np.testing.assert_array_equal(take_component(rolled, index, 2),
                                   np.full((len(ALL_SHIFTS), SIZE // 2, SIZE // 2, 3), value))
+
+
+def test_lps_exact_score_ties_follow_the_aps_norm_and_commute_with_shifts():
+  """A scorer whose hidden ReLU is off everywhere gives every component the same logit; the
+  choice then follows the l2 norm (APS), so it still commutes with every circular shift.
+  Without a tie the scorer's argmax wins over the norm."""
+  x = np.asarray(random_maps(4, (1, SIZE, SIZE, 3)))
+  rolled = jnp.asarray(np.concatenate([np.roll(x, s, axis=(1, 2)) for s in ALL_SHIFTS]))
+  tied = jnp.full((len(ALL_SHIFTS), 4), 0.25)
+  np.testing.assert_array_equal(lps_index(tied, rolled, 2), aps_index(rolled, 2, "l2"))
+  i0, j0 = divmod(int(lps_index(tied, rolled, 2)[0]), 2)
+  assert [int(k) for k in lps_index(tied, rolled, 2)] == [
+      2 * ((i0 + dy) % 2) + (j0 + dx) % 2 for dy, dx in ALL_SHIFTS]
+  other = (2 * i0 + j0 + 1) % 4  # a component APS does not choose
+  logits = jnp.zeros((1, 4)).at[0, other].set(1.0)
+  assert int(lps_index(logits, rolled[:1], 2)[0]) == other
 
 
 class _TwoBranches(nn.Module):
