@@ -26,12 +26,22 @@ def _batch_norm(train: bool, dtype) -> nn.BatchNorm:
                       epsilon=_BN_EPSILON, dtype=dtype)
 
 
+def flax_max_pool(x: jnp.ndarray, window: int, stride: int) -> jnp.ndarray:
+  """`nn.max_pool` with 'SAME' padding: (N, H, W, C) -> (N, ceil(H / s), ceil(W / s), C)."""
+  return nn.max_pool(x, (window, window), strides=(stride, stride), padding="SAME")
+
+
 class PlainAlexNet(nn.Module):
-  """2 x [conv 5x5, BN, ReLU, max-pool 3x3 (stride `pool_stride`)], GAP, 384-192-classes."""
+  """2 x [conv 5x5, BN, ReLU, max-pool 3x3 (stride `pool_stride`)], GAP, 384-192-classes.
+
+  max_pool: (x, window, stride) -> pooled x; `nn.max_pool` unless a benchmark compares
+  other forms (benchmarks/max_pool_forms.py).
+  """
   width: int = 64
   pool_stride: int = 2
   num_classes: int = 10
   dtype: jnp.dtype = jnp.float32
+  max_pool: Callable[[jnp.ndarray, int, int], jnp.ndarray] = flax_max_pool
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -39,7 +49,7 @@ class PlainAlexNet(nn.Module):
     for _ in range(2):
       x = nn.Conv(self.width, (5, 5), padding="SAME", use_bias=False, dtype=self.dtype)(x)
       x = nn.relu(_batch_norm(train, self.dtype)(x))
-      x = nn.max_pool(x, (3, 3), strides=(self.pool_stride,) * 2, padding="SAME")
+      x = self.max_pool(x, 3, self.pool_stride)
     x = jnp.mean(x, axis=(1, 2))
     for units in (384, 192):
       x = nn.relu(nn.Dense(units, dtype=self.dtype)(x))

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Callable
 
 from absl import app, flags
 import jax
@@ -36,11 +35,9 @@ import numpy as np
 
 import models
 from benchmarks.plain_flax_models import PLAIN_MODELS
+from benchmarks.step_timing import Timed, timed_jax_step
 from configs import default
 from data.constants import IMAGE_SHAPE
-from training.optim import build_optimizer
-from training.state import TrainState
-from training.steps import make_update_fn
 
 FRAMEWORKS = ("project", "plain_flax", "pytorch")
 _MODELS = flags.DEFINE_list("models", ["alexnet", "alexnet_nostride", "resnet20"],
@@ -58,43 +55,13 @@ _CHANNELS_LAST = flags.DEFINE_bool("channels_last", True,
 _NUM_CLASSES = 10
 
 
-@dataclasses.dataclass
-class Timed:
-  """One implementation under test: `run(steps)` takes that many train steps and waits."""
-  params: int
-  run: Callable[[int], None]
-
-
-def _jax_step(module, batch: int, dtype_name: str) -> Timed:
-  """The project's update function (forward, backward, SGD+Nesterov) around `module`."""
-  config = default.get_config()
-  tx, _ = build_optimizer(config.train, total_steps=1000, steps_per_epoch=100)
-  rng = np.random.default_rng(0)
-  inputs = jnp.asarray(rng.standard_normal((batch, *IMAGE_SHAPE)), jnp.float32)
-  labels = jnp.asarray(rng.integers(0, _NUM_CLASSES, (batch,)), jnp.int32)
-  variables = module.init(jax.random.key(0), inputs[:1], train=False)
-  state = TrainState.create(variables, tx)
-  update = jax.jit(make_update_fn(module, tx, num_classes=_NUM_CLASSES, label_smoothing=0.0),
-                   donate_argnums=0)
-  holder = {"state": jax.block_until_ready(update(state, inputs, labels))}  # compile
-  del dtype_name
-
-  def run(steps: int) -> None:
-    state = holder["state"]
-    for _ in range(steps):
-      state = update(state, inputs, labels)
-    holder["state"] = jax.block_until_ready(state)
-
-  return Timed(models.count_params(variables["params"]), run)
-
-
 def _project(name: str, width: int | None, dtype: str, batch: int) -> Timed:
   options = {"dtype": dtype, **({"width": width} if width else {})}
-  return _jax_step(models.build_model(name, **options), batch, dtype)
+  return timed_jax_step(models.build_model(name, **options), batch, _NUM_CLASSES)
 
 
 def _plain_flax(name: str, width: int | None, dtype: str, batch: int) -> Timed:
-  return _jax_step(PLAIN_MODELS[name](width, getattr(jnp, dtype)), batch, dtype)
+  return timed_jax_step(PLAIN_MODELS[name](width, getattr(jnp, dtype)), batch, _NUM_CLASSES)
 
 
 def _pytorch(name: str, width: int | None, dtype: str, batch: int) -> Timed:

@@ -17,11 +17,12 @@ import numpy as np
 import optax
 
 import models
+from configs import default as default_config
 from data.constants import IMAGE_SHAPE
 from runtime.mesh import MeshShardings, put_replicated
 from training.optim import build_optimizer
 from training.state import TrainState
-from training.steps import epoch_permutation, make_train_step
+from training.steps import epoch_permutation, make_train_step, make_update_fn
 from training.temperature import build_temperature_schedule, temperature_config
 
 NUM_SYNTHETIC_TRAIN = 10_000  # Size of the synthetic on-device training set.
@@ -53,6 +54,44 @@ def time_block(fn: Callable, state: Any, args: tuple, steps: int) -> tuple[Any, 
   jax.block_until_ready(state)
   return state, StepTime(wall_s=(time.perf_counter() - wall) / steps,
                          cpu_s=(time.process_time() - cpu) / steps)
+
+
+@dataclasses.dataclass
+class Timed:
+  """One implementation under test: `run(steps)` takes that many train steps and waits."""
+  params: int
+  run: Callable[[int], None]
+
+
+def time_run(impl: Timed, steps: int) -> StepTime:
+  """Seconds per step of one block of `steps` calls of impl.run, wall and process CPU time."""
+  wall, cpu = time.perf_counter(), time.process_time()
+  impl.run(steps)
+  return StepTime(wall_s=(time.perf_counter() - wall) / steps,
+                  cpu_s=(time.process_time() - cpu) / steps)
+
+
+def timed_jax_step(module: nn.Module, batch: int, num_classes: int = 10) -> Timed:
+  """The project's update function (forward, cross-entropy, backward, SGD + Nesterov with the
+  default config's optimiser) around `module`, on one fixed random batch (batch, 32, 32, 3).
+  Compiled (and run once) here, so `run` times steady-state steps only."""
+  tx, _ = build_optimizer(default_config.get_config().train, total_steps=_OPTIMIZER_STEPS, steps_per_epoch=100)
+  rng = np.random.default_rng(0)
+  inputs = jnp.asarray(rng.standard_normal((batch, *IMAGE_SHAPE)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, num_classes, (batch,)), jnp.int32)
+  variables = module.init(jax.random.key(0), inputs[:1], train=False)
+  state = TrainState.create(variables, tx)
+  update = jax.jit(make_update_fn(module, tx, num_classes=num_classes, label_smoothing=0.0),
+                   donate_argnums=0)
+  holder = {"state": jax.block_until_ready(update(state, inputs, labels))}  # compile
+
+  def run(steps: int) -> None:
+    state = holder["state"]
+    for _ in range(steps):
+      state = update(state, inputs, labels)
+    holder["state"] = jax.block_until_ready(state)
+
+  return Timed(models.count_params(variables["params"]), run)
 
 
 def median_step_time(times: list[StepTime]) -> StepTime:

@@ -1,7 +1,7 @@
 """The fast paths of models/layers.py compute the textbook operations.
 
 `layers.conv` folds zero padding into the convolution (no separate pad op) and `max_pool`
-uses strided slices (row-then-column at stride 1); both must equal the plain definitions:
+uses strided slices (rows, then columns); both must equal the plain definitions:
 a 'VALID' convolution of the explicitly padded map, and reduce-window max-pooling of it.
 Tiny shapes, eager mode: cheap.
 """
