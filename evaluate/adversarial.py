@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from evaluate import metrics
+from evaluate.json_values import json_stat
 
 
 def adversarial_summary(result: Any) -> dict[str, Any]:
@@ -46,33 +47,20 @@ def adversarial_summary(result: Any) -> dict[str, Any]:
       "exhaustive": not bool(result.sampled),
       "num_grid_points": int(probs.shape[1]),
       "pooling": metrics.POOLING if len(np.unique(point_group)) > 1 else metrics.POOLING_ONE_GROUP,
-      "stable_prediction": _json(metrics.stable_prediction(probs, point_group, pool=True)),
-      "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels, point_group,
-                                                               pool=True)),
+      "stable_prediction": json_stat(metrics.stable_prediction(probs, point_group, pool=True)),
+      "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels, point_group,
+                                                                   pool=True)),
       "by_group": None,
   }
   if len(np.unique(point_group)) > 1:
     stable = metrics.stable_prediction(probs, point_group)
     summary["by_group"] = {
         "group": stable["group"],
-        "stable_prediction": _json(stable),
-        "worst_case_accuracy": _json(metrics.worst_case_accuracy(probs, labels,
-                                                                 point_group)),
+        "stable_prediction": json_stat(stable),
+        "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels,
+                                                                     point_group)),
     }
   return summary
-
-
-def _json(value: dict) -> dict:
-  """A Stat or per-group dict with NaN/inf replaced by None (JSON null)."""
-  def clean(number):
-    number = float(number)
-    return number if np.isfinite(number) else None
-
-  out = dict(value)
-  for key in ("mean", "stderr"):
-    out[key] = ([clean(v) for v in value[key]] if isinstance(value[key], list)
-                else clean(value[key]))
-  return out
 
 
 def markdown_note(protocol_entries: dict[str, Any]) -> list[str]:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
@@ -49,6 +48,7 @@ from typing import Any, Optional
 import numpy as np
 
 from evaluate import adversarial, metrics
+from evaluate.json_values import finite_or_none, json_list, json_metric
 
 EVAL_JSON = "eval.json"
 SUMMARY_MD = "summary.md"
@@ -68,23 +68,6 @@ SAMPLING_NOTE = ("sampled: P(top-1 change) and MAC on K pairs per size drawn uni
                  "uniformly without replacement (every position has the same chance); "
                  "worst-case accuracy over the drawn points is an upper bound and the max "
                  "logit change a lower bound of the full-grid value")
-
-
-def json_metric(value: Mapping[str, Any]) -> dict[str, Optional[float]]:
-  """A Metric with plain floats; NaN/inf (e.g. stderr of one image) -> None (JSON null)."""
-  return {"mean": _json_float(value["mean"]), "stderr": _json_float(value["stderr"])}
-
-
-def _json_float(value) -> Optional[float]:
-  value = float(value)
-  return value if math.isfinite(value) else None
-
-
-def _json_list(values) -> list:
-  values = np.asarray(values)
-  if values.dtype.kind in "iub":
-    return [int(v) for v in values]
-  return [_json_float(v) for v in values]
 
 
 def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
@@ -133,7 +116,7 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
       },
       "adversarial": adversarial.adversarial_summary(result),
       "max_logit_change": (None if result.logit_spread is None else
-                           _json_float(metrics.max_logit_change(result.logit_spread))),
+                           finite_or_none(metrics.max_logit_change(result.logit_spread))),
       "by_group": None,
       "per_grid_point": None,
   }
@@ -163,17 +146,17 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
                   for g in entry["by_group"]["p_top1_change"]["group"]]}
   if not result.sampled:
     entry["per_grid_point"] = {
-        "grid": {key: _json_list(values) for key, values in result.grid.items()},
-        "accuracy": _json_list(metrics.accuracy_per_grid_point(probs, labels)),
-        "p_top1_change": _json_list(change_per_grid_point(probs, pairs)),
+        "grid": {key: json_list(values) for key, values in result.grid.items()},
+        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, labels)),
+        "p_top1_change": json_list(change_per_grid_point(probs, pairs)),
     }
   return entry
 
 
 def _grouped(value: Mapping[str, Any]) -> dict[str, list]:
   """A per-group metric {"group", "mean", "stderr"} with JSON-able lists."""
-  return {"group": [int(g) for g in value["group"]], "mean": _json_list(value["mean"]),
-          "stderr": _json_list(value["stderr"])}
+  return {"group": [int(g) for g in value["group"]], "mean": json_list(value["mean"]),
+          "stderr": json_list(value["stderr"])}
 
 
 def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
