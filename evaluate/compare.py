@@ -2,6 +2,8 @@
 
   python -m evaluate.compare --workdirs runs/alexnet,runs/nostride --out runs/compare
   python -m evaluate.compare --workdirs runs/a,runs/b --labels "crop 0-4,crop 0-8" --out cmp
+  python -m evaluate.compare --workdir "runs/sweep/aps,seed=0" --label aps \
+      --workdir "runs/sweep/stride,seed=0" --label stride --out cmp   # names with commas
 
 Reads each workdir's eval/eval.json (written by `python -m evaluate`) and writes into --out:
 sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding size,
@@ -113,12 +115,24 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
   return compare_reports(reports, out_dir)
 
 
+def joined_flag_values(listed: Optional[Sequence[str]],
+                       repeated: Optional[Sequence[str]]) -> Optional[list[str]]:
+  """The values of a comma-separated flag followed by those of its repeatable twin, whose
+  values may contain commas (sweep members are named 'label,seed=0'); None if both are empty."""
+  values = [*(listed or []), *(repeated or [])]
+  return values or None
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
   result = None
+  workdirs = joined_flag_values(flags.FLAGS.workdirs, flags.FLAGS.workdir)
+  labels = joined_flag_values(flags.FLAGS.labels, flags.FLAGS.label)
+  if not workdirs:
+    sys.exit("error: give the runs to compare with --workdirs=a,b or --workdir=a --workdir=b")
   try:
-    result = compare_workdirs(flags.FLAGS.workdirs, flags.FLAGS.out, flags.FLAGS.labels)
+    result = compare_workdirs(workdirs, flags.FLAGS.out, labels)
   except (FileNotFoundError, ValueError) as error:
     sys.exit(f"error: {error}")
   with open(result["markdown"]) as f:
@@ -130,10 +144,13 @@ def _define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_list("workdirs", None, "Comma-separated evaluated workdirs (each with "
                     "eval/eval.json).")
+  flags.DEFINE_multi_string("workdir", None, "One evaluated workdir, repeatable, for names "
+                            "with commas (sweep members): compared after --workdirs.")
   flags.DEFINE_string("out", None, "Directory for the comparison plots and compare.md.")
   flags.DEFINE_list("labels", None, "Comma-separated legend labels, one per workdir "
                     "(default: the workdir names).")
-  flags.mark_flags_as_required(["workdirs", "out"])
+  flags.DEFINE_multi_string("label", None, "One legend label, repeatable: follows --labels.")
+  flags.mark_flags_as_required(["out"])
 
 
 if __name__ == "__main__":

@@ -312,3 +312,10 @@ def test_default_protocols_fit_the_default_memory_bound_for_alexnet():
   for entry in default.protocols.values():
     grid.check_fits(protocols.build_protocol_from_config(entry.to_dict()),
                     make_predict_fn(model), variables, default.max_chunk_bytes)
+
+
+def test_compare_takes_repeated_workdirs_whose_names_hold_commas():
+  assert compare.joined_flag_values(["a", "b"], ["runs/s/aps,seed=0"]) == [
+      "a", "b", "runs/s/aps,seed=0"]
+  assert compare.joined_flag_values(None, ["x,seed=0"]) == ["x,seed=0"]
+  assert compare.joined_flag_values(None, None) is None
