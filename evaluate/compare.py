@@ -8,7 +8,9 @@
 Reads each workdir's eval/eval.json (written by `python -m evaluate`) and writes into --out:
 sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding size,
 one line per run, for every protocol with a size sweep), metrics_per_protocol.png (grouped
-bars, one colour per run) and compare.md (one row per run and protocol).
+bars, one colour per run), invariance_vs_accuracy.png (one panel per protocol: each run's
+P(top-1 change) against its accuracy on untransformed images) and compare.md (one row per
+run and protocol).
 """
 from __future__ import annotations
 
@@ -91,6 +93,12 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str) -> d
       clean_accuracy={label: report["clean_accuracy"]["mean"]
                       for label, report in reports.items()},
       title="metrics per protocol (± standard error)"))
+  pictures.append(plots.plot_invariance_vs_accuracy(
+      [dict(label=label, clean_accuracy=report["clean_accuracy"],
+            metrics={name: entry["metrics"] for name, entry in report["protocols"].items()})
+       for label, report in reports.items()],
+      os.path.join(out_dir, "invariance_vs_accuracy.png"),
+      title="invariance versus accuracy (± standard error; lower right is better)"))
   markdown_path = os.path.join(out_dir, COMPARE_MD)
   with open(markdown_path, "w") as f:
     f.write(markdown_table(reports))

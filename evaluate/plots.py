@@ -136,6 +136,53 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
   return save(figure, path)
 
 
+def plot_invariance_vs_accuracy(series: Sequence[Mapping[str, Any]], path: str, *,
+                                title: str) -> str:
+  """What each run's invariance costs in accuracy: one panel per protocol, one point per run
+  at (accuracy on the untransformed images, P(top-1 change) under a one-pixel move of that
+  protocol), with standard-error bars on both axes. Down and to the right is better.
+
+  Args:
+    series: dicts label=str, clean_accuracy=Metric, metrics={protocol name: {metric name:
+      Metric}} (the 'p_top1_change' of each protocol is drawn; protocols without it are
+      skipped). One colour per run, the same in every panel.
+    path: the PNG written.
+    title: the figure title.
+  Returns:
+    `path`.
+  """
+  protocols = []
+  for entry in series:
+    protocols += [name for name, metrics in entry["metrics"].items()
+                  if "p_top1_change" in metrics and name not in protocols]
+  columns = min(max(len(protocols), 1), 3)
+  rows = max(math.ceil(len(protocols) / columns), 1)
+  figure = new_figure(3.6 * columns + 1.5, 3.2 * rows + 0.8)
+  axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+  for axis, protocol in zip(axes, protocols):
+    for index, entry in enumerate(series):
+      change = entry["metrics"].get(protocol, {}).get("p_top1_change")
+      if not change:
+        continue
+      accuracy = entry["clean_accuracy"]
+      x, y = as_floats([accuracy.get("mean"), change.get("mean")])
+      xerr, yerr = as_floats([accuracy.get("stderr"), change.get("stderr")])
+      axis.errorbar([x], [y], xerr=[xerr], yerr=[yerr], fmt="o", capsize=3,
+                    color=f"C{index}", label=entry["label"])
+    axis.set_title(protocol, fontsize="medium")
+    axis.set_xlabel("accuracy, untransformed images")
+    axis.set_ylabel("P(top-1 change)")
+    axis.set_ylim(bottom=0.0)
+    axis.grid(alpha=0.3)
+  for axis in axes[len(protocols):]:
+    axis.set_visible(False)
+  handles, labels = axes[0].get_legend_handles_labels()
+  figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5),
+                fontsize="small")
+  figure.suptitle(title)
+  return save(figure, path)
+
+
 def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str, *,
                             title: str) -> str:
   """One bar per group of runs (its mean), with one dot per run (e.g. per seed).

@@ -189,7 +189,7 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
   files = compare.compare_workdirs([workdir, str(other)], str(out), labels=["strided", "nostride"])
   assert {os.path.basename(p) for p in files["png"]} == {
       "sensitivity_vs_size_embed.png", "sensitivity_vs_size_sampled.png",
-      "sensitivity_vs_size_scale.png", "metrics_per_protocol.png"}
+      "sensitivity_vs_size_scale.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png"}
   for path in files["png"]:
     _assert_valid_png(path)
   text = (out / "compare.md").read_text()
