@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 
@@ -37,6 +37,15 @@ def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
 def write_summary(workdir: str, summary: dict[str, Any]) -> None:
   """Writes `workdir/summary.json`."""
   atomic_write_text(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=2) + "\n")
+
+
+def read_summary(workdir: str) -> Optional[dict[str, Any]]:
+  """`workdir/summary.json` as a dict, or None if there is none (or it is unreadable)."""
+  try:
+    with open(os.path.join(workdir, SUMMARY_FILE)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
 
 
 def _finite_or_none(value):

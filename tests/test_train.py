@@ -62,6 +62,9 @@ def test_rerun_of_a_finished_run_trains_no_further(tmp_path, tiny):
   second = train_and_evaluate(tiny, str(tmp_path))
   assert second["resumed_from_step"] == 12 and second["steps"] == 12
   assert second["final_test_accuracy"] == first["final_test_accuracy"]
+  # ... and keeps the timing of the run that trained it, not of the no-op re-run.
+  assert second["wall_time_sec"] == first["wall_time_sec"]
+  assert second["train_images_per_sec"] == first["train_images_per_sec"]
 
 
 def test_one_and_eight_devices_give_the_same_loss(tmp_path):

@@ -229,6 +229,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "train_images_per_sec": images_trained / train_seconds if train_seconds else None,
       "wall_time_sec": time.perf_counter() - wall_start,
   }
+  previous = run_files.read_summary(workdir) if images_trained == 0 else None
+  if previous is not None and previous.get("steps") == step:
+    # Nothing trained now (the run had finished): keep the timing of the run that trained it.
+    for key in ("train_images_per_sec", "wall_time_sec"):
+      summary[key] = previous.get(key, summary[key])
   if is_main:
     run_files.write_summary(workdir, summary)
     progress.print_progress(
