@@ -1,7 +1,9 @@
 """How exactly each downsampling strategy keeps a model's logits under circular shifts.
 
-Random weights (He-normal kernels, random BatchNorm statistics, evaluation mode), circular
-padding, random normal images of side --size. For each model and strategy, prints the
+Random weights (He-normal kernels, random BatchNorm statistics, evaluation mode; for
+`alias_free_poly` the BatchNorm statistics are measured on other random images instead, since
+a polynomial network overflows with random ones: models.random_weights.calibrate_batch_stats),
+circular padding, random normal images of side --size. For each model and strategy, prints the
 largest change of the logits relative to their largest magnitude, and whether the top-1 is
 the same, under
   integer     the circular shifts (dy, dx) for dy, dx in --shifts (both axes),
@@ -24,12 +26,14 @@ import numpy as np
 import models
 from common.fourier import fourier_shift
 from models.alias_free import band_limit
-from models.random_weights import logits_by_group, random_variables
+from models.random_weights import calibrate_batch_stats, logits_by_group, random_variables
 
 _MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
-_STRATEGIES = flags.DEFINE_list("strategies", ["stride", "aps", "lps", "alias_free"],
+_STRATEGIES = flags.DEFINE_list("strategies",
+                                ["stride", "aps", "lps", "alias_free", "alias_free_poly"],
                                 "stride | blurpool | aps | lps | alias_free ('ideal' "
-                                "downsampling + alias_free_relu).")
+                                "downsampling + alias_free_relu) | alias_free_poly ('ideal' + "
+                                "alias_free_poly).")
 _SIZE = flags.DEFINE_integer("size", 32, "Image side (pixels).")
 _SHIFTS = flags.DEFINE_list("shifts", ["0", "1", "2", "7", "16", "31"],
                             "Integer shifts per axis; every (dy, dx) pair is applied.")
@@ -41,7 +45,9 @@ STRATEGY_OPTIONS = {
     "aps": dict(downsample="aps", blur_size=1),
     "lps": dict(downsample="lps", blur_size=1),
     "alias_free": dict(downsample="ideal", nonlinearity="alias_free_relu"),
+    "alias_free_poly": dict(downsample="ideal", nonlinearity="alias_free_poly"),
 }
+CALIBRATED = {"alias_free_poly"}  # strategies whose BatchNorm statistics are measured
 HALF_SHIFTS = [(0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (3.5, 10.5)]
 
 
@@ -53,6 +59,10 @@ def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[floa
   model = models.build_model(name, **options)
   variables = random_variables(model, (size, size, 3))
   rng = np.random.default_rng(0)
+  if strategy in CALIBRATED:
+    calibration = jnp.asarray(np.random.default_rng(1).normal(size=(8, size, size, 3)),
+                              jnp.float32)
+    variables = calibrate_batch_stats(model, variables, calibration)
   x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   raw = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   smooth = band_limit(raw)

@@ -37,7 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.blur_size = 3
   config.model.aps_norm = "l2"  # l2 | l1 | linf: component norm that 'aps' maximises.
   # Feature-map nonlinearity: relu | alias_free_relu (x2 upsample, ReLU, ideal low-pass;
-  # pair it with downsample='ideal' and padding='circular' for an alias-free network).
+  # pair it with downsample='ideal' and padding='circular' for an alias-free network) |
+  # alias_free_poly (the same with a degree-2 polynomial: exactly alias-free, see README).
   config.model.nonlinearity = "relu"
   config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.
   # Padding of the BlurPool blur ('blurpool' only): reflect (Zhang's default; repeated for

@@ -12,6 +12,8 @@ signal; its discrete Fourier coefficients are indexed by the frequency k in (-n/
       work: the new grid simply has a spacing of H / m input pixels.
   alias_free_relu(x)  upsample x2 (spectrum zero-padding), ReLU, ideal low-pass back to the
       original size.
+  alias_free_poly(x)  the same with the degree-2 polynomial RELU_POLY instead of the ReLU
+      (Michaeli et al.'s polynomial activation): no aliasing at all, see below.
 
 Exactness (the reason these exist): a circular integer shift by d input pixels becomes a
 shift by d * m / n pixels of the resampled map in the Fourier sense (the phase ramp
@@ -21,6 +23,13 @@ a ReLU on the x2-upsampled grid commutes with them exactly only where the Fourie
 integer number of fine-grid pixels. So one stage of ideal downsampling followed by
 alias_free_relu keeps integer shifts exact, and deeper stages are exact only up to the
 aliasing the ReLU itself creates (measured in tests/test_polyphase.py and in README).
+A degree-2 polynomial creates no such aliasing: if the map holds only frequencies |k| < n/2,
+its square holds only |k| < n, which the 2n grid of the x2 upsampling represents without
+folding (its Nyquist bin is n). So alias_free_poly commutes exactly with every Fourier shift of
+a map with no Nyquist content (every map after the first ideal downsampling), and a network of
+circular convolutions, ideal downsampling, affine norms, alias_free_poly and global average
+pooling is invariant up to float rounding to every integer circular shift of its input, and
+to every sub-pixel Fourier shift of a band-limited input.
 
 The downsampling strategy 'ideal' (IdealDownsampler, below) runs every strided op at stride 1
 and then ideal_downsample. All functions take and return NHWC arrays; the FFTs run in float32 (complex64) whatever the
@@ -110,6 +119,29 @@ def alias_free_relu(x: jnp.ndarray) -> jnp.ndarray:
   height, width = x.shape[1], x.shape[2]
   upsampled = ideal_resize(x, (2 * height, 2 * width))
   return ideal_resize(jax.nn.relu(upsampled), (height, width))
+
+
+# Least-squares fit of ReLU by a + b x + c x^2 under x ~ N(0, 1) (the scale BatchNorm gives):
+# b = E[x relu(x)] / E[x^2] = 1/2; the even part |x|/2 fitted by a + c x^2 gives
+# a = c = 1 / (2 sqrt(2 pi)) ~ 0.1995.
+RELU_POLY = (1.0 / (2.0 * math.sqrt(2.0 * math.pi)), 0.5, 1.0 / (2.0 * math.sqrt(2.0 * math.pi)))
+
+
+def relu_poly(x: jnp.ndarray) -> jnp.ndarray:
+  """RELU_POLY (a, b, c) evaluated pointwise: a + b x + c x^2. Same shape and dtype."""
+  a, b, c = RELU_POLY
+  return a + x * (b + c * x)
+
+
+def alias_free_poly(x: jnp.ndarray) -> jnp.ndarray:
+  """relu_poly evaluated on the x2 band-limited upsampling, then ideally low-passed back.
+
+  (N, H, W, C) -> (N, H, W, C). Exactly equivariant to Fourier shifts of maps without Nyquist
+  content (module docstring); the output has no content at or above H/2 (W/2).
+  """
+  height, width = x.shape[1], x.shape[2]
+  upsampled = ideal_resize(x, (2 * height, 2 * width))
+  return ideal_resize(relu_poly(upsampled), (height, width))
 
 
 def band_limit(x: jnp.ndarray) -> jnp.ndarray:

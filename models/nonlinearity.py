@@ -8,6 +8,10 @@ spatial axes to alias.
   'relu'             the pointwise ReLU.
   'alias_free_relu'  ReLU on the x2 band-limited upsampling, ideally low-passed back
                      (Michaeli et al. 2023); see models/alias_free.py.
+  'alias_free_poly'  the same with a degree-2 polynomial fitted to the ReLU (Michaeli et al.'s
+                     polynomial activation): no aliasing, so with downsample='ideal' and
+                     circular padding a ResNet is invariant to every integer circular shift up
+                     to float rounding.
 """
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ import jax
 import jax.numpy as jnp
 
 from common.registry import Registry
-from models.alias_free import alias_free_relu
+from models.alias_free import alias_free_poly, alias_free_relu
 
 Nonlinearity = Callable[[jnp.ndarray], jnp.ndarray]
 
 NONLINEARITIES: Registry[Nonlinearity] = Registry("nonlinearity")
 NONLINEARITIES.register("relu")(jax.nn.relu)
 NONLINEARITIES.register("alias_free_relu")(alias_free_relu)
+NONLINEARITIES.register("alias_free_poly")(alias_free_poly)

@@ -1,6 +1,7 @@
 """`random_variables(model)`: random weights for any model, for property tests and benchmarks
 that need a network but no training; `logits_by_group`: one forward pass over groups of
-transformed inputs, for their exactness checks.
+transformed inputs, for their exactness checks; `calibrate_batch_stats`: running BatchNorm
+statistics measured on given images.
 
 The variables are drawn in numpy from the shapes of model.init (jax.eval_shape: nothing is
 compiled; jitting flax's own initialisers costs tens of seconds of XLA compile time on CPU).
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from models.layers import BATCH_NORM_MOMENTUM
 
 # CIFAR-10 images (height, width, channels), as data.constants.IMAGE_SHAPE (not imported:
 # importing data/ would load its data sources).
@@ -61,3 +64,18 @@ def logits_by_group(model, variables, groups: dict) -> dict:
     result[name] = logits[start:start + count].reshape(len(images), images[0].shape[0], -1)
     start += count
   return result
+
+
+def calibrate_batch_stats(model, variables: dict, images: jnp.ndarray) -> dict:
+  """`variables` with every BatchNorm's running mean and variance replaced by the batch
+  statistics of one train-mode forward pass over `images` (N, H, W, C), so that eval mode
+  normalises as training would. Random running statistics are fine for ReLU networks, but a
+  polynomial activation (models.alias_free.alias_free_poly) squares every mis-scaled map and
+  overflows within a few layers without this."""
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, variables["batch_stats"])
+  _, updates = model.apply(dict(variables, batch_stats=zeros), images, train=True,
+                           mutable=["batch_stats"])
+  # flax: running = momentum * running + (1 - momentum) * batch, from running = 0.
+  batch_stats = jax.tree_util.tree_map(lambda s: s / (1.0 - BATCH_NORM_MOMENTUM),
+                                       updates["batch_stats"])
+  return dict(variables, batch_stats=batch_stats)
