@@ -25,13 +25,15 @@ reports accuracy 0.942 and consistency 1.0 for APS against 0.94 and 0.968 for a 
 LPS is exactly invariant like APS; the alias-free network is exactly invariant to integer
 circular shifts and close to invariant under sub-pixel ones, which APS is not (here, with the
 ReLU at twice the rate, it is exact only through its first subsampling, so close to but not
-exactly invariant to integer shifts: README.md, Models); worst-of-k training lowers, but does
-not remove, the sensitivity of the strided network.
+exactly invariant to integer shifts: README.md, Models; `alias_free_poly`, the polynomial
+activation, is exact, but is not a member here: it has not been trained yet); worst-of-k
+training lowers, but does not remove, the sensitivity of the strided network.
 Full scale: 8 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
-width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py). Times
-at CPU scale are not measured yet: the BlurPool members of configs/sweeps/blurpool_filters.py
-took about 9 minutes of training each on a 2-core CPU; worst-of-10 adds a forward pass of 10x
-the batch per step, and the full circular grid is 1024 forward passes per evaluated image.
+width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py).
+RESULTS.md ran ':cpu' with --config.base.train.num_epochs=1.5 (command there): on a 2-core CPU
+each member took 10-14 minutes of training and evaluation (the full circular grid is 1024
+forward passes per image, half of the evaluation), worst-of-10 16 minutes, alias_free
+ALIAS_FREE_TIME; at the ':cpu' default of 3 epochs, plan on about 3.5 hours for the sweep.
 Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
 LPS, 3.4x for worst-of-10, 5.3x for alias_free (python -m benchmarks.sweep_step_cost; table
 in README.md, Measured).
