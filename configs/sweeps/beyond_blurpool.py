@@ -32,8 +32,9 @@ Full scale: 8 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':c
 width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py).
 RESULTS.md ran ':cpu' with --config.base.train.num_epochs=1.5 (command there): on a 2-core CPU
 each member took 10-14 minutes of training and evaluation (the full circular grid is 1024
-forward passes per image, half of the evaluation), worst-of-10 16 minutes, alias_free
-ALIAS_FREE_TIME; at the ':cpu' default of 3 epochs, plan on about 3.5 hours for the sweep.
+forward passes per image, half of the evaluation), worst-of-10 16 minutes, alias_free 28.5
+minutes of training plus more than 40 of evaluation; at the ':cpu' default of 3 epochs,
+plan on about 4 hours for the sweep.
 Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
 LPS, 3.4x for worst-of-10, 5.3x for alias_free (python -m benchmarks.sweep_step_cost; table
 in README.md, Measured).
