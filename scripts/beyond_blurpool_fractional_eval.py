@@ -1,0 +1,21 @@
+"""Eval config: only the sub-pixel protocols of configs/sweeps/beyond_blurpool.py.
+
+For a member whose full evaluation is too slow for the machine (the alias-free network costs
+about 10x a strided one per evaluated image, and the full circular grid alone takes ~28
+minutes of a 2-core CPU at 100 images):
+
+  python -m evaluate --workdir "runs/beyond_blurpool_cpu/alias_free,seed=0" \
+      --config scripts/beyond_blurpool_fractional_eval.py \
+      --out_dir "runs/beyond_blurpool_cpu/alias_free,seed=0/eval_fractional"
+"""
+from configs.sweeps import beyond_blurpool
+
+
+def get_config():
+  """The sweep's ':cpu' eval section (100 images, same selection and seed) with only the
+  fractional_half and fractional_quarter protocols."""
+  config = beyond_blurpool.get_config("cpu").base.eval
+  protocols = config.protocols
+  config.protocols = {name: protocols[name].to_dict()
+                      for name in ("fractional_half", "fractional_quarter")}
+  return config
