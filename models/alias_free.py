@@ -111,14 +111,22 @@ def ideal_downsample(x: jnp.ndarray, stride: int) -> jnp.ndarray:
   return ideal_resize(x, (-(-x.shape[1] // stride), -(-x.shape[2] // stride)))
 
 
+def on_doubled_grid(pointwise, x: jnp.ndarray) -> jnp.ndarray:
+  """`pointwise` evaluated on the x2 band-limited upsampling of x, ideally low-passed back.
+
+  (N, H, W, C) -> (N, H, W, C); the output has no content at or above H/2 (W/2).
+  """
+  height, width = x.shape[1], x.shape[2]
+  upsampled = ideal_resize(x, (2 * height, 2 * width))
+  return ideal_resize(pointwise(upsampled), (height, width))
+
+
 def alias_free_relu(x: jnp.ndarray) -> jnp.ndarray:
   """ReLU evaluated on the x2 band-limited upsampling, then ideally low-passed back.
 
   (N, H, W, C) -> (N, H, W, C). The output has no content at or above H/2 (W/2).
   """
-  height, width = x.shape[1], x.shape[2]
-  upsampled = ideal_resize(x, (2 * height, 2 * width))
-  return ideal_resize(jax.nn.relu(upsampled), (height, width))
+  return on_doubled_grid(jax.nn.relu, x)
 
 
 # Least-squares fit of ReLU by a + b x + c x^2 under x ~ N(0, 1) (the scale BatchNorm gives):
@@ -139,9 +147,7 @@ def alias_free_poly(x: jnp.ndarray) -> jnp.ndarray:
   (N, H, W, C) -> (N, H, W, C). Exactly equivariant to Fourier shifts of maps without Nyquist
   content (module docstring); the output has no content at or above H/2 (W/2).
   """
-  height, width = x.shape[1], x.shape[2]
-  upsampled = ideal_resize(x, (2 * height, 2 * width))
-  return ideal_resize(relu_poly(upsampled), (height, width))
+  return on_doubled_grid(relu_poly, x)
 
 
 def band_limit(x: jnp.ndarray) -> jnp.ndarray:
