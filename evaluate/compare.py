@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from common.atomic_files import atomic_write_text
 from evaluate import plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import SUMMARY_METRICS, format_invariance, load_report
@@ -100,8 +101,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str) -> d
       os.path.join(out_dir, "invariance_vs_accuracy.png"),
       title="invariance versus accuracy (± standard error; lower right is better)"))
   markdown_path = os.path.join(out_dir, COMPARE_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown_table(reports))
+  atomic_write_text(markdown_path, markdown_table(reports))
   return {"markdown": markdown_path, "png": pictures}
 
 

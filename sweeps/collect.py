@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from common.atomic_files import atomic_write, atomic_write_text
 from evaluate import plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero
@@ -87,7 +88,7 @@ def write_summary_csv(path: str, results: Sequence[MemberResult]) -> str:
             + ["state", "error", "final_test_accuracy", "eval_untransformed_accuracy"]
             + [f"{protocol}/{metric}" for protocol in protocols
                for metric in [key for key, _ in SUMMARY_METRICS] + ["max_logit_change"]])
-  with open(path, "w", newline="") as f:
+  with atomic_write(path, newline="") as f:
     writer = csv.writer(f)
     writer.writerow(header)
     for result in results:
@@ -260,7 +261,6 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember],
   csv_path = write_summary_csv(os.path.join(workdir, SUMMARY_CSV), results)
   pictures = plot_sweep(workdir, results)
   markdown_path = os.path.join(workdir, SUMMARY_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown_summary(results, pictures, title))
+  atomic_write_text(markdown_path, markdown_summary(results, pictures, title))
   return {"csv": csv_path, "markdown": markdown_path, "png": pictures, "results": results}
 

@@ -25,9 +25,9 @@ import ml_collections
 
 import augment
 import models
+from common.atomic_files import atomic_write_text
 from evaluate.eval_config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
-from runtime import run_files
 from runtime.progress import format_duration, print_progress
 from sweeps.spec import SweepMember
 from training.temperature import check_temperature_config, temperature_config
@@ -61,7 +61,7 @@ def member_dir(workdir: str, member: SweepMember) -> str:
 
 
 def _write_json(path: str, payload: Any) -> None:
-  run_files.atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+  atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def read_json_or_none(path: str) -> Optional[dict[str, Any]]:
