@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -74,19 +75,26 @@ def _start(args, *, devices=1, umask=None, cwd=REPO_ROOT):
 
 def _start_pair(args, per_process=((), ())):
   """2 processes of one run on localhost; process 1 with umask 077, so that any file it
-  writes is unreadable by others (process 0 keeps the usual umask)."""
+  writes is unreadable by others, process 0 with umask 022."""
   address = f"127.0.0.1:{_free_port()}"
   return [_start([*args, *extra, f"--coordinator_address={address}", "--num_processes=2",
-                  f"--process_id={index}"], umask=0o077 if index else None)
+                  f"--process_id={index}"], umask=0o077 if index else 0o022)
           for index, extra in enumerate(per_process)]
 
 
 def _finish(processes):
-  """[(returncode, stdout, stderr, seconds since the call)] of every process."""
-  start, results = time.monotonic(), []
-  for process in processes:
+  """[(returncode, stdout, stderr, seconds from this call to its exit)] of every process."""
+  start, results = time.monotonic(), [None] * len(processes)
+
+  def wait(index, process):
     out, err = process.communicate(timeout=TIMEOUT_S)
-    results.append((process.returncode, out, err, time.monotonic() - start))
+    results[index] = (process.returncode, out, err, time.monotonic() - start)
+
+  threads = [threading.Thread(target=wait, args=item) for item in enumerate(processes)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
   return results
 
 
@@ -194,20 +202,30 @@ def test_process_1_writes_no_file(runs):
   assert not leftovers
 
 
-@pytest.mark.parametrize("failing", [0, 1])
-def test_an_error_on_one_process_stops_the_other_promptly(runs, tmp_path, failing):
-  """One process fails at once (a bad workdir); the other has work to do that needs it (the
-  grid evaluation's collectives), so only the watchdog can end it."""
-  good = os.path.join(runs["multi"], OK_MEMBER)
-  per_process = [[f"--workdir={good}"], [f"--workdir={good}"]]
-  per_process[failing] = [f"--workdir={tmp_path / 'missing'}"]
-  pair = _start_pair(["-m", "evaluate", "--config.num_images=5"], per_process)
+def _train_py(workdir, *flags):
+  return ["train.py", "--config=configs/quickstart.py", f"--workdir={workdir}",
+          "--config.data.source=synthetic", "--config.model.width=4", *flags]
+
+
+@pytest.mark.parametrize("command", ["evaluate, process 0 fails", "train, process 1 fails"])
+def test_an_error_on_one_process_stops_the_other_promptly(runs, tmp_path, command):
+  """One process fails at once; the other has work to do that needs it (collectives of the
+  grid evaluation or of the train steps), so only the watchdog can end it."""
+  if command.startswith("evaluate"):
+    failing, error = 0, "is not a training run"
+    good = [f"--workdir={os.path.join(runs['multi'], OK_MEMBER)}", "--config.num_images=5"]
+    pair = _start_pair(["-m", "evaluate"],
+                       [[f"--workdir={tmp_path / 'missing'}"], good])
+  else:
+    failing, error = 1, "does not exist or is not a directory"
+    pair = _start_pair(_train_py(tmp_path / "run"), [
+        [], ["--config.data.source=folder", f"--config.data.dir={tmp_path / 'missing'}"]])
   results = _finish(pair)
   failed, other = results[failing], results[1 - failing]
-  assert failed[0] == 1 and "is not a training run" in failed[2], failed[2][-2000:]
+  assert failed[0] == 1 and error in failed[2], failed[2][-2000:]
   assert other[0] == 1, other[2][-2000:]
   assert (f"error: process {failing} of 2 failed, so process {1 - failing} of 2" in other[2]
-          and "is not a training run" in other[2]), other[2][-2000:]
+          and error in other[2]), other[2][-2000:]
   assert abs(other[3] - failed[3]) < 20  # seconds between the two exits
 
 
