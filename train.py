@@ -37,12 +37,14 @@ def _train():
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   from data import DataError  # pylint: disable=g-import-not-at-top
   from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
   from runtime.workdir_lock import WorkdirLockedError  # pylint: disable=g-import-not-at-top
   from training.train_loop import TrainingDivergedError  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (UnknownNameError, DataError, ValueError, TrainingDivergedError,
-          WorkdirLockedError) as error:
+  except WorkdirLockedError as error:  # every process of a multi-host run learns it together
+    raise hosts.AgreedExit(f"error: {error}") from None
+  except (UnknownNameError, DataError, ValueError, TrainingDivergedError) as error:
     sys.exit(f"error: {error}")
 
 

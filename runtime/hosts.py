@@ -192,8 +192,9 @@ def is_main_process() -> bool:
 
 
 def is_multiprocess() -> bool:
-  """Whether the run has several processes (joined with jax.distributed)."""
-  return jax.process_count() > 1
+  """Whether the run has several processes (joined with jax.distributed). Does not start a
+  JAX backend when jax.distributed was never initialised (one process)."""
+  return jax.distributed.is_initialized() and jax.process_count() > 1
 
 
 def describe() -> str:
@@ -414,8 +415,7 @@ def run_command(settings: HostSettings, body: Callable[[], T]) -> T:
   Raises:
     HostSetupError: from join().
   """
-  join(settings)
-  if not is_multiprocess():
+  if not join(settings) or not is_multiprocess():
     return body()
   try:
     result = body()

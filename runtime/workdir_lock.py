@@ -150,11 +150,14 @@ def _locked_message(workdir: str, owner: Owner) -> str:
 
 
 class WorkdirLock:
-  """A held lock: `release()` (or leaving `with`) removes the lock file if it is still ours."""
+  """A held lock: `release()` (or leaving `with`) removes the lock file if it is still ours,
+  and the workdir too if acquiring created it and nothing else was written there (a run that
+  stopped at a config error leaves no empty directory behind)."""
 
-  def __init__(self, workdir: str, owner: Owner):
+  def __init__(self, workdir: str, owner: Owner, created_workdir: bool = False):
     self.workdir = workdir
     self.owner = owner
+    self.created_workdir = created_workdir
     self._depth = 1
 
   def release(self) -> None:
@@ -166,6 +169,9 @@ class WorkdirLock:
     if current is not None and current.token == self.owner.token:
       with contextlib.suppress(FileNotFoundError):
         os.unlink(lock_path(self.workdir))
+      if self.created_workdir:
+        with contextlib.suppress(OSError):  # not empty: kept
+          os.rmdir(self.workdir)
 
   def __enter__(self) -> "WorkdirLock":
     return self
@@ -233,12 +239,13 @@ def try_acquire(workdir: str) -> Union[WorkdirLock, Owner]:
   if held is not None:
     held._depth += 1  # pylint: disable=protected-access
     return held
+  created_workdir = not os.path.isdir(workdir)
   os.makedirs(workdir, exist_ok=True)
   me = _me()
   first_unreadable, takeovers = None, 0
   while True:
     if _create(workdir, me):
-      lock = WorkdirLock(workdir, me)
+      lock = WorkdirLock(workdir, me, created_workdir)
       _HELD[_key(workdir)] = lock
       return lock
     owner = read_owner(workdir)

@@ -97,10 +97,13 @@ def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
   lock.release()
   assert os.path.exists(workdir_lock.lock_path(workdir))  # still held once
   lock.release()
-  assert not os.path.exists(workdir_lock.lock_path(workdir))
+  assert not os.path.exists(workdir)  # created by the lock, left empty: removed
   with workdir_lock.hold(workdir):
     assert workdir_lock.read_owner(workdir).pid == os.getpid()
+    with open(os.path.join(workdir, "config.json"), "w"):
+      pass
   assert workdir_lock.read_owner(workdir) is None
+  assert os.listdir(workdir) == ["config.json"]
 
 
 def test_a_live_owner_is_named_and_a_gone_one_taken_over(tmp_path, capfd):
