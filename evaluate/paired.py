@@ -391,6 +391,9 @@ def markdown(paired: Mapping[str, Any]) -> str:
       lines.append(f"| {name} | max \\|logit change\\| (not bootstrapped) | "
                    f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
     lines.append("")
+  if paired.get("left_out"):
+    lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
+                                           for label, why in paired["left_out"].items()), ""]
   return "\n".join(lines)
 
 

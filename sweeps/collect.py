@@ -189,11 +189,14 @@ class GroupIntervals:
 
   summaries: group -> evaluate.paired.summarise_run's dict (groups with per-image results);
   errors: group -> why it has none (no finished member, no per-image file, seeds that cannot
-  be pooled); runs: group -> its evaluate.paired.Run (for paired comparisons).
+  be pooled); incomparable: the groups of `errors` whose seeds were evaluated on different
+  images or under different protocol options; runs: group -> its evaluate.paired.Run (for
+  paired comparisons).
   """
   summaries: dict[str, dict[str, Any]]
   errors: dict[str, str]
   runs: dict[str, paired.Run]
+  incomparable: set[str] = dataclasses.field(default_factory=set)
 
 
 def group_intervals(workdir: str, results: Sequence[MemberResult], *,
@@ -219,22 +222,32 @@ def group_intervals(workdir: str, results: Sequence[MemberResult], *,
       out.summaries[group] = paired.summarise_run(run, replicates=replicates, seed=seed,
                                                   confidence=confidence)
       out.runs[group] = run
-    except ValueError as error:  # PerImageFileError, IncomparableRunsError
+    except paired.IncomparableRunsError as error:
+      out.errors[group] = f"its seeds cannot be pooled: {error}"
+      out.incomparable.add(group)
+    except per_image.PerImageFileError as error:
       out.errors[group] = str(error)
   return out
 
 
 def baseline_comparison(intervals: GroupIntervals, baseline: str, **options) -> dict[str, Any]:
-  """evaluate.paired.compare_runs of every group with interval summaries against `baseline`.
+  """evaluate.paired.compare_runs of every group with interval summaries against `baseline`;
+  the groups left out (no finished member, no per-image file) are listed in "left_out".
 
   Raises:
     ValueError: the baseline has no per-image results (the reason named);
-      IncomparableRunsError: a group that cannot be paired with it.
+      IncomparableRunsError: a group that cannot be paired with it, or whose seeds cannot be
+      pooled (different images or protocol options).
   """
+  if intervals.incomparable:
+    raise paired.IncomparableRunsError("; ".join(
+        f"member {group!r}: {intervals.errors[group]}" for group in intervals.incomparable))
   if baseline not in intervals.runs:
     reason = intervals.errors.get(baseline, "not a group of this sweep")
     raise ValueError(f"--baseline {baseline!r}: no paired comparison possible: {reason}")
-  return paired.compare_runs(list(intervals.runs.values()), baseline=baseline, **options)
+  comparison = paired.compare_runs(list(intervals.runs.values()), baseline=baseline, **options)
+  comparison["left_out"] = dict(intervals.errors)
+  return comparison
 
 
 def _cell_interval(value: Optional[Mapping[str, Any]]) -> str:
