@@ -4,15 +4,16 @@ The data of one run (a setting, trained with S seeds, each evaluated on the same
 images) and one or more metrics: values (M, S, N), M metrics, per seed and image (e.g. an
 image's P(top-1 change) pooled over sizes, evaluate.per_image.pooled). The estimate is the
 mean over seeds and images. Seeds and images are crossed (every seed sees every image), so a
-replicate resamples both, independently (the "multi-bootstrap" of Sellam et al. 2022, The
-MultiBERTs, ICLR, with a correction of its seed level). Per run and metric, from values X:
+replicate resamples both, independently (as the "multi-bootstrap" of Sellam et al. 2022, The
+MultiBERTs, ICLR), with its seed level corrected and a small-sample widening. Per run and metric, from values X:
 
   xbar[i]  = mean_s X[s, i]                          each image's mean over the seeds
   dev[s]   = mean_i X[s, i] - mean X                 each seed's deviation from the mean
   v        = sum_s dev[s]^2 / (S - 1)                variance of the seed means
   e2       = sum_(s,i) (X[s,i] - mean_i X[s,i] - xbar[i] + mean X)^2 / ((S - 1)(N - 1))
                                                      seed x image (interaction) variance
-  k        = sqrt(S / (S - 1)) * sqrt(max(0, 1 - e2 / (N v)));   k = 0 for S = 1 or v = 0
+  u        = max(0, v - e2 / N) / S                  between-seed variance / S (ANOVA)
+  k        = sqrt(S / (S - 1)) sqrt(u S / v)         (0 for S = 1 or v = 0)
 
   replicate r (r = 1..R):
     images:  N draws with replacement from the N images -> counts c_r (N,)
@@ -20,11 +21,21 @@ MultiBERTs, ICLR, with a correction of its seed level). Per run and metric, from
     mean*_r = sum_i (c_r[i] / N) xbar[i]  +  k sum_s (d_r[s] / S) dev[s]
 
 The image term varies over replicates like the mean over images of the seed-averaged values,
-which already holds the seed x image noise once; the seed term adds the seed-to-seed
-variation beyond it, with variance (v - e2 / N) / S, the two-way ANOVA estimate of the
-between-seed variance over S (the plain multi-bootstrap counts the interaction again at the
-seed level and is too wide when it dominates, as for per-image binary metrics; sqrt(S/(S-1))
-undoes the (S - 1) / S shrinkage of a bootstrap over S values).
+which already holds the seed x image noise once. The seed term adds only the seed-to-seed
+variation beyond it: k makes its variance over replicates u, the two-way ANOVA estimate of
+the between-seed variance over S (resampling the seed means as they are, as the plain
+multi-bootstrap does, counts the interaction again and is too wide when it dominates, as it
+does for per-image binary metrics; sqrt(S / (S - 1)) undoes the (S - 1) / S shrinkage of a
+bootstrap over S values).
+
+Small samples: the percentile interval of the replicates is then widened about the estimate
+by t / z, the Student-t quantile at (1 + confidence) / 2 over the normal one, with the
+Welch-Satterthwaite degrees of freedom of the variance components, df = (sum_j w_j)^2 /
+sum_j (w_j^2 / df_j): the image term (w = var_i(xbar) / N, or of the per-image differences
+for a difference, N - 1 df) and each run's seed term (w = u, S - 1 df). With no seed term
+this is t(N - 1) / z (1.01 at 100 images); when the between-seed variance of 3 seeds
+dominates, up to t(2) / z = 2.20 (a variance estimated from 3 seeds is uncertain: without
+the widening the interval covers 0.86-0.88 instead of 0.95 there, docs/evaluation.md).
 
 A paired difference of runs A and B (the same N images; B - A) draws ONE image resample c_r
 per replicate and uses it for both runs (the pairing: image i of A against image i of B,
@@ -32,24 +43,25 @@ which cancels the image-to-image variation they share), and resamples each run's
 independently (d_r for A, then for B): seed j of A and seed j of B are different trainings of
 different settings, paired by nothing the comparison could exploit (the same seed number gives
 the same initialisation only for identical architectures). diff*_r = mean*_r(B) - mean*_r(A).
-With one seed per run this is the ordinary paired bootstrap over images.
+With one seed per run this is the ordinary paired bootstrap over images (widened by t / z
+with N - 1 df).
 
 Interval: the percentile interval, the (1 - confidence) / 2 and (1 + confidence) / 2
-quantiles (numpy linear interpolation) of the R replicates. `distinguishable`: the interval
+quantiles (numpy linear interpolation) of the R replicates, widened by t / z as above (each
+run's own interval with its own components). `distinguishable`: the interval
 of a difference excludes 0. The replicates come from numpy.random.default_rng(seed) in blocks
 of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
 metric of a call shares the same resamples.
 
-Coverage of the 95% interval of a difference, simulated (tests/test_paired.py, 200
-replications, 100 images): 0.94 with one seed (binary and continuous metrics); with 3 seeds
-and per-(seed, image) binary values, 0.975 without and 0.92 with a seed effect (sd 0.03).
-When seed-to-seed differences dominate, the interval behaves like a normal interval whose
-variance is estimated from S seeds, so it covers less than 95% for few seeds (about 0.86-0.90
-for 3 seeds and 0.92 for 10 in such simulations): more seeds, not more images, fix that.
+Coverage of the 95% interval of a difference (scripts/bootstrap_coverage.py, 500
+replications, 100 and 1000 images; the table in docs/evaluation.md): 0.936-0.968 with one
+seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the estimate's real
+spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,35 +79,83 @@ def resample_counts(rng: np.random.Generator, count: int, replicates: int) -> np
   return np.bincount(flat.ravel(), minlength=replicates * count).reshape(replicates, count)
 
 
-def seed_scale(values: np.ndarray) -> np.ndarray:
-  """(M,) k of the module docstring for values (M, S, N): the scale of the seed term."""
+def seed_variance(values: np.ndarray) -> np.ndarray:
+  """(M,) u = max(0, v - e2 / N) / S (module docstring): the two-way ANOVA estimate of the
+  between-seed variance over S, the variance of the seed term; 0 for one seed."""
   num_seeds, num_images = values.shape[1:]
   if num_seeds < 2:
     return np.zeros(values.shape[0])
   seed_means = values.mean(2, keepdims=True)  # (M, S, 1)
   image_means = values.mean(1, keepdims=True)  # (M, 1, N)
   grand = values.mean((1, 2), keepdims=True)
-  seed_variance = ((seed_means - grand) ** 2).sum((1, 2)) / (num_seeds - 1)
+  variance = ((seed_means - grand) ** 2).sum((1, 2)) / (num_seeds - 1)  # v
   if num_images < 2:
     interaction = np.zeros(values.shape[0])
   else:
     interaction = (((values - seed_means - image_means + grand) ** 2).sum((1, 2))
-                   / ((num_seeds - 1) * (num_images - 1)))
+                   / ((num_seeds - 1) * (num_images - 1)))  # e2
+  return np.maximum(0.0, variance - interaction / num_images) / num_seeds
+
+
+def seed_scale(values: np.ndarray) -> np.ndarray:
+  """(M,) k0 = sqrt(S / (S - 1)) sqrt(max(0, 1 - e2 / (N v))) (module docstring): scales the
+  resampled seed deviations so that their variance over replicates is seed_variance."""
+  num_seeds = values.shape[1]
+  if num_seeds < 2:
+    return np.zeros(values.shape[0])
+  variance = values.mean(2).var(1, ddof=1)  # v
   with np.errstate(divide="ignore", invalid="ignore"):
-    kept = np.where(seed_variance > 0,
-                    np.maximum(0.0, 1.0 - interaction / (num_images * seed_variance)), 0.0)
-  return np.sqrt(num_seeds / (num_seeds - 1)) * np.sqrt(kept)
+    kept = np.where(variance > 0, seed_variance(values) * num_seeds / variance, 0.0)
+  return np.sqrt(num_seeds / (num_seeds - 1)) * np.sqrt(np.clip(kept, 0.0, 1.0))
+
+
+def image_variance(image_values: np.ndarray) -> np.ndarray:
+  """(M,) var_i / N (ddof 1) of (M, N) per-image values (each image's mean over seeds, or
+  its paired difference): the variance of the image term; 0 for one image."""
+  count = image_values.shape[1]
+  return image_values.var(1, ddof=1) / count if count > 1 else np.zeros(len(image_values))
+
+
+def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
+                        confidence: float) -> np.ndarray:
+  """(M,) t / z: the Student-t quantile at (1 + confidence) / 2 with the Welch-Satterthwaite
+  degrees of freedom of the variance components, df = (sum_j w_j)^2 / sum_j (w_j^2 / df_j),
+  over the normal quantile; 1 where every component is 0.
+
+  components: (w_j (M,), df_j) pairs: the image term (image_variance, N - 1) and each run's
+  seed term (seed_variance, S - 1).
+  """
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  total = sum(w for w, _ in components)
+  spread = sum(w ** 2 / df for w, df in components if df > 0)
+  level = (1.0 + confidence) / 2.0
+  valid = np.asarray(spread > 0)
+  df = np.where(valid, total ** 2 / np.where(valid, spread, 1.0), 1.0)
+  return np.where(valid, stats.t.ppf(level, df) / stats.norm.ppf(level), 1.0)
 
 
 def resampled_means(values: np.ndarray, seed_counts: np.ndarray,
                     image_counts: np.ndarray) -> np.ndarray:
-  """(M, R) mean*_r (module docstring) of `values` (M, S, N) under each replicate's
-  resample: seed_counts (R, S) and image_counts (R, N) from resample_counts."""
+  """(M, R) mean*_r (module docstring, before the t / z widening) of `values` (M, S, N)
+  under each replicate's resample: seed_counts (R, S) and image_counts (R, N) from
+  resample_counts."""
   num_seeds, num_images = values.shape[1:]
   image_part = values.mean(1) @ (image_counts.T / num_images)  # (M, R)
   deviations = values.mean(2) - values.mean((1, 2))[:, None]  # (M, S)
   seed_part = deviations @ (seed_counts.T / num_seeds)  # (M, R)
   return image_part + seed_scale(values)[:, None] * seed_part
+
+
+def widened(estimate: np.ndarray, low: np.ndarray, high: np.ndarray, factor: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+  """The interval (low, high) stretched about `estimate` by `factor` (each (M,))."""
+  return estimate + factor * (low - estimate), estimate + factor * (high - estimate)
+
+
+def _run_components(values: np.ndarray) -> list[tuple[np.ndarray, int]]:
+  """The variance components of one run's mean: image term, seed term (with their df)."""
+  return [(image_variance(values.mean(1)), values.shape[2] - 1),
+          (seed_variance(values), values.shape[1] - 1)]
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float
@@ -159,16 +219,20 @@ def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, s
     images = resample_counts(rng, values.shape[2], block)
     seeds = resample_counts(rng, values.shape[1], block)
     out.append(resampled_means(values, seeds, images))
-  low, high = percentile_interval(np.concatenate(out, axis=1), confidence)
-  return MeanInterval(values.mean((1, 2)), low, high)
+  mean = values.mean((1, 2))
+  low, high = widened(mean, *percentile_interval(np.concatenate(out, axis=1), confidence),
+                      small_sample_factor(_run_components(values), confidence))
+  return MeanInterval(mean, low, high)
 
 
 def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
                         replicates: int = DEFAULT_REPLICATES, seed: int = 0,
-                        confidence: float = DEFAULT_CONFIDENCE) -> DifferenceInterval:
+                        confidence: float = DEFAULT_CONFIDENCE,
+                        widen: bool = True) -> DifferenceInterval:
   """B - A of the means over seeds and images, with the paired hierarchical bootstrap
   (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
-  the same test image.
+  the same test image. widen=False leaves out the t / z widening (for
+  scripts/bootstrap_coverage.py, which shows what it does).
 
   Raises:
     ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
@@ -190,8 +254,14 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
     means_b.append(resampled_means(values_b, seeds_b, images))
   means_a, means_b = np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
-  low, high = percentile_interval(means_b - means_a, confidence)
+  components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
+                (seed_variance(values_a), values_a.shape[1] - 1),
+                (seed_variance(values_b), values_b.shape[1] - 1)]
+  low, high = widened(b - a, *percentile_interval(means_b - means_a, confidence),
+                      small_sample_factor(components, confidence) if widen else 1.0)
   return DifferenceInterval(
-      a=MeanInterval(a, *percentile_interval(means_a, confidence)),
-      b=MeanInterval(b, *percentile_interval(means_b, confidence)),
+      a=MeanInterval(a, *widened(a, *percentile_interval(means_a, confidence),
+                                 small_sample_factor(_run_components(values_a), confidence))),
+      b=MeanInterval(b, *widened(b, *percentile_interval(means_b, confidence),
+                                 small_sample_factor(_run_components(values_b), confidence))),
       diff=b - a, low=low, high=high)

@@ -51,7 +51,8 @@ CLEAN = "clean_accuracy"
 METHOD = ("95% percentile bootstrap of B - A over the shared test images (one image resample "
           "per replicate, shared by A and B: paired by test-set index) and, with several "
           "seeds, over seeds (resampled independently per run; the seed term carries the "
-          "seed-to-seed variation beyond the seed x image noise); evaluate/bootstrap.py")
+          "seed-to-seed variation beyond the seed x image noise), widened by t / z with "
+          "Welch-Satterthwaite degrees of freedom; evaluate/bootstrap.py")
 
 
 class IncomparableRunsError(ValueError):

@@ -35,7 +35,9 @@ with equal weight per size (so a protocol's number does not depend on how many p
 each size has, and full-grid and sampled evaluations estimate the same quantity).
 
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
-per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
+per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
+per_image.npz, written by evaluate.run with evaluate.per_image: the values every summary
+here is formed from).
 """
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_interval_covers_the_true_difference_about_95_percent_of_the_time():
   """One seed, 100 images, 200 replications: a binary metric (flip probability of each
   image drawn uniformly in [0, 0.8], B's raised by 0.1: true difference 0.1) and a
   continuous one (image effect + noise, true difference 0.05). The exact binomial 99% range
-  of 200 draws at 0.95 is [0.905, 0.985]; measured 0.94 and 0.94."""
+  of 200 draws at 0.95 is [0.905, 0.985]; measured 0.945 and 0.94."""
 
   def make_runs(rng):
     difficulty = rng.uniform(0, 0.8, 100)
@@ -101,28 +101,38 @@ def test_interval_covers_the_true_difference_about_95_percent_of_the_time():
   assert np.all((0.90 <= coverage) & (coverage <= 0.98)), coverage
 
 
-@pytest.mark.parametrize("seed_sd", [0.0, 0.03])
-def test_hierarchical_interval_covers_and_is_as_wide_as_the_spread(seed_sd):
+def _binary_seeds(seed_sd):
   """Three seeds per run, per (seed, image) binary flips (the seed x image noise of a
-  per-image binary metric), each seed's flip rate shifted by a seed effect (sd seed_sd):
-  the truth is the difference of the expected values over seeds and images (0.1). The
-  interval covers it and its width matches the spread of the estimate over replications
-  (width / 3.92 = one standard deviation for a normal estimate): the seed term adds only
-  the seed-to-seed variation beyond the interaction (the plain multi-bootstrap would be
-  ~1.4x too wide without a seed effect). Measured: coverage 0.975 / 0.92, width ratio 1.20
-  / 1.01 (without a seed effect the seed term is estimated from noise, so somewhat wide)."""
+  per-image binary metric), each seed's flip rate shifted by a seed effect (sd seed_sd);
+  B flips 0.1 more often."""
 
   def make_runs(rng):
     difficulty = rng.uniform(0.1, 0.7, 100)
-    runs = []
-    for shift in (0.0, 0.1):
-      seed_effect = rng.normal(0, seed_sd, (3, 1))
-      runs.append((rng.random((3, 100)) < difficulty + shift + seed_effect).astype(float)[None])
-    return runs
+    return [(rng.random((3, 100)) < difficulty + shift + rng.normal(0, seed_sd, (3, 1))
+             ).astype(float)[None] for shift in (0.0, 0.1)]
+  return make_runs
 
+
+def _seed_dominated(rng):
+  """Three seeds per run, continuous values whose seed effect (sd 0.3) dominates the
+  interval: a bootstrap over 3 seeds without the t / z widening covers ~0.88."""
+  image = rng.normal(0, 1, 100)
+  return [(image + shift + rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 0.5, (3, 100)))[None]
+          for shift in (0.0, 0.1)]
+
+
+@pytest.mark.parametrize("make_runs, widest", [
+    (_binary_seeds(0.0), 1.45), (_binary_seeds(0.03), 1.45), (_seed_dominated, 1.8)],
+    ids=["binary", "binary+seed_effect", "seed_dominated"])
+def test_hierarchical_interval_covers_with_three_seeds(make_runs, widest):
+  """The truth is the difference of the expected values over seeds and images (0.1). The
+  interval covers it in every regime, at the price of some width where the seed variance
+  must be estimated from 3 seeds (width / 3.92 over the spread of the estimate: 1.0 would
+  be a normal interval with the true variance). Measured (200 replications): coverage 0.955,
+  0.96, 0.96; width ratio 1.17, 1.25, 1.67."""
   coverage, width, spread = _coverage(200, make_runs, np.array([0.1]))
-  assert 0.90 <= coverage[0] <= 0.98, coverage
-  assert 0.85 < width[0] / 3.92 / spread[0] < 1.3, (width, spread)
+  assert 0.90 <= coverage[0] <= 0.99, coverage
+  assert 0.85 < width[0] / 3.92 / spread[0] < widest, (width, spread)
 
 
 def test_seed_term_scales_with_the_seed_to_seed_variation_beyond_the_noise():
