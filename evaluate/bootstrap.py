@@ -134,16 +134,32 @@ def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
   return np.where(valid, stats.t.ppf(level, df) / stats.norm.ppf(level), 1.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class _RunTerms:
+  """What the replicates of one run need (module docstring): xbar (M, N), dev (M, S), k (M,)."""
+  image_means: np.ndarray
+  seed_deviations: np.ndarray
+  seed_scale: np.ndarray
+
+  @classmethod
+  def of(cls, values: np.ndarray) -> "_RunTerms":
+    return cls(values.mean(1), values.mean(2) - values.mean((1, 2))[:, None],
+               seed_scale(values))
+
+  def replicates(self, seed_counts: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
+    """(M, R) mean*_r (before the t / z widening) for seed_counts (R, S) and image_counts
+    (R, N) from resample_counts."""
+    image_part = self.image_means @ (image_counts.T / image_counts.shape[1])
+    seed_part = self.seed_deviations @ (seed_counts.T / seed_counts.shape[1])
+    return image_part + self.seed_scale[:, None] * seed_part
+
+
 def resampled_means(values: np.ndarray, seed_counts: np.ndarray,
                     image_counts: np.ndarray) -> np.ndarray:
   """(M, R) mean*_r (module docstring, before the t / z widening) of `values` (M, S, N)
   under each replicate's resample: seed_counts (R, S) and image_counts (R, N) from
   resample_counts."""
-  num_seeds, num_images = values.shape[1:]
-  image_part = values.mean(1) @ (image_counts.T / num_images)  # (M, R)
-  deviations = values.mean(2) - values.mean((1, 2))[:, None]  # (M, S)
-  seed_part = deviations @ (seed_counts.T / num_seeds)  # (M, R)
-  return image_part + seed_scale(values)[:, None] * seed_part
+  return _RunTerms.of(values).replicates(seed_counts, image_counts)
 
 
 def widened(estimate: np.ndarray, low: np.ndarray, high: np.ndarray, factor: np.ndarray
@@ -213,12 +229,13 @@ def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, s
   values = _check(values, "values")
   _check_options(replicates, confidence)
   rng = np.random.default_rng(seed)
+  terms = _RunTerms.of(values)
   out = []
   for start in range(0, replicates, _BLOCK):
     block = min(_BLOCK, replicates - start)
     images = resample_counts(rng, values.shape[2], block)
     seeds = resample_counts(rng, values.shape[1], block)
-    out.append(resampled_means(values, seeds, images))
+    out.append(terms.replicates(seeds, images))
   mean = values.mean((1, 2))
   low, high = widened(mean, *percentile_interval(np.concatenate(out, axis=1), confidence),
                       small_sample_factor(_run_components(values), confidence))
@@ -244,14 +261,15 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
                      "the metrics and the images must be the same")
   _check_options(replicates, confidence)
   rng = np.random.default_rng(seed)
+  terms_a, terms_b = _RunTerms.of(values_a), _RunTerms.of(values_b)
   means_a, means_b = [], []
   for start in range(0, replicates, _BLOCK):
     block = min(_BLOCK, replicates - start)
     images = resample_counts(rng, values_a.shape[2], block)
     seeds_a = resample_counts(rng, values_a.shape[1], block)
     seeds_b = resample_counts(rng, values_b.shape[1], block)
-    means_a.append(resampled_means(values_a, seeds_a, images))
-    means_b.append(resampled_means(values_b, seeds_b, images))
+    means_a.append(terms_a.replicates(seeds_a, images))
+    means_b.append(terms_b.replicates(seeds_b, images))
   means_a, means_b = np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
   components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
