@@ -1,7 +1,6 @@
 """Paired comparisons with bootstrap intervals (evaluate.bootstrap, evaluate.paired,
 evaluate.compare) on synthetic per-image files with planted answers: no training."""
 import json
-import os
 import subprocess
 import sys
 
