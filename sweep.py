@@ -4,6 +4,8 @@
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --list
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --index 3
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --collect
+  python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \
+      --collect --baseline=blur_size=1     # every member's paired difference against it
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
       --config.base.train.num_epochs=2
   sweep --config configs/sweeps/augment_range.py --workdir runs/augsweep   # installed
@@ -14,10 +16,14 @@ member that fails is reported with its error and the others still run. Without -
 sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweeps/collect.py).
 Several sweep processes may run the same command on one shared workdir (many machines, array
 jobs, Colab runtimes): each claims a member (its workdir.lock) before training it, so they
-split the members; --index restricts a process to some members; --collect then gathers what is
-there. With --multihost (cifar_invariance/host_flags.py) all processes of a multi-host run
-train each member together.
-Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config.
+split the members; --index restricts a process to some members (e.g. on a synced folder, where
+claims are not reliable); --collect then gathers what is there. With --multihost
+(cifar_invariance/host_flags.py) all processes of a multi-host run train each member together.
+A member (group of seeds) is summarised by the mean over seeds and test images with a 95%
+interval (seeds and images bootstrapped); --baseline=<member> adds every other member's paired
+difference against it (paired.json, paired.md): see sweeps/collect.py and evaluate/bootstrap.py.
+Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
+unknown --baseline, or members that cannot be paired with the baseline.
 """
 import sys
 
@@ -37,6 +43,13 @@ _LIST = flags.DEFINE_bool("list", False, "Print every member's index, state and 
                           "nothing.")
 _COLLECT = flags.DEFINE_bool("collect", False, "Only gather the members' results into "
                              "summary.csv, summary.md and plots; run nothing.")
+_BASELINE = flags.DEFINE_string(
+    "baseline", None, "When collecting: every member's paired difference against this member "
+    "(its name without ',seed=N', e.g. 'blur_size=1' or a family label; see --list).")
+_BOOTSTRAP_SAMPLES = flags.DEFINE_integer(
+    "bootstrap_samples", 2000, "Bootstrap resamples of the intervals when collecting.",
+    lower_bound=1)
+_BOOTSTRAP_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
 flags.mark_flags_as_required(["config", "workdir"])
 flags.adopt_module_key_flags(host_flags)
 
@@ -72,6 +85,11 @@ def _sweep():
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
+  groups = list(dict.fromkeys(member.group for member in members))
+  if _BASELINE.value is not None and _BASELINE.value not in groups:
+    print(f"error: --baseline {_BASELINE.value!r} is not a member of this sweep; members "
+          f"(without their seeds): {', '.join(groups)}", file=sys.stderr)
+    sys.exit(2)
   if _LIST.value:
     if hosts.is_main_process():
       for member in members:
@@ -93,7 +111,14 @@ def _sweep():
     failed = [o for o in outcomes if o.state == runner.FAILED]
   if (_COLLECT.value or _INDEX.value is None) and hosts.is_main_process():
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
-    _print_collection(collect.collect_sweep(workdir, members, title))
+    try:
+      collected = collect.collect_sweep(
+          workdir, members, title, baseline=_BASELINE.value,
+          replicates=_BOOTSTRAP_SAMPLES.value, bootstrap_seed=_BOOTSTRAP_SEED.value)
+    except ValueError as error:  # a baseline without per-image results, or unpairable
+      print(f"error: {error}", file=sys.stderr)
+      sys.exit(2)
+    _print_collection(collected)
   if failed:  # the same on every process of a multi-host run: they leave together
     raise hosts.AgreedExit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n"
                            + "\n".join(f"  {o.member.index} {o.member.name}: {o.error}"
@@ -103,7 +128,9 @@ def _sweep():
 def _print_collection(collected):
   with open(collected["markdown"]) as f:
     print(f.read())
-  print(f"wrote {collected['csv']}, {collected['markdown']}"
+  print(f"wrote {collected['csv']}, {collected['markdown']}, {collected['groups_json']}"
+        + (f", {collected['paired']['json']}, {collected['paired']['markdown']}"
+           if collected["paired"] else "")
         + (f" and {len(collected['png'])} plot(s)" if collected["png"] else ""))
 
 
