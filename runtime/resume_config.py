@@ -114,6 +114,7 @@ def compare(saved: Mapping[str, Any], new: Mapping[str, Any] | ml_collections.Co
   # Model options the saved run predates count as their legacy value on both sides.
   saved["model"] = models.complete_saved_options(saved.get("model", {}))
   new["model"] = models.complete_saved_options(new.get("model", {}))
+  saved, new = _as_json(saved), _as_json(new)  # (defaults filled in may be tuples)
   allow = allowed_changes(new)
   old_fields, new_fields = flatten(saved), flatten(new)
   changes = ConfigChanges(free={}, allowed={}, refused={}, not_compared=[])

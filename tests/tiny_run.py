@@ -12,17 +12,26 @@ Fault injection:
   --disk-full-during-save N: that write fails with OSError(ENOSPC) instead.
   --nan-at-step N: the parameters become NaN inside the jitted step N, so its loss and
     gradients are NaN.
+With --evaluate-first, the latest checkpoint is first evaluated (python -m evaluate's
+evaluate_workdir, one tiny protocol) and analysed (evaluate.layers, shiftability on 2 images),
+printing {"evaluated": step, "digest": ...} for each restore they make and {"eval_step": ...,
+"matmul_precision": ...}; training (resuming) follows.
 Prints one JSON line per checkpoint save as it starts ({"saved": step, "digest": ...}, the
 digest of the parameters being saved) and, when a checkpoint is restored, {"restored": step,
 "digest": ...}; at the end (if the run succeeded) one JSON line: the summary plus the final
 train loss, the digest of the latest checkpoint's parameters and the step it holds.
+
+Tests call `run_tiny(workdir, *args, devices=N)`, which runs this file in a subprocess with N
+fake CPU devices and returns a Run (exit status, JSON lines, stderr).
 """
 import argparse
+import dataclasses
 import errno
 import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,12 +44,63 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 TINY_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_config.py")
 
 
+# ---- For the tests (the parent process).
+
+TINY_RUN = os.path.abspath(__file__)
+REPO_ROOT = os.path.dirname(os.path.dirname(TINY_RUN))
+# Cheaper XLA CPU compilation (compile time dominates these runs); every run uses the same.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+WIDTH = ["model.width=4"]
+
+
+@dataclasses.dataclass
+class Run:
+  """A finished tiny_run.py process: its exit status, JSON lines and stderr."""
+  returncode: int
+  records: list
+  stderr: str
+
+  def steps(self, key: str) -> dict:
+    """{step: params digest} of the `key` records ('saved', 'restored', 'evaluated')."""
+    return {r[key]: r["digest"] for r in self.records if key in r}
+
+  def evaluated(self) -> list:
+    return [(r["evaluated"], r["digest"]) for r in self.records if "evaluated" in r]
+
+  @property
+  def summary(self) -> dict:
+    return self.records[-1]
+
+  @property
+  def last_stderr_line(self) -> str:
+    return self.stderr.strip().splitlines()[-1]
+
+
+def run_tiny(workdir, *args, devices=1, overrides=(), check=True) -> Run:
+  """Runs tests/tiny_run.py (train.py on the tiny config) with `devices` fake CPU devices."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}")
+  result = subprocess.run(
+      [sys.executable, TINY_RUN, str(workdir), *args, "--override", *WIDTH, *overrides],
+      env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+  records = []
+  for line in result.stdout.splitlines():
+    if line.startswith("{"):
+      records.append(json.loads(line))
+  if check:
+    assert result.returncode == 0, result.stderr[-3000:]
+  return Run(result.returncode, records, result.stderr)
+
+
 def params_digest(params) -> str:
   """sha256 of every parameter's bytes, in a fixed order: equal iff bitwise equal."""
   digest = hashlib.sha256()
   for leaf in jax.tree.leaves(params):
     digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
   return digest.hexdigest()
+
+
+# ---- The child process.
 
 
 def _say(**record) -> None:
@@ -117,6 +177,32 @@ def _poison_step(nan_step: int) -> None:
   train_loop.make_train_step = make_train_step
 
 
+def _evaluate(workdir: str) -> None:
+  """Evaluates and analyses `workdir`'s latest checkpoint with tiny settings."""
+  from evaluate.layers import runner  # pylint: disable=g-import-not-at-top
+  from evaluate.layers.config import default_layers_config  # pylint: disable=g-import-not-at-top
+  from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
+  from runtime import checkpointing  # pylint: disable=g-import-not-at-top
+  real_restore = checkpointing.restore_model_variables
+
+  def restore(*args, **kwargs):
+    restored = real_restore(*args, **kwargs)
+    _say(evaluated=restored.step, digest=params_digest(restored.state["params"]))
+    return restored
+
+  checkpointing.restore_model_variables = restore
+  report = evaluate_workdir(workdir, {"num_images": 4, "protocols": {
+      "circular": {"type": "circular_shift", "max_shift": 1}}}, verbose=False)
+  layers = default_layers_config()
+  layers.analyses, layers.num_images, layers.images_per_chunk = "shiftability", 2, 2
+  layers.shiftability.shifts = ((1, 0),)
+  layers.shiftability.feature_map_images = 0
+  analysed = runner.analyse_workdir(workdir, layers, verbose=False)
+  _say(eval_step=report["checkpoint_step"], matmul_precision=report["matmul_precision"],
+       layers_step=analysed["checkpoint_step"])
+  checkpointing.restore_model_variables = real_restore
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("workdir")
@@ -124,8 +210,11 @@ def main():
   parser.add_argument("--kill-during-save", type=int, default=None)
   parser.add_argument("--disk-full-during-save", type=int, default=None)
   parser.add_argument("--nan-at-step", type=int, default=None)
+  parser.add_argument("--evaluate-first", action="store_true")
   args = parser.parse_args()
 
+  if args.evaluate_first:
+    _evaluate(args.workdir)
   import train  # pylint: disable=g-import-not-at-top  (defines train.py's flags)
   _report_saves_and_restores()
   if args.kill_during_save is not None:
