@@ -68,14 +68,35 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_
   assert _model_digest(workdir) == (8, finished[1][8])  # bit-identical to the uninterrupted run
 
 
-def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path):
+def _count_managers(monkeypatch):
+  """(opened, closed): the orbax CheckpointManagers created and closed from now on."""
+  opened, closed = [], []
+  real_init, real_close = ocp.CheckpointManager.__init__, ocp.CheckpointManager.close
+
+  def init(self, *args, **kwargs):
+    opened.append(id(self))
+    real_init(self, *args, **kwargs)
+
+  def close(self):
+    closed.append(id(self))
+    real_close(self)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "__init__", init)
+  monkeypatch.setattr(ocp.CheckpointManager, "close", close)
+  return opened, closed
+
+
+def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path, monkeypatch):
   workdir = _copy(finished, tmp_path)
   for step in ("4", "8"):
     (workdir / "checkpoints" / step / "config" / "metadata").write_text("{")
   with pytest.raises(checkpointing.UnrestorableCheckpointError, match="step 8: its config"):
     checkpointing.load_latest(str(workdir))
+  opened, closed = _count_managers(monkeypatch)
   with pytest.raises(checkpointing.UnrestorableCheckpointError, match="step 4: its config"):
     train_and_evaluate(_config(), str(workdir))
+  # Every checkpoint manager (orbax threads) opened on the way was closed on the way out.
+  assert len(opened) >= 2 and sorted(closed) == sorted(opened)
 
 
 def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished, tmp_path):
