@@ -181,7 +181,7 @@ def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
     for step in sorted(manager.all_steps(), reverse=True):
       try:
         return step, _read_config_item(manager, step)
-      except Exception:  # pylint: disable=broad-except  (restore_latest warns about it)
+      except Exception:  # pylint: disable=broad-except  (the restore warns about it)
         continue
   return None
 
