@@ -22,6 +22,7 @@ import errno
 import logging
 import os
 import shutil
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -123,6 +124,29 @@ def _short_reason(error: BaseException) -> str:
   return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _drop_closed_loop_reports() -> None:
+  """From now on, drops Python's "Exception ignored" reports of RuntimeError('Event loop is
+  closed') (and nothing else).
+
+  Orbax runs a read or write in an event loop that it closes as soon as one part fails;
+  tensorstore's operations still in flight then report their completion to the closed loop,
+  which Python prints as dozens of unraisable tracebacks after the failure was already
+  reported (a fallback warning or a CheckpointWriteError). Called on such a failure only.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_loop_reports", False):
+    return
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"):
+      return
+    previous(unraisable)
+
+  hook.drops_closed_loop_reports = True
+  sys.unraisablehook = hook
+
+
 def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callable[[int], Any],
                            check_config: Optional[ConfigCheck]) -> Optional[Restored]:
   """Restores the latest step that can be restored (config item, then state), newest first.
@@ -137,6 +161,7 @@ def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callab
     try:
       config = _read_config_item(manager, step)
     except Exception as error:  # pylint: disable=broad-except  (any corruption)
+      _drop_closed_loop_reports()
       skipped[step] = f"its config cannot be read ({_short_reason(error)})"
       continue
     if check_config is not None:
@@ -144,6 +169,7 @@ def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callab
     try:
       state = restore_state(step)
     except Exception as error:  # pylint: disable=broad-except
+      _drop_closed_loop_reports()
       skipped[step] = f"its state cannot be restored ({_short_reason(error)})"
       continue
     return Restored(step=step, state=state, config=config, skipped=skipped)
@@ -426,6 +452,7 @@ class CheckpointWriter:
     self.last_complete = step
 
   def _write_error(self, step: int, error: BaseException) -> CheckpointWriteError:
+    _drop_closed_loop_reports()
     disk_full = is_disk_full(error)
     if disk_full:
       self._orbax_errors.records.clear()

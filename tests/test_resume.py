@@ -54,6 +54,8 @@ def _model_digest(workdir):
   return restored.step, params_digest(restored.state["params"])
 
 
+# (A failed read must not leave tensorstore's reports to orbax's closed event loop behind.)
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
   workdir = _copy(finished, tmp_path)
   (workdir / "checkpoints" / "8" / "state" / "manifest.ocdbt").write_bytes(b"corrupt")
