@@ -4,7 +4,8 @@ Order of work: read config.json, complete the eval config, build the model and A
 (a bad name or option fails here), read the latest checkpoint, check that every grid fits the
 memory bound; only then load the test set and evaluate each protocol with the vectorised grid
 engine (evaluate.grid), one progress line per protocol. Results go to `workdir/eval/`:
-eval.json, CSVs, summary.md (see evaluate.report) and PNGs (see evaluate.figures).
+eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
+group, see evaluate.per_image) and PNGs (see evaluate.figures).
 
 The parts live in modules of their own: runtime.run_config (the run's config.json),
 evaluate.eval_config (the eval config and its protocols), evaluate.images (which test
@@ -26,7 +27,7 @@ from common import tensorboard_events
 from data import load_cifar10
 from evaluate import figures
 from evaluate import grid as grid_engine
-from evaluate import metrics, report
+from evaluate import metrics, per_image, report
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import select_test_images
 from runtime import checkpointing, numerics, run_files
@@ -41,16 +42,16 @@ from runtime.run_config import load_checkpoint_config, run_data_config
 _CLEAN_BATCH = 500
 
 
-def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray,
-                    shardings) -> dict:
-  """Accuracy on the untransformed images ({"mean", "stderr"} over images), in batches of
+def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
+                   shardings) -> np.ndarray:
+  """(N,) float64 1.0 where the untransformed image is classified right, in batches of
   _CLEAN_BATCH rounded up to the devices and sharded over them (rows past N masked)."""
   batch = eval_batch_for_devices(_CLEAN_BATCH, shardings.num_devices)
   correct = make_correct_fn(predict, batch_size=batch, batch_sharding=shardings.batch,
                             replicated=shardings.replicated)
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
-  return metrics.stat(hits.astype(np.float64))
+  return np.asarray(hits, np.float64)
 
 
 @numerics.at_evaluation_precision
@@ -103,7 +104,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
-  clean_accuracy = _clean_accuracy(predict, variables, images, labels, shardings)
+  clean_correct = _clean_correct(predict, variables, images, labels, shardings)
+  clean_accuracy = metrics.stat(clean_correct)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
       f"{len(built)} protocol(s); accuracy on the untransformed images "
       f"{clean_accuracy['mean']:.4f}")
@@ -111,7 +113,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   eval_dir = out_dir or os.path.join(workdir, run_files.EVAL_SUBDIR)
   if is_main:
     os.makedirs(eval_dir, exist_ok=True)
-  entries, pictures = {}, []
+  entries, pictures, per_image_values = {}, [], {}
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
     result = grid_engine.evaluate_grid(
@@ -120,8 +122,12 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
+    values = per_image.reduce_grid(result, seed=int(eval_config.seed))
     entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed))
+                                  seconds=seconds, seed=int(eval_config.seed), values=values)
+    per_image_values[name] = per_image.ProtocolValues(
+        type=entry["type"], options=entry["options"], sampled=entry["sampled"],
+        per_image=values)
     entries[name] = entry
     shown = entry["metrics"]
     say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
@@ -152,6 +158,9 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   }
   if is_main:
     files = report.write_reports(eval_dir, eval_report)
+    files["per_image"] = per_image.save(
+        os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
+        labels=labels, clean_correct=clean_correct, protocols=per_image_values)
     tensorboard_events.write_eval_events(eval_dir, eval_report)
     files["png"] = pictures + figures.plot_report(eval_dir, eval_report)
     eval_report["files"] = files
