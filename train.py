@@ -44,7 +44,7 @@ def _train():
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except WorkdirLockedError as error:  # every process of a multi-host run learns it together
     raise hosts.AgreedExit(f"error: {error}") from None
-  except (UnknownNameError, DataError, ValueError, TrainingDivergedError) as error:
+  except (UnknownNameError, DataError, ValueError, TrainingDivergedError, OSError) as error:
     sys.exit(f"error: {error}")
 
 
