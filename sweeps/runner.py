@@ -10,8 +10,8 @@ checkpoint), 'done' (skipped by later runs while its config is unchanged) or 'fa
 error and traceback are kept; the next run tries again). The sweep workdir also gets
 `sweep.json`: the sweep config and its list of members.
 
-Several sweep processes may share one sweep workdir (machines of an array job, Colab runtimes
-on a shared Drive): each member is claimed through its workdir's lock
+Several sweep processes may share one sweep workdir (the machines of an array job on a shared
+file system): each member is claimed through its workdir's lock
 (`<member>/workdir.lock`, runtime.workdir_lock) before it runs, so the processes split the
 members instead of training one twice; a member whose claimer died is taken over (on the same
 host at once; from another host after its lock file is deleted).
@@ -42,7 +42,7 @@ from training.temperature import check_temperature_config, temperature_config
 STATUS_FILE = "sweep_member.json"
 SWEEP_FILE = "sweep.json"
 DONE, FAILED, RUNNING, SKIPPED = "done", "failed", "running", "skipped"
-# Outcome of a member that another live sweep process holds (it is left to that process).
+# Outcome of a member whose workdir another live process holds (it is left to that process).
 CLAIMED = "claimed"
 # Seconds a process whose member failed waits for the other processes of a multi-host run to
 # report that member's outcome (a failure that is the same everywhere, e.g. a diverged loss,
@@ -57,7 +57,7 @@ class MemberOutcome:
   """What happened to one member in this invocation.
 
   state: 'done' (trained, and evaluated if asked), 'skipped' (already done with this config),
-  'claimed' (another sweep process holds it) or 'failed' (then `error` holds the message).
+  'claimed' (another process holds it) or 'failed' (then `error` holds the message).
   """
   member: SweepMember
   state: str
@@ -200,7 +200,7 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
 
   decision = hosts.broadcast_from_main(f"claim sweep member {member.name}", claim)
   if "owner" in decision:
-    _say(f"{label}: claimed by another sweep ({decision['owner']}), left to it")
+    _say(f"{label}: claimed by another process ({decision['owner']}), left to it")
     return MemberOutcome(member, CLAIMED)
   try:
     return _run_claimed(member, directory, decision["state"], label, evaluate)
@@ -250,5 +250,5 @@ def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
 def run_members(members: Sequence[SweepMember], workdir: str, *, evaluate: bool,
                 total: int) -> list[MemberOutcome]:
   """Runs each member in order; a failed member does not stop the others, a member claimed
-  by another sweep process is left to it."""
+  by another process is left to it."""
   return [run_member(member, workdir, evaluate=evaluate, total=total) for member in members]

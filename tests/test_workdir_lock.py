@@ -192,7 +192,7 @@ def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(
   assert [sweep.returncode for sweep in sweeps] == [0, 0], [err[-2000:] for _, err in outputs]
   stdout = "".join(out for out, _ in outputs)
   for out, _ in outputs:
-    assert f"a,seed=0: claimed by another sweep (process {holder.pid} on host" in out
+    assert f"a,seed=0: claimed by another process (process {holder.pid} on host" in out
   for member in ("b,seed=0", "c,seed=0"):
     assert stdout.count(f"{member}: starting") == 1, stdout  # trained by one process only
     with open(workdir / member / "metrics.jsonl") as f:
