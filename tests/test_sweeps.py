@@ -255,7 +255,7 @@ def _status(workdir, name):
 
 def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   config = write_tiny_sweep(tmp_path / "two.py", [
-      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}])
+      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], protocol_images=6)
   workdir = str(tmp_path / "sweep")
 
   listed = _sweep_py(config, workdir, "--list")
@@ -298,6 +298,14 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   assert (pair["a"], pair["b"], pair["n_seeds_a"]) == ("a", "b", 1)
   entry = pair["protocols"]["embed_black"]["metrics"]["p_top1_change"]
   assert entry["ci_low"] <= entry["diff"] <= entry["ci_high"]
+  # The protocol ran on 6 of the 8 images (its num_images), the same 6 in both runs: paired
+  # on those; the untransformed accuracy on all 8.
+  assert pair["n_images"] == 8 and pair["protocols"]["embed_black"]["n_images"] == 6
+  assert pair["protocols"]["embed_black"]["images_left_out"] == 0
+  with open(os.path.join(workdir, "summary.md")) as f:
+    assert "## `embed_black` (embed_shift, sampled, on 6 of each evaluation's images" in f.read()
+  for picture in ("paired_p_top1_change.png", "metrics_per_protocol.png"):
+    assert os.path.getsize(os.path.join(workdir, picture)) > 0
   assert "## Differences against `a`" in collected.stdout
 
 
