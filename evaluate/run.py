@@ -32,13 +32,12 @@ from evaluate import metrics, per_image, report
 from evaluate.config import protocol_num_images
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import protocol_image_rows, select_test_images
-from runtime import checkpointing, run_files
+from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
                               per_image_correct)
 from runtime.mesh import make_data_parallel_mesh, put_replicated
 from runtime.progress import format_duration, is_terminal, print_progress
-from runtime.run_config import load_run_config, run_data_config
-from runtime.variables import model_variables
+from runtime.run_config import load_checkpoint_config, run_data_config
 
 # Test images per batch when measuring accuracy on the untransformed images (rounded up to a
 # multiple of the devices; rows past the last image are masked).
@@ -57,6 +56,7 @@ def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
   return np.asarray(hits, np.float64)
 
 
+@numerics.at_evaluation_precision
 def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = None, *,
                      data_dir: Optional[str] = None, out_dir: Optional[str] = None,
                      verbose: bool = True) -> dict[str, Any]:
@@ -83,15 +83,15 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   start = time.perf_counter()
   is_main = jax.process_index() == 0
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
-  run_config = load_run_config(workdir)
+  run_config = load_checkpoint_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
   model = models.build_model(**run_config.model)
   built = build_protocols(eval_config.protocols)
-  tree, step = checkpointing.load_latest(workdir)
   predict = make_predict_fn(model)
   shardings = make_data_parallel_mesh()
-  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
-                             shardings.replicated)
+  # Restored onto this mesh, whatever mesh the run was trained on.
+  restored = checkpointing.restore_model_variables(workdir, model, shardings.replicated)
+  variables, step = restored.state, restored.step
   for name, protocol in built.items():
     try:
       grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
@@ -160,6 +160,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
       "image_indices": [int(i) for i in image_indices],
       "clean_accuracy": report.json_metric(clean_accuracy),
       "eval_config": json.loads(eval_config.to_json()),
+      "matmul_precision": numerics.matmul_precision(),
       "seconds": time.perf_counter() - start,
       "protocols": entries,
   }

@@ -6,6 +6,7 @@ small grids; most tests read what that evaluation wrote.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   assert saved["num_images"] == NUM_TEST_IMAGES and saved["seed"] == 0
   assert saved["image_indices"] == list(range(NUM_TEST_IMAGES))
   assert saved["model"]["name"] == "alexnet"
+  assert saved["matmul_precision"] == "highest"
   assert saved["clean_accuracy"]["mean"] == pytest.approx(summary["final_test_accuracy"])
   assert set(saved["protocols"]) == set(TINY_EVAL["protocols"])
   for name, entry in saved["protocols"].items():
@@ -421,3 +423,29 @@ def test_compare_takes_repeated_workdirs_whose_names_hold_commas():
       "a", "b", "runs/s/aps,seed=0"]
   assert compare.joined_flag_values(None, ["x,seed=0"]) == ["x,seed=0"]
   assert compare.joined_flag_values(None, None) is None
+
+
+def test_evaluation_computes_every_product_at_the_highest_precision():
+  """TPUs (and TF32 GPUs) multiply with fewer mantissa bits by default; under the evaluation's
+  precision every convolution and matmul of the model asks for HIGHEST (checked in the
+  lowered program, so on any platform)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  from runtime import numerics  # pylint: disable=g-import-not-at-top
+  from runtime.accuracy import make_predict_fn  # pylint: disable=g-import-not-at-top
+  model = models.build_model(name="alexnet", width=4, num_classes=10)
+  images = jax.ShapeDtypeStruct((2, 32, 32, 3), np.uint8)
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3),
+                                                                            np.float32)))
+
+  def precisions() -> list[str]:
+    """The operand precisions of every convolution and dot_general of the lowered predict."""
+    text = jax.jit(make_predict_fn(model)).lower(variables, images).as_text()
+    return [word for line in text.splitlines()
+            if "stablehlo.convolution" in line or "stablehlo.dot_general" in line
+            for group in re.findall(r"precision(?:_config)? = \[([^\]]*)\]", line)
+            for word in re.findall(r"DEFAULT|HIGHEST|HIGH", group)]
+
+  assert set(precisions()) == {"DEFAULT"}
+  at_eval = numerics.at_evaluation_precision(precisions)()
+  assert len(at_eval) >= 4 and set(at_eval) == {"HIGHEST"}, at_eval

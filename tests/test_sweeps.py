@@ -342,19 +342,19 @@ def test_interrupted_member_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
   member = expand_sweep(_sweep(members=[{"label": "a"}]))[0]
   workdir = str(tmp_path)
-  real_save = checkpointing.save
+  real_save = checkpointing.CheckpointWriter.save
 
-  def save_then_die(manager, step, state):
+  def save_then_die(writer, step, state, config):
     if step == 8:
-      manager.wait_until_finished()
+      writer.wait()
       raise Preempted()
-    real_save(manager, step, state)
+    real_save(writer, step, state, config)
 
-  monkeypatch.setattr(checkpointing, "save", save_then_die)
+  monkeypatch.setattr(checkpointing.CheckpointWriter, "save", save_then_die)
   with pytest.raises(Preempted):
     runner.run_member(member, workdir, evaluate=False)
   assert _status(workdir, member.name)["state"] == "running"
-  monkeypatch.setattr(checkpointing, "save", real_save)
+  monkeypatch.setattr(checkpointing.CheckpointWriter, "save", real_save)
 
   outcome = runner.run_member(member, workdir, evaluate=False)
   assert outcome.state == "done"
