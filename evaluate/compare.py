@@ -50,7 +50,7 @@ from typing import Any, Optional
 from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (SUMMARY_METRICS, format_invariance, load_report,
-                             protocol_num_images)
+                             protocol_image_count)
 
 COMPARE_MD = "compare.md"
 
@@ -85,7 +85,7 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   for label, report in reports.items():
     for name, entry in report["protocols"].items():
       cells = [label, report["model"].get("name", "?"), str(report["checkpoint_step"]),
-               str(protocol_num_images(report, name)), _format(report["clean_accuracy"]),
+               str(protocol_image_count(report, name)), _format(report["clean_accuracy"]),
                name + (" (sampled)" if entry.get("sampled") else "")]
       cells += [format_invariance(entry["metrics"].get(key), entry.get("max_logit_change"))
                 if key in PAIR_METRICS else _format(entry["metrics"].get(key))

@@ -54,7 +54,7 @@ def plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, pr
 
 def _protocol_label(eval_report: Mapping[str, Any], name: str) -> str:
   """The protocol's name, with its number of images when it ran on a subset."""
-  count = report.protocol_num_images(eval_report, name)
+  count = report.protocol_image_count(eval_report, name)
   return name if count == eval_report["num_images"] else f"{name} ({count} images)"
 
 
@@ -64,7 +64,7 @@ def plot_report(eval_dir: str, eval_report: Mapping[str, Any]) -> list[str]:
   label = eval_report["model"].get("name", "model")
   images = (f"{eval_report['num_images']} images"
             + ("; fewer where a protocol says so" if any(
-                report.protocol_num_images(eval_report, name) != eval_report["num_images"]
+                report.protocol_image_count(eval_report, name) != eval_report["num_images"]
                 for name in eval_report["protocols"]) else ""))
   sweeps = [dict(label=_protocol_label(eval_report, name), **entry["by_group"])
             for name, entry in eval_report["protocols"].items() if entry.get("by_group")]

@@ -155,7 +155,7 @@ def images_entry(image_indices: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
           "image_indices": [int(i) for i in np.asarray(image_indices)[rows]]}
 
 
-def protocol_num_images(report: Mapping[str, Any], name: str) -> int:
+def protocol_image_count(report: Mapping[str, Any], name: str) -> int:
   """The images protocol `name` of a report ran on (reports written before per-protocol
   subsets: every image of the evaluation)."""
   return int(report["protocols"][name].get("num_images", report["num_images"]))
@@ -235,7 +235,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], str(protocol_num_images(report, name)),
+    cells = [name, entry["type"], str(protocol_image_count(report, name)),
              "sampled (*)" if sampled else "full",
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
@@ -275,7 +275,7 @@ def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
   header.append("max_logit_change")
   rows = []
   for name, entry in report["protocols"].items():
-    row = [name, entry["type"], protocol_num_images(report, name), bool(entry.get("sampled")),
+    row = [name, entry["type"], protocol_image_count(report, name), bool(entry.get("sampled")),
            entry["num_grid_points"],
            entry["num_pairs"]]
     for key, _ in SUMMARY_METRICS:
@@ -302,7 +302,7 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
   """
   paths = []
   for name, entry in report["protocols"].items():
-    num_images = protocol_num_images(report, name)
+    num_images = protocol_image_count(report, name)
     sweep = entry.get("by_group")
     if sweep:
       by_metric = {key: dict(zip(sweep[key]["group"], zip(sweep[key]["mean"],

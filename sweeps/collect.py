@@ -50,7 +50,7 @@ import numpy as np
 from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero,
-                             protocol_num_images)
+                             protocol_image_count)
 from runtime import run_files
 from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
@@ -374,9 +374,9 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
   for protocol in protocols:
     kind = next(r.report["protocols"][protocol]["type"] for r in results
                 if r.report and protocol in r.report["protocols"])
-    subsets = sorted({protocol_num_images(r.report, protocol) for r in results
+    subsets = sorted({protocol_image_count(r.report, protocol) for r in results
                       if r.report and protocol in r.report["protocols"]
-                      and protocol_num_images(r.report, protocol) < r.report["num_images"]})
+                      and protocol_image_count(r.report, protocol) < r.report["num_images"]})
     images = (f", on {'/'.join(map(str, subsets))} of each evaluation's images (its "
               f"num_images)" if subsets else "")
     lines += ["", f"## `{protocol}` ({kind}{', sampled' if protocol in sampled else ''}"
