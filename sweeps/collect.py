@@ -439,9 +439,8 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
               and any(r.state == DONE and r.report for r in members)]
   bars = interval_plots.interval_label(confidence) if summaries else ""
   if fallback:
-    bars += ("; " if bars else "error bars: ") + (
-        "† ± standard deviation over seeds (no per-image files; one seed: per size ± "
-        "standard error over images, no bar on summary numbers)")
+    bars += ("; " if bars else "error bars: ") + "†: ± sd over seeds (no per-image files)"
+  curve_bars = bars + (" or, with one seed, ± standard error over images" if fallback else "")
   protocols = _protocol_names(results)
   paths = []
   for protocol in protocols:
@@ -459,7 +458,7 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
       paths.append(plots.plot_sensitivity_vs_size(
           series, os.path.join(workdir, f"sensitivity_vs_size_{protocol}.png"),
           title=f"{protocol}: sensitivity to one-pixel moves versus embedding size, per "
-                f"member ({bars})"))
+                f"member ({curve_bars})"))
   series = [interval_plots.metric_series(group, summary)
             for group, summary in summaries.items()]
   for group in fallback:
