@@ -356,8 +356,9 @@ def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, s
     {"label", "n_images", "n_seeds", "clean_accuracy": {"mean", "ci_low", "ci_high"},
      "protocols": {name: {"type", "sampled", "n_images", "metrics": {metric: {"mean",
        "ci_low", "ci_high"}}, "max_logit_change": float or None (max over seeds and images,
-       not bootstrapped), "by_group": None, or with by_group for protocols with several
-       groups {"groups": [...], metric: [{"mean", "ci_low", "ci_high"} or None per group]}}},
+       not bootstrapped), "by_group": None, or with by_group for protocols with sizes
+       (groups other than the single group [0]) {"groups": [...], metric: [{"mean",
+       "ci_low", "ci_high"} or None per group]}}},
      "protocols_skipped": [...]}
   A protocol's n_images: the images all the seeds ran it on (fewer than n_images for a
   protocol with num_images).
@@ -380,9 +381,10 @@ def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, s
     first = run.files[0].protocols[name]
     groups = first.per_image.groups
     grouped = None
-    if by_group and len(groups) > 1:
+    if by_group and (len(groups) > 1 or groups[0] != 0):  # sizes (one size: its pooled value)
       grouped = {"groups": [int(g) for g in groups]}
-      grouped.update({metric: [entries.get((name, metric, k)) for k in range(len(groups))]
+      grouped.update({metric: [entries.get((name, metric, k) if len(groups) > 1
+                                           else (name, metric)) for k in range(len(groups))]
                       for metric in per_image.MEAN_METRICS})
     out["protocols"][name] = {
         "type": first.type, "sampled": first.sampled,

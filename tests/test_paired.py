@@ -302,6 +302,9 @@ def test_a_protocol_on_a_subset_is_paired_on_the_images_its_subsets_share(tmp_pa
   assert summary["n_images"] == 200 and summary["protocols"]["embed"]["n_images"] == 60
   assert summary["protocols"]["embed"]["metrics"]["p_top1_change"]["mean"] == pytest.approx(
       values_a[subset].mean())
+  assert summary["protocols"]["embed"]["by_group"] == {  # one size: its pooled value
+      "groups": [24], **{metric: [entry] for metric, entry in
+                         summary["protocols"]["embed"]["metrics"].items()}}
 
   # Another eval seed draws another subset: compared on the images both subsets hold.
   rows_c = images.protocol_image_rows(indices, 60, seed=1)
@@ -356,7 +359,7 @@ def test_compare_plots_intervals_where_per_image_files_exist_and_labels_the_fall
       return original(series, path, **kwargs)
     monkeypatch.setattr(plots, name, wrapped)
 
-  for name in ("plot_protocol_bars", "plot_sensitivity_vs_size", "plot_paired_differences"):
+  for name in ("plot_protocol_bars", "plot_paired_differences"):
     capture(name)
   dirs = _runs(tmp_path, np.random.default_rng(7), seeds=2)
   files = compare.compare_workdirs(dirs["stride"] + dirs["blur"], str(tmp_path / "cmp"),

@@ -198,6 +198,12 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
   flips = groups["blur"]["protocols"]["embed"]["metrics"]["p_top1_change"]
   assert groups["blur"]["n_seeds"] == 3 and groups["blur"]["n_images"] == 150
   assert flips["ci_low"] < flips["mean"] < flips["ci_high"]
+  per_size = groups["blur"]["protocols"]["embed"]["by_group"]  # the curves' intervals
+  assert per_size["groups"] == [24, 28]
+  assert all(e["ci_low"] < e["mean"] < e["ci_high"] for e in per_size["p_top1_change"])
+  assert {os.path.basename(p) for p in collected["png"]} == {
+      "sensitivity_vs_size_embed.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png",
+      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png"}
   with open(os.path.join(workdir, "paired.json")) as f:
     pairs = json.load(f)["pairs"]
   assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
