@@ -14,14 +14,16 @@ Every member trains in `workdir/<member name>/` (an ordinary run workdir). Rerun
 command skips members that finished with the same config and resumes interrupted ones; a
 member that fails is reported with its error and the others still run. Without --index the
 sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweeps/collect.py).
-Several sweep processes may run the same command on one shared workdir (many machines, array
-jobs, Colab runtimes): each claims a member (its workdir.lock) before training it, so they
+Several sweep processes may run the same command on one shared workdir (many machines, an array
+job on a shared file system): each claims a member (its workdir.lock) before training it, so they
 split the members; --index restricts a process to some members (e.g. on a synced folder, where
 claims are not reliable); --collect then gathers what is there. With --multihost
 (cifar_invariance/host_flags.py) all processes of a multi-host run train each member together.
 A member (group of seeds) is summarised by the mean over seeds and test images with a 95%
-interval (seeds and images bootstrapped); --baseline=<member> adds every other member's paired
-difference against it (paired.json, paired.md): see sweeps/collect.py and evaluate/bootstrap.py.
+interval (seeds and images bootstrapped; the plots draw these intervals as error bars);
+--baseline=<member> adds every other member's paired difference against it (paired.json,
+paired.md and the forest plots paired_<metric>.png): see sweeps/collect.py and
+evaluate/bootstrap.py.
 Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
 unknown --baseline, or members that cannot be paired with the baseline.
 """

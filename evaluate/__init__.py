@@ -9,10 +9,11 @@
                 from) and its file eval/per_image.npz
   bootstrap.py  intervals of means over seeds and images and of paired differences
   paired.py     paired comparisons of runs on their shared images: paired.json, paired.md
+  interval_plots.py  plots of interval summaries and paired differences (paired_<metric>.png)
   adversarial.py  the worst grid point per image: stable prediction, worst-case accuracy
   run.py        evaluate_workdir(workdir): all configured protocols -> workdir/eval/
   eval_config.py  the eval config chosen, completed and checked; its protocols built
-  images.py     which test images are evaluated
+  images.py     which test images are evaluated (and a protocol's num_images subset)
   jagged.py     the jagged curves: correct-class probability along a path of the grid
   figures.py    the PNGs of an evaluation (heat maps, jagged curves, per-report plots)
   report.py, plots.py, compare.py   eval.json, CSV, Markdown and PNG outputs

@@ -11,6 +11,9 @@ report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the 
 where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
 
   {"type", "options", "num_grid_points", "num_pairs", "seconds",
+   "num_images": the images this protocol ran on (all the evaluation's, or the subset of a
+       protocol entry's num_images: evaluate.images.protocol_image_rows), "image_indices":
+       their test-set indices (images_entry; evaluate.run adds both),
    "pooling": how "metrics" combine the sizes (evaluate.metrics.POOLING: the equal-weight
        mean over sizes for embed_*; POOLING_ONE_GROUP otherwise),
    "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
@@ -146,6 +149,19 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   return entry
 
 
+def images_entry(image_indices: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+  """{"num_images", "image_indices"} of a protocol that ran on `rows` of the evaluation's
+  images (test-set indices `image_indices`)."""
+  return {"num_images": int(len(rows)),
+          "image_indices": [int(i) for i in np.asarray(image_indices)[rows]]}
+
+
+def protocol_image_count(report: Mapping[str, Any], name: str) -> int:
+  """The images protocol `name` of a report ran on (reports written before per-protocol
+  subsets: every image of the evaluation)."""
+  return int(report["protocols"][name].get("num_images", report["num_images"]))
+
+
 def _grouped(value: Mapping[str, Any]) -> dict[str, list]:
   """A per-group metric {"group", "mean", "stderr"} with JSON-able lists."""
   return {"group": [int(g) for g in value["group"]], "mean": json_list(value["mean"]),
@@ -204,21 +220,24 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
       f"{report['num_images']} test images ({report['image_selection']}, seed "
       f"{report['seed']}); accuracy on the untransformed images "
-      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images. "
+      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images (a "
+      "protocol's images: all of them, or a subset drawn with the seed where the images "
+      "column says fewer). "
       "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
       "change\\|: the largest change of any logit between two grid points of the same size "
       "(embed_scale: sizes s and s + 1; protocols without sizes: the whole grid).",
       "",
-      "| protocol | type | grid | grid points | pairs | "
+      "| protocol | type | images | grid | grid points | pairs | "
       + " | ".join(title for _, title in SUMMARY_METRICS)
       + " | max \\|logit change\\| | seconds |",
-      "|" + "---|" * (7 + len(SUMMARY_METRICS)),
+      "|" + "---|" * (8 + len(SUMMARY_METRICS)),
   ]
   notes = []
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], "sampled (*)" if sampled else "full",
+    cells = [name, entry["type"], str(protocol_image_count(report, name)),
+             "sampled (*)" if sampled else "full",
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -249,15 +268,16 @@ def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
-  """protocols.csv: one row per protocol, every summary metric (pooled over sizes with equal
-  weight) with its standard error, and the max logit change."""
-  header = ["protocol", "type", "sampled", "num_grid_points", "num_pairs"]
+  """protocols.csv: one row per protocol: its number of images, every summary metric (pooled
+  over sizes with equal weight) with its standard error, and the max logit change."""
+  header = ["protocol", "type", "num_images", "sampled", "num_grid_points", "num_pairs"]
   for key, _ in SUMMARY_METRICS:
     header += [key, f"{key}_stderr"]
   header.append("max_logit_change")
   rows = []
   for name, entry in report["protocols"].items():
-    row = [name, entry["type"], bool(entry.get("sampled")), entry["num_grid_points"],
+    row = [name, entry["type"], protocol_image_count(report, name), bool(entry.get("sampled")),
+           entry["num_grid_points"],
            entry["num_pairs"]]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key) or {}
@@ -274,12 +294,16 @@ SWEEP_METRICS = ("p_top1_change", "mac", "accuracy", "worst_case_accuracy", "con
 def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
   """<name>_by_size.csv per protocol with a size sweep; <name>_grid.csv per full grid.
 
-  A sweep CSV has one row per size: the number of pairs, then each of SWEEP_METRICS and its
-  standard error (empty where a metric has no value for that size, e.g. embed_scale's pair
-  metrics at the largest size s + 1), then the max logit change within that size.
+  A sweep CSV has one row per size: the number of images the protocol ran on and of pairs,
+  then each of SWEEP_METRICS and its standard error (empty where a metric has no value for
+  that size, e.g. embed_scale's pair metrics at the largest size s + 1), then the max logit
+  change within that size. A grid CSV has one row per grid point: its parameters, the
+  accuracy and the P(top-1 change) of the moves from it (over the protocol's images), and the
+  number of those images.
   """
   paths = []
   for name, entry in report["protocols"].items():
+    num_images = protocol_image_count(report, name)
     sweep = entry.get("by_group")
     if sweep:
       by_metric = {key: dict(zip(sweep[key]["group"], zip(sweep[key]["mean"],
@@ -289,12 +313,12 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
       groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
       largest = (dict(zip(sweep["max_logit_change"]["group"], sweep["max_logit_change"]["max"]))
                  if sweep.get("max_logit_change") else {})
-      header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
-                                                     for s in ("", "_stderr")]
+      header = [sweep["group_key"], "num_images", "num_pairs"] + [
+          f"{k}{s}" for k in SWEEP_METRICS for s in ("", "_stderr")]
       header.append("max_logit_change")
       rows = []
       for group in groups:
-        row = [group, counts.get(group, 0)]
+        row = [group, num_images, counts.get(group, 0)]
         for key in SWEEP_METRICS:
           row += list(by_metric[key].get(group, (None, None)))
         row.append(largest.get(group))
@@ -304,10 +328,11 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
     per_point = entry.get("per_grid_point")
     if per_point:
       grid_keys = list(per_point["grid"])
-      rows = zip(*[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
-                 per_point["p_top1_change"])
+      rows = [[*row, num_images] for row in zip(
+          *[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
+          per_point["p_top1_change"])]
       paths.append(_write_csv(os.path.join(eval_dir, f"{name}_grid.csv"),
-                              grid_keys + ["accuracy", "p_top1_change"], list(rows)))
+                              grid_keys + ["accuracy", "p_top1_change", "num_images"], rows))
   return paths
 
 

@@ -3,7 +3,8 @@
 Order of work: read config.json, complete the eval config, build the model and ALL protocols
 (a bad name or option fails here), read the latest checkpoint, check that every grid fits the
 memory bound; only then load the test set and evaluate each protocol with the vectorised grid
-engine (evaluate.grid), one progress line per protocol. Results go to `workdir/eval/`:
+engine (evaluate.grid), one progress line per protocol, each on all the evaluated images or on
+its `num_images` subset (evaluate.images.protocol_image_rows). Results go to `workdir/eval/`:
 eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
 group, see evaluate.per_image) and PNGs (see evaluate.figures).
 
@@ -28,8 +29,9 @@ from data import load_cifar10
 from evaluate import figures
 from evaluate import grid as grid_engine
 from evaluate import metrics, per_image, report
+from evaluate.config import protocol_num_images
 from evaluate.eval_config import build_protocols, resolve_eval_config
-from evaluate.images import select_test_images
+from evaluate.images import protocol_image_rows, select_test_images
 from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
                               per_image_correct)
@@ -104,6 +106,10 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
+  # Per protocol, the rows of `images` it runs on (all, or its num_images subset).
+  subsets = {name: protocol_image_rows(image_indices, protocol_num_images(
+      eval_config.protocols[name], int(eval_config.num_images), name=name),
+      int(eval_config.seed)) for name in built}
   clean_correct = _clean_correct(predict, variables, images, labels, shardings)
   clean_accuracy = metrics.stat(clean_correct)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
@@ -116,8 +122,9 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   entries, pictures, per_image_values = {}, [], {}
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
+    rows = subsets[name]
     result = grid_engine.evaluate_grid(
-        predict, variables, images, labels, protocol, shardings=shardings,
+        predict, variables, images[rows], labels[rows], protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
@@ -125,12 +132,13 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
     values = per_image.reduce_grid(result, seed=int(eval_config.seed))
     entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
                                   seconds=seconds, seed=int(eval_config.seed), values=values)
+    entry.update(report.images_entry(image_indices, rows))
     per_image_values[name] = per_image.ProtocolValues(
         type=entry["type"], options=entry["options"], sampled=entry["sampled"],
-        per_image=values)
+        per_image=values, rows=rows)
     entries[name] = entry
     shown = entry["metrics"]
-    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
+    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {len(rows)} images x "
         f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
         f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
         f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
@@ -138,8 +146,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         f"|logit change| {entry['max_logit_change']:.2e}"
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
-      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
-                                         image_indices, data.class_names, eval_config)
+      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images[rows],
+                                         image_indices[rows], data.class_names, eval_config)
     del result
 
   eval_report = {

@@ -198,6 +198,12 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
   flips = groups["blur"]["protocols"]["embed"]["metrics"]["p_top1_change"]
   assert groups["blur"]["n_seeds"] == 3 and groups["blur"]["n_images"] == 150
   assert flips["ci_low"] < flips["mean"] < flips["ci_high"]
+  per_size = groups["blur"]["protocols"]["embed"]["by_group"]  # the curves' intervals
+  assert per_size["groups"] == [24, 28]
+  assert all(e["ci_low"] < e["mean"] < e["ci_high"] for e in per_size["p_top1_change"])
+  assert {os.path.basename(p) for p in collected["png"]} == {
+      "sensitivity_vs_size_embed.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png",
+      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png"}
   with open(os.path.join(workdir, "paired.json")) as f:
     pairs = json.load(f)["pairs"]
   assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
@@ -255,7 +261,7 @@ def _status(workdir, name):
 
 def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   config = write_tiny_sweep(tmp_path / "two.py", [
-      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}])
+      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], protocol_images=6)
   workdir = str(tmp_path / "sweep")
 
   listed = _sweep_py(config, workdir, "--list")
@@ -298,6 +304,14 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   assert (pair["a"], pair["b"], pair["n_seeds_a"]) == ("a", "b", 1)
   entry = pair["protocols"]["embed_black"]["metrics"]["p_top1_change"]
   assert entry["ci_low"] <= entry["diff"] <= entry["ci_high"]
+  # The protocol ran on 6 of the 8 images (its num_images), the same 6 in both runs: paired
+  # on those; the untransformed accuracy on all 8.
+  assert pair["n_images"] == 8 and pair["protocols"]["embed_black"]["n_images"] == 6
+  assert pair["protocols"]["embed_black"]["images_left_out"] == 0
+  with open(os.path.join(workdir, "summary.md")) as f:
+    assert "## `embed_black` (embed_shift, sampled, on 6 of each evaluation's images" in f.read()
+  for picture in ("paired_p_top1_change.png", "metrics_per_protocol.png"):
+    assert os.path.getsize(os.path.join(workdir, picture)) > 0
   assert "## Differences against `a`" in collected.stdout
 
 
