@@ -300,7 +300,8 @@ def broadcast_from_main(what: str, fn: Callable[[], T]) -> T:
 def gather_outcomes(what: str, error: Optional[str],
                     timeout_s: Optional[float] = None) -> dict[int, Optional[str]]:
   """Agreement step: every process reports `error` (None: its part of the work succeeded) and
-  gets every process's report, {process index: error or None}.
+  gets every process's report, {process index: error or None}, in the order in which the
+  processes arrived here (the first to fail is usually the cause of the others' failures).
 
   timeout_s: how long to wait for the others (None: no limit). A process that failed while
     the others still compute would otherwise wait for ever if they are stuck in a collective
@@ -312,9 +313,10 @@ def gather_outcomes(what: str, error: Optional[str],
     return {0: error}
   client = _client()
   prefix = f"{_NAMESPACE}/agree/{_STEPS.take()}"
+  arrival = client.key_value_increment(f"{prefix}/arrivals", 1)
   client.key_value_set(f"{prefix}/{jax.process_index()}",
-                       json.dumps({"what": what, "error": error}))
-  outcomes = {}
+                       json.dumps({"what": what, "error": error, "arrival": arrival}))
+  outcomes, arrivals = {}, {}
   deadline = None if timeout_s is None else time.monotonic() + timeout_s
   for process in range(jax.process_count()):
     left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -329,8 +331,8 @@ def gather_outcomes(what: str, error: Optional[str],
     if posted["what"] != what:
       raise RuntimeError(f"the processes are out of step: process {process} is at "
                          f"{posted['what']!r}, {describe()} at {what!r}")
-    outcomes[process] = posted["error"]
-  return outcomes
+    outcomes[process], arrivals[process] = posted["error"], posted["arrival"]
+  return {process: outcomes[process] for process in sorted(outcomes, key=arrivals.get)}
 
 
 def _failed_key(process: int) -> str:

@@ -232,12 +232,13 @@ def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
     jax.clear_caches()  # compiled steps of this member's model are not needed again
   outcomes = hosts.gather_outcomes(f"sweep member {member.name}", error,
                                    FAILED_MEMBER_WAIT_S if error else None)
-  failures = {process: message for process, message in outcomes.items() if message}
+  failures = [(process, message) for process, message in outcomes.items() if message]
   seconds = time.perf_counter() - start
   if failures:
-    process, message = next(iter(failures.items()))
-    if len(set(failures.values())) > 1 or len(failures) < len(outcomes):
-      message = f"{message} (on process {process} of {len(outcomes)})"
+    process, message = failures[0]  # the first to fail: usually the cause of the others
+    if len({m for _, m in failures}) > 1 or len(failures) < len(outcomes):
+      message = f"{message} (on process {process} of {len(outcomes)}" + "".join(
+          f"; then on process {p}: {m[:300]}" for p, m in failures[1:]) + ")"
     _write_status(directory, member, FAILED, error=message,
                   traceback=trace if error else None, seconds=seconds)
     _say(f"{label}: FAILED after {format_duration(seconds)}: {message}")
