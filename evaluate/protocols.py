@@ -13,8 +13,9 @@ keyword options (validated at once, errors name the field) and returning a `Prot
   embed_scale     fixed position, side s versus s + 1 for every s in `sizes`.
   circular_shift  jnp.roll by (dy, dx): every roll (default) or |dy|, |dx| <= max_shift.
   fractional_shift  sub-pixel circular shift by (dy, dx) in steps of `step` pixel (1/2, 1/4...),
-                  an FFT phase ramp (common.fourier.fourier_shift; an even size's Nyquist
-                  row/column is scaled by cos(pi d)); integer (dy, dx) give exactly jnp.roll.
+                  an FFT phase ramp (common.fourier.fourier_shift); integer (dy, dx) give
+                  exactly jnp.roll. `band_limit` (BAND_LIMIT_MEANINGS) says what happens to
+                  the Nyquist row and column, which no sub-pixel shift can move.
 
 Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
 whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
@@ -40,7 +41,7 @@ import numpy as np
 import augment
 from augment.options import (require_bool, require_int, require_name, require_real,
                              require_resize_method)
-from common.fourier import fourier_shift
+from common.fourier import fourier_shift, remove_nyquist
 from common.registry import Registry
 from data.constants import IMAGE_SHAPE
 from evaluate.inpaint import inpaint, reach
@@ -102,6 +103,16 @@ DIRECTIONS.register("diagonal")(((1, 1),))
 DIRECTIONS.register("horizontal")(((0, 1),))
 DIRECTIONS.register("vertical")(((1, 0),))
 DIRECTIONS.register("all")(((0, 1), (1, 0), (1, 1)))
+
+# fractional_shift's two variants, recorded in its options (eval.json) as 'band_limit_meaning'.
+BAND_LIMIT_MEANINGS = {
+    True: ("band-limited: the image's Nyquist row and column are removed at every grid point, "
+           "(0, 0) included, so the grid points differ by the shift alone (integer points: "
+           "exact rolls of the band-limited image)"),
+    False: ("raw image: at a non-integer shift d the Nyquist row/column is kept as the real "
+            "part of its phase ramp, i.e. scaled by cos(pi d) (zero at half pixels, sign "
+            "flipped at odd integers); integer points are exact rolls of the raw image"),
+}
 
 FILL_MEANINGS = {
     "black": "pixel value 0 before normalisation",
@@ -395,11 +406,28 @@ def circular_shift(*, max_shift: int | None = None, direction: str = "diagonal",
                  neighbour_pairs(dy, dx, group, steps, wrap=wrap), None, group, transform)
 
 
+def fractional_shift_image(image: jnp.ndarray, dy, dx, band_limit: bool) -> jnp.ndarray:
+  """A (32, 32, 3) image circularly shifted by real (dy, dx) pixels (traced scalars allowed).
+
+  band_limit: remove the image's Nyquist row and column first (common.fourier.remove_nyquist).
+  Integer (dy, dx) are exact jnp.rolls (of the band-limited image if band_limit); other
+  shifts the FFT phase ramp (common.fourier.fourier_shift), whose Nyquist row/column, where
+  present, is scaled by cos(pi d) (BAND_LIMIT_MEANINGS). Values are not clipped.
+  """
+  base = remove_nyquist(image, (0, 1)) if band_limit else image
+  whole_y, whole_x = jnp.round(dy), jnp.round(dx)
+  rolled = augment.shift_image(base, whole_y.astype(jnp.int32), whole_x.astype(jnp.int32),
+                               "circular")
+  return jnp.where((whole_y == dy) & (whole_x == dx), rolled,
+                   fourier_shift(base, (dy, dx), (0, 1)).astype(base.dtype))
+
+
 @PROTOCOLS.register("fractional_shift")
 def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
-                     direction: str = "diagonal", sample_pairs: int = 0) -> Protocol:
-  """Sub-pixel circular shifts (common.fourier.fourier_shift over the image's rows and
-  columns; values not clipped): is a model consistent between grid steps?
+                     direction: str = "diagonal", sample_pairs: int = 0,
+                     band_limit: bool = False) -> Protocol:
+  """Sub-pixel circular shifts (fractional_shift_image: exact rolls at integer points, the
+  FFT phase ramp elsewhere; values not clipped): is a model consistent between grid steps?
 
   Options:
     step: the grid spacing in pixels, 1 / n for an integer n in [1, 16] (0.5: half pixels,
@@ -408,10 +436,16 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
       wrap-around; ((2 max_shift / step) + 1)^2 points); None = every shift of the torus,
       dy, dx in [0, 32) with pairs wrapping around ((32 / step)^2 points: 4096 for 1/2).
     direction: a DIRECTIONS name; pairs are grid points one `step` apart along it.
-    sample_pairs: pairs drawn per image (0 = full grid).
+    sample_pairs: pairs drawn per image (0 = full grid: with max_shift=None every shift of
+      the torus on the step grid, so the worst case over it is exhaustive).
+    band_limit: True = remove the Nyquist row and column of the image at every grid point,
+      (0, 0) included, so that only the shift differs between grid points; False (default) =
+      the raw image, whose Nyquist row/column a non-integer shift d scales by cos(pi d). The
+      options record which as 'band_limit_meaning' (BAND_LIMIT_MEANINGS).
   Grid: dy, dx float32 pixels.
   """
   step = require_real("fractional_shift.step", step, low=1 / 16, high=1.0)
+  require_bool("fractional_shift.band_limit", band_limit)
   per_pixel = int(round(1 / step))
   if abs(per_pixel * step - 1) > 1e-9:
     raise ValueError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
@@ -431,12 +465,13 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
   steps = require_name("fractional_shift.direction", direction, DIRECTIONS)
   sample_pairs = require_int("fractional_shift.sample_pairs", sample_pairs, low=0)
   group = np.zeros_like(units_y)
-  options = dict(step=step, max_shift=max_shift, direction=direction, sample_pairs=sample_pairs)
+  options = dict(step=step, max_shift=max_shift, direction=direction, sample_pairs=sample_pairs,
+                 band_limit=band_limit, band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
   grid = {"dy": (units_y / per_pixel).astype(np.float32),
           "dx": (units_x / per_pixel).astype(np.float32)}
 
   def transform(image, point):
-    return fourier_shift(image, (point["dy"], point["dx"]), (0, 1))
+    return fractional_shift_image(image, point["dy"], point["dx"], band_limit)
 
   return _finish("fractional_shift", options, grid,
                  neighbour_pairs(units_y, units_x, group, steps, wrap=wrap), None, group,
