@@ -175,6 +175,14 @@ def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
+def _variant(entry: Mapping[str, Any]) -> str:
+  """' (band-limited)' / ' (raw)' for a protocol with a band_limit option, else ''."""
+  options = entry.get("options") or {}
+  if "band_limit" not in options:
+    return ""
+  return " (band-limited)" if options["band_limit"] else " (raw)"
+
+
 def _format(metric: Optional[Mapping[str, Any]]) -> str:
   if not metric or metric.get("mean") is None:
     return "n/a"
@@ -225,7 +233,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], "sampled (*)" if sampled else "full",
+    cells = [name, entry["type"] + _variant(entry), "sampled (*)" if sampled else "full",
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -241,6 +249,12 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   if notes:
     lines += ["", "Protocols with several sizes: every number in the table pools the sizes "
               "with equal weight (the per-size values are the primary results):", *notes]
+  variants = [f"- `{name}`: band_limit={entry['options']['band_limit']}: "
+              f"{entry['options'].get('band_limit_meaning', '')}."
+              for name, entry in report["protocols"].items()
+              if "band_limit" in (entry.get("options") or {})]
+  if variants:
+    lines += ["", "Sub-pixel shift variants (fractional_shift's `band_limit`):", *variants]
   if any(entry.get("sampled") for entry in report["protocols"].values()):
     lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])

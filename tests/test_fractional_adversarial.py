@@ -212,3 +212,31 @@ def test_engine_to_adversarial_summary_on_exact_and_non_invariant_predictors():
   moving = adversarial.adversarial_summary(grid.evaluate_grid(by_pixel, weights, images,
                                                               labels, protocol))
   assert moving["stable_prediction"]["mean"] < 1.0
+
+
+def test_full_half_pixel_torus_is_the_exhaustive_worst_case_and_says_so():
+  """fractional_shift(step=0.5, max_shift=None) unsampled: all 64 x 64 half-pixel shifts,
+  worst case exhaustive and labelled; sampled, the same protocol is an upper bound."""
+  weights = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)
+  images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+  by_pixel = lambda variables, x: (x[:, 0, 0] - 127.5) @ variables  # noqa: E731
+  full = protocols.build_protocol("fractional_shift", step=0.5, max_shift=None)
+  result = grid.evaluate_grid(by_pixel, weights, images, np.zeros(2, np.int32), full)
+  summary = adversarial.adversarial_summary(result)
+  assert summary["exhaustive"] and summary["num_grid_points"] == 4096
+  assert summary["over"] == ("every 0.5-pixel (raw image) circular shift of the torus "
+                             "(4096 points)")
+  # The exhaustive value is the worst over every point: no drawn subset is lower.
+  sampled = protocols.build_protocol("fractional_shift", step=0.5, max_shift=None,
+                                     sample_pairs=4, band_limit=True)
+  drawn = adversarial.adversarial_summary(
+      grid.evaluate_grid(by_pixel, weights, images, np.zeros(2, np.int32), sampled))
+  assert not drawn["exhaustive"] and "upper bound" in drawn["over"]
+  entry = report.protocol_entry(result, protocol_type="fractional_shift", seconds=0.0, seed=0)
+  markdown = report.markdown_summary({
+      "workdir": "w", "checkpoint_step": 1, "model": {"name": "m"}, "num_images": 2,
+      "image_selection": "first", "seed": 0, "clean_accuracy": {"mean": 1.0, "stderr": 0.0},
+      "protocols": {"half": entry}})
+  assert "fractional_shift (raw)" in markdown and "band_limit=False" in markdown
+  assert "worst case over every 0.5-pixel (raw image) circular shift" in markdown
+  assert "(exhaustive)" in markdown
