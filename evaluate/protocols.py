@@ -17,6 +17,12 @@ keyword options (validated at once, errors name the field) and returning a `Prot
                   exactly jnp.roll. `band_limit` (BAND_LIMIT_MEANINGS) says what happens to
                   the Nyquist row and column, which no sub-pixel shift can move.
 
+One protocol is not a grid:
+  shift_attack    the sub-pixel adversary: a grid phase (every shift of the torus on a
+                  fractional_shift grid, integer by default), then signed-gradient ascent of
+                  the loss over continuous (dy, dx) through fourier_shift from the worst grid
+                  points and random starts (evaluate/attack.py runs it; ShiftAttack here).
+
 Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
 whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
 one `step`) apart along `direction` (DIRECTIONS), or sizes s and s + 1 (embed_scale).
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -75,6 +81,8 @@ class Protocol:
   pair_group: np.ndarray
   point_group: np.ndarray
   transform_fn: TransformFn
+  # Which evaluation engine runs it (evaluate.engines.ENGINES): every grid protocol here.
+  kind: ClassVar[str] = "grid"
 
   @property
   def num_points(self) -> int:
@@ -121,7 +129,7 @@ FILL_MEANINGS = {
 }
 
 
-def build_protocol(type_name: str, **options: Any) -> Protocol:
+def build_protocol(type_name: str, **options: Any) -> Protocol | ShiftAttack:
   """Builds protocol `type_name` (UnknownNameError listing names if unknown).
 
   Raises ValueError naming the field for an unknown or invalid option.
@@ -476,6 +484,115 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
   return _finish("fractional_shift", options, grid,
                  neighbour_pairs(units_y, units_x, group, steps, wrap=wrap), None, group,
                  transform)
+
+
+# --- the sub-pixel adversary -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ShiftAttack:
+  """The shift_attack protocol: what evaluate/attack.py needs to run it.
+
+  Attributes:
+    name: 'shift_attack'; options: JSON-able dict of every option (defaults filled in).
+    grid_protocol: the fractional_shift Protocol (full grid) of the grid phase, or None
+      (grid_step = 0: random starts only).
+  """
+  name: str
+  options: dict[str, Any]
+  grid_protocol: Protocol | None
+  kind: ClassVar[str] = "attack"
+
+  @property
+  def band_limit(self) -> bool:
+    return bool(self.options["band_limit"])
+
+  @property
+  def num_starts(self) -> int:
+    """Ascent starts per image: grid_starts + random_starts."""
+    return int(self.options["grid_starts"]) + int(self.options["random_starts"])
+
+  @property
+  def num_grid_points(self) -> int:
+    return 0 if self.grid_protocol is None else self.grid_protocol.num_points
+
+  @property
+  def num_visited(self) -> int:
+    """Points evaluated per image: the grid, the untransformed point, and every iterate
+    (start included) of every start."""
+    return (self.num_grid_points + 1
+            + self.num_starts * (int(self.options["steps"]) + 1))
+
+  def reference(self, image: jnp.ndarray) -> jnp.ndarray:
+    """The image at shift (0, 0): itself, or band-limited (exactly)."""
+    return fractional_shift_image(image, 0.0, 0.0, self.band_limit)
+
+  def transform(self, image: jnp.ndarray, shift: jnp.ndarray) -> jnp.ndarray:
+    """The (32, 32, 3) image shifted by shift = (dy, dx) float pixels through the FFT phase
+    ramp alone (differentiable in the shift; integer shifts are rolls up to float rounding,
+    ~1e-4 pixel), of the band-limited image if band_limit."""
+    base = remove_nyquist(image, (0, 1)) if self.band_limit else image
+    return fourier_shift(base, (shift[0], shift[1]), (0, 1)).astype(base.dtype)
+
+  def project(self, shifts: jnp.ndarray) -> jnp.ndarray:
+    """Shifts (..., 2) back into the attack's domain: modulo 32 on the torus (max_shift
+    None: a shift by 32 is the identity), else clipped to [-max_shift, max_shift]."""
+    limit = self.options["max_shift"]
+    if limit is None:
+      return jnp.mod(shifts, SIDE)
+    return jnp.clip(shifts, -limit, limit)
+
+
+@PROTOCOLS.register("shift_attack")
+def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts: int = 4,
+                 steps: int = 10, step_size: float = 0.25, max_shift: float | None = None,
+                 band_limit: bool = False) -> ShiftAttack:
+  """The sub-pixel adversary (evaluate/attack.py): per image, the worst shift found by
+  (1) the full fractional_shift grid of spacing `grid_step` and (2) signed-gradient ascent
+  of the cross-entropy over continuous (dy, dx) through fourier_shift.
+
+  Options:
+    grid_step: spacing of the grid phase, 1 / n pixels (1.0 = every integer roll: the
+      circular_shift grid image for image, so the attack's adversarial accuracy is at most
+      circular_shift's exhaustive worst-case accuracy, by construction); 0 = no grid phase.
+    grid_starts: ascents started from the grid points of highest loss (0 with grid_step=0).
+    random_starts: ascents started from shifts drawn uniformly (seeded by config.eval.seed)
+      over the domain.
+    steps: ascent steps per start (0 = evaluate the starts only).
+    step_size: pixels each coordinate moves per step (times the sign of its gradient).
+    max_shift: None = the whole torus (shifts modulo 32); a number m in (0, 15] = the box
+      |dy|, |dx| <= m (a multiple of grid_step when there is a grid), iterates clipped to it.
+    band_limit: attack the band-limited image (Nyquist row and column removed, as
+      fractional_shift's band_limit=True), else the raw image (BAND_LIMIT_MEANINGS).
+  """
+  grid_step = require_real("shift_attack.grid_step", grid_step, low=0.0, high=1.0)
+  grid_starts = require_int("shift_attack.grid_starts", grid_starts, low=0)
+  random_starts = require_int("shift_attack.random_starts", random_starts, low=0)
+  steps = require_int("shift_attack.steps", steps, low=0)
+  step_size = require_real("shift_attack.step_size", step_size, low=1e-6, high=SIDE / 2)
+  require_bool("shift_attack.band_limit", band_limit)
+  if max_shift is not None:
+    max_shift = require_real("shift_attack.max_shift", max_shift, low=1e-6, high=SIDE // 2 - 1)
+  grid_protocol = None
+  if grid_step > 0:
+    try:
+      grid_protocol = fractional_shift(step=grid_step, max_shift=max_shift,
+                                       band_limit=band_limit)
+    except ValueError as error:
+      raise ValueError(f"shift_attack.grid_step / max_shift: {error}") from None
+    if grid_starts > grid_protocol.num_points:
+      raise ValueError(f"shift_attack.grid_starts = {grid_starts} is more than the "
+                       f"{grid_protocol.num_points} grid points")
+  elif grid_starts:
+    raise ValueError("shift_attack.grid_starts needs a grid: set grid_step > 0 or "
+                     "grid_starts = 0")
+  if grid_starts + random_starts == 0:
+    raise ValueError("shift_attack needs at least one start (grid_starts + random_starts "
+                     ">= 1)")
+  options = dict(grid_step=grid_step, grid_starts=grid_starts, random_starts=random_starts,
+                 steps=steps, step_size=step_size, max_shift=max_shift, band_limit=band_limit,
+                 band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
+  return ShiftAttack(name="shift_attack", options=options, grid_protocol=grid_protocol)
 
 
 # --- sampled pairs ----------------------------------------------------------------------------

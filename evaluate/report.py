@@ -34,8 +34,12 @@ The per-size values ("by_group") are the primary results of embed_*; "metrics" p
 with equal weight per size (so a protocol's number does not depend on how many positions
 each size has, and full-grid and sampled evaluations estimate the same quantity).
 
+Entries of the shift attack (evaluate.attack.attack_entry, "kind": "attack") have the same
+keys where they apply, plus "per_image".
+
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
-per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
+per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid;
+<name>_per_image.csv per attack; summary.md.
 """
 from __future__ import annotations
 
@@ -233,7 +237,9 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"] + _variant(entry), "sampled (*)" if sampled else "full",
+    grid_kind = ("attack" if entry.get("kind") == "attack"
+                 else "sampled (*)" if sampled else "full")
+    cells = [name, entry["type"] + _variant(entry), grid_kind,
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -322,6 +328,14 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
         rows.append(row)
       paths.append(_write_csv(os.path.join(eval_dir, f"{name}_by_{sweep['group_key']}.csv"),
                               header, rows))
+    per_image = entry.get("per_image")
+    if per_image:
+      keys = list(per_image)
+      indices = report.get("image_indices") or list(range(len(per_image[keys[0]])))
+      paths.append(_write_csv(os.path.join(eval_dir, f"{name}_per_image.csv"),
+                              ["test_image"] + keys,
+                              [[index] + [per_image[k][i] for k in keys]
+                               for i, index in enumerate(indices)]))
     per_point = entry.get("per_grid_point")
     if per_point:
       grid_keys = list(per_point["grid"])

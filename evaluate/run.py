@@ -24,9 +24,8 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures
-from evaluate import grid as grid_engine
-from evaluate import metrics, report
+from evaluate import figures, metrics, report
+from evaluate.engines import engine_of
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import select_test_images
 from runtime import checkpointing, run_files
@@ -52,6 +51,21 @@ def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray,
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
   return metrics.stat(hits.astype(np.float64))
+
+
+def _shown_metrics(entry: Mapping[str, Any]) -> str:
+  """The progress line's metrics: those of the entry among accuracy, worst-case accuracy,
+  P(top-1 change), MAC, stable prediction, and the max logit change."""
+  shown = entry["metrics"]
+  cells = [f"{title} {shown[key]['mean']:.4f}"
+           for key, title in (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case"),
+                              ("p_top1_change", "P(top-1 change)"), ("mac", "MAC"),
+                              ("stable_prediction", "stable"))
+           if (shown.get(key) or {}).get("mean") is not None]
+  change = entry.get("max_logit_change")
+  cells.append(f"max |logit change| {change:.2e}" if change is not None
+               else "max |logit change| n/a")
+  return " | ".join(cells)
 
 
 def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = None, *,
@@ -91,7 +105,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
                              shardings.replicated)
   for name, protocol in built.items():
     try:
-      grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
+      engine_of(protocol).check_fits(protocol, predict, variables,
+                                     int(eval_config.max_chunk_bytes))
     except ValueError as error:
       raise ValueError(f"config.eval.protocols.{name}: {error}") from error
 
@@ -114,26 +129,23 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   entries, pictures = {}, []
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
-    result = grid_engine.evaluate_grid(
+    engine = engine_of(protocol)
+    result = engine.run(
         predict, variables, images, labels, protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
-    entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed))
+    entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
+                         seconds=seconds, seed=int(eval_config.seed))
     entries[name] = entry
-    shown = entry["metrics"]
     say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
-        f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
-        f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
-        f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
-        f"|logit change| {entry['max_logit_change']:.2e}"
+        f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
+        f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
-      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
-                                         image_indices, data.class_names, eval_config)
+      pictures += engine.figures(eval_dir, name, entry, result, protocol, images,
+                                 image_indices, data.class_names, eval_config)
     del result
 
   eval_report = {
