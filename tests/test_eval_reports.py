@@ -198,6 +198,36 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
 
 
+def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated, tmp_path):
+  """An attack entry sits beside the grid entries: metrics it has (accuracy at (0, 0),
+  adversarial accuracy, stable prediction), what its worst case is over, its per-image
+  values; summary.md says which fractional_shift variant each row is."""
+  workdir, _, _ = evaluated
+  config = dict(num_images=4, image_selection="first", num_jagged_images=0, protocols=dict(
+      adversary=dict(type="shift_attack", grid_step=0.5, max_shift=1.0, grid_starts=1,
+                     random_starts=1, steps=1),
+      half_raw=dict(type="fractional_shift", step=0.5, max_shift=0.5),
+      half_band_limited=dict(type="fractional_shift", step=0.5, max_shift=0.5,
+                             band_limit=True)))
+  eval_report = run.evaluate_workdir(workdir, config, out_dir=str(tmp_path), verbose=False)
+  entry = eval_report["protocols"]["adversary"]
+  assert entry["kind"] == "attack" and set(entry["metrics"]) == {
+      "accuracy", "worst_case_accuracy", "stable_prediction"}
+  assert entry["metrics"]["accuracy"]["mean"] == pytest.approx(
+      eval_report["clean_accuracy"]["mean"])
+  assert entry["metrics"]["worst_case_accuracy"]["mean"] <= (
+      entry["adversarial"]["grid"]["worst_case_accuracy"]["mean"])
+  assert entry["num_grid_points"] == 25 + 1 + 2 * 2
+  rows = _read_csv(str(tmp_path / "adversary_per_image.csv"))
+  assert [int(r["test_image"]) for r in rows] == [0, 1, 2, 3]
+  assert {"correct", "stable", "worst_dy", "worst_dx", "grid_correct"} <= set(rows[0])
+  text = (tmp_path / "summary.md").read_text()
+  assert "| adversary | shift_attack (raw) | attack | 30 | 0 |" in text
+  assert "| half_band_limited | fractional_shift (band-limited) | full |" in text
+  assert "- `half_band_limited`: band_limit=True: band-limited" in text
+  assert "- `adversary`: worst case over every 0.5-pixel shift of |dy|, |dx| <= 1.0" in text
+
+
 @pytest.fixture
 def no_data(monkeypatch):
   """Fails the test if the evaluation gets as far as loading data."""
