@@ -356,6 +356,19 @@ def test_temperature_schedules_follow_their_formula():
   np.testing.assert_allclose(constant(steps), 0.3, rtol=1e-6)
 
 
+@pytest.mark.parametrize("divisor, hidden", [(4, 4), (1, 16)])
+def test_lps_scorer_width_follows_the_hidden_divisor(divisor, hidden):
+  """Hidden width max(C // divisor, 1): C / 4 by default, C (the reference's CIFAR setting)
+  with lps_hidden_divisor=1; the default model's parameters are unchanged by the option."""
+  model = build_model("resnet20", width=8, downsample="lps", blur_size=1,
+                      lps_hidden_divisor=divisor)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                                             train=False))
+  scorer = shapes["params"]["stage2_block1"]["conv1_lps"]
+  assert scorer["conv1"]["kernel"].shape == (3, 3, 16, hidden)
+  assert scorer["conv2"]["kernel"].shape == (3, 3, hidden, hidden)
+
+
 def test_step_decay_is_the_lps_reference_schedule():
   """x0.85 after every 10 epochs, floor 0.025 (epoch e: max(0.85 ** (e // 10), 0.025))."""
   steps_per_epoch = 7
@@ -411,6 +424,7 @@ def test_train_step_passes_the_scheduled_temperature_and_an_lps_key():
     dict(downsample="aps", aps_norm="l3"), dict(downsample="stride", aps_norm="L2"),
     dict(nonlinearity="gelu"), dict(downsample="aps", blur_size=0),
     dict(downsample="lps", blur_size=8), dict(downsample="apss"),
+    dict(downsample="lps", lps_hidden_divisor=0), dict(downsample="stride", lps_hidden_divisor=1.5),
 ])
 @pytest.mark.parametrize("name", ["alexnet", "resnet20"])
 def test_unsupported_options_fail_when_the_model_is_built(name, options):
