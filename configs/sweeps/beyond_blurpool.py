@@ -13,7 +13,8 @@ possible at all) and subsampling, differing only in how it subsamples or trains:
   alias_free         ideal (FFT) low-pass downsampling and alias-free ReLU (Michaeli et al. 2023)
   stride_worst_of_10 plain stride trained on the worst of 10 crops per example (the same
                      crop + flip augmentation as every other member, the crop chosen by the
-                     model's loss; Engstrom et al. 2019)
+                     model's loss): translation-only worst-of-k; Engstrom et al. (2019) also
+                     drew rotations
 Protocols: every integer circular shift (the full 32 x 32 grid, so that its worst-case
 accuracy and 'stable at every point' are exhaustive: the adversarial measure of the alias-free
 papers), the paper's crop, black embedding and embedding scale (configs/scales.py, sampled
