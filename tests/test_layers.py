@@ -47,10 +47,13 @@ def test_crop_shift_is_equivariant_away_from_the_border_at_the_first_layer():
                                               border_pixels=4, images_per_chunk=1)
   assert list(errors) == ["conv1", "norm1"]
   assert max(np.max(v["equivariance_error"]) for v in errors.values()) < 1e-5
+  # The global sum is taken over the same mask: unchanged too.
+  assert max(np.max(v["global_sum_change"]) for v in errors.values()) < 1e-5
   whole = shiftability.shiftability_by_layer(model, variables, _images(1), shifts=((1, 0),),
                                              mode="crop", pattern="^conv1$", border_pixels=0,
                                              images_per_chunk=1)
   assert np.min(whole["conv1"]["equivariance_error"]) > 1e-3  # the border itself changes
+  assert np.min(whole["conv1"]["global_sum_change"]) > 1e-4  # and so does its global sum
 
 
 def test_strided_model_is_not_shiftable_after_subsampling():
@@ -85,6 +88,28 @@ def test_alignment_identity_and_translation_of_stride1_circular_maps_are_exact()
     assert np.max(values[:, :2]) < 1e-4, name  # identity and translation: aligned exactly
   # A rescaled image's maps are not the rescaled maps (random 5x5 filters are not scale invariant).
   assert np.min(errors["conv1"][:, 2]) > 1e-2
+
+
+def test_alignment_tries_whole_sample_moves_and_aligns_aps_maps_exactly():
+  """APS moves its stride-s maps by whole samples: at stride 4 a 3-pixel shift moves them by 0
+  or 1 samples, which 3/4 + {-1/2, 0, 1/2} misses (0.10 error at stage 3 without floor and
+  ceil, measured); with them every layer of a circular APS ResNet aligns exactly."""
+  from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
+  table = alignment.candidate_shifts((2, 3), (4.0, 4.0), (-0.5, 0.0, 0.5))
+  assert {0.0, 1.0} <= set(table[:, 1]) and 0.75 + 0.5 in set(table[:, 1])
+  assert set(table[:, 0]) == {0.0, 0.5, 1.0}
+  from models.random_weights import random_variables  # pylint: disable=g-import-not-at-top
+  model = models.build_model("resnet20", width=4, padding="circular", downsample="aps",
+                             blur_size=1)
+  variables = random_variables(model)  # (flax's eager init of a ResNet: tens of seconds)
+  errors = alignment.alignment_by_layer(model, variables, _images(1),
+                                        alignment.build_transforms(translations=((2, 3),)),
+                                        pattern=r"^(stem_norm|stage\d_block3|classifier)$",
+                                        images_per_chunk=1)
+  assert list(errors) == ["stem_norm", "stage1_block3", "stage2_block3", "stage3_block3",
+                          "classifier"]
+  for name, values in errors.items():
+    assert np.max(values) < 1e-5, name
 
 
 def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail():
