@@ -140,7 +140,11 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
   sweep = beyond_blurpool.get_config("cpu")
   assert {"circular", "crop", "embed_black", "embed_scale", "fractional_half",
-          "fractional_quarter"} == set(sweep.base.eval.protocols.keys())
+          "fractional_quarter", "fractional_half_band_limited",
+          "fractional_quarter_band_limited", "shift_attack"} == set(
+              sweep.base.eval.protocols.keys())
+  assert sweep.base.eval.protocols.fractional_half_band_limited.band_limit
+  assert "sample_pairs" not in sweep.base.eval.protocols.fractional_half  # exhaustive
   assert sweep.base.model.padding == "circular" and sweep.base.model.name == "resnet20"
   check_eval_config(sweep.base.eval)
   labels = [member["label"] for member in sweep.members]
