@@ -146,6 +146,16 @@ def build_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
   return build_protocol(entry.pop("type"), **entry)
 
 
+def build_grid_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
+  """build_protocol_from_config for users of the grid engine only (the layer analyses): a
+  protocol that is not a grid (shift_attack) is a ValueError naming the grid types."""
+  protocol = build_protocol_from_config(entry)
+  if protocol.kind != Protocol.kind:
+    grids = [name for name in PROTOCOLS.names() if name != protocol.name]
+    raise ValueError(f"needs a grid protocol ({', '.join(grids)}), got {protocol.name!r}")
+  return protocol
+
+
 # --- grids and pairs --------------------------------------------------------------------------
 
 

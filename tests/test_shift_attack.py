@@ -168,6 +168,8 @@ def test_every_protocol_kind_has_an_engine():
   assert engine_of(protocols.build_protocol("circular_shift")) is ENGINES.get("grid")
   with pytest.raises(UnknownNameError):
     ENGINES.get("nope")
+  with pytest.raises(ValueError, match="needs a grid protocol"):  # the layer analyses' check
+    protocols.build_grid_protocol_from_config(dict(type="shift_attack"))
   # The memory bound is checked before anything runs.
   predict, variables = _strided_alexnet()
   with pytest.raises(ValueError, match="too large for the memory bound"):
