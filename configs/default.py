@@ -36,6 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
   # component, by 'aps' and 'lps'.
   config.model.blur_size = 3
   config.model.aps_norm = "l2"  # l2 | l1 | linf: component norm that 'aps' maximises.
+  # 'lps': the scorer's hidden width is max(C // lps_hidden_divisor, 1) (1 = C, as the
+  # reference code for CIFAR-10).
+  config.model.lps_hidden_divisor = 4
   # Feature-map nonlinearity: relu | alias_free_relu (x2 upsample, ReLU, ideal low-pass;
   # pair it with downsample='ideal' and padding='circular' for an alias-free network) |
   # alias_free_poly (the same with a degree-2 polynomial: exactly alias-free, see README).
