@@ -145,7 +145,9 @@ def make_ascent_fn(predict, attack: ShiftAttack, batch_sharding: jax.sharding.Sh
     x = images.astype(jnp.float32)
     n, p = starts.shape[:2]
     targets = jnp.broadcast_to(labels[:, None], (n, p))
-    reference = jax.lax.with_sharding_constraint(jax.vmap(attack.reference)(x), batch_sharding)
+    reference = jax.vmap(attack.reference)(x)
+    if n % batch_sharding.mesh.size == 0:  # (the chunk plan divides n * p, not always n)
+      reference = jax.lax.with_sharding_constraint(reference, batch_sharding)
     reference_logits = predict(variables, reference).astype(jnp.float32)
     reference_top1 = jnp.argmax(reference_logits, axis=-1)
 
