@@ -38,6 +38,8 @@ SUMMARY_MD = "summary.md"
 ACCURACY_PNG = "accuracy.png"
 # Metrics of a protocol summarised per group: columns of summary.md, panels of the curves.
 _GROUP_METRICS = ("p_top1_change", "mac", "accuracy")
+# The group table's metrics of an attack protocol (evaluate/attack.py: no pairs).
+_ATTACK_METRICS = ("worst_case_accuracy", "stable_prediction", "accuracy")
 
 
 @dataclasses.dataclass
@@ -189,19 +191,22 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
            "...)\" when no logit moved by more than float rounding.", ""]
   sampled = {protocol for protocol in protocols for r in results
              if r.report and (r.report["protocols"].get(protocol) or {}).get("sampled")}
+  shown = {protocol: _ATTACK_METRICS if any(
+      (r.report["protocols"].get(protocol) or {}).get("kind") == "attack"
+      for r in results if r.report) else _GROUP_METRICS for protocol in protocols}
   header = ["group", "seeds done", "test accuracy"] + [
       f"{protocol}{' (sampled)' if protocol in sampled else ''}: "
-      f"{dict(SUMMARY_METRICS)[metric]}" for protocol in protocols for metric in _GROUP_METRICS]
+      f"{dict(SUMMARY_METRICS)[metric]}" for protocol in protocols for metric in shown[protocol]]
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for group, members in groups.items():
     done = [r for r in members if r.state == DONE]
     cells = [group, f"{len(done)}/{len(members)}",
              _format(*mean_and_spread([r.test_accuracy for r in done])[:2])]
     for protocol in protocols:
-      for metric in _GROUP_METRICS:
+      for metric in shown[protocol]:
         entries = [r.report["protocols"][protocol] for r in done
                    if r.report and protocol in r.report["protocols"]]
-        values = [entry["metrics"][metric]["mean"] for entry in entries]
+        values = [(entry["metrics"].get(metric) or {}).get("mean") for entry in entries]
         changes = [entry.get("max_logit_change") for entry in entries]
         cells.append(_format_zero_aware(values, changes) if metric in PAIR_METRICS
                      else _format(*mean_and_spread(values)[:2]))

@@ -162,6 +162,34 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   assert members[6].config.model.downsample == "ideal"
 
 
+def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
+  """An attack entry (evaluate/attack.py) has no pair metrics: the group table shows its
+  adversarial accuracy, stable prediction and accuracy instead; summary.csv leaves the pair
+  columns empty."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from evaluate import attack, protocols  # pylint: disable=g-import-not-at-top
+  from sweeps import collect  # pylint: disable=g-import-not-at-top
+  result = attack.AttackResult(
+      labels=np.zeros(2, np.int32), options=protocols.build_protocol("shift_attack").options,
+      reference_correct=np.array([True, True]), grid_correct=np.array([True, False]),
+      grid_stable=np.array([True, False]), correct=np.array([True, False]),
+      stable=np.array([True, False]), worst_loss=np.ones(2, np.float32),
+      worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.ones(2, np.float32),
+      num_visited=1091)
+  entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)
+  report = {"clean_accuracy": {"mean": 1.0, "stderr": 0.0}, "protocols": {"adversary": entry}}
+  member = expand_sweep(_sweep())[0]
+  results = [collect.MemberResult(member=member, state=collect.DONE, error=None,
+                                  summary={"final_test_accuracy": 0.5}, report=report)]
+  text = collect.markdown_summary(results, [], "t")
+  assert "adversary: worst-case acc. | adversary: stable at every point" in text
+  assert "| 0.5000 | 0.5000 | 1.0000 |" in text
+  with open(collect.write_summary_csv(str(tmp_path / "s.csv"), results)) as f:
+    rows = list(csv.DictReader(f))
+  assert rows[0]["adversary/worst_case_accuracy"] == "0.5"
+  assert rows[0]["adversary/p_top1_change"] == ""
+
+
 # ---- The real sweep.py on tiny synthetic runs.
 
 def _sweep_py(config, workdir, *flags):

@@ -20,10 +20,11 @@ one jax.jvp of the capture of F(T_t x), moved back, in t at 0, per axis.
 
 Reported per layer and image (then mean ± standard error over images, per axis and averaged
 over the two axes):
-  lie_derivative           mean over the map's entries of |L_a F(x)|, the paper's
-                           normalisation (its end-to-end measure is the mean over classes of
-                           |L_a| of the softmax probabilities); activation units per input
-                           pixel, so layers of different scales differ for that reason too.
+  lie_derivative           mean over the map's entries of |L_a F(x)|, the normalisation of
+                           the paper's code (ngruver/lie-deriv, lee/e2e_lee.py: its
+                           end-to-end measure is the mean over classes of |L_a| of the
+                           softmax probabilities); activation units per input pixel, so
+                           layers of different scales differ for that reason too.
   relative_lie_derivative  ||L_a F(x)|| / ||F(x)|| (l2 over the map): scale free, per input
                            pixel; the first-order rate of shiftability's equivariance error
                            ||F(T_t x) - S_{t/s} F(x)|| / ||F(x)|| ~ |t| relative_lie_derivative
