@@ -43,6 +43,8 @@ from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate import grid as grid_engine
+from evaluate import metrics, per_image
+from evaluate.json_values import finite_or_none, json_metric
 from evaluate.protocols import SIDE, ShiftAttack
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 
@@ -84,15 +86,35 @@ class AttackResult:
   def num_images(self) -> int:
     return int(self.labels.shape[0])
 
-  def per_image(self) -> dict[str, np.ndarray]:
-    """name -> (N,) per-image values (booleans as 0/1 floats)."""
-    values = {"reference_correct": self.reference_correct, "correct": self.correct,
-              "stable": self.stable, "worst_loss": self.worst_loss,
-              "worst_dy": self.worst_shift[:, 0], "worst_dx": self.worst_shift[:, 1],
-              "logit_spread": self.logit_spread}
-    if self.grid_correct is not None:
-      values["grid_correct"], values["grid_stable"] = self.grid_correct, self.grid_stable
-    return {key: np.asarray(value, np.float64) for key, value in values.items()}
+
+
+# Per-image values of an attack beyond evaluate.per_image's metrics, in the per-image file.
+ATTACK_VALUES = ("worst_loss", "worst_dy", "worst_dx", "grid_worst_case_accuracy",
+                 "grid_stable_prediction")
+
+
+def per_image_values(result: AttackResult) -> per_image.PerImage:
+  """The attack's per-image values in evaluate.per_image's form (one group, 0), as the
+  per-image file holds them: accuracy (at (0, 0)), worst_case_accuracy (right at every
+  visited point: the adversarial accuracy), stable_prediction (the top-1 of (0, 0) at every
+  visited point) and max_logit_change (AttackResult.logit_spread); the pair metrics and
+  consistency do not apply (NaN); plus ATTACK_VALUES: the largest loss found and its
+  (dy, dx), and the grid phase alone (NaN without one)."""
+  count = result.num_images
+  nan = np.full(count, np.nan)
+  grid = result.grid_correct is not None
+  columns = {
+      "accuracy": result.reference_correct, "worst_case_accuracy": result.correct,
+      "consistency": nan, "p_top1_change": nan, "mac": nan,
+      "stable_prediction": result.stable, "max_logit_change": result.logit_spread,
+      "worst_loss": result.worst_loss, "worst_dy": result.worst_shift[:, 0],
+      "worst_dx": result.worst_shift[:, 1],
+      "grid_worst_case_accuracy": result.grid_correct if grid else nan,
+      "grid_stable_prediction": result.grid_stable if grid else nan}
+  return per_image.PerImage(
+      groups=np.zeros(1, np.int64),
+      values={name: np.asarray(value, np.float64).reshape(count, 1)
+              for name, value in columns.items()})
 
 
 def _cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
@@ -350,24 +372,25 @@ def describe(options: dict[str, Any], num_visited: int) -> str:
           f"{num_visited} points per image (an upper bound of the continuous worst case)")
 
 
-def attack_entry(result: AttackResult, *, protocol_type: str, seconds: float) -> dict[str, Any]:
+def attack_entry(result: AttackResult, *, protocol_type: str, seconds: float,
+                 values: per_image.PerImage | None = None) -> dict[str, Any]:
   """The JSON-able report entry of a shift attack, shaped like evaluate.report's grid
-  entries: "metrics" holds accuracy (at shift (0, 0)), worst_case_accuracy (the adversarial
-  accuracy: right at every visited point) and stable_prediction (the same top-1 as at (0, 0)
-  at every visited point); pair metrics and consistency do not apply (absent). "adversarial"
-  holds the same numbers with what they are over, and the grid phase alone ("grid", exhaustive
-  over its grid) with the images the ascent broke beyond it ("ascent_gain"). "per_image"
-  holds every per-image value (AttackResult.per_image, lists over the evaluated images)."""
-  from evaluate import metrics  # pylint: disable=g-import-not-at-top
-  from evaluate.json_values import finite_or_none, json_list, json_metric  # pylint: disable=g-import-not-at-top
-  stat = lambda values: json_metric(metrics.stat(np.asarray(values, np.float64)))  # noqa: E731
+  entries and, like them, summarised from the per-image values (per_image_values; computed
+  when not given): "metrics" holds accuracy (at shift (0, 0)), worst_case_accuracy (the
+  adversarial accuracy: right at every visited point) and stable_prediction (the same top-1
+  as at (0, 0) at every visited point); the pair metrics and consistency do not apply
+  (absent). "adversarial" holds the same numbers with what they are over, and the grid phase
+  alone ("grid", exhaustive over its grid) with the number of images the ascent broke beyond
+  it ("ascent_gain")."""
+  values = values if values is not None else per_image_values(result)
+  stat = lambda name: json_metric(per_image.pooled_stat(values.values[name]))  # noqa: E731
   options = dict(result.options)
   grid = None
   if result.grid_correct is not None:
     grid = {"over": describe_grid(options),
             "exhaustive": True,
-            "worst_case_accuracy": stat(result.grid_correct),
-            "stable_prediction": stat(result.grid_stable),
+            "worst_case_accuracy": stat("grid_worst_case_accuracy"),
+            "stable_prediction": stat("grid_stable_prediction"),
             "ascent_gain": {
                 "worst_case_accuracy": int(np.sum(result.grid_correct & ~result.correct)),
                 "stable_prediction": int(np.sum(result.grid_stable & ~result.stable))}}
@@ -381,22 +404,19 @@ def attack_entry(result: AttackResult, *, protocol_type: str, seconds: float) ->
       "num_pairs": 0,
       "seconds": float(seconds),
       "pooling": metrics.POOLING_ONE_GROUP,
-      "metrics": {
-          "accuracy": stat(result.reference_correct),
-          "worst_case_accuracy": stat(result.correct),
-          "stable_prediction": stat(result.stable),
-      },
+      "metrics": {name: stat(name) for name in per_image.MEAN_METRICS
+                  if not np.all(np.isnan(values.values[name]))},
       "adversarial": {
           "exhaustive": False,
           "num_grid_points": int(result.num_visited),
           "over": describe(options, result.num_visited),
-          "stable_prediction": stat(result.stable),
-          "worst_case_accuracy": stat(result.correct),
+          "stable_prediction": stat("stable_prediction"),
+          "worst_case_accuracy": stat("worst_case_accuracy"),
           "by_group": None,
           "grid": grid,
       },
-      "max_logit_change": finite_or_none(np.max(result.logit_spread)),
+      "max_logit_change": finite_or_none(
+          per_image.max_over_images(values.values["max_logit_change"])),
       "by_group": None,
       "per_grid_point": None,
-      "per_image": {key: json_list(value) for key, value in result.per_image().items()},
   }

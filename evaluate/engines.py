@@ -10,7 +10,9 @@ An Engine has:
     cannot hold one model input per device (raised before any data are loaded).
   run(predict, variables, images, labels, protocol, *, shardings, images_per_chunk,
       max_chunk_bytes, seed, progress) -> result.
-  entry(result, *, protocol_type, seconds, seed) -> the JSON-able report entry.
+  values(result, *, seed) -> evaluate.per_image.PerImage: every metric per image (and
+    group), what the per-image file holds and every summary is formed from.
+  entry(result, *, protocol_type, seconds, seed, values) -> the JSON-able report entry.
   figures(eval_dir, name, entry, result, protocol, images, image_indices, class_names,
           eval_config) -> paths of the PNGs written.
 """
@@ -20,24 +22,27 @@ import dataclasses
 from typing import Any, Callable
 
 from common.registry import Registry
-from evaluate import attack, figures, grid, report
+from evaluate import attack, figures, grid, per_image, report
 
 
 @dataclasses.dataclass(frozen=True)
 class Engine:
   check_fits: Callable[..., Any]
   run: Callable[..., Any]
+  values: Callable[..., per_image.PerImage]
   entry: Callable[..., dict[str, Any]]
   figures: Callable[..., list[str]]
 
 
 ENGINES: Registry[Engine] = Registry("evaluation engine")
 ENGINES.register("grid")(Engine(check_fits=grid.check_fits, run=grid.evaluate_grid,
-                                entry=report.protocol_entry, figures=figures.plot_protocol))
+                                values=per_image.reduce_grid, entry=report.protocol_entry,
+                                figures=figures.plot_protocol))
 ENGINES.register("attack")(Engine(
     check_fits=attack.check_fits, run=attack.run_attack,
-    entry=lambda result, *, protocol_type, seconds, seed: attack.attack_entry(
-        result, protocol_type=protocol_type, seconds=seconds),
+    values=lambda result, *, seed: attack.per_image_values(result),
+    entry=lambda result, *, protocol_type, seconds, seed, values: attack.attack_entry(
+        result, protocol_type=protocol_type, seconds=seconds, values=values),
     figures=lambda *args, **kwargs: []))
 
 

@@ -99,7 +99,11 @@ def test_on_a_strided_network_the_attack_is_at_most_the_exhaustive_integer_grid(
   assert entry["num_grid_points"] == 49 + 1 + 2 * 3
   assert "every 1-pixel shift of |dy|, |dx| <= 3.0 (raw image), then signed-gradient" in (
       entry["adversarial"]["over"])
-  assert len(entry["per_image"]["correct"]) == 2
+  values = attack.per_image_values(result)
+  assert values.values["worst_case_accuracy"].shape == (2, 1)
+  assert np.isnan(values.values["p_top1_change"]).all()
+  np.testing.assert_array_equal(values.values["grid_worst_case_accuracy"][:, 0],
+                                correct_everywhere)
   # The worst shift is where the worst loss was found (recomputed there).
   shift = result.worst_shift[0]
   moved = protocol.transform(jnp.asarray(images[0], jnp.float32), jnp.asarray(shift))
