@@ -257,8 +257,8 @@ def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
                                   summary={"final_test_accuracy": 0.5}, report=report)]
   text = collect.markdown_summary(results, [], "t")
   assert "## `adversary` (shift_attack)" in text
-  row = [line for line in text.splitlines() if line.startswith("| base ")][-1]
-  assert row.startswith("| base | 1.0000 | 0.5000 | n/a | n/a | n/a | 0.5000 | 1.00e+00 |")
+  row = [line for line in text.splitlines() if line.startswith("| base ")][-1]  # † no interval
+  assert row.startswith("| base † | 1.0000 | 0.5000 | n/a | n/a | n/a | 0.5000 | 1.00e+00 |")
   with open(collect.write_summary_csv(str(tmp_path / "s.csv"), results)) as f:
     rows = list(csv.DictReader(f))
   assert rows[0]["adversary/worst_case_accuracy"] == "0.5"
