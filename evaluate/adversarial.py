@@ -100,8 +100,7 @@ def markdown_note(protocol_entries: dict[str, Any]) -> list[str]:
 
   protocol_entries: name -> report entry (evaluate.report.protocol_entry).
   """
-  sampled = [name for name, entry in protocol_entries.items()
-             if not (entry.get("adversarial") or {}).get("exhaustive", True)]
+  sampled = [name for name, entry in protocol_entries.items() if entry.get("sampled")]
   lines = ["", "Worst-case accuracy and 'stable at every point' (same top-1 at every grid "
                "point) take the worst grid point of each image: adversarial values."]
   if sampled:

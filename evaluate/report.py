@@ -251,7 +251,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
               for name, entry in report["protocols"].items()
               if "band_limit" in (entry.get("options") or {})]
   if variants:
-    lines += ["", "Sub-pixel shift variants (fractional_shift's `band_limit`):", *variants]
+    lines += ["", "Sub-pixel shift variants (`band_limit`):", *variants]
   if any(entry.get("sampled") for entry in report["protocols"].values()):
     lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])

@@ -201,3 +201,4 @@ def test_the_attack_entry_reads_in_the_summary():
   assert "n/a" in row  # no pair metrics
   assert "`adversary`: worst case over every 1-pixel shift of the torus" in markdown
   assert "(not exhaustive)" in markdown
+  assert "(sampled pairs)" not in markdown  # not exhaustive, but nothing was sampled
