@@ -202,3 +202,37 @@ def test_the_attack_entry_reads_in_the_summary():
   assert "`adversary`: worst case over every 1-pixel shift of the torus" in markdown
   assert "(not exhaustive)" in markdown
   assert "(sampled pairs)" not in markdown  # not exhaustive, but nothing was sampled
+
+
+def _fake_attack(seed, count=40):
+  rng = np.random.default_rng(seed)
+  broken = rng.random(count) < 0.4
+  return attack.AttackResult(
+      labels=np.zeros(count, np.int32), options=protocols.build_protocol("shift_attack").options,
+      reference_correct=np.ones(count, bool), grid_correct=~broken | (rng.random(count) < 0.3),
+      grid_stable=~broken, correct=~broken, stable=~broken,
+      worst_loss=rng.random(count).astype(np.float32),
+      worst_shift=rng.uniform(0, 32, (count, 2)).astype(np.float32),
+      logit_spread=rng.random(count).astype(np.float32), num_visited=1091)
+
+
+def test_attacks_are_compared_across_runs_from_their_per_image_files(tmp_path):
+  """The per-image file holds an attack like any protocol; a paired comparison bootstraps its
+  three metrics (the pair metrics and consistency are NaN: left out, without warnings)."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from evaluate import paired, per_image  # pylint: disable=g-import-not-at-top
+  runs = []
+  for seed in (0, 1):
+    result = _fake_attack(seed)
+    path = per_image.save(
+        str(tmp_path / f"{seed}.npz"), image_indices=np.arange(40), labels=np.zeros(40),
+        clean_correct=np.ones(40), protocols={"adversary": per_image.ProtocolValues(
+            "shift_attack", result.options, False, attack.per_image_values(result))})
+    loaded = per_image.load(path)
+    assert loaded.protocols["adversary"].per_image.values["worst_dx"].shape == (40, 1)
+    runs.append(paired.Run(f"run{seed}", (path,), (loaded,)))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    comparison = paired.compare_pair(*runs, replicates=200)
+  assert list(comparison["protocols"]["adversary"]["metrics"]) == [
+      "accuracy", "worst_case_accuracy", "stable_prediction"]
