@@ -298,8 +298,8 @@ def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated,
   assert adversary.per_image.values["worst_case_accuracy"].mean() == pytest.approx(
       entry["metrics"]["worst_case_accuracy"]["mean"])
   text = (tmp_path / "summary.md").read_text()
-  assert "| adversary | shift_attack (raw) | attack | 30 | 0 |" in text
-  assert "| half_band_limited | fractional_shift (band-limited) | full |" in text
+  assert "| adversary | shift_attack (raw) | 4 | attack | 30 | 0 |" in text
+  assert "| half_band_limited | fractional_shift (band-limited) | 4 | full |" in text
   assert "- `half_band_limited`: band_limit=True: band-limited" in text
   assert "- `adversary`: worst case over every 0.5-pixel shift of |dy|, |dx| <= 1.0" in text
 

@@ -197,7 +197,7 @@ def test_the_attack_entry_reads_in_the_summary():
       "image_selection": "first", "seed": 0, "clean_accuracy": {"mean": 1.0, "stderr": 0.0},
       "protocols": {"adversary": entry}})
   row = [line for line in markdown.splitlines() if line.startswith("| adversary")][0]
-  assert "| shift_attack (raw) | attack | 1036 | 0 | 1.0000" in row
+  assert "| shift_attack (raw) | 2 | attack | 1036 | 0 | 1.0000" in row
   assert "n/a" in row  # no pair metrics
   assert "`adversary`: worst case over every 1-pixel shift of the torus" in markdown
   assert "(not exhaustive)" in markdown
