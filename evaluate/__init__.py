@@ -1,7 +1,7 @@
 """Evaluation: invariance under the paper's protocols over shift grids.
 
   protocols.py  PROTOCOLS registry: crop_shift, embed_shift, embed_scale, circular_shift,
-                fractional_shift
+                fractional_shift, and shift_attack (not a grid)
   inpaint.py    the normalised-convolution inpainting of embed_shift(fill='inpaint')
   grid.py       vectorised evaluation of a protocol's grid -> probs (image, grid point, class)
   metrics.py    P(top-1 change), MAC, accuracy, worst-case accuracy, consistency
@@ -11,6 +11,8 @@
   paired.py     paired comparisons of runs on their shared images: paired.json, paired.md
   interval_plots.py  plots of interval summaries and paired differences (paired_<metric>.png)
   adversarial.py  the worst grid point per image: stable prediction, worst-case accuracy
+  attack.py     the sub-pixel adversary (shift_attack): gradient ascent over continuous shifts
+  engines.py    which engine (grid or attack) evaluates a protocol, by its kind
   run.py        evaluate_workdir(workdir): all configured protocols -> workdir/eval/
   eval_config.py  the eval config chosen, completed and checked; its protocols built
   images.py     which test images are evaluated (and a protocol's num_images subset)

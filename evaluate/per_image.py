@@ -232,7 +232,10 @@ def pooled(values: np.ndarray) -> np.ndarray:
   """(N,) per image, the equal-weight mean of (N, K) values over the groups that have
   values (evaluate.metrics.POOLING)."""
   values = np.asarray(values, np.float64)
-  return values[:, _present(values)].mean(1)
+  present = _present(values)
+  if not present.any():  # a metric without values at all (the shift attack's pair metrics)
+    return np.full(values.shape[0], np.nan)
+  return values[:, present].mean(1)
 
 
 def pooled_stat(values: np.ndarray) -> metrics.Stat:

@@ -37,6 +37,9 @@ The per-size values ("by_group") are the primary results of embed_*; "metrics" p
 with equal weight per size (so a protocol's number does not depend on how many positions
 each size has, and full-grid and sampled evaluations estimate the same quantity).
 
+Entries of the shift attack (evaluate.attack.attack_entry, "kind": "attack") have the same
+keys where they apply.
+
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
 per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
 per_image.npz, written by evaluate.run with evaluate.per_image: the values every summary
@@ -184,6 +187,14 @@ def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
+def _variant(entry: Mapping[str, Any]) -> str:
+  """' (band-limited)' / ' (raw)' for a protocol with a band_limit option, else ''."""
+  options = entry.get("options") or {}
+  if "band_limit" not in options:
+    return ""
+  return " (band-limited)" if options["band_limit"] else " (raw)"
+
+
 def _format(metric: Optional[Mapping[str, Any]]) -> str:
   if not metric or metric.get("mean") is None:
     return "n/a"
@@ -236,8 +247,10 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], str(protocol_image_count(report, name)),
-             "sampled (*)" if sampled else "full",
+    grid_kind = ("attack" if entry.get("kind") == "attack"
+                 else "sampled (*)" if sampled else "full")
+    cells = [name, entry["type"] + _variant(entry), str(protocol_image_count(report, name)),
+             grid_kind,
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -253,6 +266,12 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   if notes:
     lines += ["", "Protocols with several sizes: every number in the table pools the sizes "
               "with equal weight (the per-size values are the primary results):", *notes]
+  variants = [f"- `{name}`: band_limit={entry['options']['band_limit']}: "
+              f"{entry['options'].get('band_limit_meaning', '')}."
+              for name, entry in report["protocols"].items()
+              if "band_limit" in (entry.get("options") or {})]
+  if variants:
+    lines += ["", "Sub-pixel shift variants (`band_limit`):", *variants]
   if any(entry.get("sampled") for entry in report["protocols"].values()):
     lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])

@@ -26,10 +26,9 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures
-from evaluate import grid as grid_engine
-from evaluate import metrics, per_image, report
+from evaluate import figures, metrics, per_image, report
 from evaluate.config import protocol_num_images
+from evaluate.engines import engine_of
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import protocol_image_rows, select_test_images
 from runtime import checkpointing, numerics, run_files
@@ -54,6 +53,21 @@ def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
   return np.asarray(hits, np.float64)
+
+
+def _shown_metrics(entry: Mapping[str, Any]) -> str:
+  """The progress line's metrics: those of the entry among accuracy, worst-case accuracy,
+  P(top-1 change), MAC, stable prediction, and the max logit change."""
+  shown = entry["metrics"]
+  cells = [f"{title} {shown[key]['mean']:.4f}"
+           for key, title in (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case"),
+                              ("p_top1_change", "P(top-1 change)"), ("mac", "MAC"),
+                              ("stable_prediction", "stable"))
+           if (shown.get(key) or {}).get("mean") is not None]
+  change = entry.get("max_logit_change")
+  cells.append(f"max |logit change| {change:.2e}" if change is not None
+               else "max |logit change| n/a")
+  return " | ".join(cells)
 
 
 @numerics.at_evaluation_precision
@@ -94,7 +108,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   variables, step = restored.state, restored.step
   for name, protocol in built.items():
     try:
-      grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
+      engine_of(protocol).check_fits(protocol, predict, variables,
+                                     int(eval_config.max_chunk_bytes))
     except ValueError as error:
       raise ValueError(f"config.eval.protocols.{name}: {error}") from error
 
@@ -123,31 +138,28 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
     rows = subsets[name]
-    result = grid_engine.evaluate_grid(
+    engine = engine_of(protocol)
+    result = engine.run(
         predict, variables, images[rows], labels[rows], protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
-    values = per_image.reduce_grid(result, seed=int(eval_config.seed))
-    entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed), values=values)
+    values = engine.values(result, seed=int(eval_config.seed))
+    entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
+                         seconds=seconds, seed=int(eval_config.seed), values=values)
     entry.update(report.images_entry(image_indices, rows))
     per_image_values[name] = per_image.ProtocolValues(
         type=entry["type"], options=entry["options"], sampled=entry["sampled"],
         per_image=values, rows=rows)
     entries[name] = entry
-    shown = entry["metrics"]
     say(f"[{index}/{len(built)}] {name} ({entry['type']}): {len(rows)} images x "
-        f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
-        f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
-        f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
-        f"|logit change| {entry['max_logit_change']:.2e}"
+        f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
+        f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
-      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images[rows],
-                                         image_indices[rows], data.class_names, eval_config)
+      pictures += engine.figures(eval_dir, name, entry, result, protocol, images[rows],
+                                 image_indices[rows], data.class_names, eval_config)
     del result
 
   eval_report = {

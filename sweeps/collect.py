@@ -302,7 +302,8 @@ def _protocol_table(protocol: str, groups, intervals: Optional[GroupIntervals]) 
     changes = [entry.get("max_logit_change") for entry in entries]
     cells = [_marked(group, summary)]
     for metric, _ in SUMMARY_METRICS:
-      values = [entry["metrics"][metric]["mean"] for entry in entries]
+      # (an attack entry, evaluate/attack.py, has no pair metrics or consistency)
+      values = [(entry["metrics"].get(metric) or {}).get("mean") for entry in entries]
       if metric in PAIR_METRICS and values and all(
           is_float_rounding_zero(v, c) for v, c in zip(values, changes)):
         cells.append(_format_zero_aware(values, changes))

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from common.registry import UnknownNameError
-from evaluate import compare, eval_config, images, jagged, metrics, protocols, report, run
+from evaluate import (compare, eval_config, images, jagged, metrics, per_image, protocols,
+                      report, run)
 from evaluate.config import complete_eval_config, default_eval_config, get_config
 from pipeline.train_then_evaluate import train_and_evaluate
 from tests.conftest import REPO_ROOT, tiny_config
@@ -267,6 +268,40 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
       assert not entry["distinguishable"]
   with pytest.raises(FileNotFoundError, match="python -m evaluate"):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
+
+
+def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated, tmp_path):
+  """An attack entry sits beside the grid entries: metrics it has (accuracy at (0, 0),
+  adversarial accuracy, stable prediction), what its worst case is over, its per-image
+  values; summary.md says which fractional_shift variant each row is."""
+  workdir, _, _ = evaluated
+  config = dict(num_images=4, image_selection="first", num_jagged_images=0, protocols=dict(
+      adversary=dict(type="shift_attack", grid_step=0.5, max_shift=1.0, grid_starts=1,
+                     random_starts=1, steps=1),
+      half_raw=dict(type="fractional_shift", step=0.5, max_shift=0.5),
+      half_band_limited=dict(type="fractional_shift", step=0.5, max_shift=0.5,
+                             band_limit=True)))
+  eval_report = run.evaluate_workdir(workdir, config, out_dir=str(tmp_path), verbose=False)
+  entry = eval_report["protocols"]["adversary"]
+  assert entry["kind"] == "attack" and set(entry["metrics"]) == {
+      "accuracy", "worst_case_accuracy", "stable_prediction"}
+  assert entry["metrics"]["accuracy"]["mean"] == pytest.approx(
+      eval_report["clean_accuracy"]["mean"])
+  assert entry["metrics"]["worst_case_accuracy"]["mean"] <= (
+      entry["adversarial"]["grid"]["worst_case_accuracy"]["mean"])
+  assert entry["num_grid_points"] == 25 + 1 + 2 * 2
+  saved = per_image.load(str(tmp_path))
+  adversary = saved.protocols["adversary"]
+  assert adversary.type == "shift_attack" and list(saved.image_indices) == [0, 1, 2, 3]
+  assert {"worst_case_accuracy", "stable_prediction", "worst_dy", "worst_dx",
+          "grid_worst_case_accuracy"} <= set(adversary.per_image.values)
+  assert adversary.per_image.values["worst_case_accuracy"].mean() == pytest.approx(
+      entry["metrics"]["worst_case_accuracy"]["mean"])
+  text = (tmp_path / "summary.md").read_text()
+  assert "| adversary | shift_attack (raw) | 4 | attack | 30 | 0 |" in text
+  assert "| half_band_limited | fractional_shift (band-limited) | 4 | full |" in text
+  assert "- `half_band_limited`: band_limit=True: band-limited" in text
+  assert "- `adversary`: worst case over every 0.5-pixel shift of |dy|, |dx| <= 1.0" in text
 
 
 @pytest.fixture
