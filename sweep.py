@@ -137,4 +137,4 @@ def _print_collection(collected):
 
 
 if __name__ == "__main__":
-  app.run(main, argv=startup.prepare_command_line(sys.argv))
+  app.run(main, argv=startup.prepare_command_line(sys.argv), flags_parser=startup.parse_flags)

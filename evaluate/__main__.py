@@ -22,13 +22,12 @@ import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
 
 from cifar_invariance import host_flags, startup
 
 _DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = startup.define_config_file(
     "config", _DEFAULT_CONFIG_FILE,
     "Eval config file (get_config() -> eval config). Default: the run's config.eval, else "
     "evaluate/config.py.", lock_config=False)
@@ -85,4 +84,4 @@ def _evaluate():
 
 
 if __name__ == "__main__":
-  app.run(main, argv=startup.prepare_command_line(sys.argv))
+  app.run(main, argv=startup.prepare_command_line(sys.argv), flags_parser=startup.parse_flags)

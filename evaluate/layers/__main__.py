@@ -19,13 +19,12 @@ import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
 
-from cifar_invariance import host_flags
+from cifar_invariance import host_flags, startup
 
 _DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = startup.define_config_file(
     "config", _DEFAULT_CONFIG_FILE, "Layers config file (get_config()); default "
     "evaluate/layers/config.py.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to analyse; results go to "
@@ -68,4 +67,4 @@ def _analyse():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=startup.parse_flags)
