@@ -22,6 +22,7 @@ import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
+from ml_collections import config_flags
 
 from cifar_invariance import host_flags, startup
 

@@ -257,7 +257,8 @@ def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
       worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.ones(2, np.float32),
       num_visited=1091)
   entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)
-  report = {"clean_accuracy": {"mean": 1.0, "stderr": 0.0}, "protocols": {"adversary": entry}}
+  report = {"clean_accuracy": {"mean": 1.0, "stderr": 0.0}, "num_images": 2,
+            "protocols": {"adversary": entry}}
   member = expand_sweep(_sweep())[0]
   results = [collect.MemberResult(member=member, state=collect.DONE, error=None,
                                   summary={"final_test_accuracy": 0.5}, report=report)]
