@@ -63,6 +63,10 @@ def get_config(arg: str = ""):
   base = default.get_config()
   base.model.name = "resnet20"
   base.model.padding = "circular"
+  # Residual blocks (set by 'afc' only, see models/resnet.py): nonlinearity on the sum (True)
+  # or on the branch before the sum (False); each branch's last norm scale starting at 0.
+  base.model.activation_after_sum = True
+  base.model.zero_init_residual = False
   base.eval.protocols = _protocols()
   if arg == "cpu":
     scales.apply_cpu_scale(base)
@@ -74,8 +78,10 @@ def get_config(arg: str = ""):
       {"label": "aps", "model.downsample": "aps", "model.blur_size": 1},
       {"label": "aps_blur3", "model.downsample": "aps", "model.blur_size": 3},
       {"label": "lps", "model.downsample": "lps", "model.blur_size": 1},
-      {"label": "alias_free", "model.downsample": "ideal",
+      {"label": "upsampled_relu", "model.downsample": "ideal",
        "model.nonlinearity": "alias_free_relu"},
+      {"label": "afc", "model.downsample": "ideal_pool", "model.nonlinearity": "afc_poly",
+       "model.activation_after_sum": False, "model.zero_init_residual": True},
       {"label": "stride_worst_of_10", "model.downsample": "stride",
        "augment.policies": "flip,worst_of_k", "augment.worst_of_k.k": 10,
        "augment.worst_of_k.policy": "crop"},
