@@ -24,21 +24,28 @@ same as dropping it from the input (their reference network low-passes in its st
 Why the normalisation does not alias. BatchNorm normalises each channel by statistics shared
 by every pixel (running ones in evaluation, batch ones in training): per channel it is an
 affine map y = s_c x + t_c, which creates no new frequency (t_c is DC). Its batch statistics
-do not move under circular Fourier shifts either (the mean is the DC coefficient, the
-variance the spectral energy: Parseval). A per-pixel LayerNorm (over channels at each pixel,
+do not move under integer shifts, nor under Fourier shifts of maps without Nyquist content
+(the mean is the DC coefficient, the variance the spectral energy: Parseval). A per-pixel LayerNorm (over channels at each pixel,
 as in ConvNeXt) would divide every pixel by its own standard deviation, a spatially varying
 nonlinear function of the map with unbounded bandwidth, and alias; their ConvNeXt replaces
 it by a LayerNorm over C, H and W for this reason.
 
 Why it can be trained (polynomial networks are fragile to scale: a degree-2 map squares any
-growth, and L stacked activations raise the input to the power 2**L). The activation sits
-after a BatchNorm, so its input is near N(0, 1) at initialisation, where the initial
-polynomial is close to a ReLU (AFC_POLY_INIT); in_scale and out_scale start at 1 (their
-ImageNet ConvNeXt starts them at 7, to compensate the small pre-activations of its
-LayerNorm + small-init linear layers: with BatchNorm in front that would square a 7x larger
-input); the coefficients and scales are 0- and 1-D, so the optimisers' weight decay (kernels
-only, training/optim.py) leaves them alone. What the training recipe adds (gradient clipping
-and a lower learning rate, if any) is measured and documented in docs/models.md.
+growth, and stacked activations raise rare large values to ever higher powers). The
+activation sits after a BatchNorm, so its input is near N(0, 1) at initialisation, where the
+initial polynomial (AFC_POLY_INIT) has the ReLU's odd part; in_scale and out_scale start at 1
+(the published ConvNeXt command starts them at 7, presumably for the small pre-activations of
+its LayerNorm + small-init linear layers; after a BatchNorm that would square a 7x larger
+input);
+the coefficients and scales are 0- and 1-D, so the optimisers' weight decay (kernels only,
+training/optim.py) leaves them alone. In a ResNet that is not enough: with He et al.'s block,
+nonlinearity(branch + shortcut), the identity path composes one polynomial per block, and
+with branches at full strength from the start, rare large values are squared block after
+block. The ResNets therefore get activation_after_sum=False and zero_init_residual=True
+(models/resnet.py, models.afc_options), like the LayerScale of near-zero initial residual
+branches in their ConvNeXt; then resnet20 trains with the same recipe as the ReLU networks
+(learning rate, schedule, no gradient clipping). benchmarks/afc_stability.py trains each
+combination of the two options; the numbers are in docs/models.md.
 """
 from __future__ import annotations
 
@@ -48,8 +55,8 @@ import jax.numpy as jnp
 from models.alias_free import band_limit, on_doubled_grid
 
 # (constant, linear, quadratic) at initialisation, every channel: the polynomial the
-# reference implementation starts from, 0.0169 + 0.5 x + 0.3078 x**2 (near a ReLU for
-# x ~ N(0, 1): odd part x / 2 exactly, even part a curve through |x| / 2 near 0 and +-1).
+# reference implementation starts from, 0.0169 + 0.5 x + 0.3078 x**2 (the ReLU's odd part
+# x / 2, and an even part 0.0169 + 0.3078 x**2 in place of its |x| / 2).
 AFC_POLY_INIT = (0.0169, 0.5, 0.3078)
 AFC_SCALE_INIT = 1.0  # in_scale and out_scale at initialisation
 
