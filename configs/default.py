@@ -37,6 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
   # component, by 'aps' and 'lps'.
   config.model.blur_size = 3
   config.model.aps_norm = "l2"  # l2 | l1 | linf: component norm that 'aps' maximises.
+  # 'lps': the scorer's hidden width is max(C // lps_hidden_divisor, 1) (1 = C, as the
+  # reference code for CIFAR-10).
+  config.model.lps_hidden_divisor = 4
   # Feature-map nonlinearity: relu | alias_free_relu (the upsampled ReLU: x2 upsample, ReLU,
   # ideal low-pass; StyleGAN3-style, it reduces aliasing but does not remove it) |
   # alias_free_poly (the same with one fixed degree-2 polynomial) | afc_poly (Michaeli et
@@ -73,15 +76,30 @@ def get_config() -> ml_collections.ConfigDict:
   # Gumbel-softmax temperature of downsample='lps' in training (unused by other strategies;
   # evaluation always takes the hard argmax). See training/temperature.py.
   config.train.lps_temperature = ml_collections.ConfigDict()
-  config.train.lps_temperature.schedule = "exponential"  # exponential | linear | constant.
+  # exponential | linear | constant | step_decay (the LPS reference code's: x decay_factor
+  # every decay_every_epochs epochs, floor `end`; the reference used 1.0, 0.85, 10, 0.025).
+  config.train.lps_temperature.schedule = "exponential"
   config.train.lps_temperature.start = 1.0  # Temperature at step 0 (> 0).
-  config.train.lps_temperature.end = 0.1  # Temperature after annealing (> 0, <= start).
+  config.train.lps_temperature.end = 0.1  # After annealing (> 0, <= start); step_decay: floor.
   config.train.lps_temperature.anneal_fraction = 1.0  # Anneal over this fraction of the run.
+  config.train.lps_temperature.decay_factor = 0.85  # step_decay: factor, in (0, 1].
+  config.train.lps_temperature.decay_every_epochs = 10.0  # step_decay: period in epochs.
   config.train.eval_batch_size = 500  # Test-set batch for accuracy (rounded up to the devices).
   config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
   config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.
   config.train.keep_checkpoints = 3  # How many of the latest checkpoints to keep.
+  # GPUs: XLA's --xla_gpu_deterministic_ops=true (set before JAX starts), so that a rerun or a
+  # resumed run repeats the same reductions bit for bit (slower). CPU and TPU are deterministic
+  # without it (see runtime/numerics.py and docs/training.md).
+  config.train.deterministic_gpu_ops = False
+
+  # ---- Resuming (rerun with the same --workdir). Fields that change the trained run
+  # (optimiser, schedule, length, batch size, seed, data, augmentation, model) must equal
+  # those saved with the checkpoint, unless named here: comma-separated dotted fields or
+  # sections, e.g. 'train.num_epochs' to extend a run. See runtime/resume_config.py.
+  config.resume = ml_collections.ConfigDict()
+  config.resume.allow_changes = ""
 
   # ---- Invariance evaluation (python -m evaluate --workdir ..., or at the end of training
   # with run_after_training=True). Every field, with its comment, is in evaluate/config.py:

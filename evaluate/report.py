@@ -11,6 +11,9 @@ report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the 
 where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
 
   {"type", "options", "num_grid_points", "num_pairs", "seconds",
+   "num_images": the images this protocol ran on (all the evaluation's, or the subset of a
+       protocol entry's num_images: evaluate.images.protocol_image_rows), "image_indices":
+       their test-set indices (images_entry; evaluate.run adds both),
    "pooling": how "metrics" combine the sizes (evaluate.metrics.POOLING: the equal-weight
        mean over sizes for embed_*; POOLING_ONE_GROUP otherwise),
    "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
@@ -34,8 +37,13 @@ The per-size values ("by_group") are the primary results of embed_*; "metrics" p
 with equal weight per size (so a protocol's number does not depend on how many positions
 each size has, and full-grid and sampled evaluations estimate the same quantity).
 
+Entries of the shift attack (evaluate.attack.attack_entry, "kind": "attack") have the same
+keys where they apply.
+
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
-per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
+per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
+per_image.npz, written by evaluate.run with evaluate.per_image: the values every summary
+here is formed from).
 """
 from __future__ import annotations
 
@@ -47,7 +55,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import adversarial, metrics
+from evaluate import adversarial, metrics, per_image
 from evaluate.json_values import finite_or_none, json_list, json_metric
 
 EVAL_JSON = "eval.json"
@@ -71,8 +79,12 @@ SAMPLING_NOTE = ("sampled: P(top-1 change) and MAC on K pairs per size drawn uni
 
 
 def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
-                   consistency_samples: int = 16) -> dict[str, Any]:
+                   consistency_samples: int = 16,
+                   values: Optional[per_image.PerImage] = None) -> dict[str, Any]:
   """The JSON-able report entry of one protocol (module docstring).
+
+  Every metric is summarised from the per-image values (evaluate.per_image: per image and
+  group, then per group and pooled over groups with equal weight).
 
   Args:
     result: an evaluate.grid.GridResult: probs (N, G, C), labels (N,), grid {key: (G,) or
@@ -82,15 +94,17 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
     seconds: wall time of the grid evaluation.
     seed: seeds the random grid-point pairs of the consistency metric.
     consistency_samples: random pairs of grid points per image for the consistency metric.
+    values: per_image.reduce_grid(result, seed=seed, consistency_samples=...) when the
+      caller already has it (evaluate.run writes it to the per-image file); None = computed.
   """
-  probs, labels = np.asarray(result.probs), np.asarray(result.labels)
+  probs = np.asarray(result.probs)
   pairs = np.asarray(result.pairs)
   pair_group, point_group = np.asarray(result.pair_group), np.asarray(result.point_group)
+  if values is None:
+    values = per_image.reduce_grid(result, seed=seed, consistency_samples=consistency_samples)
   # The point metrics use the point columns (all of a full grid; the uniform draws when
   # sampled); every metric is pooled over the groups with equal weight.
-  columns = np.asarray(result.point_columns)
-  point_probs, point_groups = probs[:, columns], point_group[columns]
-  consistency_options = dict(samples_per_image=consistency_samples, seed=seed)
+  point_groups = point_group[np.asarray(result.point_columns)]
   several = len(np.unique(point_group)) > 1
   entry = {
       "type": protocol_type,
@@ -101,19 +115,8 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
       "num_pairs": int(pairs.shape[0]),
       "seconds": float(seconds),
       "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
-      "metrics": {
-          "accuracy": json_metric(metrics.accuracy(point_probs, labels, point_groups,
-                                                   pool=True)),
-          "worst_case_accuracy": json_metric(metrics.worst_case_accuracy(
-              point_probs, labels, point_groups, pool=True)),
-          "consistency": json_metric(metrics.consistency(point_probs, point_groups, pool=True,
-                                                         **consistency_options)),
-          "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs, pair_group,
-                                                             pool=True)),
-          "mac": json_metric(metrics.mac(probs, pairs, pair_group, pool=True)),
-          "stable_prediction": json_metric(metrics.stable_prediction(
-              point_probs, point_groups, pool=True)),
-      },
+      "metrics": {name: json_metric(per_image.pooled_stat(values.values[name]))
+                  for name in per_image.MEAN_METRICS},
       "adversarial": adversarial.adversarial_summary(result),
       "max_logit_change": (None if result.logit_spread is None else
                            finite_or_none(metrics.max_logit_change(result.logit_spread))),
@@ -130,13 +133,8 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   if SIZE_KEY in result.grid:
     entry["by_group"] = {
         "group_key": SIZE_KEY,
-        "p_top1_change": _grouped(metrics.p_top1_change(probs, pairs, groups=pair_group)),
-        "mac": _grouped(metrics.mac(probs, pairs, groups=pair_group)),
-        "accuracy": _grouped(metrics.accuracy(point_probs, labels, groups=point_groups)),
-        "worst_case_accuracy": _grouped(
-            metrics.worst_case_accuracy(point_probs, labels, groups=point_groups)),
-        "consistency": _grouped(
-            metrics.consistency(point_probs, groups=point_groups, **consistency_options)),
+        **{name: _grouped(per_image.group_stats(values.values[name], values.groups))
+           for name in SWEEP_METRICS},
         "max_logit_change": metrics.max_logit_change(result.logit_spread,
                                                      result.logit_groups),
     }
@@ -147,10 +145,23 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   if not result.sampled:
     entry["per_grid_point"] = {
         "grid": {key: json_list(values) for key, values in result.grid.items()},
-        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, labels)),
+        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, result.labels)),
         "p_top1_change": json_list(change_per_grid_point(probs, pairs)),
     }
   return entry
+
+
+def images_entry(image_indices: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+  """{"num_images", "image_indices"} of a protocol that ran on `rows` of the evaluation's
+  images (test-set indices `image_indices`)."""
+  return {"num_images": int(len(rows)),
+          "image_indices": [int(i) for i in np.asarray(image_indices)[rows]]}
+
+
+def protocol_image_count(report: Mapping[str, Any], name: str) -> int:
+  """The images protocol `name` of a report ran on (reports written before per-protocol
+  subsets: every image of the evaluation)."""
+  return int(report["protocols"][name].get("num_images", report["num_images"]))
 
 
 def _grouped(value: Mapping[str, Any]) -> dict[str, list]:
@@ -173,6 +184,14 @@ def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
   totals = np.bincount(pairs[:, 0], weights=changed, minlength=num_points)
   with np.errstate(invalid="ignore", divide="ignore"):
     return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+
+
+def _variant(entry: Mapping[str, Any]) -> str:
+  """' (band-limited)' / ' (raw)' for a protocol with a band_limit option, else ''."""
+  options = entry.get("options") or {}
+  if "band_limit" not in options:
+    return ""
+  return " (band-limited)" if options["band_limit"] else " (raw)"
 
 
 def _format(metric: Optional[Mapping[str, Any]]) -> str:
@@ -211,21 +230,26 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
       f"{report['num_images']} test images ({report['image_selection']}, seed "
       f"{report['seed']}); accuracy on the untransformed images "
-      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images. "
+      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images (a "
+      "protocol's images: all of them, or a subset drawn with the seed where the images "
+      "column says fewer). "
       "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
       "change\\|: the largest change of any logit between two grid points of the same size "
       "(embed_scale: sizes s and s + 1; protocols without sizes: the whole grid).",
       "",
-      "| protocol | type | grid | grid points | pairs | "
+      "| protocol | type | images | grid | grid points | pairs | "
       + " | ".join(title for _, title in SUMMARY_METRICS)
       + " | max \\|logit change\\| | seconds |",
-      "|" + "---|" * (7 + len(SUMMARY_METRICS)),
+      "|" + "---|" * (8 + len(SUMMARY_METRICS)),
   ]
   notes = []
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], "sampled (*)" if sampled else "full",
+    grid_kind = ("attack" if entry.get("kind") == "attack"
+                 else "sampled (*)" if sampled else "full")
+    cells = [name, entry["type"] + _variant(entry), str(protocol_image_count(report, name)),
+             grid_kind,
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -241,6 +265,12 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   if notes:
     lines += ["", "Protocols with several sizes: every number in the table pools the sizes "
               "with equal weight (the per-size values are the primary results):", *notes]
+  variants = [f"- `{name}`: band_limit={entry['options']['band_limit']}: "
+              f"{entry['options'].get('band_limit_meaning', '')}."
+              for name, entry in report["protocols"].items()
+              if "band_limit" in (entry.get("options") or {})]
+  if variants:
+    lines += ["", "Sub-pixel shift variants (`band_limit`):", *variants]
   if any(entry.get("sampled") for entry in report["protocols"].values()):
     lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])
@@ -256,15 +286,16 @@ def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
-  """protocols.csv: one row per protocol, every summary metric (pooled over sizes with equal
-  weight) with its standard error, and the max logit change."""
-  header = ["protocol", "type", "sampled", "num_grid_points", "num_pairs"]
+  """protocols.csv: one row per protocol: its number of images, every summary metric (pooled
+  over sizes with equal weight) with its standard error, and the max logit change."""
+  header = ["protocol", "type", "num_images", "sampled", "num_grid_points", "num_pairs"]
   for key, _ in SUMMARY_METRICS:
     header += [key, f"{key}_stderr"]
   header.append("max_logit_change")
   rows = []
   for name, entry in report["protocols"].items():
-    row = [name, entry["type"], bool(entry.get("sampled")), entry["num_grid_points"],
+    row = [name, entry["type"], protocol_image_count(report, name), bool(entry.get("sampled")),
+           entry["num_grid_points"],
            entry["num_pairs"]]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key) or {}
@@ -281,12 +312,16 @@ SWEEP_METRICS = ("p_top1_change", "mac", "accuracy", "worst_case_accuracy", "con
 def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
   """<name>_by_size.csv per protocol with a size sweep; <name>_grid.csv per full grid.
 
-  A sweep CSV has one row per size: the number of pairs, then each of SWEEP_METRICS and its
-  standard error (empty where a metric has no value for that size, e.g. embed_scale's pair
-  metrics at the largest size s + 1), then the max logit change within that size.
+  A sweep CSV has one row per size: the number of images the protocol ran on and of pairs,
+  then each of SWEEP_METRICS and its standard error (empty where a metric has no value for
+  that size, e.g. embed_scale's pair metrics at the largest size s + 1), then the max logit
+  change within that size. A grid CSV has one row per grid point: its parameters, the
+  accuracy and the P(top-1 change) of the moves from it (over the protocol's images), and the
+  number of those images.
   """
   paths = []
   for name, entry in report["protocols"].items():
+    num_images = protocol_image_count(report, name)
     sweep = entry.get("by_group")
     if sweep:
       by_metric = {key: dict(zip(sweep[key]["group"], zip(sweep[key]["mean"],
@@ -296,12 +331,12 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
       groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
       largest = (dict(zip(sweep["max_logit_change"]["group"], sweep["max_logit_change"]["max"]))
                  if sweep.get("max_logit_change") else {})
-      header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
-                                                     for s in ("", "_stderr")]
+      header = [sweep["group_key"], "num_images", "num_pairs"] + [
+          f"{k}{s}" for k in SWEEP_METRICS for s in ("", "_stderr")]
       header.append("max_logit_change")
       rows = []
       for group in groups:
-        row = [group, counts.get(group, 0)]
+        row = [group, num_images, counts.get(group, 0)]
         for key in SWEEP_METRICS:
           row += list(by_metric[key].get(group, (None, None)))
         row.append(largest.get(group))
@@ -311,10 +346,11 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
     per_point = entry.get("per_grid_point")
     if per_point:
       grid_keys = list(per_point["grid"])
-      rows = zip(*[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
-                 per_point["p_top1_change"])
+      rows = [[*row, num_images] for row in zip(
+          *[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
+          per_point["p_top1_change"])]
       paths.append(_write_csv(os.path.join(eval_dir, f"{name}_grid.csv"),
-                              grid_keys + ["accuracy", "p_top1_change"], list(rows)))
+                              grid_keys + ["accuracy", "p_top1_change", "num_images"], rows))
   return paths
 
 

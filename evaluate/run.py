@@ -3,8 +3,10 @@
 Order of work: read config.json, complete the eval config, build the model and ALL protocols
 (a bad name or option fails here), read the latest checkpoint, check that every grid fits the
 memory bound; only then load the test set and evaluate each protocol with the vectorised grid
-engine (evaluate.grid), one progress line per protocol. Results go to `workdir/eval/`:
-eval.json, CSVs, summary.md (see evaluate.report) and PNGs (see evaluate.figures).
+engine (evaluate.grid), one progress line per protocol, each on all the evaluated images or on
+its `num_images` subset (evaluate.images.protocol_image_rows). Results go to `workdir/eval/`:
+eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
+group, see evaluate.per_image) and PNGs (see evaluate.figures).
 
 The parts live in modules of their own: runtime.run_config (the run's config.json),
 evaluate.eval_config (the eval config and its protocols), evaluate.images (which test
@@ -24,36 +26,51 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures
-from evaluate import grid as grid_engine
-from evaluate import metrics, report
+from evaluate import figures, metrics, per_image, report
+from evaluate.config import protocol_num_images
+from evaluate.engines import engine_of
 from evaluate.eval_config import build_protocols, resolve_eval_config
-from evaluate.images import select_test_images
-from runtime import checkpointing, run_files
+from evaluate.images import protocol_image_rows, select_test_images
+from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
                               per_image_correct)
 from runtime.mesh import make_data_parallel_mesh, put_replicated
 from runtime.progress import format_duration, is_terminal, print_progress
-from runtime.run_config import load_run_config, run_data_config
-from runtime.variables import model_variables
+from runtime.run_config import load_checkpoint_config, run_data_config
 
 # Test images per batch when measuring accuracy on the untransformed images (rounded up to a
 # multiple of the devices; rows past the last image are masked).
 _CLEAN_BATCH = 500
 
 
-def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray,
-                    shardings) -> dict:
-  """Accuracy on the untransformed images ({"mean", "stderr"} over images), in batches of
+def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
+                   shardings) -> np.ndarray:
+  """(N,) float64 1.0 where the untransformed image is classified right, in batches of
   _CLEAN_BATCH rounded up to the devices and sharded over them (rows past N masked)."""
   batch = eval_batch_for_devices(_CLEAN_BATCH, shardings.num_devices)
   correct = make_correct_fn(predict, batch_size=batch, batch_sharding=shardings.batch,
                             replicated=shardings.replicated)
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
-  return metrics.stat(hits.astype(np.float64))
+  return np.asarray(hits, np.float64)
 
 
+def _shown_metrics(entry: Mapping[str, Any]) -> str:
+  """The progress line's metrics: those of the entry among accuracy, worst-case accuracy,
+  P(top-1 change), MAC, stable prediction, and the max logit change."""
+  shown = entry["metrics"]
+  cells = [f"{title} {shown[key]['mean']:.4f}"
+           for key, title in (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case"),
+                              ("p_top1_change", "P(top-1 change)"), ("mac", "MAC"),
+                              ("stable_prediction", "stable"))
+           if (shown.get(key) or {}).get("mean") is not None]
+  change = entry.get("max_logit_change")
+  cells.append(f"max |logit change| {change:.2e}" if change is not None
+               else "max |logit change| n/a")
+  return " | ".join(cells)
+
+
+@numerics.at_evaluation_precision
 def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = None, *,
                      data_dir: Optional[str] = None, out_dir: Optional[str] = None,
                      verbose: bool = True) -> dict[str, Any]:
@@ -80,18 +97,19 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   start = time.perf_counter()
   is_main = jax.process_index() == 0
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
-  run_config = load_run_config(workdir)
+  run_config = load_checkpoint_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
   model = models.build_model(**run_config.model)
   built = build_protocols(eval_config.protocols)
-  tree, step = checkpointing.load_latest(workdir)
   predict = make_predict_fn(model)
   shardings = make_data_parallel_mesh()
-  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
-                             shardings.replicated)
+  # Restored onto this mesh, whatever mesh the run was trained on.
+  restored = checkpointing.restore_model_variables(workdir, model, shardings.replicated)
+  variables, step = restored.state, restored.step
   for name, protocol in built.items():
     try:
-      grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
+      engine_of(protocol).check_fits(protocol, predict, variables,
+                                     int(eval_config.max_chunk_bytes))
     except ValueError as error:
       raise ValueError(f"config.eval.protocols.{name}: {error}") from error
 
@@ -103,7 +121,12 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
-  clean_accuracy = _clean_accuracy(predict, variables, images, labels, shardings)
+  # Per protocol, the rows of `images` it runs on (all, or its num_images subset).
+  subsets = {name: protocol_image_rows(image_indices, protocol_num_images(
+      eval_config.protocols[name], int(eval_config.num_images), name=name),
+      int(eval_config.seed)) for name in built}
+  clean_correct = _clean_correct(predict, variables, images, labels, shardings)
+  clean_accuracy = metrics.stat(clean_correct)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
       f"{len(built)} protocol(s); accuracy on the untransformed images "
       f"{clean_accuracy['mean']:.4f}")
@@ -111,29 +134,32 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   eval_dir = out_dir or os.path.join(workdir, run_files.EVAL_SUBDIR)
   if is_main:
     os.makedirs(eval_dir, exist_ok=True)
-  entries, pictures = {}, []
+  entries, pictures, per_image_values = {}, [], {}
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
-    result = grid_engine.evaluate_grid(
-        predict, variables, images, labels, protocol, shardings=shardings,
+    rows = subsets[name]
+    engine = engine_of(protocol)
+    result = engine.run(
+        predict, variables, images[rows], labels[rows], protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
-    entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed))
+    values = engine.values(result, seed=int(eval_config.seed))
+    entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
+                         seconds=seconds, seed=int(eval_config.seed), values=values)
+    entry.update(report.images_entry(image_indices, rows))
+    per_image_values[name] = per_image.ProtocolValues(
+        type=entry["type"], options=entry["options"], sampled=entry["sampled"],
+        per_image=values, rows=rows)
     entries[name] = entry
-    shown = entry["metrics"]
-    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
-        f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
-        f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
-        f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
-        f"|logit change| {entry['max_logit_change']:.2e}"
+    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {len(rows)} images x "
+        f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
+        f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main:
-      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
-                                         image_indices, data.class_names, eval_config)
+      pictures += engine.figures(eval_dir, name, entry, result, protocol, images[rows],
+                                 image_indices[rows], data.class_names, eval_config)
     del result
 
   eval_report = {
@@ -146,11 +172,15 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
       "image_indices": [int(i) for i in image_indices],
       "clean_accuracy": report.json_metric(clean_accuracy),
       "eval_config": json.loads(eval_config.to_json()),
+      "matmul_precision": numerics.matmul_precision(),
       "seconds": time.perf_counter() - start,
       "protocols": entries,
   }
   if is_main:
     files = report.write_reports(eval_dir, eval_report)
+    files["per_image"] = per_image.save(
+        os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
+        labels=labels, clean_correct=clean_correct, protocols=per_image_values)
     tensorboard_events.write_eval_events(eval_dir, eval_report)
     files["png"] = pictures + figures.plot_report(eval_dir, eval_report)
     eval_report["files"] = files

@@ -158,10 +158,12 @@ class ResNet(nn.Module):
 def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int,
             downsample: str, blur_size: int, padding: str, dtype: str, width: int,
             norm: str, blur_padding: str, aps_norm: str, nonlinearity: str,
-            activation_after_sum: bool, zero_init_residual: bool) -> ResNet:
+            lps_hidden_divisor: int, activation_after_sum: bool,
+            zero_init_residual: bool) -> ResNet:
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
                              blur_padding=blur_padding, aps_norm=aps_norm,
+                             lps_hidden_divisor=lps_hidden_divisor,
                              nonlinearity=nonlinearity)
   downsampler.check_stride(STAGE_STRIDE)
   for option, value in (("activation_after_sum", activation_after_sum),
@@ -180,12 +182,13 @@ def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int
 def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 16,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", activation_after_sum: bool = True,
-             zero_init_residual: bool = False) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], channels width * (1, 2, 4)."""
   return _resnet(BasicBlock, (3, 3, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor,
                  activation_after_sum=activation_after_sum,
                  zero_init_residual=zero_init_residual)
 
@@ -194,12 +197,13 @@ def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: in
 def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", activation_after_sum: bool = True,
-             zero_init_residual: bool = False) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """CIFAR ResNet-18: basic blocks [2, 2, 2, 2], channels width * (1, 2, 4, 8)."""
   return _resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor,
                  activation_after_sum=activation_after_sum,
                  zero_init_residual=zero_init_residual)
 
@@ -208,11 +212,12 @@ def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: in
 def resnet50(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", activation_after_sum: bool = True,
-             zero_init_residual: bool = False) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], channels width * (1, 2, 4, 8) x 4."""
   return _resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor,
                  activation_after_sum=activation_after_sum,
                  zero_init_residual=zero_init_residual)
