@@ -16,11 +16,14 @@ Strategies: stride, blurpool, aps, lps; upsampled_relu ('ideal' downsampling + t
 ReLU `alias_free_relu`, StyleGAN3-style); alias_free_poly ('ideal' + one fixed polynomial on
 the x2 grid); afc (the alias-free convnet of Michaeli et al. 2023, models.afc_options).
 No training, no data: a property of the architectures (tests/test_polyphase.py and
-tests/test_afc.py assert it).
+tests/test_afc.py assert it). With --workdir, the same three measurements of a trained run
+instead: its latest checkpoint, on its first --num_images test images (normalised as in
+evaluation; --models, --strategies, --size and --width are then not used).
 
   python -m benchmarks.shift_exactness                       # 32 x 32, CPU-sized widths
   python -m benchmarks.shift_exactness --size=16 --models=resnet20
   python -m benchmarks.shift_exactness --models=resnet20 --strategies=alias_free_poly,afc
+  python -m benchmarks.shift_exactness --workdir=runs/x --num_images=16
 """
 from __future__ import annotations
 
@@ -32,9 +35,14 @@ import numpy as np
 
 import models
 from common.fourier import fourier_shift
+from data import load_cifar10
+from data.normalize import normalize
 from models.alias_free import band_limit
 from models.random_weights import (calibrate_batch_stats, logits_by_group, random_variables,
                                    scale_residual_branches)
+from runtime.checkpointing import restore_model_variables
+from runtime.mesh import make_data_parallel_mesh
+from runtime.run_config import load_checkpoint_config, run_data_config
 
 _MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
 _STRATEGIES = flags.DEFINE_list("strategies",
@@ -48,6 +56,9 @@ _SIZE = flags.DEFINE_integer("size", 32, "Image side (pixels).")
 _SHIFTS = flags.DEFINE_list("shifts", ["0", "1", "2", "7", "16", "31"],
                             "Integer shifts per axis; every (dy, dx) pair is applied.")
 _WIDTH = flags.DEFINE_integer("width", 4, "Model width option.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A trained run to measure instead of random "
+                               "weights (its latest checkpoint, on its test images).")
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 16, "With --workdir: test images measured.")
 
 # strategy -> the model options it sets, as a function of the model's name.
 STRATEGY_OPTIONS = {
@@ -82,6 +93,12 @@ def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[floa
     variables = calibrate_batch_stats(model, variables, calibration)
   x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   raw = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
+  return changes(model, variables, x, raw, shifts)
+
+
+def changes(model, variables, x, raw, shifts) -> dict[str, tuple[float, bool]]:
+  """The three measurements (see `measure`) of `model` with `variables`: rolls `shifts` of
+  images x, half-pixel shifts of band_limit(raw) and of raw, all (B, H, W, 3)."""
   smooth = band_limit(raw)
   parts = {
       "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
@@ -95,8 +112,34 @@ def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[floa
   return result
 
 
+def measure_run(workdir: str, num_images: int, shifts) -> dict[str, tuple[float, bool]]:
+  """`changes` of a trained run's latest checkpoint on its first `num_images` test images."""
+  run_config = load_checkpoint_config(workdir)
+  model = models.build_model(**run_config.model)
+  variables = restore_model_variables(workdir, model, make_data_parallel_mesh().replicated).state
+  data = load_cifar10(run_data_config(run_config))
+  images = normalize(jnp.asarray(data.test_images[:num_images], jnp.float32))
+  return changes(model, variables, images, images, shifts)
+
+
+def print_row(name: str, strategy: str, r: dict[str, tuple[float, bool]]) -> None:
+  cells = "".join(f"{r[k][0]:>12.1e} {'y' if r[k][1] else 'n'}"
+                  for k in ("integer", "half_bl", "half_raw"))
+  print(f"{name:<10}{strategy:<16}{cells}", flush=True)
+
+
 def main(argv):
   del argv
+  if _WORKDIR.value:
+    steps = [int(s) % 32 for s in _SHIFTS.value]
+    shifts = [(dy, dx) for dy in steps for dx in steps]
+    print(f"{_WORKDIR.value}: latest checkpoint, first {_NUM_IMAGES.value} test images, "
+          f"{len(shifts)} integer shifts; relative logit change (same top-1: y/n)")
+    print(f"{'model':<10}{'':<16}{'integer':>14}{'half_bl':>14}{'half_raw':>14}")
+    run_config = load_checkpoint_config(_WORKDIR.value)
+    print_row(run_config.model.name, "(trained)", measure_run(_WORKDIR.value,
+                                                             _NUM_IMAGES.value, shifts))
+    return
   unknown = [strategy for strategy in _STRATEGIES.value if strategy not in STRATEGY_OPTIONS]
   if unknown:
     sys.exit(f"error: unknown strategy {', '.join(unknown)}; valid: "
@@ -109,10 +152,7 @@ def main(argv):
   print(f"{'model':<10}{'strategy':<16}{'integer':>14}{'half_bl':>14}{'half_raw':>14}")
   for name in _MODELS.value:
     for strategy in _STRATEGIES.value:
-      r = measure(name, strategy, size, shifts)
-      cells = "".join(f"{r[k][0]:>12.1e} {'y' if r[k][1] else 'n'}"
-                      for k in ("integer", "half_bl", "half_raw"))
-      print(f"{name:<10}{strategy:<16}{cells}", flush=True)
+      print_row(name, strategy, measure(name, strategy, size, shifts))
 
 
 if __name__ == "__main__":

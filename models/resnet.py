@@ -16,10 +16,10 @@ Two options change the residual blocks (both off by default, which is He et al.'
   zero_init_residual=True     the scale of each branch's last norm starts at 0 (Goyal et al.
       2017; torchvision's option of the same name): every block starts as its shortcut.
 Together they are what makes a polynomial network (nonlinearity='afc_poly') trainable: with
-the nonlinearity on the sum, the identity path composes one polynomial per block (degree 2**9
-for resnet20) and its activations overflow within a few blocks even at initialisation; with
-the branches at full scale from the start, rare large values are squared block after block
-and training stalls at chance (models/afc.py; measured in docs/models.md).
+the nonlinearity on the sum, the identity path composes one polynomial per block and its
+activations overflow within a few blocks even at initialisation; with the branches at full
+scale from the start, rare large values are squared block after block and training stalls at
+chance (models/afc.py; benchmarks/afc_stability.py, numbers in docs/models.md).
 """
 from __future__ import annotations
 
