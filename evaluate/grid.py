@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
+from runtime.hosts import fetch
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 
 # predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
@@ -428,11 +429,13 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
       outputs, desc=protocol.name, unit="chunk", leave=False, file=sys.stdout,
       dynamic_ncols=True, disable=not progress):
     count = rows.stop - rows.start
-    output = np.asarray(output)  # waits for this chunk: the bar counts finished chunks
+    # Waits for this chunk (the bar counts finished chunks); with several processes, the
+    # chunk's rows sharded over their devices are gathered first.
+    output, low, high = fetch((output, low, high))
     if probs is None:
       probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
     probs[rows, columns] = output[:count, :columns.stop - columns.start]
-    logit_range.merge(rows, np.asarray(low)[:count], np.asarray(high)[:count])
+    logit_range.merge(rows, low[:count], high[:count])
   return _result(probs, labels, protocol, planned, logit_range)
 
 
@@ -487,7 +490,8 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
                                    shardings.replicated)
                for key, values in planned.per_image.items()}
       outputs.append((point_probs(variables, chunk_images, point), stop - start))
-    columns.append(np.concatenate([np.asarray(probs)[:count] for (probs, _), count in outputs]))
-    logits = np.concatenate([np.asarray(logits)[:count] for (_, logits), count in outputs])
+    outputs = [(fetch(output), count) for output, count in outputs]
+    columns.append(np.concatenate([probs[:count] for (probs, _), count in outputs]))
+    logits = np.concatenate([logits[:count] for (_, logits), count in outputs])
     logit_range.update(slice(0, num_images), slice(column, column + 1), logits[:, None])
   return _result(np.stack(columns, axis=1), labels, protocol, planned, logit_range)
