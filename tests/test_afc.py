@@ -23,6 +23,7 @@ import pytest
 
 from common.fourier import fourier_shift
 from models import afc_options, build_model
+from models import layers as layers_module
 from models.afc import AFC_POLY_INIT, AFCPolyActivation
 from models.alias_free import (band_limit, ideal_downsample, ideal_resize, on_doubled_grid,
                                resampling_matrix)
@@ -229,16 +230,34 @@ def test_residual_options_start_every_block_as_its_shortcut():
   adds nonlinearity(norm shift = 0) to its input, which for a ReLU is nothing."""
   model = build_model("resnet20", width=4, activation_after_sum=False, zero_init_residual=True)
   x = random_maps(7, (2, 8, 8, 3))
-  variables = model.init(jax.random.PRNGKey(0), x)
-  assert float(jnp.max(jnp.abs(variables["params"]["stage1_block1"]["norm2"]["scale"]))) == 0
-  _, state = model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
-  layers = state["intermediates"]
+  variables, layers = _init_and_capture(model, jax.random.PRNGKey(0), x)
+  params = variables["params"]
+  assert float(jnp.max(jnp.abs(params["stage1_block1"]["norm2"]["scale"]))) == 0
+  for other in (params["stage1_block1"]["norm1"], params["stage2_block1"]["norm_shortcut"]):
+    assert float(jnp.min(other["scale"])) == 1.0  # only each branch's last norm starts at 0
   stem = jax.nn.relu(layers["stem_norm"]["__call__"][0])
   for block in ("stage1_block1", "stage1_block2", "stage1_block3"):
     np.testing.assert_allclose(layers[block]["__call__"][0], stem, atol=1e-6)
-  default = build_model("resnet20", width=4)
-  assert float(jnp.min(default.init(jax.random.PRNGKey(0), x)["params"]["stage1_block1"]
-                       ["norm2"]["scale"])) == 1.0
+  for zero_scale, expected in ((False, 1.0), (True, 0.0)):  # the norm factory's switch
+    norm = _Norm(zero_scale)
+    np.testing.assert_array_equal(norm.init(jax.random.PRNGKey(0), x)["params"]["n"]["scale"],
+                                  expected)
+
+
+class _Norm(nn.Module):
+  zero_scale: bool
+
+  @nn.compact
+  def __call__(self, x):
+    return layers_module.NORMS.get("batch").make(dtype="float32", name="n",
+                                                zero_scale=self.zero_scale)(x, False)
+
+
+def _init_and_capture(model, key, x):
+  """(variables of model.init, the 'intermediates' of one evaluation-mode pass on x)."""
+  variables = model.init(key, x)
+  _, state = model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
+  return variables, state["intermediates"]
 
 
 @pytest.mark.parametrize("options", [dict(zero_init_residual=True, norm="none"),
