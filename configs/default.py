@@ -30,7 +30,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_classes = 10  # Output logits.
   config.model.width = 16  # Channels of the first stage (ResNet) or of every conv (AlexNet).
   # How the network subsamples: stride | blurpool | none | aps (adaptive polyphase) | lps
-  # (learnable polyphase) | ideal (FFT low-pass at the new Nyquist frequency, alias-free).
+  # (learnable polyphase) | ideal (ideal low-pass below the new Nyquist frequency) |
+  # ideal_pool (the same, with pooling layers replaced by the ideal low-pass).
   config.model.downsample = "stride"
   # Binomial blur size, 1..7 (1 = none), used by 'blurpool' and, before taking the polyphase
   # component, by 'aps' and 'lps'.
@@ -39,9 +40,11 @@ def get_config() -> ml_collections.ConfigDict:
   # 'lps': the scorer's hidden width is max(C // lps_hidden_divisor, 1) (1 = C, as the
   # reference code for CIFAR-10).
   config.model.lps_hidden_divisor = 4
-  # Feature-map nonlinearity: relu | alias_free_relu (x2 upsample, ReLU, ideal low-pass;
-  # pair it with downsample='ideal' and padding='circular' for an alias-free network) |
-  # alias_free_poly (the same with a degree-2 polynomial: exactly alias-free, see README).
+  # Feature-map nonlinearity: relu | alias_free_relu (the upsampled ReLU: x2 upsample, ReLU,
+  # ideal low-pass; StyleGAN3-style, it reduces aliasing but does not remove it) |
+  # alias_free_poly (the same with one fixed degree-2 polynomial) | afc_poly (Michaeli et
+  # al.'s trainable per-channel polynomial; the whole alias-free convnet is
+  # models.afc_options(name): docs/models.md).
   config.model.nonlinearity = "relu"
   config.model.padding = "zeros"  # zeros | circular: padding of every conv and pool.
   # Padding of the BlurPool blur ('blurpool' only): reflect (Zhang's default; repeated for

@@ -3,9 +3,10 @@
 Registered models: alexnet, alexnet_nostride, resnet18, resnet20, resnet50 (see `MODELS`).
 Downsampling strategies (option `downsample`): see `models.downsample.DOWNSAMPLERS`.
 Feature-map nonlinearities (option `nonlinearity`): see `models.nonlinearity.NONLINEARITIES`.
+The alias-free convnet (Michaeli et al. 2023): `build_model(name, **afc_options(name))`.
 """
-from models.builder import (MODELS, build_model, complete_saved_options, count_params,
-                            model_options, uses_temperature)
+from models.builder import (MODELS, afc_options, build_model, complete_saved_options,
+                            count_params, model_options, uses_temperature)
 
 # Importing the model modules registers them in MODELS.
 from models import alexnet as _alexnet  # noqa: F401  pylint: disable=unused-import
@@ -14,5 +15,5 @@ from models import resnet as _resnet  # noqa: F401  pylint: disable=unused-impor
 from models import alias_free as _alias_free  # noqa: F401  pylint: disable=unused-import
 from models import polyphase as _polyphase  # noqa: F401  pylint: disable=unused-import
 
-__all__ = ["MODELS", "build_model", "complete_saved_options", "count_params", "model_options",
-           "uses_temperature"]
+__all__ = ["MODELS", "afc_options", "build_model", "complete_saved_options", "count_params",
+           "model_options", "uses_temperature"]

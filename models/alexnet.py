@@ -54,7 +54,7 @@ class AlexNet(nn.Module):
       x = layers.conv(x, self.width, KERNEL_SIZE, padding=self.padding, dtype=self.dtype,
                       use_bias=not norm.has_shift, name=f"conv{stage}")
       x = norm.make(dtype=self.dtype, name=f"norm{stage}")(x, train)
-      x = NONLINEARITIES.get(self.nonlinearity)(x)
+      x = NONLINEARITIES.get(self.nonlinearity)(x, name=f"act{stage}")
       pool_op = lambda y, stride: layers.max_pool(y, POOL_WINDOW, stride, padding=self.padding)
       x = self.downsampler.pool(x, pool_op, POOL_STRIDE, name=f"pool{stage}", train=train,
                                 temperature=temperature)

@@ -81,6 +81,23 @@ def complete_saved_options(saved_model: dict[str, Any]) -> dict[str, Any]:
   return completed
 
 
+# The alias-free convnet of Michaeli, Michaeli & Soudry (CVPR 2023) in this zoo (models/afc.py):
+# circular padding, ideal low-pass subsampling with pooling layers replaced by it, and the
+# trainable polynomial on the x2 grid; plus, for models with residual blocks, the two block
+# options that make a polynomial ResNet trainable (models/resnet.py).
+AFC_OPTIONS = dict(padding="circular", downsample="ideal_pool", nonlinearity="afc_poly")
+AFC_RESIDUAL_OPTIONS = dict(activation_after_sum=False, zero_init_residual=True)
+
+
+def afc_options(name: str) -> dict[str, Any]:
+  """The options that make model `name` the alias-free convnet: AFC_OPTIONS, plus those of
+  AFC_RESIDUAL_OPTIONS that the model has (the ResNets; AlexNet has no residual blocks).
+  build_model(name, **afc_options(name), width=...) builds it; UnknownNameError if unknown."""
+  valid = model_options(name)
+  return {**AFC_OPTIONS, **{option: value for option, value in AFC_RESIDUAL_OPTIONS.items()
+                            if option in valid}}
+
+
 def uses_temperature(model: nn.Module) -> bool:
   """Whether training calls of `model` need `temperature=` and rngs={'lps': key} (LPS)."""
   return bool(getattr(getattr(model, "downsampler", None), "uses_temperature", False))

@@ -122,32 +122,37 @@ class Norm:
 
   Attributes:
     has_shift: whether the layer has its own learned shift (then a preceding conv needs no bias).
-    make: make(dtype=..., name=...) -> NormFn; call inside a compact method.
+    has_scale: whether the layer has a learned scale (which make's zero_scale can start at 0).
+    make: make(dtype=..., name=..., zero_scale=False) -> NormFn; call inside a compact method.
   """
   has_shift: bool
+  has_scale: bool
   make: Callable[..., NormFn]
 
 
-def _batch_norm(*, dtype: str, name: str) -> NormFn:
-  """BatchNorm over N, H, W; running statistics live in the 'batch_stats' collection."""
+def _batch_norm(*, dtype: str, name: str, zero_scale: bool = False) -> NormFn:
+  """BatchNorm over N, H, W; running statistics live in the 'batch_stats' collection.
+  zero_scale: the learned scale starts at 0 instead of 1 (the layer starts as its shift)."""
 
   def apply(x: jnp.ndarray, train: bool) -> jnp.ndarray:
     return nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
                         epsilon=BATCH_NORM_EPSILON, dtype=DTYPES.get(dtype),
-                        param_dtype=jnp.float32, name=name)(x)
+                        param_dtype=jnp.float32,
+                        scale_init=nn.initializers.zeros if zero_scale else nn.initializers.ones,
+                        name=name)(x)
 
   return apply
 
 
-def _no_norm(*, dtype: str, name: str) -> NormFn:
-  """Identity: no normalisation layer."""
-  del dtype, name
+def _no_norm(*, dtype: str, name: str, zero_scale: bool = False) -> NormFn:
+  """Identity: no normalisation layer (no scale: zero_scale is refused by the models)."""
+  del dtype, name, zero_scale
   return lambda x, train: x
 
 
 NORMS: Registry[Norm] = Registry("norm")
-NORMS.register("batch")(Norm(has_shift=True, make=_batch_norm))
-NORMS.register("none")(Norm(has_shift=False, make=_no_norm))
+NORMS.register("batch")(Norm(has_shift=True, has_scale=True, make=_batch_norm))
+NORMS.register("none")(Norm(has_shift=False, has_scale=False, make=_no_norm))
 
 
 def dense(x: jnp.ndarray, features: int, *, dtype: str, name: str) -> jnp.ndarray:

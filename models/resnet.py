@@ -8,6 +8,18 @@ The first block of every stage after the first subsamples by 2 (through the down
 strategy: its strided conv unit and its projection shortcut). Shortcuts are identity, or a
 1x1 conv + norm projection where the shape changes (option B of He et al.). All models end
 in global average pooling and a dense classifier. x: (N, 32, 32, 3) -> logits (N, num_classes).
+
+Two options change the residual blocks (both off by default, which is He et al.'s block):
+  activation_after_sum=False  a block returns shortcut + nonlinearity(branch) instead of
+      nonlinearity(branch + shortcut) (He et al. 2016b, fig. 4c, "ReLU before addition"), so
+      the identity path from the stem to the pooling carries no nonlinearity.
+  zero_init_residual=True     the scale of each branch's last norm starts at 0 (Goyal et al.
+      2017; torchvision's option of the same name): every block starts as its shortcut.
+Together they are what makes a polynomial network (nonlinearity='afc_poly') trainable: with
+the nonlinearity on the sum, the identity path composes one polynomial per block and its
+activations overflow within a few blocks even at initialisation; with the branches at full
+scale from the start, rare large values are squared block after block and training stalls at
+chance (models/afc.py; benchmarks/afc_stability.py, numbers in docs/models.md).
 """
 from __future__ import annotations
 
@@ -38,18 +50,31 @@ class _Block(nn.Module):
   dtype: str
   norm: str
   nonlinearity: str = "relu"
+  activation_after_sum: bool = True
+  zero_init_residual: bool = False
   expansion = 1
 
-  def activate(self, x):
-    """The model's feature-map nonlinearity (models/nonlinearity.py)."""
-    return NONLINEARITIES.get(self.nonlinearity)(x)
+  def activate(self, x, name):
+    """The model's feature-map nonlinearity (models/nonlinearity.py); `name` names its
+    parameters, if it has any."""
+    return NONLINEARITIES.get(self.nonlinearity)(x, name=name)
 
-  def conv_norm(self, x, features, kernel_size, stride, train, index):
-    """conv{index} -> norm{index}; (N, H, W, C) -> (N, ceil(H/stride), ceil(W/stride), features)."""
+  def conv_norm(self, x, features, kernel_size, stride, train, index, last=False):
+    """conv{index} -> norm{index}; (N, H, W, C) -> (N, ceil(H/stride), ceil(W/stride), features).
+    last: the branch's last norm, whose scale starts at 0 when zero_init_residual is set."""
     norm = layers.NORMS.get(self.norm)
     x = layers.conv(x, features, kernel_size, stride=stride, padding=self.padding,
                     dtype=self.dtype, use_bias=not norm.has_shift, name=f"conv{index}")
-    return norm.make(dtype=self.dtype, name=f"norm{index}")(x, train)
+    zero_scale = last and self.zero_init_residual
+    return norm.make(dtype=self.dtype, name=f"norm{index}", zero_scale=zero_scale)(x, train)
+
+  def residual_sum(self, y, shortcut, name):
+    """The block's output from its branch y (after the last norm) and its shortcut:
+    nonlinearity(y + shortcut) (He et al.), or shortcut + nonlinearity(y) when
+    activation_after_sum is False (the identity path then has no nonlinearity on it)."""
+    if self.activation_after_sum:
+      return self.activate(y + shortcut, name)
+    return shortcut + self.activate(y, name)
 
   def strided_unit_and_shortcut(self, main_x, unit, x, train, temperature, main_name):
     """(strided conv unit of main_x, shortcut of block input x), both through the strategy.
@@ -73,10 +98,10 @@ class BasicBlock(_Block):
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool, temperature=1.0) -> jnp.ndarray:
     unit1 = lambda y, stride: self.activate(
-        self.conv_norm(y, self.features, 3, stride, train, 1))
+        self.conv_norm(y, self.features, 3, stride, train, 1), "act1")
     y, shortcut = self.strided_unit_and_shortcut(x, unit1, x, train, temperature, "conv1")
-    y = self.conv_norm(y, self.features, 3, 1, train, 2)
-    return self.activate(y + shortcut)
+    y = self.conv_norm(y, self.features, 3, 1, train, 2, last=True)
+    return self.residual_sum(y, shortcut, "act2")
 
 
 class Bottleneck(_Block):
@@ -85,12 +110,12 @@ class Bottleneck(_Block):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool, temperature=1.0) -> jnp.ndarray:
-    y = self.activate(self.conv_norm(x, self.features, 1, 1, train, 1))
+    y = self.activate(self.conv_norm(x, self.features, 1, 1, train, 1), "act1")
     unit2 = lambda z, stride: self.activate(
-        self.conv_norm(z, self.features, 3, stride, train, 2))
+        self.conv_norm(z, self.features, 3, stride, train, 2), "act2")
     y, shortcut = self.strided_unit_and_shortcut(y, unit2, x, train, temperature, "conv2")
-    y = self.conv_norm(y, self.features * self.expansion, 1, 1, train, 3)
-    return self.activate(y + shortcut)
+    y = self.conv_norm(y, self.features * self.expansion, 1, 1, train, 3, last=True)
+    return self.residual_sum(y, shortcut, "act3")
 
 
 class ResNet(nn.Module):
@@ -104,6 +129,8 @@ class ResNet(nn.Module):
   width: int
   norm: str
   nonlinearity: str = "relu"
+  activation_after_sum: bool = True
+  zero_init_residual: bool = False
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool = False, temperature=1.0) -> jnp.ndarray:
@@ -113,14 +140,16 @@ class ResNet(nn.Module):
     x = x.astype(layers.DTYPES.get(self.dtype))
     x = layers.conv(x, self.width, 3, padding=self.padding, dtype=self.dtype,
                     use_bias=not norm.has_shift, name="stem_conv")
-    x = NONLINEARITIES.get(self.nonlinearity)(norm.make(dtype=self.dtype, name="stem_norm")(
-        x, train))
+    x = NONLINEARITIES.get(self.nonlinearity)(
+        norm.make(dtype=self.dtype, name="stem_norm")(x, train), name="stem_act")
     for stage, num_blocks in enumerate(self.stage_sizes):
       for index in range(num_blocks):
         stride = STAGE_STRIDE if stage > 0 and index == 0 else 1
         x = self.block(features=self.width * 2**stage, stride=stride,
                        downsampler=self.downsampler, padding=self.padding, dtype=self.dtype,
                        norm=self.norm, nonlinearity=self.nonlinearity,
+                       activation_after_sum=self.activation_after_sum,
+                       zero_init_residual=self.zero_init_residual,
                        name=f"stage{stage + 1}_block{index + 1}")(x, train, temperature)
     x = layers.global_average_pool(x)
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
@@ -129,50 +158,66 @@ class ResNet(nn.Module):
 def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int,
             downsample: str, blur_size: int, padding: str, dtype: str, width: int,
             norm: str, blur_padding: str, aps_norm: str, nonlinearity: str,
-            lps_hidden_divisor: int) -> ResNet:
+            lps_hidden_divisor: int, activation_after_sum: bool,
+            zero_init_residual: bool) -> ResNet:
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
                              blur_padding=blur_padding, aps_norm=aps_norm,
                              lps_hidden_divisor=lps_hidden_divisor,
                              nonlinearity=nonlinearity)
   downsampler.check_stride(STAGE_STRIDE)
-  layers.NORMS.get(norm)
+  for option, value in (("activation_after_sum", activation_after_sum),
+                        ("zero_init_residual", zero_init_residual)):
+    if not isinstance(value, bool):
+      raise ValueError(f"{option} must be true or false, got {value!r}")
+  if zero_init_residual and not layers.NORMS.get(norm).has_scale:
+    raise ValueError(f"zero_init_residual needs a norm with a learned scale, not norm={norm!r}")
   return ResNet(block=block, stage_sizes=tuple(stage_sizes), num_classes=num_classes,
                 downsampler=downsampler, padding=padding, dtype=dtype, width=width, norm=norm,
-                nonlinearity=nonlinearity)
+                nonlinearity=nonlinearity, activation_after_sum=activation_after_sum,
+                zero_init_residual=zero_init_residual)
 
 
 @MODELS.register("resnet20")
 def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 16,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], channels width * (1, 2, 4)."""
   return _resnet(BasicBlock, (3, 3, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor)
+                 lps_hidden_divisor=lps_hidden_divisor,
+                 activation_after_sum=activation_after_sum,
+                 zero_init_residual=zero_init_residual)
 
 
 @MODELS.register("resnet18")
 def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """CIFAR ResNet-18: basic blocks [2, 2, 2, 2], channels width * (1, 2, 4, 8)."""
   return _resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor)
+                 lps_hidden_divisor=lps_hidden_divisor,
+                 activation_after_sum=activation_after_sum,
+                 zero_init_residual=zero_init_residual)
 
 
 @MODELS.register("resnet50")
 def resnet50(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
   """CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], channels width * (1, 2, 4, 8) x 4."""
   return _resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
                  blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor)
+                 lps_hidden_divisor=lps_hidden_divisor,
+                 activation_after_sum=activation_after_sum,
+                 zero_init_residual=zero_init_residual)

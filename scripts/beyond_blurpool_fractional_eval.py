@@ -1,12 +1,15 @@
 """Eval config: only the sub-pixel protocols of configs/sweeps/beyond_blurpool.py.
 
-For a member whose full evaluation is too slow for the machine (the alias-free network costs
-about 10x a strided one per evaluated image, and the full circular grid alone takes ~28
-minutes of a 2-core CPU at 100 images):
+For a member whose full evaluation is too slow for the machine (the upsampled-ReLU network,
+then labelled alias_free and resampled by FFT, cost about 10x a strided one per evaluated
+image, and the full circular grid alone took ~28 minutes of a 2-core CPU at 100 images):
 
   python -m evaluate --workdir "runs/beyond_blurpool_cpu/alias_free,seed=0" \
       --config scripts/beyond_blurpool_fractional_eval.py \
       --out_dir "runs/beyond_blurpool_cpu/alias_free,seed=0/eval_fractional"
+
+(Runs made since the member was relabelled are in "upsampled_relu,seed=N"; the afc member
+is "afc,seed=N".)
 """
 from configs.sweeps import beyond_blurpool
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from models import afc_options
 from tests.conftest import REPO_ROOT, tiny_config, write_tiny_sweep
 from sweeps import default_sweep_config, expand_sweep
 from sweeps.spec import apply_settings, format_value
@@ -149,8 +150,8 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   assert sweep.base.model.padding == "circular" and sweep.base.model.name == "resnet20"
   check_eval_config(sweep.base.eval)
   labels = [member["label"] for member in sweep.members]
-  assert labels == ["stride", "blur3", "blur5", "aps", "aps_blur3", "lps", "alias_free",
-                    "stride_worst_of_10"]
+  assert labels == ["stride", "blur3", "blur5", "aps", "aps_blur3", "lps", "upsampled_relu",
+                    "afc", "stride_worst_of_10"]
   for member in sweep.members:
     other = {k: v for k, v in member.items() if not k.startswith("model.") and k != "label"}
     augment.build_augment(apply_settings(sweep.base, other).augment)
@@ -161,6 +162,11 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   assert [m.name for m in members] == [f"{label},seed=0" for label in labels]
   assert members[6].config.model.nonlinearity == "alias_free_relu"
   assert members[6].config.model.downsample == "ideal"
+  # 'afc' is the alias-free convnet exactly as models.afc_options builds it for resnet20.
+  afc = members[7].config.model
+  assert {option: afc[option] for option in afc_options("resnet20")} == afc_options("resnet20")
+  for member in members[:7] + members[8:]:  # the others keep He et al.'s residual blocks
+    assert member.config.model.activation_after_sum and not member.config.model.zero_init_residual
 
 
 # ---- Collection of finished members (fake evaluations, no training).

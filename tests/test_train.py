@@ -4,6 +4,11 @@ import os
 import subprocess
 import sys
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
 from common import tensorboard_events
@@ -13,6 +18,8 @@ from runtime.run_config import load_run_config
 from tests.conftest import REPO_ROOT
 from tests.event_reader import read_scalars
 from tests.tiny_run import run_tiny
+from training.state import TrainState
+from training.steps import make_update_fn
 
 def test_run_writes_config_metrics_checkpoints_and_summary(tmp_path, tiny):
   summary = train_and_evaluate(tiny, str(tmp_path))
@@ -138,3 +145,24 @@ def test_run_saved_before_an_option_existed_resumes_and_keeps_its_behaviour(tmp_
   with pytest.raises(resume_config.ConfigMismatchError, match="blur_padding"):
     resume_config.check_resume(saved, tiny)
   assert load_run_config(str(tmp_path)).model.blur_padding == "zeros"
+
+
+class _InfiniteGradientProbe(nn.Module):
+  """Finite loss, infinite gradient in one scalar parameter only: d sqrt(s) / ds at s = 0."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    w = self.param("w", nn.initializers.ones, (3,))
+    s = self.param("s", nn.initializers.zeros, ())
+    return x * w + jnp.sqrt(s)
+
+
+def test_a_non_finite_gradient_in_one_small_leaf_skips_the_update():
+  """The finite check covers every gradient leaf (it runs as one reduction over all)."""
+  model = _InfiniteGradientProbe()
+  variables = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 3)))
+  state = TrainState.create(variables, optax.sgd(0.1))
+  update = jax.jit(make_update_fn(model, optax.sgd(0.1), num_classes=3, label_smoothing=0.0))
+  new = update(state, jnp.ones((2, 3)), jnp.array([0, 1]))
+  assert int(new.bad_step) == 0
+  np.testing.assert_array_equal(new.params["w"], state.params["w"])

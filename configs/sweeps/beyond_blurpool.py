@@ -1,4 +1,4 @@
-"""Sweep: beyond BlurPool. Truly shift-invariant downsampling, alias-free layers, worst-of-k.
+"""Sweep: beyond BlurPool. Truly shift-invariant downsampling, alias-free networks, worst-of-k.
 
   python sweep.py --config configs/sweeps/beyond_blurpool.py --workdir runs/beyond_blurpool
   python sweep.py --config configs/sweeps/beyond_blurpool.py:cpu --workdir runs/beyond_blurpool_cpu
@@ -10,7 +10,17 @@ possible at all) and subsampling, differing only in how it subsamples or trains:
   aps_blur3          APS with a size-3 binomial blur before taking the component
   lps                learnable polyphase sampling, no blur (Rojas-Gomez et al. 2022); its
                      temperature schedule at its config defaults
-  alias_free         ideal (FFT) low-pass downsampling and alias-free ReLU (Michaeli et al. 2023)
+  upsampled_relu     ideal low-pass downsampling and the upsampled ReLU (alias_free_relu: ReLU
+                     on the x2 grid, ideally low-passed back; the StyleGAN3 recipe, which only
+                     reduces aliasing). Labelled 'alias_free' before: runs made then live in
+                     the sub-directory 'alias_free,seed=N'.
+  afc                the alias-free convnet of Michaeli, Michaeli & Soudry (CVPR 2023) as
+                     models.afc_options builds it: ideal downsampling, their trainable
+                     per-channel polynomial on the x2 grid (afc_poly, which also drops the
+                     input's Nyquist content), and the two residual-block options without
+                     which the polynomial ResNet does not train (activation on the branch
+                     before the sum, each branch's last BatchNorm scale starting at 0:
+                     models/resnet.py, docs/models.md); the same training recipe as the rest
   stride_worst_of_10 plain stride trained on the worst of 10 crops per example (the same
                      crop + flip augmentation as every other member, the crop chosen by the
                      model's loss): translation-only worst-of-k; Engstrom et al. (2019) also
@@ -28,22 +38,24 @@ grids and 1024 + 6 x 11 forward passes with 6 x 10 gradients for the attack.
 Expected, from the papers: APS gives 100% circular-shift consistency with no loss of accuracy
 (APS paper, CIFAR-10); a public rerun of ResNet-18 with circular padding at the APS recipe
 reports accuracy 0.942 and consistency 1.0 for APS against 0.94 and 0.968 for a size-3 blur.
-LPS is exactly invariant like APS; the alias-free network is exactly invariant to integer
-circular shifts and close to invariant under sub-pixel ones, which APS is not (here, with the
-ReLU at twice the rate, it is exact only through its first subsampling, so close to but not
-exactly invariant to integer shifts: README.md, Models; `alias_free_poly`, the polynomial
-activation, is exact, but is not a member here: it has not been trained yet); worst-of-k
-training lowers, but does not remove, the sensitivity of the strided network.
-Full scale: 8 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
+LPS is exactly invariant like APS; the alias-free convnet (afc) is invariant up to float
+rounding to integer and sub-pixel circular shifts alike (tests/test_afc.py, raw images),
+which APS is not; the upsampled ReLU is exact only through its first subsampling, so close to
+but not exactly invariant (docs/models.md); worst-of-k training lowers, but does not remove,
+the sensitivity of the strided network.
+Full scale: 9 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
 width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py).
 RESULTS.md ran ':cpu' with --config.base.train.num_epochs=1.5 (command there): on a 2-core CPU
 each member took 10-14 minutes of training and evaluation (the full circular grid is 1024
-forward passes per image, half of the evaluation), worst-of-10 16 minutes, alias_free 28.5
-minutes of training plus more than 40 of evaluation; at the ':cpu' default of 3 epochs,
-plan on about 4 hours for the sweep.
+forward passes per image, half of the evaluation), worst-of-10 16 minutes, the upsampled ReLU
+(then 'alias_free', with FFT resampling) 28.5 minutes of training plus more than 40 of
+evaluation; at the ':cpu' default of 3 epochs, plan on about 4 hours for the sweep (before
+the sub-pixel protocols and afc were added).
 Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
-LPS, 3.4x for worst-of-10, 5.3x for alias_free (python -m benchmarks.sweep_step_cost; table
-in README.md, Measured).
+LPS, 3.4x for worst-of-10 (python -m benchmarks.sweep_step_cost; table in docs/performance.md);
+2.1x for upsampled_relu (5.3x with the FFT resampling it had before) and 2.5x for afc
+(python -m benchmarks.sweep_step_cost --members=stride,upsampled_relu,afc --steps=3
+--repeats=3, on a shared 2-core CPU).
 """
 from configs import default, scales
 from sweeps import default_sweep_config
@@ -75,6 +87,10 @@ def get_config(arg: str = ""):
   base = default.get_config()
   base.model.name = "resnet20"
   base.model.padding = "circular"
+  # Residual blocks (set by 'afc' only, see models/resnet.py): nonlinearity on the sum (True)
+  # or on the branch before the sum (False); each branch's last norm scale starting at 0.
+  base.model.activation_after_sum = True
+  base.model.zero_init_residual = False
   base.eval.protocols = _protocols()
   if arg == "cpu":
     scales.apply_cpu_scale(base)
@@ -86,8 +102,10 @@ def get_config(arg: str = ""):
       {"label": "aps", "model.downsample": "aps", "model.blur_size": 1},
       {"label": "aps_blur3", "model.downsample": "aps", "model.blur_size": 3},
       {"label": "lps", "model.downsample": "lps", "model.blur_size": 1},
-      {"label": "alias_free", "model.downsample": "ideal",
+      {"label": "upsampled_relu", "model.downsample": "ideal",
        "model.nonlinearity": "alias_free_relu"},
+      {"label": "afc", "model.downsample": "ideal_pool", "model.nonlinearity": "afc_poly",
+       "model.activation_after_sum": False, "model.zero_init_residual": True},
       {"label": "stride_worst_of_10", "model.downsample": "stride",
        "augment.policies": "flip,worst_of_k", "augment.worst_of_k.k": 10,
        "augment.worst_of_k.policy": "crop"},
