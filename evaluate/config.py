@@ -13,6 +13,8 @@ import ml_collections
 
 # How the evaluated test images are chosen (see evaluate.images.select_test_images).
 IMAGE_SELECTIONS = ("first", "random")
+# config.eval.dtype values besides the model dtypes (models.layers.DTYPES): the run's own.
+RUN_DTYPE = "model"
 
 
 def default_protocols() -> dict[str, dict[str, Any]]:
@@ -57,6 +59,11 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # alexnet_nostride) run in chunks of fewer shifts. Only a bound too small for one model
   # input per device is an error, raised before any work.
   config.max_chunk_bytes = 2 * 1024**3
+  # Compute dtype of the evaluated model: 'float32' (a run trained with model.dtype=bfloat16
+  # is evaluated in float32: its params and BatchNorm statistics are float32, and "invariant
+  # up to float rounding" is then judged at float32 rounding), 'bfloat16', or 'model' (the
+  # run's config.model.dtype).
+  config.dtype = "float32"
   # Run this evaluation at the end of train.py (writes workdir/eval/ like `python -m evaluate`).
   config.run_after_training = False
   # Plots: how many images get a "jagged" curve of the correct class's probability versus
@@ -113,9 +120,22 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
   for name in ("num_images", "images_per_chunk", "num_jagged_images", "max_heatmap_sizes"):
     if int(config[name]) < 0:
       raise ValueError(f"config.eval.{name} must be >= 0, got {config[name]}")
+  from models.layers import DTYPES  # pylint: disable=g-import-not-at-top
+  if config.dtype != RUN_DTYPE and config.dtype not in DTYPES:
+    raise ValueError(f"config.eval.dtype must be {RUN_DTYPE!r} or one of "
+                     f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
   if int(config.max_chunk_bytes) <= 0:
     raise ValueError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
   return config
+
+
+def evaluated_model_options(model_config: Mapping[str, Any], eval_config) -> dict[str, Any]:
+  """The model options an evaluation builds: the run's `config.model` with the compute dtype
+  of `config.eval.dtype` (unchanged for 'model')."""
+  options = _as_dict(model_config)
+  if eval_config.get("dtype", RUN_DTYPE) != RUN_DTYPE:
+    options["dtype"] = eval_config.dtype
+  return options
 
 
 def get_config() -> ml_collections.ConfigDict:

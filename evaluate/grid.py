@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import math
 import sys
 from typing import Any, Callable
@@ -34,7 +35,6 @@ import jax
 import jax.extend  # jax.extend.core.(Closed)Jaxpr in _jaxpr_value_bytes; not loaded by `import jax`
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
@@ -364,6 +364,14 @@ def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid,
                     logit_groups=logit_range.groups)
 
 
+def _progress_bar(items: list, name: str, show: bool):
+  """`items`, behind a tqdm bar over them on stdout when `show` (and tqdm is installed)."""
+  if not show or importlib.util.find_spec("tqdm") is None:
+    return items
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm(items, desc=name, unit="chunk", leave=False, file=sys.stdout, dynamic_ncols=True)
+
+
 def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
                   protocol: Protocol, *, shardings: MeshShardings | None = None,
                   images_per_chunk: int = 0, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
@@ -424,9 +432,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
       outputs.append((chunk_probs(variables, chunk_images, chunk_grid, column_groups),
                       slice(start, stop), slice(first, last)))
   probs = None
-  for (output, low, high), rows, columns in tqdm(
-      outputs, desc=protocol.name, unit="chunk", leave=False, file=sys.stdout,
-      dynamic_ncols=True, disable=not progress):
+  for (output, low, high), rows, columns in _progress_bar(outputs, protocol.name, progress):
     count = rows.stop - rows.start
     output = np.asarray(output)  # waits for this chunk: the bar counts finished chunks
     if probs is None:

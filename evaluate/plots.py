@@ -2,7 +2,9 @@
 
 Figures are built with `matplotlib.figure.Figure` and written by its Agg canvas: no pyplot,
 no global backend state, no display needed. Every function takes plain data (lists, NumPy
-arrays, the dicts of eval.json) and writes one PNG; none computes a metric.
+arrays, the dicts of eval.json) and writes one PNG; none computes a metric. matplotlib is
+imported when the first figure is drawn, not with this module (`available()` says whether
+it can be), so code that imports this module runs where matplotlib is not installed.
 
 Data shapes used below:
   Metric: {"mean": float, "stderr": float} (stderr: standard error over images).
@@ -12,14 +14,15 @@ Data shapes used below:
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+  from matplotlib.figure import Figure
 
 # Colours of the two frames shown beside a jagged curve (the dots on the curve match them).
 _FRAME_COLORS = ("tab:green", "tab:red")
@@ -28,8 +31,22 @@ _DPI = 110
 _MAX_LABELLED_TICKS = 12
 
 
+def available() -> bool:
+  """Whether matplotlib is installed (every plot needs it)."""
+  return importlib.util.find_spec("matplotlib") is not None
+
+
+def MaxNLocator(**options):  # pylint: disable=invalid-name
+  """matplotlib.ticker.MaxNLocator(**options), imported on first use."""
+  from matplotlib.ticker import MaxNLocator as locator  # pylint: disable=g-import-not-at-top
+  return locator(**options)
+
+
 def new_figure(width: float, height: float) -> Figure:
   """A blank figure (inches) with an Agg canvas and constrained layout; no pyplot state."""
+  # pylint: disable=g-import-not-at-top
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
   figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
   FigureCanvasAgg(figure)
   return figure

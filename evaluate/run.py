@@ -26,7 +26,8 @@ from common import tensorboard_events
 from data import load_cifar10
 from evaluate import figures
 from evaluate import grid as grid_engine
-from evaluate import metrics, report
+from evaluate import metrics, plots, report
+from evaluate.config import evaluated_model_options
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import select_test_images
 from runtime import checkpointing, run_files
@@ -82,7 +83,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
   run_config = load_run_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
-  model = models.build_model(**run_config.model)
+  model = models.build_model(**evaluated_model_options(run_config.model, eval_config))
   built = build_protocols(eval_config.protocols)
   tree, step = checkpointing.load_latest(workdir)
   predict = make_predict_fn(model)
@@ -112,6 +113,10 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if is_main:
     os.makedirs(eval_dir, exist_ok=True)
   entries, pictures = {}, []
+  draw = plots.available()
+  if not draw:
+    say("note: matplotlib is not installed: no plots (eval.json, the CSVs and summary.md are "
+        "complete)")
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
     result = grid_engine.evaluate_grid(
@@ -131,7 +136,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
         f"|logit change| {entry['max_logit_change']:.2e}"
         + (" (sampled)" if entry["sampled"] else ""))
-    if is_main:
+    if is_main and draw:
       pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
                                          image_indices, data.class_names, eval_config)
     del result
@@ -152,7 +157,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if is_main:
     files = report.write_reports(eval_dir, eval_report)
     tensorboard_events.write_eval_events(eval_dir, eval_report)
-    files["png"] = pictures + figures.plot_report(eval_dir, eval_report)
+    files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
     eval_report["files"] = files
     say(report.markdown_summary(eval_report))
     say(f"evaluation done in {format_duration(eval_report['seconds'])}; results in {eval_dir}")

@@ -223,6 +223,8 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
 
 def plot_sweep(workdir: str, results: Sequence[MemberResult]) -> list[str]:
   """The sweep's PNGs (module docstring); returns their paths."""
+  if not plots.available():
+    return []  # matplotlib is not installed: summary.csv and summary.md only
   groups = group_results(results)
   seeds = max(len(members) for members in groups.values())
   spread = ("± std over seeds" if seeds > 1 else "± standard error over images (one seed)")
