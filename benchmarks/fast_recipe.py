@@ -1,0 +1,182 @@
+"""Epochs to a target test accuracy: the fast recipe (configs/fast.py) against the default.
+
+For each recipe, runs of different lengths (a ladder of epoch counts, each run with its
+whole schedule fitted to its length, as a user would run it) are trained from scratch and
+tested at their end; the search walks the ladder from --start_epochs up until a run reaches
+--target, or down while runs still reach it. A recipe's result is the fewest epochs on the
+ladder whose run reached the target; the ratio default / fast of those counts is the
+speed-up in epochs, a hardware-independent measure (an epoch costs the same in both recipes:
+Lookahead and alternating flips add no forward or backward pass).
+
+  CIFAR10_DIR=../shared/data/cifar10-jpeg nice -n 10 python -m benchmarks.fast_recipe \\
+      --model=resnet20 --width=8 --train_subset=10000 --target=0.5
+
+Every run trains in WORKDIR/<recipe>/epochs=<E>/ (an ordinary run workdir): rerunning the
+command reuses finished runs, so a ladder can be extended or more recipes added later.
+Recipes (RECIPES): default, fast, and fast with one part taken back out (ablations).
+One seed, one test subset: a single run's test accuracy on 2000 images has a standard
+error of about 0.011 near 0.5, so a result one ladder rung apart is within noise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Callable
+
+from absl import app, flags
+import ml_collections
+
+from common.entry_point import start_entry_point
+from configs import alexnet, default, fast
+from training.train_loop import train
+
+_MODEL = flags.DEFINE_string("model", "resnet20", "Model name (resnet20, resnet18, alexnet, "
+                             "alexnet_nostride): the base config is configs/default.py for "
+                             "ResNets, configs/alexnet.py for the AlexNet-style nets.")
+_WIDTH = flags.DEFINE_integer("width", 8, "Model width.")
+_TRAIN_SUBSET = flags.DEFINE_integer("train_subset", 10000, "Training images (class-balanced "
+                                     "prefix; 0 = all 50000).")
+_TEST_SUBSET = flags.DEFINE_integer("test_subset", 2000, "Test images for the accuracy.")
+_BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size of every recipe (learning rates "
+                              "scaled linearly from each recipe's own batch).")
+_TARGET = flags.DEFINE_float("target", 0.5, "Target test accuracy.")
+_RECIPES = flags.DEFINE_list("recipes", ["default", "fast"], "Recipes (RECIPES).")
+_LADDER = flags.DEFINE_list("epochs", ["1", "2", "3", "4", "6", "8", "12"],
+                            "The ladder of run lengths, in epochs.")
+_START = flags.DEFINE_float("start_epochs", 4, "The rung the search starts from.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/fast_recipe", "Where the runs go.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "CIFAR-10 directory (default: "
+                                "$CIFAR10_DIR, else TFDS).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every run.")
+_SYNTHETIC = flags.DEFINE_bool("synthetic", False, "Synthetic data (a smoke test of this "
+                               "benchmark, not a measurement).")
+
+
+def _without_lookahead(config):
+  config.train.lookahead.sync_period = 0
+  return config
+
+
+def _random_flips(config):
+  config.augment.policies = config.augment.policies.replace(fast.FAST_FLIPS, "flip")
+  return config
+
+
+def _no_smoothing(config):
+  config.train.label_smoothing = 0.0
+  return config
+
+
+# name -> (recipe applied to the base config); every recipe keeps the base's batch size
+# here (the scale's batch is set afterwards, with its learning-rate scaling).
+RECIPES: dict[str, Callable[[ml_collections.ConfigDict], ml_collections.ConfigDict]] = {
+    "default": lambda config: config,
+    "fast": fast.apply_fast_recipe,
+    "fast_no_lookahead": lambda config: _without_lookahead(fast.apply_fast_recipe(config)),
+    "fast_random_flip": lambda config: _random_flips(fast.apply_fast_recipe(config)),
+    "fast_no_smoothing": lambda config: _no_smoothing(fast.apply_fast_recipe(config)),
+}
+
+
+def base_config(model: str) -> ml_collections.ConfigDict:
+  """configs/default.py (ResNets) or configs/alexnet.py (AlexNet-style), model set."""
+  config = default.get_config() if model.startswith("resnet") else alexnet.get_config()
+  config.model.name = model
+  return config
+
+
+def recipe_config(recipe: str, epochs: float) -> ml_collections.ConfigDict:
+  """The run config of `recipe` at this benchmark's scale, trained for `epochs`."""
+  if recipe not in RECIPES:
+    raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+  config = RECIPES[recipe](base_config(_MODEL.value))
+  fast.set_batch_size(config, _BATCH.value)
+  config.model.width = _WIDTH.value
+  config.seed = _SEED.value
+  if _SYNTHETIC.value:
+    config.data.source = "synthetic"
+    config.data.synthetic_train_size = _TRAIN_SUBSET.value or 512
+    config.data.synthetic_test_size = _TEST_SUBSET.value or 128
+  else:
+    config.data.dir = _DATA_DIR.value or os.environ.get("CIFAR10_DIR") or None
+    config.data.train_subset = _TRAIN_SUBSET.value
+    config.data.test_subset = _TEST_SUBSET.value
+  config.train.num_epochs = float(epochs)
+  config.train.num_steps = 0
+  config.train.eval_every_epochs = 10**6  # test accuracy at the end only
+  config.train.log_every_steps = 50
+  config.train.checkpoint_every_steps = 10**9  # at the end only
+  config.train.keep_checkpoints = 1
+  config.eval.run_after_training = False
+  return config
+
+
+@dataclasses.dataclass
+class Rung:
+  epochs: float
+  accuracy: float
+  seconds: float
+
+
+def run_rung(recipe: str, epochs: float) -> Rung:
+  """Trains (or reuses) the run of `recipe` for `epochs`; its final test accuracy."""
+  workdir = os.path.join(_WORKDIR.value, recipe, f"epochs={epochs:g}")
+  summary = train(recipe_config(recipe, epochs), workdir)
+  return Rung(epochs, float(summary["final_test_accuracy"]), float(summary["wall_time_sec"]))
+
+
+def epochs_to_target(recipe: str, ladder: list[float]) -> tuple[float | None, list[Rung]]:
+  """Walks the ladder (module docstring); returns (fewest epochs reaching the target or
+  None, every rung run)."""
+  index = min(range(len(ladder)), key=lambda i: abs(ladder[i] - _START.value))
+  rungs = {}
+
+  def hit(i):
+    if i not in rungs:
+      rungs[i] = run_rung(recipe, ladder[i])
+      print(f"{recipe}: {ladder[i]:g} epochs -> test accuracy {rungs[i].accuracy:.4f}",
+            flush=True)
+    return rungs[i].accuracy >= _TARGET.value
+
+  if hit(index):
+    while index > 0 and hit(index - 1):
+      index -= 1
+    best = ladder[index]
+  else:
+    while index + 1 < len(ladder) and not hit(index + 1):
+      index += 1
+    best = ladder[index + 1] if index + 1 < len(ladder) else None
+  return best, [rungs[i] for i in sorted(rungs)]
+
+
+def main(argv):
+  start_entry_point(argv, multihost=False)  # quiet library INFO logs
+  ladder = sorted(float(e) for e in _LADDER.value)
+  for recipe in _RECIPES.value:
+    recipe_config(recipe, ladder[0])  # unknown names fail before anything trains
+  results = {}
+  for recipe in _RECIPES.value:
+    best, rungs = epochs_to_target(recipe, ladder)
+    results[recipe] = {"epochs_to_target": best,
+                       "rungs": [dataclasses.asdict(rung) for rung in rungs]}
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  with open(os.path.join(_WORKDIR.value, "results.json"), "w") as f:
+    json.dump({"model": _MODEL.value, "width": _WIDTH.value, "train_subset": _TRAIN_SUBSET.value,
+               "test_subset": _TEST_SUBSET.value, "batch_size": _BATCH.value,
+               "target": _TARGET.value, "results": results}, f, indent=2)
+  reference = results.get("default", {}).get("epochs_to_target")
+  print(f"\n{_MODEL.value} width {_WIDTH.value}, {_TRAIN_SUBSET.value or 50000} training images, "
+        f"batch {_BATCH.value}, target test accuracy {_TARGET.value} on {_TEST_SUBSET.value} "
+        "test images")
+  print("| recipe | epochs to target | default / recipe | runs (epochs: test accuracy) |")
+  print("|---|---|---|---|")
+  for recipe, result in results.items():
+    best = result["epochs_to_target"]
+    ratio = (f"{reference / best:.2f}" if reference and best else "-")
+    runs = ", ".join(f"{r['epochs']:g}: {r['accuracy']:.3f}" for r in result["rungs"])
+    print(f"| {recipe} | {'> ladder' if best is None else f'{best:g}'} | {ratio} | {runs} |")
+
+
+if __name__ == "__main__":
+  app.run(main)
