@@ -36,6 +36,9 @@ FAST_WARMUP_EPOCHS = 0.5  # Length of the warm-up.
 LR_MULTIPLIER = 2.0  # Peak learning rate, relative to the base config's.
 FAST_EPOCHS = {"resnet18": 15.0}  # Length per model name; others: EPOCH_FRACTION of the base.
 EPOCH_FRACTION = 0.5
+# Batch per model name (set_batch_size: the learning rate scaled linearly); others keep
+# the base's. 512 fills an accelerator better than ResNet-18's 256; unmeasured as yet.
+FAST_BATCH = {"resnet18": 512}
 
 
 def set_batch_size(config: ml_collections.ConfigDict, batch_size: int) -> ml_collections.ConfigDict:
@@ -58,6 +61,8 @@ def apply_fast_recipe(config: ml_collections.ConfigDict) -> ml_collections.Confi
   config.train.learning_rate *= LR_MULTIPLIER
   config.train.num_epochs = FAST_EPOCHS.get(config.model.name,
                                             config.train.num_epochs * EPOCH_FRACTION)
+  if config.model.name in FAST_BATCH:
+    set_batch_size(config, FAST_BATCH[config.model.name])
   return config
 
 
