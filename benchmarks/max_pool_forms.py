@@ -9,7 +9,7 @@ SGD + Nesterov; max-pools at --pool_stride) with only the max-pool swapped:
                      slices
 All but nn_max_pool give the same values (tests/test_conv_pool_layers.py); 'SAME' aligns the
 windows differently at stride 2 (pads (0, 1) instead of (1, 1)), at the same cost. The forms
-are timed in alternating blocks; ratios are to nn_max_pool, wall and CPU time (README.md,
+are timed in alternating blocks; ratios are to nn_max_pool, wall and CPU time (docs/performance.md,
 Speed against plain Flax and PyTorch).
 
   python -m benchmarks.max_pool_forms                  # stride 2 (alexnet)

@@ -2,7 +2,7 @@
 
   python train.py --config configs/quickstart.py --workdir runs/quickstart
 Needs CIFAR-10: set CIFAR10_DIR (or --config.data.dir) to a local copy, else TFDS downloads it.
-Time: under 10 minutes on a 2-core CPU; well under a minute on a GPU. See README for the
+Time: under 10 minutes on a 2-core CPU; well under a minute on a GPU. See docs/training.md (Measured) for the
 accuracy measured on this setting.
 """
 from configs import default

@@ -61,7 +61,7 @@ def conv(x: jnp.ndarray, features: int, kernel_size: int, *, stride: int = 1, pa
 # Padding modes that the convolution itself implements: zero padding, passed to nn.Conv as
 # explicit pads instead of padding the map first and convolving with 'VALID'. The same
 # sum of the same products (equal up to float rounding); on XLA:CPU the conv's forward plus
-# backward is markedly faster without the separate pad op (benchmarks/pytorch_peer.py, README "Speed against
+# backward is markedly faster without the separate pad op (benchmarks/pytorch_peer.py, docs/performance.md "Speed against
 # plain Flax and PyTorch").
 CONV_FOLDED_PADDINGS = frozenset({"zeros"})
 
@@ -75,7 +75,7 @@ def max_pool(x: jnp.ndarray, window: int, stride: int, *, padding: str) -> jnp.n
   reduce-window max-pooling; its gradient is elementwise selects instead of XLA's
   select-and-scatter, and ties share the gradient instead of giving it all to one input:
   both are valid subgradients). On XLA:CPU this is the fastest form measured at stride 1
-  and 2 (README.md, Speed against plain Flax and PyTorch).
+  and 2 (docs/performance.md, Speed against plain Flax and PyTorch).
   """
   x = pad_spatial(x, same_pads(window), padding, fill=-jnp.inf)
   rows = elementwise_max(strided_slices(x, window, stride, axes=(1,)))

@@ -12,7 +12,7 @@ grep -vE '^(jax|jaxlib)==' requirements.txt > "$tmp/requirements-no-jax.txt"
 "$PYTHON" -m pip freeze | grep -iE '^(jax|jaxlib|libtpu|libtpu-nightly|jax-cuda[0-9]+-(plugin|pjrt))==' \
   > "$tmp/installed-jax.txt" || true
 if [ ! -s "$tmp/installed-jax.txt" ]; then
-  echo "No JAX installed: install the accelerator JAX first (see README, 'GPUs and TPUs')." >&2
+  echo "No JAX installed: install the accelerator JAX first (see docs/multihost.md)." >&2
   exit 1
 fi
 echo "Keeping: $(tr '\n' ' ' < "$tmp/installed-jax.txt")"

@@ -1,4 +1,4 @@
-"""The packages import each other in one direction only (README "Layout"):
+"""The packages import each other in one direction only (docs/layout.md):
 
   pipeline/ (train, then evaluate)    above   training/, evaluate/
   training/, evaluate/                above   runtime/ (checkpoints, mesh, run files, ...)
