@@ -13,7 +13,9 @@ Lookahead and alternating flips add no forward or backward pass).
 
 Every run trains in WORKDIR/<recipe>/epochs=<E>/ (an ordinary run workdir): rerunning the
 command reuses finished runs, so a ladder can be extended or more recipes added later.
-Recipes (RECIPES): default, fast, and fast with one part taken back out (ablations).
+Recipes: 'default' (the base config), 'fast' (configs/fast.py's FAST_PARTS), and either
+with parts added or removed: 'default+alternating_flip' (one part alone), 'fast-lookahead'
+(the recipe without one part).
 One seed, one test subset: a single run's test accuracy on 2000 images has a standard
 error of about 0.011 near 0.5, so a result one ladder rung apart is within noise.
 """
@@ -22,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Callable
-
 from absl import app, flags
 import ml_collections
 
@@ -41,7 +41,9 @@ _TEST_SUBSET = flags.DEFINE_integer("test_subset", 2000, "Test images for the ac
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size of every recipe (learning rates "
                               "scaled linearly from each recipe's own batch).")
 _TARGET = flags.DEFINE_float("target", 0.5, "Target test accuracy.")
-_RECIPES = flags.DEFINE_list("recipes", ["default", "fast"], "Recipes (RECIPES).")
+_RECIPES = flags.DEFINE_list("recipes", ["default", "fast"], "Recipes: default, fast, and "
+                             "either with +part / -part (parse_recipe; parts: configs/fast.py "
+                             "PARTS), e.g. fast-lookahead,default+alternating_flip.")
 _LADDER = flags.DEFINE_list("epochs", ["1", "2", "3", "4", "6", "8", "12"],
                             "The ladder of run lengths, in epochs.")
 _START = flags.DEFINE_float("start_epochs", 4, "The rung the search starts from.")
@@ -53,30 +55,28 @@ _SYNTHETIC = flags.DEFINE_bool("synthetic", False, "Synthetic data (a smoke test
                                "benchmark, not a measurement).")
 
 
-def _without_lookahead(config):
-  config.train.lookahead.sync_period = 0
-  return config
+def parse_recipe(recipe: str) -> tuple[str, ...]:
+  """The configs/fast.py PARTS of a recipe name, in PARTS order.
 
+  'default': none; 'fast': fast.FAST_PARTS; then '+part' adds and '-part' removes one, e.g.
+  'default+lookahead' (one part alone) or 'fast-lookahead' (the recipe without it).
 
-def _random_flips(config):
-  config.augment.policies = config.augment.policies.replace(fast.FAST_FLIPS, "flip")
-  return config
-
-
-def _no_smoothing(config):
-  config.train.label_smoothing = 0.0
-  return config
-
-
-# name -> (recipe applied to the base config); every recipe keeps the base's batch size
-# here (the scale's batch is set afterwards, with its learning-rate scaling).
-RECIPES: dict[str, Callable[[ml_collections.ConfigDict], ml_collections.ConfigDict]] = {
-    "default": lambda config: config,
-    "fast": fast.apply_fast_recipe,
-    "fast_no_lookahead": lambda config: _without_lookahead(fast.apply_fast_recipe(config)),
-    "fast_random_flip": lambda config: _random_flips(fast.apply_fast_recipe(config)),
-    "fast_no_smoothing": lambda config: _no_smoothing(fast.apply_fast_recipe(config)),
-}
+  Raises:
+    ValueError: a name of another form or an unknown part (the message lists them).
+  """
+  import re  # pylint: disable=g-import-not-at-top
+  tokens = re.split(r"([+-])", recipe)
+  start = {"default": (), "fast": tuple(fast.FAST_PARTS)}
+  if tokens[0] not in start or len(tokens) % 2 == 0:
+    raise ValueError(f"recipe {recipe!r}: 'default' or 'fast', then +part or -part; parts: "
+                     f"{', '.join(fast.PARTS)}")
+  parts = set(start[tokens[0]])
+  for sign, part in zip(tokens[1::2], tokens[2::2]):
+    if part not in fast.PARTS:
+      raise ValueError(f"recipe {recipe!r}: unknown part {part!r}; parts: "
+                       f"{', '.join(fast.PARTS)}")
+    parts = parts | {part} if sign == "+" else parts - {part}
+  return tuple(name for name in fast.PARTS if name in parts)
 
 
 def base_config(model: str) -> ml_collections.ConfigDict:
@@ -88,9 +88,7 @@ def base_config(model: str) -> ml_collections.ConfigDict:
 
 def recipe_config(recipe: str, epochs: float) -> ml_collections.ConfigDict:
   """The run config of `recipe` at this benchmark's scale, trained for `epochs`."""
-  if recipe not in RECIPES:
-    raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
-  config = RECIPES[recipe](base_config(_MODEL.value))
+  config = fast.apply_parts(base_config(_MODEL.value), parse_recipe(recipe))
   fast.set_batch_size(config, _BATCH.value)
   config.model.width = _WIDTH.value
   config.seed = _SEED.value

@@ -4,21 +4,20 @@
   python train.py --config configs/fast.py:resnet18 --workdir runs/fast_r18     # ResNet-18
   python train.py --config configs/fast.py:alexnet --workdir runs/fast_alexnet
 The argument names the config the recipe starts from (FAST_BASES); `apply_fast_recipe` turns
-any run config into its fast version (the sweeps of scripts/paper_scale.py use it). Only
-training changes: model, evaluation and the invariance protocols are the base config's (no
-test-time augmentation), and the flips are still flips (a change of order, not of content).
-What it changes, each measured on CPU at a reduced scale (benchmarks/fast_recipe.py; the
-numbers and the command are in docs/performance.md):
-  label smoothing 0.2;
-  alternating flips (airbench's derandomised flip, augment/flip.py) instead of random flips;
-  Lookahead around SGD + Nesterov (every 5 steps, half way; training/optim.py);
-  a one-cycle schedule (linear warm-up over a quarter epoch... see FAST_WARMUP_EPOCHS, then
-  linear decay to 0) at LR_MULTIPLIER times the base's peak rate.
-Fewer epochs than the base (FAST_EPOCHS); `set_batch_size` changes the batch with the
-learning rate scaled linearly (the linear-scaling rule, not measured here beyond batch 128).
-GPU times: not measured yet.
+any run config into its fast version (scripts/paper_scale.py applies it to the sweeps). Only
+training changes: the model, the evaluation and the invariance protocols are the base
+config's (no test-time augmentation), and flips stay flips.
+
+The recipe is the parts of FAST_PARTS, each a change to the training config that was
+measured on CPU at a reduced scale as epochs to a target accuracy (benchmarks/fast_recipe.py;
+the numbers and the command are in docs/performance.md); PARTS holds every part tried,
+kept or not. Beyond its parts, the recipe sets the run's length (FAST_EPOCHS) and, per model,
+the batch (FAST_BATCH, learning rate scaled linearly: `set_batch_size`); neither is measured
+here. GPU times: not measured yet.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import ml_collections
 
@@ -27,17 +26,57 @@ from configs import alexnet, default, nostride, resnet18
 # Base configs the recipe can start from (get_config's argument).
 FAST_BASES = {"": default, "resnet20": default, "resnet18": resnet18, "alexnet": alexnet,
               "nostride": nostride}
-FAST_LABEL_SMOOTHING = 0.2  # Cross-entropy against 0.9 + 0.1/10 targets (airbench: 0.2).
-FAST_FLIPS = "alternating_flip"  # Replaces 'flip' in the base's policy list.
-FAST_LOOKAHEAD_PERIOD = 5  # Lookahead sync period, in steps.
-FAST_LOOKAHEAD_STEP = 0.5  # Fraction of the way the slow weights move at a sync.
-FAST_SCHEDULE = "onecycle"  # Linear warm-up, then linear decay to 0.
-FAST_WARMUP_EPOCHS = 0.5  # Length of the warm-up.
-LR_MULTIPLIER = 2.0  # Peak learning rate, relative to the base config's.
-FAST_EPOCHS = {"resnet18": 15.0}  # Length per model name; others: EPOCH_FRACTION of the base.
+
+
+def _label_smoothing(config):
+  """Cross-entropy against smoothed targets, 0.2 (airbench's value)."""
+  config.train.label_smoothing = 0.2
+
+
+def _alternating_flip(config):
+  """airbench's derandomised flip (augment/flip.py) instead of random flips."""
+  policies = [name.strip() for name in config.augment.policies.split(",")]
+  config.augment.policies = ",".join("alternating_flip" if name == "flip" else name
+                                     for name in policies if name)
+
+
+def _lookahead(config):
+  """Lookahead around the optimiser: every 5 steps, half way (training/optim.py)."""
+  config.train.lookahead.sync_period = 5
+  config.train.lookahead.slow_step_size = 0.5
+
+
+def _onecycle(config):
+  """Linear warm-up over half an epoch, then linear decay to 0 (instead of cosine)."""
+  config.train.schedule = "onecycle"
+  config.train.warmup_epochs = 0.5
+
+
+def _short_warmup(config):
+  """The base's schedule with a warm-up of a quarter epoch instead of the base's."""
+  config.train.warmup_epochs = 0.25
+
+
+def _double_rate(config):
+  """Twice the base's peak learning rate."""
+  config.train.learning_rate *= 2.0
+
+
+# Every part tried (name -> change of a run config, in place); FAST_PARTS: those kept.
+PARTS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
+    "label_smoothing": _label_smoothing,
+    "alternating_flip": _alternating_flip,
+    "lookahead": _lookahead,
+    "onecycle": _onecycle,
+    "short_warmup": _short_warmup,
+    "double_rate": _double_rate,
+}
+FAST_PARTS = ("label_smoothing", "alternating_flip", "lookahead", "onecycle", "double_rate")
+# Length per model name; others: EPOCH_FRACTION of the base config's.
+FAST_EPOCHS = {"resnet18": 15.0}
 EPOCH_FRACTION = 0.5
-# Batch per model name (set_batch_size: the learning rate scaled linearly); others keep
-# the base's. 512 fills an accelerator better than ResNet-18's 256; unmeasured as yet.
+# Batch per model name (set_batch_size: the learning rate scaled linearly); others keep the
+# base's. 512 fills an accelerator better than ResNet-18's 256; unmeasured as yet.
 FAST_BATCH = {"resnet18": 512}
 
 
@@ -48,17 +87,25 @@ def set_batch_size(config: ml_collections.ConfigDict, batch_size: int) -> ml_col
   return config
 
 
+def apply_parts(config: ml_collections.ConfigDict, parts) -> ml_collections.ConfigDict:
+  """Applies the named PARTS to `config` in place, in PARTS order.
+
+  Raises:
+    ValueError: an unknown part (the message lists the valid ones).
+  """
+  unknown = sorted(set(parts) - set(PARTS))
+  if unknown:
+    raise ValueError(f"unknown fast-recipe part(s) {', '.join(unknown)}; valid: "
+                     f"{', '.join(PARTS)}")
+  for name, change in PARTS.items():
+    if name in parts:
+      change(config)
+  return config
+
+
 def apply_fast_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Turns a run config into its fast version, in place (training fields only)."""
-  policies = [name.strip() for name in config.augment.policies.split(",")]
-  config.augment.policies = ",".join(FAST_FLIPS if name == "flip" else name
-                                     for name in policies if name)
-  config.train.label_smoothing = FAST_LABEL_SMOOTHING
-  config.train.lookahead.sync_period = FAST_LOOKAHEAD_PERIOD
-  config.train.lookahead.slow_step_size = FAST_LOOKAHEAD_STEP
-  config.train.schedule = FAST_SCHEDULE
-  config.train.warmup_epochs = FAST_WARMUP_EPOCHS
-  config.train.learning_rate *= LR_MULTIPLIER
+  apply_parts(config, FAST_PARTS)
   config.train.num_epochs = FAST_EPOCHS.get(config.model.name,
                                             config.train.num_epochs * EPOCH_FRACTION)
   if config.model.name in FAST_BATCH:

@@ -118,3 +118,18 @@ def test_fast_config_builds_and_keeps_evaluation_untouched():
   assert config.model.to_dict() == baseline.model.to_dict()
   augment.build_augment(config.augment)
   build_optimizer(config.train, total_steps=100, steps_per_epoch=10)
+
+
+def test_every_part_changes_training_only_and_unknown_parts_fail():
+  assert set(fast.FAST_PARTS) <= set(fast.PARTS)
+  baseline = default.get_config()
+  for name in fast.PARTS:
+    config = fast.apply_parts(default.get_config(), (name,))
+    assert config.train.to_dict() != baseline.train.to_dict() or (
+        config.augment.to_dict() != baseline.augment.to_dict()), name
+    assert config.model.to_dict() == baseline.model.to_dict(), name
+    assert config.eval.to_dict() == baseline.eval.to_dict(), name
+  with pytest.raises(ValueError, match="unknown fast-recipe part.*valid: label_smoothing"):
+    fast.apply_parts(default.get_config(), ("lookahaed",))
+  with pytest.raises(ValueError, match="configs/fast.py takes one of"):
+    fast.get_config("resnet50")
