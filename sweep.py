@@ -4,6 +4,8 @@
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --list
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --index 3
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --collect
+  python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \
+      --collect --baseline=blur_size=1     # every member's paired difference against it
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
       --config.base.train.num_epochs=2
   sweep --config configs/sweeps/augment_range.py --workdir runs/augsweep   # installed
@@ -13,8 +15,12 @@ command skips members that finished with the same config and resumes interrupted
 member that fails is reported with its error and the others still run. Without --index the
 sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweeps/collect.py).
 --index lets many machines (Colab runtimes, array jobs, TPU VMs) each take members of the same
-sweep on a shared or synced workdir; --collect then gathers what is there.
-Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config.
+sweep on a shared or synced workdir; --collect then gathers what is there. A member (group of
+seeds) is summarised by the mean over seeds and test images with a 95% interval (seeds and
+images bootstrapped); --baseline=<member> adds every other member's paired difference against
+it (paired.json, paired.md): see sweeps/collect.py and evaluate/bootstrap.py.
+Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
+unknown --baseline, or members that cannot be paired with the baseline.
 """
 import sys
 
@@ -34,6 +40,13 @@ _LIST = flags.DEFINE_bool("list", False, "Print every member's index, state and 
                           "nothing.")
 _COLLECT = flags.DEFINE_bool("collect", False, "Only gather the members' results into "
                              "summary.csv, summary.md and plots; run nothing.")
+_BASELINE = flags.DEFINE_string(
+    "baseline", None, "When collecting: every member's paired difference against this member "
+    "(its name without ',seed=N', e.g. 'blur_size=1' or a family label; see --list).")
+_BOOTSTRAP_SAMPLES = flags.DEFINE_integer(
+    "bootstrap_samples", 2000, "Bootstrap resamples of the intervals when collecting.",
+    lower_bound=1)
+_BOOTSTRAP_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first "
                                "(every process runs the same members together).")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -66,6 +79,11 @@ def main(argv):
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
+  groups = list(dict.fromkeys(member.group for member in members))
+  if _BASELINE.value is not None and _BASELINE.value not in groups:
+    print(f"error: --baseline {_BASELINE.value!r} is not a member of this sweep; members "
+          f"(without their seeds): {', '.join(groups)}", file=sys.stderr)
+    sys.exit(2)
   if _LIST.value:
     for member in members:
       print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}")
@@ -84,7 +102,14 @@ def main(argv):
     failed = [o for o in outcomes if o.state == runner.FAILED]
   if (_COLLECT.value or _INDEX.value is None) and jax.process_index() == 0:
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
-    _print_collection(collect.collect_sweep(workdir, members, title))
+    try:
+      collected = collect.collect_sweep(
+          workdir, members, title, baseline=_BASELINE.value,
+          replicates=_BOOTSTRAP_SAMPLES.value, bootstrap_seed=_BOOTSTRAP_SEED.value)
+    except ValueError as error:  # a baseline without per-image results, or unpairable
+      print(f"error: {error}", file=sys.stderr)
+      sys.exit(2)
+    _print_collection(collected)
   if failed:
     sys.exit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n" + "\n".join(
         f"  {o.member.index} {o.member.name}: {o.error}" for o in failed))
@@ -93,7 +118,9 @@ def main(argv):
 def _print_collection(collected):
   with open(collected["markdown"]) as f:
     print(f.read())
-  print(f"wrote {collected['csv']}, {collected['markdown']}"
+  print(f"wrote {collected['csv']}, {collected['markdown']}, {collected['groups_json']}"
+        + (f", {collected['paired']['json']}, {collected['paired']['markdown']}"
+           if collected["paired"] else "")
         + (f" and {len(collected['png'])} plot(s)" if collected["png"] else ""))
 
 

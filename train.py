@@ -36,7 +36,7 @@ def main(argv):
   from training.train_loop import TrainingDivergedError  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (UnknownNameError, DataError, ValueError, TrainingDivergedError) as error:
+  except (UnknownNameError, DataError, ValueError, TrainingDivergedError, OSError) as error:
     sys.exit(f"error: {error}")
 
 

@@ -84,6 +84,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.
   config.train.checkpoint_every_steps = 500  # Checkpoint period; also saved at the end.
   config.train.keep_checkpoints = 3  # How many of the latest checkpoints to keep.
+  # GPUs: XLA's --xla_gpu_deterministic_ops=true (set before JAX starts), so that a rerun or a
+  # resumed run repeats the same reductions bit for bit (slower). CPU and TPU are deterministic
+  # without it (see runtime/numerics.py and docs/training.md).
+  config.train.deterministic_gpu_ops = False
+
+  # ---- Resuming (rerun with the same --workdir). Fields that change the trained run
+  # (optimiser, schedule, length, batch size, seed, data, augmentation, model) must equal
+  # those saved with the checkpoint, unless named here: comma-separated dotted fields or
+  # sections, e.g. 'train.num_epochs' to extend a run. See runtime/resume_config.py.
+  config.resume = ml_collections.ConfigDict()
+  config.resume.allow_changes = ""
 
   # ---- Invariance evaluation (python -m evaluate --workdir ..., or at the end of training
   # with run_after_training=True). Every field, with its comment, is in evaluate/config.py:

@@ -73,7 +73,7 @@ def main(argv):
     run_config = load_run_config(_WORKDIR.value)
     evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,
                      out_dir=_OUT_DIR.value)
-  except (FileNotFoundError, ValueError, TypeError, DataError) as error:
+  except (OSError, ValueError, TypeError, DataError) as error:
     sys.exit(f"error: {error}")
 
 

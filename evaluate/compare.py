@@ -1,25 +1,48 @@
-"""Compares evaluated runs: their curves on one plot with a legend, and a Markdown table.
+"""Compares evaluated runs: paired differences with intervals, curves on one plot, a table.
 
   python -m evaluate.compare --workdirs runs/alexnet,runs/nostride --out runs/compare
   python -m evaluate.compare --workdirs runs/a,runs/b --labels "crop 0-4,crop 0-8" --out cmp
   python -m evaluate.compare --workdir "runs/sweep/aps,seed=0" --label aps \
       --workdir "runs/sweep/stride,seed=0" --label stride --out cmp   # names with commas
+  # several seeds per run: repeat a label, or give a quoted glob (one run per pattern)
+  python -m evaluate.compare --workdir "runs/sweep/stride,seed=*" \
+      --workdir "runs/sweep/aps,seed=*" --baseline stride --out cmp
+  python -m evaluate.compare --workdir "runs/s/aps,seed=0" --label aps \
+      --workdir "runs/s/aps,seed=1" --label aps --workdir "runs/s/lps,seed=0" --label lps ...
 
-Reads each workdir's eval/eval.json (written by `python -m evaluate`) and writes into --out:
-sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding size,
-one line per run, for every protocol with a size sweep), metrics_per_protocol.png (grouped
-bars, one colour per run), invariance_vs_accuracy.png (one panel per protocol: each run's
-P(top-1 change) against its accuracy on untransformed images) and compare.md (one row per
-run and protocol).
+Runs and seeds: every --workdir/--workdirs value is one evaluated workdir, or a glob pattern
+(quoted, so that the shell leaves it alone; `*`, `?`, `[`) matching several, which then form
+one run whose seeds they are. Values with the same label (--label/--labels, one per value)
+form one run too. Default labels: the workdir's name (a pattern's, without its ",seed=..."
+part).
+
+Reads each workdir's eval/eval.json and eval/per_image.npz (written by `python -m evaluate`)
+and writes into --out:
+  paired.json, paired.md: for every pair of runs (or each run against --baseline), every
+    protocol and metric: A, B, B - A and its bootstrap interval over the shared test images
+    (and seeds), and whether it excludes 0 (evaluate.paired; the scheme in
+    evaluate/bootstrap.py). Runs evaluated on different images or under different protocol
+    options are refused (exit status 2, nothing written).
+  sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding
+    size, one line per workdir, for every protocol with a size sweep),
+    metrics_per_protocol.png (grouped bars, one colour per workdir),
+    invariance_vs_accuracy.png (one panel per protocol: each workdir's P(top-1 change)
+    against its accuracy on untransformed images) and compare.md (one row per workdir and
+    protocol; mean ± standard error over images of each evaluation on its own).
+Workdirs evaluated before per-image files existed get the plots and compare.md, with a note
+instead of the paired comparison (--paired makes that an error).
+Exit status: 0, 1 (a missing evaluation or bad flag), 2 (runs that cannot be paired).
 """
 from __future__ import annotations
 
+import glob
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from evaluate import plots
+from evaluate import bootstrap, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import SUMMARY_METRICS, format_invariance, load_report
 
@@ -105,22 +128,115 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str) -> d
   return {"markdown": markdown_path, "png": pictures}
 
 
-def compare_workdirs(workdirs: Sequence[str], out_dir: str,
-                     labels: Optional[Sequence[str]] = None) -> dict[str, Any]:
-  """Reads each workdir's eval/eval.json and writes the comparison into `out_dir`.
+_GLOB_CHARACTERS = re.compile(r"[*?[]")
+_SEED_SUFFIX = re.compile(r",seed=[^,/]*$")
+
+
+def expand_workdir(value: str) -> list[str]:
+  """[value] for an existing path or a plain name; the sorted matches of a glob pattern.
 
   Raises:
-    FileNotFoundError: a workdir has no eval/eval.json (it was not evaluated).
-    ValueError: no workdirs, or labels that do not match the workdirs one to one.
+    FileNotFoundError: a pattern that matches nothing.
   """
-  if not workdirs:
+  if os.path.exists(value) or not _GLOB_CHARACTERS.search(value):
+    return [value]
+  matches = sorted(path for path in glob.glob(value) if os.path.isdir(path))
+  if not matches:
+    raise FileNotFoundError(f"--workdir pattern {value!r} matches no directory")
+  return matches
+
+
+def _default_label(value: str) -> str:
+  name = os.path.basename(os.path.normpath(value))
+  return _SEED_SUFFIX.sub("", name) if _GLOB_CHARACTERS.search(name) else name
+
+
+def group_workdirs(values: Sequence[str], labels: Optional[Sequence[str]] = None
+                   ) -> dict[str, list[str]]:
+  """label -> the workdirs of that run (its seeds), in order of first appearance.
+
+  values: workdirs or glob patterns (module docstring); labels: one per value (repeated
+  labels join their values into one run), or None for the default labels.
+
+  Raises:
+    ValueError: no values, or labels that are not one per value.
+    FileNotFoundError: a pattern that matches nothing.
+  """
+  if not values:
     raise ValueError("Give at least one workdir to compare.")
-  labels = list(labels) if labels else default_labels(workdirs)
-  if len(labels) != len(workdirs) or len(set(labels)) != len(labels):
-    raise ValueError(f"Need one distinct label per workdir: {len(workdirs)} workdirs, labels "
-                     f"{labels}")
-  reports = {label: load_report(workdir) for label, workdir in zip(labels, workdirs)}
-  return compare_reports(reports, out_dir)
+  if labels:
+    labels = list(labels)
+    if len(labels) != len(values):
+      raise ValueError(f"Need one label per --workdir value (repeat a label to join seeds "
+                       f"into one run): {len(values)} workdirs, labels {labels}")
+  else:
+    labels = [_default_label(v) for v in values]
+    if len(set(labels)) < len(labels):  # never join runs by accident: unique path labels
+      labels = default_labels(values)
+  runs: dict[str, list[str]] = {}
+  for value, label in zip(values, labels):
+    runs.setdefault(label, [])
+    runs[label] += [w for w in expand_workdir(value) if w not in runs[label]]
+  return runs
+
+
+def _plot_labels(runs: Mapping[str, Sequence[str]]) -> dict[str, str]:
+  """One legend label per workdir: the run's label, with the workdir's name for seeds."""
+  out = {}
+  for label, workdirs in runs.items():
+    for workdir in workdirs:
+      name = os.path.basename(os.path.normpath(workdir))
+      out[f"{label} [{name}]" if len(workdirs) > 1 else label] = workdir
+  return out
+
+
+def compare_workdirs(workdirs: Sequence[str], out_dir: str,
+                     labels: Optional[Sequence[str]] = None, *,
+                     paired_comparison: Optional[bool] = None, baseline: Optional[str] = None,
+                     replicates: int = bootstrap.DEFAULT_REPLICATES, bootstrap_seed: int = 0,
+                     confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                     say=print) -> dict[str, Any]:
+  """Reads each workdir's evaluation and writes the comparison into `out_dir`.
+
+  Args:
+    workdirs, labels: as group_workdirs.
+    paired_comparison: True: the paired comparison is required; None: made when every
+      workdir has a per-image file (else a note); False: not made.
+    baseline: compare every run with this one only (default: every pair of runs).
+    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.bootstrap).
+    say: prints the notes.
+  Returns:
+    {"markdown": compare.md, "png": [paths], "paired": {"json", "markdown"} or None}.
+  Raises:
+    FileNotFoundError: a workdir has no eval/eval.json (it was not evaluated).
+    ValueError: no workdirs, labels that do not match the workdirs, an unknown baseline, a
+      missing per-image file when paired_comparison is True.
+    evaluate.paired.IncomparableRunsError (a ValueError): runs that cannot be paired; raised
+      before anything is written.
+  """
+  runs = group_workdirs(workdirs, labels)
+  if baseline is not None and baseline not in runs:
+    raise ValueError(f"--baseline {baseline!r} is not one of the runs: {', '.join(runs)}")
+  reports = {label: load_report(workdir) for label, workdir in _plot_labels(runs).items()}
+  comparison = None
+  if paired_comparison is not False:
+    missing = [w for ws in runs.values() for w in ws if not os.path.exists(per_image.find(w))]
+    if missing and paired_comparison:
+      raise per_image.PerImageFileError(
+          f"No per-image results for {', '.join(missing)}: re-run `python -m evaluate` on "
+          "them (evaluations before per-image files existed have only eval.json).")
+    if missing:
+      say(f"note: no paired comparison: no per_image.npz in {', '.join(missing)} (evaluated "
+          "before per-image results existed; re-run `python -m evaluate` to get them)")
+    elif len(runs) < 2:
+      say("note: no paired comparison: one run only")
+    else:
+      loaded = [paired.load_run(label, ws) for label, ws in runs.items()]
+      comparison = paired.compare_runs(loaded, baseline=baseline, replicates=replicates,
+                                       seed=bootstrap_seed, confidence=confidence)
+  files = compare_reports(reports, out_dir)
+  files["paired"] = paired.write_paired(out_dir, comparison) if comparison else None
+  return files
 
 
 def joined_flag_values(listed: Optional[Sequence[str]],
@@ -132,32 +248,57 @@ def joined_flag_values(listed: Optional[Sequence[str]],
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])} (quote glob patterns: "
+             "--workdir \"runs/s/aps,seed=*\")")
   from absl import flags  # pylint: disable=g-import-not-at-top
-  result = None
   workdirs = joined_flag_values(flags.FLAGS.workdirs, flags.FLAGS.workdir)
   labels = joined_flag_values(flags.FLAGS.labels, flags.FLAGS.label)
   if not workdirs:
     sys.exit("error: give the runs to compare with --workdirs=a,b or --workdir=a --workdir=b")
   try:
-    result = compare_workdirs(workdirs, flags.FLAGS.out, labels)
+    result = compare_workdirs(
+        workdirs, flags.FLAGS.out, labels, paired_comparison=flags.FLAGS.paired,
+        baseline=flags.FLAGS.baseline, replicates=flags.FLAGS.bootstrap_samples,
+        bootstrap_seed=flags.FLAGS.bootstrap_seed, confidence=flags.FLAGS.confidence,
+        say=lambda line: print(line, file=sys.stderr))
+  except paired.IncomparableRunsError as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
   except (FileNotFoundError, ValueError) as error:
     sys.exit(f"error: {error}")
   with open(result["markdown"]) as f:
     print(f.read())
+  if result["paired"]:
+    with open(result["paired"]["markdown"]) as f:
+      print(f.read())
+    print(f"paired comparison: {result['paired']['json']}, {result['paired']['markdown']}")
   print(f"plots: {', '.join(result['png'])}")
 
 
 def _define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_list("workdirs", None, "Comma-separated evaluated workdirs (each with "
-                    "eval/eval.json).")
-  flags.DEFINE_multi_string("workdir", None, "One evaluated workdir, repeatable, for names "
+                    "eval/eval.json) or glob patterns.")
+  flags.DEFINE_multi_string("workdir", None, "One evaluated workdir or quoted glob pattern "
+                            "(its matches are the seeds of one run), repeatable, for names "
                             "with commas (sweep members): compared after --workdirs.")
-  flags.DEFINE_string("out", None, "Directory for the comparison plots and compare.md.")
-  flags.DEFINE_list("labels", None, "Comma-separated legend labels, one per workdir "
-                    "(default: the workdir names).")
-  flags.DEFINE_multi_string("label", None, "One legend label, repeatable: follows --labels.")
+  flags.DEFINE_string("out", None, "Directory for paired.json, paired.md, the comparison "
+                      "plots and compare.md.")
+  flags.DEFINE_list("labels", None, "Comma-separated labels, one per workdir value (default: "
+                    "the workdir names); a repeated label joins its workdirs into one run "
+                    "(its seeds).")
+  flags.DEFINE_multi_string("label", None, "One label, repeatable: follows --labels.")
+  flags.DEFINE_string("baseline", None, "Compare every run with the run of this label only "
+                      "(default: every pair of runs).")
+  flags.DEFINE_integer("bootstrap_samples", bootstrap.DEFAULT_REPLICATES,
+                       "Bootstrap resamples of the paired comparison.", lower_bound=1)
+  flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap's resampling.")
+  flags.DEFINE_float("confidence", bootstrap.DEFAULT_CONFIDENCE, "Level of the intervals.",
+                     lower_bound=0.5, upper_bound=0.999)
+  flags.DEFINE_bool("paired", None, "Require the paired comparison (error if a per-image "
+                    "file is missing); --nopaired skips it. Default: made when every workdir "
+                    "has per_image.npz.")
   flags.mark_flags_as_required(["out"])
 
 

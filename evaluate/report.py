@@ -35,7 +35,9 @@ with equal weight per size (so a protocol's number does not depend on how many p
 each size has, and full-grid and sampled evaluations estimate the same quantity).
 
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
-per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md.
+per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
+per_image.npz, written by evaluate.run with evaluate.per_image: the values every summary
+here is formed from).
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import adversarial, metrics
+from evaluate import adversarial, metrics, per_image
 from evaluate.json_values import finite_or_none, json_list, json_metric
 
 EVAL_JSON = "eval.json"
@@ -71,8 +73,12 @@ SAMPLING_NOTE = ("sampled: P(top-1 change) and MAC on K pairs per size drawn uni
 
 
 def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
-                   consistency_samples: int = 16) -> dict[str, Any]:
+                   consistency_samples: int = 16,
+                   values: Optional[per_image.PerImage] = None) -> dict[str, Any]:
   """The JSON-able report entry of one protocol (module docstring).
+
+  Every metric is summarised from the per-image values (evaluate.per_image: per image and
+  group, then per group and pooled over groups with equal weight).
 
   Args:
     result: an evaluate.grid.GridResult: probs (N, G, C), labels (N,), grid {key: (G,) or
@@ -82,15 +88,17 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
     seconds: wall time of the grid evaluation.
     seed: seeds the random grid-point pairs of the consistency metric.
     consistency_samples: random pairs of grid points per image for the consistency metric.
+    values: per_image.reduce_grid(result, seed=seed, consistency_samples=...) when the
+      caller already has it (evaluate.run writes it to the per-image file); None = computed.
   """
-  probs, labels = np.asarray(result.probs), np.asarray(result.labels)
+  probs = np.asarray(result.probs)
   pairs = np.asarray(result.pairs)
   pair_group, point_group = np.asarray(result.pair_group), np.asarray(result.point_group)
+  if values is None:
+    values = per_image.reduce_grid(result, seed=seed, consistency_samples=consistency_samples)
   # The point metrics use the point columns (all of a full grid; the uniform draws when
   # sampled); every metric is pooled over the groups with equal weight.
-  columns = np.asarray(result.point_columns)
-  point_probs, point_groups = probs[:, columns], point_group[columns]
-  consistency_options = dict(samples_per_image=consistency_samples, seed=seed)
+  point_groups = point_group[np.asarray(result.point_columns)]
   several = len(np.unique(point_group)) > 1
   entry = {
       "type": protocol_type,
@@ -101,19 +109,8 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
       "num_pairs": int(pairs.shape[0]),
       "seconds": float(seconds),
       "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
-      "metrics": {
-          "accuracy": json_metric(metrics.accuracy(point_probs, labels, point_groups,
-                                                   pool=True)),
-          "worst_case_accuracy": json_metric(metrics.worst_case_accuracy(
-              point_probs, labels, point_groups, pool=True)),
-          "consistency": json_metric(metrics.consistency(point_probs, point_groups, pool=True,
-                                                         **consistency_options)),
-          "p_top1_change": json_metric(metrics.p_top1_change(probs, pairs, pair_group,
-                                                             pool=True)),
-          "mac": json_metric(metrics.mac(probs, pairs, pair_group, pool=True)),
-          "stable_prediction": json_metric(metrics.stable_prediction(
-              point_probs, point_groups, pool=True)),
-      },
+      "metrics": {name: json_metric(per_image.pooled_stat(values.values[name]))
+                  for name in per_image.MEAN_METRICS},
       "adversarial": adversarial.adversarial_summary(result),
       "max_logit_change": (None if result.logit_spread is None else
                            finite_or_none(metrics.max_logit_change(result.logit_spread))),
@@ -130,13 +127,8 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   if SIZE_KEY in result.grid:
     entry["by_group"] = {
         "group_key": SIZE_KEY,
-        "p_top1_change": _grouped(metrics.p_top1_change(probs, pairs, groups=pair_group)),
-        "mac": _grouped(metrics.mac(probs, pairs, groups=pair_group)),
-        "accuracy": _grouped(metrics.accuracy(point_probs, labels, groups=point_groups)),
-        "worst_case_accuracy": _grouped(
-            metrics.worst_case_accuracy(point_probs, labels, groups=point_groups)),
-        "consistency": _grouped(
-            metrics.consistency(point_probs, groups=point_groups, **consistency_options)),
+        **{name: _grouped(per_image.group_stats(values.values[name], values.groups))
+           for name in SWEEP_METRICS},
         "max_logit_change": metrics.max_logit_change(result.logit_spread,
                                                      result.logit_groups),
     }
@@ -147,7 +139,7 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   if not result.sampled:
     entry["per_grid_point"] = {
         "grid": {key: json_list(values) for key, values in result.grid.items()},
-        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, labels)),
+        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, result.labels)),
         "p_top1_change": json_list(change_per_grid_point(probs, pairs)),
     }
   return entry

@@ -4,7 +4,8 @@ Order of work: read config.json, complete the eval config, build the model and A
 (a bad name or option fails here), read the latest checkpoint, check that every grid fits the
 memory bound; only then load the test set and evaluate each protocol with the vectorised grid
 engine (evaluate.grid), one progress line per protocol. Results go to `workdir/eval/`:
-eval.json, CSVs, summary.md (see evaluate.report) and PNGs (see evaluate.figures).
+eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
+group, see evaluate.per_image) and PNGs (see evaluate.figures).
 
 The parts live in modules of their own: runtime.run_config (the run's config.json),
 evaluate.eval_config (the eval config and its protocols), evaluate.images (which test
@@ -26,35 +27,35 @@ from common import tensorboard_events
 from data import load_cifar10
 from evaluate import figures
 from evaluate import grid as grid_engine
-from evaluate import metrics, plots, report
+from evaluate import metrics, per_image, plots, report
 from evaluate.config import evaluated_model_options
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import select_test_images
-from runtime import checkpointing, run_files
+from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
                               per_image_correct)
 from runtime.mesh import make_data_parallel_mesh, put_replicated
 from runtime.progress import format_duration, is_terminal, print_progress
-from runtime.run_config import load_run_config, run_data_config
-from runtime.variables import model_variables
+from runtime.run_config import load_checkpoint_config, run_data_config
 
 # Test images per batch when measuring accuracy on the untransformed images (rounded up to a
 # multiple of the devices; rows past the last image are masked).
 _CLEAN_BATCH = 500
 
 
-def _clean_accuracy(predict, variables, images: np.ndarray, labels: np.ndarray,
-                    shardings) -> dict:
-  """Accuracy on the untransformed images ({"mean", "stderr"} over images), in batches of
+def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
+                   shardings) -> np.ndarray:
+  """(N,) float64 1.0 where the untransformed image is classified right, in batches of
   _CLEAN_BATCH rounded up to the devices and sharded over them (rows past N masked)."""
   batch = eval_batch_for_devices(_CLEAN_BATCH, shardings.num_devices)
   correct = make_correct_fn(predict, batch_size=batch, batch_sharding=shardings.batch,
                             replicated=shardings.replicated)
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
-  return metrics.stat(hits.astype(np.float64))
+  return np.asarray(hits, np.float64)
 
 
+@numerics.at_evaluation_precision
 def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = None, *,
                      data_dir: Optional[str] = None, out_dir: Optional[str] = None,
                      verbose: bool = True) -> dict[str, Any]:
@@ -81,15 +82,15 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   start = time.perf_counter()
   is_main = jax.process_index() == 0
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
-  run_config = load_run_config(workdir)
+  run_config = load_checkpoint_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
   model = models.build_model(**evaluated_model_options(run_config.model, eval_config))
   built = build_protocols(eval_config.protocols)
-  tree, step = checkpointing.load_latest(workdir)
   predict = make_predict_fn(model)
   shardings = make_data_parallel_mesh()
-  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
-                             shardings.replicated)
+  # Restored onto this mesh, whatever mesh the run was trained on.
+  restored = checkpointing.restore_model_variables(workdir, model, shardings.replicated)
+  variables, step = restored.state, restored.step
   for name, protocol in built.items():
     try:
       grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
@@ -104,7 +105,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
-  clean_accuracy = _clean_accuracy(predict, variables, images, labels, shardings)
+  clean_correct = _clean_correct(predict, variables, images, labels, shardings)
+  clean_accuracy = metrics.stat(clean_correct)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
       f"{len(built)} protocol(s); accuracy on the untransformed images "
       f"{clean_accuracy['mean']:.4f}")
@@ -112,7 +114,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   eval_dir = out_dir or os.path.join(workdir, run_files.EVAL_SUBDIR)
   if is_main:
     os.makedirs(eval_dir, exist_ok=True)
-  entries, pictures = {}, []
+  entries, pictures, per_image_values = {}, [], {}
   draw = plots.available()
   if not draw:
     say("note: matplotlib is not installed: no plots (eval.json, the CSVs and summary.md are "
@@ -125,8 +127,12 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
         progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
+    values = per_image.reduce_grid(result, seed=int(eval_config.seed))
     entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed))
+                                  seconds=seconds, seed=int(eval_config.seed), values=values)
+    per_image_values[name] = per_image.ProtocolValues(
+        type=entry["type"], options=entry["options"], sampled=entry["sampled"],
+        per_image=values)
     entries[name] = entry
     shown = entry["metrics"]
     say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
@@ -151,11 +157,15 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
       "image_indices": [int(i) for i in image_indices],
       "clean_accuracy": report.json_metric(clean_accuracy),
       "eval_config": json.loads(eval_config.to_json()),
+      "matmul_precision": numerics.matmul_precision(),
       "seconds": time.perf_counter() - start,
       "protocols": entries,
   }
   if is_main:
     files = report.write_reports(eval_dir, eval_report)
+    files["per_image"] = per_image.save(
+        os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
+        labels=labels, clean_correct=clean_correct, protocols=per_image_values)
     tensorboard_events.write_eval_events(eval_dir, eval_report)
     files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
     eval_report["files"] = files

@@ -1,9 +1,12 @@
 """What training and evaluation both use for a run, below both (imports neither):
 
-  checkpointing.py  orbax checkpoints of a workdir: save, restore, load the latest
+  checkpointing.py  orbax checkpoints of a workdir (state + config): write, restore onto the
+                    current mesh, fall back to the previous one
+  resume_config.py  what may change on resume: the checkpoint's config against the new one
+  numerics.py       deterministic GPU ops (training) and the evaluation's matmul precision
   mesh.py           the data-parallel device mesh and its shardings
   run_files.py      config.json, summary.json, metrics.jsonl of a workdir
-  run_config.py     load_run_config(workdir): the saved config of a run
+  run_config.py     load_run_config(workdir): the saved config of a run (with its resumes)
   variables.py      model_variables(params, batch_stats): what model.apply takes
   accuracy.py       top-1 accuracy on the device, in batches sharded over the devices
   progress.py       progress lines and durations on the terminal

@@ -1,44 +1,77 @@
-"""Checkpoints of the train state with orbax, and the check that a resumed run is the same model."""
+"""A run's orbax checkpoints: the train state and the config it was trained with, restored onto
+the current device mesh whatever mesh wrote them.
+
+Layout: `WORKDIR/checkpoints/<step>/state/` (the TrainState pytree) and `<step>/config/` (the
+whole run config as JSON). Checkpoints written before the config item existed hold only
+`<step>/default/` (the state); they are read as checkpoints whose config is unknown (None).
+
+Restoring always goes through an abstract target (shapes, dtypes and the shardings of the
+current mesh), never through the shardings recorded in the checkpoint, so a run saved on 8
+devices restores on 1 and the other way round, bit for bit (the state is replicated).
+If the latest checkpoint cannot be read, the previous kept one is used, with a warning.
+
+Writing (CheckpointWriter) is asynchronous: `save` returns while orbax writes in the
+background into a temporary directory that becomes `<step>/` only when complete, so a crash
+or a full disk during a write leaves the earlier checkpoints as they were. A failed write is
+reported as a CheckpointWriteError at the next save or at close.
+"""
 from __future__ import annotations
 
-import json
+import dataclasses
+import errno
+import logging
 import os
-from typing import Any, Optional
+import shutil
+import sys
+import time
+from typing import Any, Callable, Optional
 
-import ml_collections
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
-import models
+from data.constants import IMAGE_SHAPE
+from runtime.progress import print_warning
+from runtime.variables import model_variables
 
-# Config sections that define the model's parameters: a resumed run must match them exactly.
-MODEL_DEFINING_SECTIONS = ("model",)
+STATE_ITEM = "state"
+CONFIG_ITEM = "config"
+LEGACY_STATE_ITEM = "default"  # the single item of checkpoints written without a config
+# Where checkpoints that could not be restored are moved (so their steps can be written again).
+UNRESTORABLE_SUBDIR = "checkpoints_unrestorable"
+
+# check_config(config_item_or_None, step): raises to refuse resuming from that checkpoint.
+ConfigCheck = Callable[[Optional[dict], int], None]
 
 
-class ConfigMismatchError(ValueError):
-  """The workdir holds a run whose model differs from the one the config asks for."""
+class CheckpointError(OSError):
+  """A checkpoint could not be written or read; the message says what is intact."""
 
 
-def make_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
-  """A CheckpointManager in `workdir/checkpoints`, keeping the latest `keep` checkpoints.
+class CheckpointWriteError(CheckpointError):
+  """Writing a checkpoint failed (e.g. a full disk); the earlier checkpoints are intact."""
 
-  The training loop decides when to save (`save`); the manager only writes and prunes.
+
+class UnrestorableCheckpointError(CheckpointError):
+  """No kept checkpoint of the workdir can be restored."""
+
+
+@dataclasses.dataclass
+class Restored:
+  """A restored checkpoint.
+
+  Attributes:
+    step: its step.
+    state: the restored pytree, in the structure, dtypes and shardings of the target.
+    config: the run config saved with it (a JSON dict), or None for a checkpoint written
+      before configs were saved with checkpoints.
+    skipped: later steps that could not be restored -> a one-line reason.
   """
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                         cleanup_tmp_directories=True)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
-
-
-def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, Optional[int]]:
-  """Restores the latest checkpoint into the structure, dtypes and shardings of `target`.
-
-  Returns:
-    (state, step): the restored state and its step, or (target, None) if there is none.
-  """
-  step = manager.latest_step()
-  if step is None:
-    return target, None
-  restored = manager.restore(step, args=ocp.args.StandardRestore(target))
-  return restored, step
+  step: int
+  state: Any
+  config: Optional[dict]
+  skipped: dict[int, str]
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -46,55 +79,392 @@ def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
-def load_latest(workdir: str) -> tuple[dict, int]:
-  """Reads the latest checkpoint of `workdir` without knowing its model.
+def _item_handlers(partial_state: bool) -> dict:
+  # PyTreeCheckpointHandler reads the same files as StandardCheckpointHandler and can restore
+  # a part of the tree (evaluation needs only the model variables, not the optimiser state).
+  state_handler = (ocp.PyTreeCheckpointHandler() if partial_state
+                   else ocp.StandardCheckpointHandler())
+  return {STATE_ITEM: state_handler, LEGACY_STATE_ITEM: state_handler,
+          CONFIG_ITEM: ocp.JsonCheckpointHandler()}
 
-  Returns:
-    (tree, step): the saved TrainState as a nested dict of arrays (keys 'params',
-    'batch_stats', 'opt_state', 'step', ...) and its step.
+
+def _open_reader(workdir: str, partial_state: bool = False) -> ocp.CheckpointManager:
+  """A manager that only reads `workdir`'s checkpoints (close it after use).
+
   Raises:
-    FileNotFoundError if the workdir has no checkpoint.
+    FileNotFoundError: the workdir has no checkpoint directory.
   """
   directory = checkpoint_dir(workdir)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"No checkpoints in {workdir!r} (no {directory}).")
-  manager = ocp.CheckpointManager(directory,
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
-  step = manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"No finished checkpoint in {directory}.")
-  tree = manager.restore(step, args=ocp.args.StandardRestore())
-  manager.close()
-  return tree, step
+  # (Not read_only=True, which logs a warning on every open: this manager is never asked to
+  # save or delete, and creates nothing.)
+  options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None)
+  return ocp.CheckpointManager(directory, options=options,
+                               item_handlers=_item_handlers(partial_state))
 
 
-def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
-  """Saves `state` as checkpoint `step` (asynchronously; atomic on disk: a crash mid-save
-  leaves only a temporary directory that the next run removes)."""
-  manager.save(step, args=ocp.args.StandardSave(state), force=True)
+def _state_item(manager: ocp.CheckpointManager, step: int) -> str:
+  step_dir = os.path.join(str(manager.directory), str(step))
+  return STATE_ITEM if os.path.isdir(os.path.join(step_dir, STATE_ITEM)) else LEGACY_STATE_ITEM
 
 
-def check_same_model(saved_config_path: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses to resume when a model-defining section differs from the saved config.
+def _read_config_item(manager: ocp.CheckpointManager, step: int) -> Optional[dict]:
+  """The config saved with checkpoint `step`, or None if it predates config items."""
+  if _state_item(manager, step) == LEGACY_STATE_ITEM:
+    return None
+  restored = manager.restore(step, args=ocp.args.Composite(
+      **{CONFIG_ITEM: ocp.args.JsonRestore()}))
+  return dict(restored[CONFIG_ITEM])
+
+
+def _short_reason(error: BaseException) -> str:
+  """The first line of an error, without tensorstore's long spec dumps."""
+  text = str(error).split(" [tensorstore_spec")[0].strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _drop_closed_loop_reports() -> None:
+  """From now on, drops Python's "Exception ignored" reports of RuntimeError('Event loop is
+  closed') (and nothing else).
+
+  Orbax runs a read or write in an event loop that it closes as soon as one part fails;
+  tensorstore's operations still in flight then report their completion to the closed loop,
+  which Python prints as dozens of unraisable tracebacks after the failure was already
+  reported (a fallback warning or a CheckpointWriteError). Called on such a failure only.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_loop_reports", False):
+    return
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"):
+      return
+    previous(unraisable)
+
+  hook.drops_closed_loop_reports = True
+  sys.unraisablehook = hook
+
+
+def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callable[[int], Any],
+                           check_config: Optional[ConfigCheck]) -> Optional[Restored]:
+  """Restores the latest step that can be restored (config item, then state), newest first.
+
+  `check_config` is called with each candidate's config before its state is read; what it
+  raises (a refused resume) propagates at once. Returns None if there is no checkpoint.
+  Raises UnrestorableCheckpointError if there are checkpoints but none can be restored.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  skipped: dict[int, str] = {}
+  for step in steps:
+    try:
+      config = _read_config_item(manager, step)
+    except Exception as error:  # pylint: disable=broad-except  (any corruption)
+      _drop_closed_loop_reports()
+      skipped[step] = f"its config cannot be read ({_short_reason(error)})"
+      continue
+    if check_config is not None:
+      check_config(config, step)
+    try:
+      state = restore_state(step)
+    except Exception as error:  # pylint: disable=broad-except
+      _drop_closed_loop_reports()
+      skipped[step] = f"its state cannot be restored ({_short_reason(error)})"
+      continue
+    return Restored(step=step, state=state, config=config, skipped=skipped)
+  if not steps:
+    return None
+  raise UnrestorableCheckpointError(
+      f"None of the checkpoints in {manager.directory} can be restored:\n  "
+      + "\n  ".join(f"step {step}: {why}" for step, why in skipped.items())
+      + "\nMove the checkpoints directory aside to start the run afresh.")
+
+
+def _warn_skipped(restored: Restored, directory: str, moved_to: Optional[str]) -> None:
+  if not restored.skipped:
+    return
+  where = f"; moved to {moved_to}" if moved_to else ""
+  print_warning(
+      f"the latest checkpoint(s) in {directory} cannot be restored"
+      f"{where}; using step {restored.step} instead:\n  "
+      + "\n  ".join(f"step {step}: {why}" for step, why in restored.skipped.items()),
+      jax.process_index() == 0)
+
+
+def _replicated_target(abstract: Any, sharding: jax.sharding.Sharding) -> Any:
+  """`abstract` (arrays or ShapeDtypeStructs) as ShapeDtypeStructs placed by `sharding`."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      abstract)
+
+
+def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
+  """(step, config item or None) of the newest checkpoint whose config can be read; None if
+  the workdir has no checkpoint (or none with a readable config). Reads no arrays."""
+  if not os.path.isdir(checkpoint_dir(workdir)):
+    return None
+  with _open_reader(workdir) as manager:
+    for step in sorted(manager.all_steps(), reverse=True):
+      try:
+        return step, _read_config_item(manager, step)
+      except Exception:  # pylint: disable=broad-except  (the restore warns about it)
+        continue
+  return None
+
+
+def restore_variables(workdir: str, abstract_variables: dict,
+                      sharding: jax.sharding.Sharding) -> Restored:
+  """Restores only the model variables of `workdir`'s latest restorable checkpoint.
+
+  Args:
+    abstract_variables: {'params': ..., 'batch_stats': ... (absent or {} if none)} of
+      ShapeDtypeStructs (e.g. jax.eval_shape of model.init): the shapes the checkpoint must
+      have; the optimiser state is not read.
+    sharding: where the arrays go (the current mesh's replicated sharding).
+  Returns:
+    Restored with state = {'params', 'batch_stats' (if any)}.
+  Raises:
+    FileNotFoundError: no checkpoint. UnrestorableCheckpointError: none can be restored
+      (e.g. its shapes are not those of the model).
+  """
+  wanted = {name: tree for name, tree in abstract_variables.items() if tree}
+  target = _replicated_target(wanted, sharding)
+  with _open_reader(workdir, partial_state=True) as manager:
+
+    def restore_state(step):
+      item = _state_item(manager, step)
+      args = ocp.args.PyTreeRestore(
+          item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+          partial_restore=True)
+      return dict(manager.restore(step, args=ocp.args.Composite(**{item: args}))[item])
+
+    restored = _restore_with_fallback(manager, restore_state, check_config=None)
+  if restored is None:
+    raise FileNotFoundError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
+  _warn_skipped(restored, checkpoint_dir(workdir), None)
+  return restored
+
+
+def restore_model_variables(workdir: str, model: Any, sharding: jax.sharding.Sharding
+                            ) -> Restored:
+  """The variables of `model` (a Flax module) from `workdir`'s latest restorable checkpoint,
+  placed by `sharding`; Restored.state is the dict that `model.apply` takes.
+
+  The target is the model's own abstract variables (jax.eval_shape of model.init), so a
+  checkpoint whose shapes are not the model's fails to restore. Raises as restore_variables.
+  """
+  abstract = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, *IMAGE_SHAPE), jnp.float32), train=False))
+  restored = restore_variables(workdir, {"params": abstract["params"],
+                                         "batch_stats": abstract.get("batch_stats", {})},
+                               sharding)
+  restored.state = model_variables(restored.state["params"], restored.state.get("batch_stats"))
+  return restored
+
+
+def load_latest(workdir: str) -> tuple[dict, int]:
+  """Reads the latest checkpoint of `workdir` without knowing its model (for tests and
+  tools): the whole saved TrainState as a nested dict of arrays (keys 'params',
+  'batch_stats', 'opt_state', 'step', ...), replicated on the current devices, and its step.
 
   Raises:
-    ConfigMismatchError naming every differing field, with the saved and the new value.
+    FileNotFoundError if the workdir has no checkpoint.
   """
-  with open(saved_config_path) as f:
-    saved = json.load(f)
-  new = json.loads(config.to_json())
-  # Options the saved run predates count as their legacy value (or default) on both sides.
-  saved["model"] = models.complete_saved_options(saved.get("model", {}))
-  new["model"] = models.complete_saved_options(new.get("model", {}))
-  differences = []
-  for section in MODEL_DEFINING_SECTIONS:
-    old_section, new_section = saved.get(section, {}), new.get(section, {})
-    for key in sorted(set(old_section) | set(new_section)):
-      if old_section.get(key) != new_section.get(key):
-        differences.append(
-            f"{section}.{key}: saved {old_section.get(key)!r}, now {new_section.get(key)!r}")
-  if differences:
-    raise ConfigMismatchError(
-        "This workdir holds checkpoints of a different model; refusing to mix them.\n  "
-        + "\n  ".join(differences)
-        + "\nUse a new --workdir, or the saved model settings to resume.")
+  sharding = jax.sharding.NamedSharding(
+      jax.make_mesh((jax.device_count(),), ("devices",)), jax.sharding.PartitionSpec())
+  with _open_reader(workdir) as manager:
+
+    def restore_state(step):
+      item = _state_item(manager, step)
+      args = ocp.args.StandardRestore(fallback_sharding=sharding)
+      return manager.restore(step, args=ocp.args.Composite(**{item: args}))[item]
+
+    restored = _restore_with_fallback(manager, restore_state, check_config=None)
+  if restored is None:
+    raise FileNotFoundError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
+  return restored.state, restored.step
+
+
+def is_disk_full(error: BaseException) -> bool:
+  """Whether `error` (or an error it was raised from) is 'no space left on device'."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _free_space(directory: str) -> str:
+  try:
+    return f"{shutil.disk_usage(directory).free / 2**30:.2f} GiB free there"
+  except OSError:
+    return "free space unknown"
+
+
+class _OrbaxErrorLog(logging.Filter):
+  """Holds back orbax's ERROR log records (with their tracebacks, from its background threads)
+  while a writer is open: a failed write is reported once, as a CheckpointWriteError. The
+  records are printed only if the failure is not a full disk (then they may help)."""
+
+  def __init__(self):
+    super().__init__()
+    self.records: list[logging.LogRecord] = []
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname:
+      self.records.append(record)
+      return False
+    return True
+
+  def replay(self) -> None:
+    for record in self.records:
+      logging.getLogger(record.name).handle(record)
+    self.records.clear()
+
+
+class CheckpointWriter:
+  """Saves a run's checkpoints (state + config) into `workdir/checkpoints`, keeping the latest
+  `keep`, and restores the latest one. Use it as a context manager: it is closed on every exit
+  path (on an exception, without raising a second one), so no orbax thread outlives the run.
+  """
+
+  def __init__(self, workdir: str, keep: int):
+    self.directory = checkpoint_dir(workdir)
+    self._workdir = workdir
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                           cleanup_tmp_directories=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                          item_handlers=_item_handlers(partial_state=False))
+    self._pending: Optional[int] = None  # the step being written in the background
+    self.last_complete: Optional[int] = self._manager.latest_step()
+    self._closed = False
+    self._orbax_errors = _OrbaxErrorLog()
+    logging.getLogger("absl").addFilter(self._orbax_errors)
+
+  def __enter__(self) -> "CheckpointWriter":
+    return self
+
+  def __exit__(self, exc_type, exc, traceback) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+
+  def restore(self, abstract_state: Any, sharding: jax.sharding.Sharding,
+              check_config: Optional[ConfigCheck] = None) -> Optional[Restored]:
+    """Restores the latest restorable checkpoint into `abstract_state`'s structure and dtypes
+    with `sharding` (the current mesh), or returns None if there is none.
+
+    Checkpoints newer than the one restored could not be read: they are moved to
+    WORKDIR/checkpoints_unrestorable/ (so that their steps can be written again) with a
+    warning. `check_config(config_item_or_None, step)` may refuse a candidate by raising.
+    """
+    target = _replicated_target(abstract_state, sharding)
+
+    def restore_state(step):
+      item = _state_item(self._manager, step)
+      args = ocp.args.Composite(**{item: ocp.args.StandardRestore(target)})
+      return self._manager.restore(step, args=args)[item]
+
+    restored = _restore_with_fallback(self._manager, restore_state, check_config)
+    if restored is None:
+      return None
+    moved_to = None
+    if restored.skipped:
+      moved_to = self._move_aside(sorted(restored.skipped))
+    _warn_skipped(restored, self.directory, moved_to)
+    self.last_complete = restored.step
+    return restored
+
+  def _move_aside(self, steps: list[int]) -> str:
+    """Moves the step directories `steps` out of the checkpoint directory (process 0)."""
+    target = os.path.join(os.path.dirname(self.directory), UNRESTORABLE_SUBDIR)
+    if jax.process_index() == 0:
+      os.makedirs(target, exist_ok=True)
+      stamp = time.strftime("%Y%m%d-%H%M%S")
+      for step in steps:
+        os.replace(os.path.join(self.directory, str(step)),
+                   os.path.join(target, f"{step}-{stamp}"))
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("cifar_invariance:checkpoints_moved_aside")
+    self._manager.reload()
+    return target
+
+  def save(self, step: int, state: Any, config: dict) -> None:
+    """Starts writing checkpoint `step` (state and `config`, a JSON dict) in the background.
+
+    Raises:
+      CheckpointWriteError: the previous checkpoint's write failed.
+    """
+    self._finish_pending()
+    try:
+      self._manager.save(step, args=ocp.args.Composite(**{
+          STATE_ITEM: ocp.args.StandardSave(state), CONFIG_ITEM: ocp.args.JsonSave(config)}),
+          force=True)
+    except Exception as error:  # pylint: disable=broad-except
+      raise self._write_error(step, error) from error
+    self._pending = step
+
+  def wait(self) -> None:
+    """Waits for the background write. Raises CheckpointWriteError if it failed."""
+    self._finish_pending()
+
+  def close(self) -> None:
+    """Waits for the background write and closes the manager (once).
+
+    Raises:
+      CheckpointWriteError: the last write failed (the manager is closed anyway).
+    """
+    if self._closed:
+      return
+    try:
+      self._finish_pending()
+    finally:
+      self._closed = True
+      self._close_quietly()
+      logging.getLogger("absl").removeFilter(self._orbax_errors)
+
+  def abort(self) -> None:
+    """close() for an exit path that is already raising: a failed write is only warned about."""
+    try:
+      self.close()
+    except CheckpointWriteError as error:
+      print_warning(str(error), jax.process_index() == 0)
+
+  def _close_quietly(self) -> None:
+    try:
+      self._manager.close()
+    except Exception:  # pylint: disable=broad-except  (the write error was already reported)
+      pass
+
+  def _finish_pending(self) -> None:
+    if self._pending is None:
+      return
+    step, self._pending = self._pending, None
+    try:
+      self._manager.wait_until_finished()
+    except Exception as error:  # pylint: disable=broad-except
+      raise self._write_error(step, error) from error
+    self.last_complete = step
+
+  def _write_error(self, step: int, error: BaseException) -> CheckpointWriteError:
+    _drop_closed_loop_reports()
+    disk_full = is_disk_full(error)
+    if disk_full:
+      self._orbax_errors.records.clear()
+    else:
+      logging.getLogger("absl").removeFilter(self._orbax_errors)
+      self._orbax_errors.replay()
+    cause = (f"the disk is full ({_free_space(self.directory)})" if disk_full
+             else _short_reason(error))
+    intact = (f"checkpoint {self.last_complete} is intact" if self.last_complete is not None
+              else "no earlier checkpoint exists")
+    remedy = ("Free some space (or use a workdir on a larger disk) and run the same command "
+              "again to resume" if disk_full else "Run the same command again to resume")
+    return CheckpointWriteError(
+        f"Could not write checkpoint {step} to {self.directory}: {cause}. The run stopped; "
+        f"{intact}. {remedy}.")

@@ -123,3 +123,10 @@ class TrainProgress:
     if self._bar is not None:
       self._bar.close()
       self._bar = None
+
+
+def print_warning(line: str, enabled: bool) -> None:
+  """'warning: <line>' on stderr (above any progress bar), if `enabled` (process 0)."""
+  if enabled:
+    tqdm.write(f"warning: {line}", file=sys.stderr)
+    sys.stderr.flush()

@@ -17,6 +17,8 @@ from common import tensorboard_events
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+# The key of config.json that logs every resume (the rest is the config the run started with).
+RESUMES_KEY = "resumes"
 # The subdirectory of the workdir that evaluation (evaluate.run) writes its reports into.
 EVAL_SUBDIR = "eval"
 
@@ -30,8 +32,31 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Writes the resolved config as `workdir/config.json`."""
+  """Writes the resolved config of a run that starts as `workdir/config.json`."""
   atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2) + "\n")
+
+
+def read_config_file(workdir: str) -> tuple[Optional[dict], list[dict]]:
+  """(config, resumes) of `workdir/config.json`: the config the run started with (None if
+  there is no readable file) and its resume log (RESUMES_KEY; [] for runs saved before it)."""
+  try:
+    with open(os.path.join(workdir, CONFIG_FILE)) as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return None, []
+  resumes = saved.pop(RESUMES_KEY, [])
+  return saved, resumes
+
+
+def append_resume(workdir: str, config: ml_collections.ConfigDict, entry: dict[str, Any]) -> None:
+  """Adds `entry` (step, time, devices, what changed) to the resume log of config.json; the
+  config there stays the one the run started with (`config` if there is no config.json)."""
+  started, resumes = read_config_file(workdir)
+  if started is None:
+    started = json.loads(config.to_json())
+    entry = {**entry, "note": "config.json was missing; the config above is this resume's"}
+  text = json.dumps({**started, RESUMES_KEY: resumes + [entry]}, indent=2) + "\n"
+  atomic_write_text(os.path.join(workdir, CONFIG_FILE), text)
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> None:

@@ -1,16 +1,29 @@
 """Gathers a sweep's members into summary.csv, summary.md and plots in the sweep workdir.
 
-Reads, per member directory: sweep_member.json (state, error), summary.json (test accuracy)
-and eval/eval.json (invariance metrics); a member that is missing any of them is reported as
-such, never guessed. Members that differ only by seed form a group; groups are summarised
-by the mean over seeds and the standard deviation over seeds (or, with one seed, by the
-standard error over the evaluated images).
+Reads, per member directory: sweep_member.json (state, error), summary.json (test accuracy),
+eval/eval.json (invariance metrics) and eval/per_image.npz (the metrics per image); a member
+that is missing any of them is reported as such, never guessed. Members that differ only by
+seed form a group (a "member" in the sweep's own words, e.g. `blur_size=3`).
+
+A group's invariance metrics: the mean over its finished seeds and the test images they
+share, with a 95% interval from the hierarchical bootstrap over seeds and images
+(evaluate.paired.summarise_run; the scheme in evaluate/bootstrap.py). Groups whose members
+have no per-image file (evaluated before it existed) show mean ± standard deviation over
+seeds instead, marked. Test accuracy (the whole test set, no per-image record): mean ±
+standard deviation over seeds. With a baseline group (`sweep.py --baseline=<group>`), every
+other group's paired difference against it (evaluate.paired.compare_runs, the same machinery
+as `python -m evaluate.compare`): paired.json and paired.md, and a table in summary.md.
 
 Written into the sweep workdir:
   summary.csv: one row per member: index, name, group, seed, every setting, state, error,
     final test accuracy, and <protocol>/<metric> for every protocol and summary metric
     (pooled over sizes with equal weight, as in eval.json), and <protocol>/max_logit_change.
-  summary.md: a table per group, the failed and missing members, the plots.
+  summary_groups.json: per group the interval summary ({"groups": {group: summarise_run's
+    dict, or {"error": why not}}, "confidence", "bootstrap_samples", "bootstrap_seed"}).
+  summary.md: a table of the groups' accuracies, one table per protocol (groups x metrics,
+    mean [95% interval]), the differences against the baseline, the failed and missing
+    members, the plots.
+  paired.json, paired.md: with a baseline only (evaluate.paired).
   sensitivity_vs_size_<protocol>.png: P(top-1 change), MAC and accuracy versus embedding size,
     one curve per group (protocols with a size sweep only).
   accuracy.png: final test accuracy per group (bar = mean, dots = seeds).
@@ -19,13 +32,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import plots
+from evaluate import bootstrap, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero
 from runtime import run_files
@@ -35,6 +49,7 @@ from sweeps.spec import SweepMember
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
+SUMMARY_GROUPS_JSON = "summary_groups.json"
 ACCURACY_PNG = "accuracy.png"
 # Metrics of a protocol summarised per group: columns of summary.md, panels of the curves.
 _GROUP_METRICS = ("p_top1_change", "mac", "accuracy")
@@ -168,44 +183,195 @@ def seed_curve(members: Sequence[MemberResult], protocol: str) -> Optional[dict[
   return series
 
 
+@dataclasses.dataclass
+class GroupIntervals:
+  """The interval summaries of a sweep's groups.
+
+  summaries: group -> evaluate.paired.summarise_run's dict (groups with per-image results);
+  errors: group -> why it has none (no finished member, no per-image file, seeds that cannot
+  be pooled); incomparable: the groups of `errors` whose seeds were evaluated on different
+  images or under different protocol options; runs: group -> its evaluate.paired.Run (for
+  paired comparisons).
+  """
+  summaries: dict[str, dict[str, Any]]
+  errors: dict[str, str]
+  runs: dict[str, paired.Run]
+  incomparable: set[str] = dataclasses.field(default_factory=set)
+
+
+def group_intervals(workdir: str, results: Sequence[MemberResult], *,
+                    replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
+                    confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> GroupIntervals:
+  """Every group's means over its finished, evaluated seeds with intervals (module
+  docstring)."""
+  out = GroupIntervals({}, {}, {})
+  for group, members in group_results(results).items():
+    done = [r for r in members if r.state == DONE and r.report]
+    if not done:
+      out.errors[group] = "no finished, evaluated member"
+      continue
+    directories = [member_dir(workdir, r.member) for r in done]
+    missing = [os.path.basename(d) for d in directories
+               if not os.path.exists(per_image.find(d))]
+    if missing:
+      out.errors[group] = (f"no per-image results in {', '.join(missing)} (evaluated before "
+                           "per_image.npz existed)")
+      continue
+    try:
+      run = paired.load_run(group, directories)
+      out.summaries[group] = paired.summarise_run(run, replicates=replicates, seed=seed,
+                                                  confidence=confidence)
+      out.runs[group] = run
+    except paired.IncomparableRunsError as error:
+      out.errors[group] = f"its seeds cannot be pooled: {error}"
+      out.incomparable.add(group)
+    except per_image.PerImageFileError as error:
+      out.errors[group] = str(error)
+  return out
+
+
+def baseline_comparison(intervals: GroupIntervals, baseline: str, **options) -> dict[str, Any]:
+  """evaluate.paired.compare_runs of every group with interval summaries against `baseline`;
+  the groups left out (no finished member, no per-image file) are listed in "left_out".
+
+  Raises:
+    ValueError: the baseline has no per-image results (the reason named);
+      IncomparableRunsError: a group that cannot be paired with it, or whose seeds cannot be
+      pooled (different images or protocol options).
+  """
+  if intervals.incomparable:
+    raise paired.IncomparableRunsError("; ".join(
+        f"member {group!r}: {intervals.errors[group]}" for group in intervals.incomparable))
+  if baseline not in intervals.runs:
+    reason = intervals.errors.get(baseline, "not a group of this sweep")
+    raise ValueError(f"--baseline {baseline!r}: no paired comparison possible: {reason}")
+  comparison = paired.compare_runs(list(intervals.runs.values()), baseline=baseline, **options)
+  comparison["left_out"] = dict(intervals.errors)
+  return comparison
+
+
+def _cell_interval(value: Optional[Mapping[str, Any]]) -> str:
+  if not value:
+    return "n/a"
+  return paired.format_interval(value["mean"], value["ci_low"], value["ci_high"])
+
+
+def _accuracy_table(groups, intervals: Optional[GroupIntervals], confidence: str) -> list[str]:
+  lines = [f"| member | seeds done | test accuracy (± sd over seeds) | untransformed accuracy "
+           f"[{confidence}] | images |", "|---|---|---|---|---|"]
+  for group, members in groups.items():
+    done = [r for r in members if r.state == DONE]
+    summary = intervals.summaries.get(group) if intervals else None
+    if summary:
+      clean, images = _cell_interval(summary[paired.CLEAN]), str(summary["n_images"])
+    else:
+      values = [r.report["clean_accuracy"]["mean"] for r in done if r.report]
+      clean, images = _format(*mean_and_spread(values)[:2]), "n/a"
+    lines.append(f"| {_marked(group, summary)} | {len(done)}/{len(members)} | "
+                 f"{_format(*mean_and_spread([r.test_accuracy for r in done])[:2])} | "
+                 f"{clean} | {images} |")
+  return lines
+
+
+def _marked(group: str, summary) -> str:
+  return group if summary else f"{group} †"
+
+
+def _protocol_table(protocol: str, groups, intervals: Optional[GroupIntervals]) -> list[str]:
+  header = ["member"] + [title for _, title in SUMMARY_METRICS] + ["max \\|logit change\\|"]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for group, members in groups.items():
+    entries = [r.report["protocols"][protocol] for r in members
+               if r.state == DONE and r.report and protocol in r.report["protocols"]]
+    if not entries:
+      continue
+    summary = ((intervals.summaries.get(group) or {}).get("protocols", {}).get(protocol)
+               if intervals else None)
+    changes = [entry.get("max_logit_change") for entry in entries]
+    cells = [_marked(group, summary)]
+    for metric, _ in SUMMARY_METRICS:
+      values = [entry["metrics"][metric]["mean"] for entry in entries]
+      if metric in PAIR_METRICS and values and all(
+          is_float_rounding_zero(v, c) for v, c in zip(values, changes)):
+        cells.append(_format_zero_aware(values, changes))
+      elif summary:
+        cells.append(_cell_interval(summary["metrics"].get(metric)))
+      else:
+        cells.append(_format(*mean_and_spread(values)[:2]))
+    known = [c for c in changes if c is not None]
+    cells.append(f"{max(known):.2e}" if known else "n/a")
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines
+
+
+def _difference_table(comparison: Mapping[str, Any]) -> list[str]:
+  metrics = [key for key, _ in SUMMARY_METRICS]
+  lines = ["| member | protocol | untransformed accuracy | "
+           + " | ".join(title for _, title in SUMMARY_METRICS) + " |",
+           "|" + "---|" * (3 + len(metrics))]
+
+  def cell(entry):
+    if not entry:
+      return "n/a"
+    text = paired.format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], True)
+    return f"**{text}**" if entry["distinguishable"] else text
+
+  for pair in comparison["pairs"]:
+    for index, (name, protocol) in enumerate(pair["protocols"].items()):
+      lines.append("| " + " | ".join(
+          [pair["b"], name, cell(pair[paired.CLEAN]) if index == 0 else ""]
+          + [cell(protocol["metrics"].get(metric)) for metric in metrics]) + " |")
+  return lines
+
+
 def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
-                     title: str) -> str:
-  """summary.md: per-group table (mean ± std over seeds), failures, missing members, plots."""
+                     title: str, intervals: Optional[GroupIntervals] = None,
+                     comparison: Optional[Mapping[str, Any]] = None,
+                     confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> str:
+  """summary.md (module docstring): the groups' accuracies, one table per protocol (mean
+  [interval] over seeds and images), the differences against the baseline, failures,
+  missing members, plots."""
   protocols = _protocol_names(results)
   groups = group_results(results)
+  level = f"{confidence:.0%}"
   counts = {}
   for result in results:
     counts[result.state] = counts.get(result.state, 0) + 1
   lines = [f"# {title}", "",
-           f"{len(results)} members in {len(groups)} groups: "
+           f"{len(results)} runs in {len(groups)} members (groups of seeds): "
            + ", ".join(f"{count} {state}" for state, count in counts.items()) + ".", "",
-           "Per group: mean over the seeds that finished ± standard deviation over seeds "
-           "(no ± with one seed). Invariance metrics: the protocol's summary number in each "
-           "member's eval.json; for protocols with several sizes (embed_*) the equal-weight "
-           "mean over sizes (evaluate/metrics.py, POOLING), with the per-size values in the "
-           "plots. MAC: mean absolute change of the first frame's top-class probability. "
-           "Protocols evaluated on sampled pairs are marked (sampled): their worst case is an "
-           "upper bound. A 0 is written \"0 up to float rounding (max \\|logit change\\| = "
-           "...)\" when no logit moved by more than float rounding.", ""]
+           f"Per member: mean over the seeds that finished and the test images they share "
+           f"[{level} interval, hierarchical bootstrap over seeds and images: "
+           f"evaluate/bootstrap.py]. Invariance metrics: the protocol's summary number; for "
+           f"protocols with several sizes (embed_*) each image's equal-weight mean over sizes "
+           f"(evaluate/metrics.py, POOLING), with the per-size values in the plots. MAC: mean "
+           f"absolute change of the first frame's top-class probability. Worst case and "
+           f"stable: over the grid points of each image (sampled protocols: over the drawn "
+           f"points, an upper bound). Max \\|logit change\\|: the max over seeds and "
+           f"images, not bootstrapped; a 0 is written \"0 up to float rounding (max \\|logit "
+           f"change\\| = ...)\" when no logit moved by more than float rounding. Test "
+           f"accuracy: the whole test set, mean ± standard deviation over seeds.", ""]
+  marked = {g: e for g, e in (intervals.errors.items() if intervals else ())
+            if any(r.state == DONE for r in groups.get(g, ()))}
+  if marked or intervals is None:
+    lines += ["† no interval: mean ± standard deviation over seeds (no ± with one seed)"
+              + (": " + "; ".join(f"`{g}`: {e}" for g, e in marked.items()) if marked
+                 else "") + ".", ""]
+  lines += ["## Accuracy", ""] + _accuracy_table(groups, intervals, level)
   sampled = {protocol for protocol in protocols for r in results
              if r.report and (r.report["protocols"].get(protocol) or {}).get("sampled")}
-  header = ["group", "seeds done", "test accuracy"] + [
-      f"{protocol}{' (sampled)' if protocol in sampled else ''}: "
-      f"{dict(SUMMARY_METRICS)[metric]}" for protocol in protocols for metric in _GROUP_METRICS]
-  lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  for group, members in groups.items():
-    done = [r for r in members if r.state == DONE]
-    cells = [group, f"{len(done)}/{len(members)}",
-             _format(*mean_and_spread([r.test_accuracy for r in done])[:2])]
-    for protocol in protocols:
-      for metric in _GROUP_METRICS:
-        entries = [r.report["protocols"][protocol] for r in done
-                   if r.report and protocol in r.report["protocols"]]
-        values = [entry["metrics"][metric]["mean"] for entry in entries]
-        changes = [entry.get("max_logit_change") for entry in entries]
-        cells.append(_format_zero_aware(values, changes) if metric in PAIR_METRICS
-                     else _format(*mean_and_spread(values)[:2]))
-    lines.append("| " + " | ".join(cells) + " |")
+  for protocol in protocols:
+    kind = next(r.report["protocols"][protocol]["type"] for r in results
+                if r.report and protocol in r.report["protocols"])
+    lines += ["", f"## `{protocol}` ({kind}{', sampled' if protocol in sampled else ''})",
+              ""] + _protocol_table(protocol, groups, intervals)
+  if comparison:
+    lines += ["", f"## Differences against `{comparison['baseline']}`", "",
+              f"Each member minus `{comparison['baseline']}` [{level} interval: "
+              f"{comparison['method']}]; **bold** where the interval excludes 0 "
+              f"(distinguishable); otherwise indistinguishable on this evidence. Every value "
+              f"and the per-size differences: paired.md, paired.json.", ""]
+    lines += _difference_table(comparison)
   failed = [r for r in results if r.state == FAILED]
   if failed:
     lines += ["", "## Failed members", ""]
@@ -250,19 +416,41 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult]) -> list[str]:
   return paths
 
 
-def collect_sweep(workdir: str, members: Sequence[SweepMember],
-                  title: str = "Sweep summary") -> dict[str, Any]:
+def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sweep summary",
+                  *, baseline: Optional[str] = None,
+                  replicates: int = bootstrap.DEFAULT_REPLICATES, bootstrap_seed: int = 0,
+                  confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
   """Reads every member of the sweep in `workdir` and writes the summary files and plots.
 
+  Args:
+    baseline: a group name: also write every other group's paired difference against it
+      (paired.json, paired.md).
+    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.bootstrap).
   Returns:
-    {"csv": path, "markdown": path, "png": [paths], "results": [MemberResult]}.
+    {"csv", "markdown", "groups_json", "paired": {"json", "markdown"} or None,
+     "png": [paths], "results": [MemberResult]}.
+  Raises:
+    ValueError: a baseline that is not a group with per-image results;
+      evaluate.paired.IncomparableRunsError: a group that cannot be paired with the baseline
+      (raised before anything is written).
   """
   results = [read_member(workdir, member) for member in members]
+  options = dict(replicates=replicates, seed=bootstrap_seed, confidence=confidence)
+  intervals = group_intervals(workdir, results, **options)
+  comparison = baseline_comparison(intervals, baseline, **options) if baseline else None
   os.makedirs(workdir, exist_ok=True)
   csv_path = write_summary_csv(os.path.join(workdir, SUMMARY_CSV), results)
+  groups_path = os.path.join(workdir, SUMMARY_GROUPS_JSON)
+  run_files.atomic_write_text(groups_path, json.dumps({
+      "confidence": confidence, "bootstrap_samples": replicates,
+      "bootstrap_seed": bootstrap_seed,
+      "groups": {group: intervals.summaries.get(group)
+                 or {"error": intervals.errors.get(group)}
+                 for group in group_results(results)}}, indent=1) + "\n")
   pictures = plot_sweep(workdir, results)
   markdown_path = os.path.join(workdir, SUMMARY_MD)
   with open(markdown_path, "w") as f:
-    f.write(markdown_summary(results, pictures, title))
-  return {"csv": csv_path, "markdown": markdown_path, "png": pictures, "results": results}
-
+    f.write(markdown_summary(results, pictures, title, intervals, comparison, confidence))
+  paired_files = paired.write_paired(workdir, comparison) if comparison else None
+  return {"csv": csv_path, "markdown": markdown_path, "groups_json": groups_path,
+          "paired": paired_files, "png": pictures, "results": results}

@@ -6,6 +6,7 @@ small grids; most tests read what that evaluation wrote.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,7 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   assert saved["num_images"] == NUM_TEST_IMAGES and saved["seed"] == 0
   assert saved["image_indices"] == list(range(NUM_TEST_IMAGES))
   assert saved["model"]["name"] == "alexnet"
+  assert saved["matmul_precision"] == "highest"
   assert saved["clean_accuracy"]["mean"] == pytest.approx(summary["final_test_accuracy"])
   assert set(saved["protocols"]) == set(TINY_EVAL["protocols"])
   for name, entry in saved["protocols"].items():
@@ -100,6 +102,47 @@ def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
     assert np.mean(per_size) == pytest.approx(entry["metrics"]["accuracy"]["mean"])
     if entry["by_group"]:
       assert entry["by_group"]["accuracy"]["mean"] == pytest.approx(per_size)
+
+
+def _mean_and_stderr(per_image_values):
+  """Independent of evaluate/: mean and standard error (ddof 1) over images."""
+  count = len(per_image_values)
+  return per_image_values.mean(), per_image_values.std(ddof=1) / np.sqrt(count)
+
+
+def test_per_image_file_recomputes_every_summary_of_eval_json(evaluated):
+  """per_image.npz holds every metric per image and size; its means and standard errors,
+  per size and pooled over sizes (each image's mean over its sizes), are eval.json's."""
+  workdir, _, eval_report = evaluated
+  with np.load(_eval_file(workdir, "per_image.npz")) as data:
+    saved = {key: data[key] for key in data.files}
+  meta = json.loads(str(saved["meta"]))
+  assert list(saved["image_indices"]) == eval_report["image_indices"]
+  assert set(meta["protocols"]) == set(TINY_EVAL["protocols"])
+  mean, stderr = _mean_and_stderr(saved["clean_correct"])
+  assert eval_report["clean_accuracy"] == {"mean": pytest.approx(mean),
+                                           "stderr": pytest.approx(stderr)}
+  for name, entry in eval_report["protocols"].items():
+    assert meta["protocols"][name]["options"] == entry["options"]
+    groups = saved[f"{name}/groups"]
+    for metric, summary in entry["metrics"].items():
+      values = saved[f"{name}/{metric}"]
+      assert values.shape == (NUM_TEST_IMAGES, len(groups))
+      mean, stderr = _mean_and_stderr(values.mean(1))  # equal weight per size
+      assert summary["mean"] == pytest.approx(mean, abs=1e-12)
+      assert summary["stderr"] == pytest.approx(stderr, abs=1e-12)
+      if entry["by_group"] and metric in entry["by_group"]:
+        assert entry["by_group"][metric]["group"] == list(groups)
+        for k, group_values in enumerate(values.T):
+          mean, stderr = _mean_and_stderr(group_values)
+          assert entry["by_group"][metric]["mean"][k] == pytest.approx(mean, abs=1e-12)
+          assert entry["by_group"][metric]["stderr"][k] == pytest.approx(stderr, abs=1e-12)
+    adversarial = entry["adversarial"]
+    for metric in ("stable_prediction", "worst_case_accuracy"):
+      assert set(np.unique(saved[f"{name}/{metric}"])) <= {0.0, 1.0}
+      assert adversarial[metric]["mean"] == pytest.approx(
+          saved[f"{name}/{metric}"].mean(1).mean())
+    assert entry["max_logit_change"] == pytest.approx(saved[f"{name}/max_logit_change"].max())
 
 
 def test_change_per_grid_point_averages_to_p_top1_change():
@@ -185,8 +228,10 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     changed = json.load(f)
   changed["model"]["name"] = "alexnet_nostride"
   (other / "eval" / "eval.json").write_text(json.dumps(changed))
+  shutil.copy(_eval_file(workdir, "per_image.npz"), other / "eval" / "per_image.npz")
   out = tmp_path / "compare"
-  files = compare.compare_workdirs([workdir, str(other)], str(out), labels=["strided", "nostride"])
+  files = compare.compare_workdirs([workdir, str(other)], str(out), labels=["strided", "nostride"],
+                                   replicates=200)
   assert {os.path.basename(p) for p in files["png"]} == {
       "sensitivity_vs_size_embed.png", "sensitivity_vs_size_sampled.png",
       "sensitivity_vs_size_scale.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png"}
@@ -194,6 +239,15 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     _assert_valid_png(path)
   text = (out / "compare.md").read_text()
   assert text.count("| strided |") == text.count("| nostride |") == len(TINY_EVAL["protocols"])
+  # The same per-image values twice: every paired difference is 0, with a 0-wide interval.
+  with open(out / "paired.json") as f:
+    (pair,) = json.load(f)["pairs"]
+  assert pair["n_images"] == NUM_TEST_IMAGES and set(pair["protocols"]) == set(
+      TINY_EVAL["protocols"])
+  for protocol in pair["protocols"].values():
+    for entry in protocol["metrics"].values():
+      assert entry["diff"] == entry["ci_low"] == entry["ci_high"] == 0.0
+      assert not entry["distinguishable"]
   with pytest.raises(FileNotFoundError, match="python -m evaluate"):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
 
@@ -319,3 +373,29 @@ def test_compare_takes_repeated_workdirs_whose_names_hold_commas():
       "a", "b", "runs/s/aps,seed=0"]
   assert compare.joined_flag_values(None, ["x,seed=0"]) == ["x,seed=0"]
   assert compare.joined_flag_values(None, None) is None
+
+
+def test_evaluation_computes_every_product_at_the_highest_precision():
+  """TPUs (and TF32 GPUs) multiply with fewer mantissa bits by default; under the evaluation's
+  precision every convolution and matmul of the model asks for HIGHEST (checked in the
+  lowered program, so on any platform)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  from runtime import numerics  # pylint: disable=g-import-not-at-top
+  from runtime.accuracy import make_predict_fn  # pylint: disable=g-import-not-at-top
+  model = models.build_model(name="alexnet", width=4, num_classes=10)
+  images = jax.ShapeDtypeStruct((2, 32, 32, 3), np.uint8)
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 32, 32, 3),
+                                                                            np.float32)))
+
+  def precisions() -> list[str]:
+    """The operand precisions of every convolution and dot_general of the lowered predict."""
+    text = jax.jit(make_predict_fn(model)).lower(variables, images).as_text()
+    return [word for line in text.splitlines()
+            if "stablehlo.convolution" in line or "stablehlo.dot_general" in line
+            for group in re.findall(r"precision(?:_config)? = \[([^\]]*)\]", line)
+            for word in re.findall(r"DEFAULT|HIGHEST|HIGH", group)]
+
+  assert set(precisions()) == {"DEFAULT"}
+  at_eval = numerics.at_evaluation_precision(precisions)()
+  assert len(at_eval) >= 4 and set(at_eval) == {"HIGHEST"}, at_eval

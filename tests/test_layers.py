@@ -1,5 +1,6 @@
 """Analyses inside the network (evaluate/layers): property tests with random weights, tiny widths."""
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -138,11 +139,9 @@ def _tiny_workdir(tmp_path):
   model = models.build_model(**config.model)
   variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
   workdir = tmp_path / "run"
-  manager = checkpointing.make_manager(str(workdir), keep=1)
-  checkpointing.save(manager, 1, {"params": variables["params"],
-                                  "batch_stats": variables["batch_stats"]})
-  manager.wait_until_finished()
-  manager.close()
+  with checkpointing.CheckpointWriter(str(workdir), keep=1) as writer:
+    writer.save(1, {"params": variables["params"], "batch_stats": variables["batch_stats"]},
+                json.loads(config.to_json()))
   (workdir / run_files.CONFIG_FILE).write_text(config.to_json())
   return str(workdir)
 

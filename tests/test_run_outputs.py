@@ -53,6 +53,20 @@ def test_resumed_run_shows_every_step_once_with_the_values_logged_again(tmp_path
   assert len(tensorboard_events.event_files(str(tmp_path), tensorboard_events.TRAIN_SUFFIX)) == 2
 
 
+def test_every_logged_record_is_on_disk_before_the_next_step(tmp_path):
+  """A killed run must not lose events that metrics.jsonl holds (a resume re-logs only the
+  steps after its checkpoint). tensorboardX's SummaryWriter(purge_step=...) writes the same
+  purge event, but through a queue and a thread: its flush() does not wait for the queue, so
+  a SIGKILL right after add_scalar + flush loses the last scalars (tried with tensorboardX
+  2.6.5). Hence the synchronous writer, checked here with TensorBoard's reader while open."""
+  log = run_files.MetricsLog(str(tmp_path))
+  log.truncate_after(0)
+  for step in (4, 8):
+    log.write(_record(step, 1.0 / step))
+    assert read_scalars(str(tmp_path))["train_loss"][-1] == (step, 1.0 / step)
+  log.close()
+
+
 def test_missing_event_files_are_written_from_metrics_jsonl_on_resume(tmp_path):
   (tmp_path / run_files.METRICS_FILE).write_text(
       "".join(json.dumps(_record(step, 3.0 - step / 8)) + "\n" for step in (4, 8, 12)))

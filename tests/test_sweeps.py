@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, tiny_config, write_tiny_sweep
@@ -158,6 +159,80 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   assert members[6].config.model.downsample == "ideal"
 
 
+# ---- Collection of finished members (fake evaluations, no training).
+
+
+def _fake_finished_sweep(workdir, rng, *, planted=0.15, old_member=None):
+  """Three members x three seeds marked done, each with a fake evaluation on 150 images:
+  'blur' flips `planted` more often than 'stride', 'aps' as often. old_member: the name of
+  a member whose evaluation has no per-image file (evaluated before it existed)."""
+  from tests.synthetic_eval import write_evaluation  # pylint: disable=g-import-not-at-top
+  from sweeps import runner  # pylint: disable=g-import-not-at-top
+  members = expand_sweep(_sweep(members=[
+      {"label": "stride"}, {"label": "blur", "train.learning_rate": 0.02},
+      {"label": "aps", "train.learning_rate": 0.03}], seeds=(0, 1, 2)))
+  difficulty = rng.uniform(0.05, 0.6, 150)
+  for member in members:
+    directory = os.path.join(workdir, member.name)
+    shift = planted if member.group == "blur" else 0.0
+    flips = (rng.random((150, 2)) < (difficulty + shift)[:, None]).astype(float)
+    write_evaluation(directory, {"p_top1_change": flips, "accuracy": 1 - flips})
+    runner._write_status(directory, member, "done")  # pylint: disable=protected-access
+    with open(os.path.join(directory, "summary.json"), "w") as f:
+      json.dump({"final_test_accuracy": 0.5 + 0.01 * member.seed}, f)
+    if member.name == old_member:
+      os.remove(os.path.join(directory, "eval", "per_image.npz"))
+  return members
+
+
+def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(tmp_path):
+  from evaluate import paired  # pylint: disable=g-import-not-at-top
+  from sweeps import collect  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path)
+  members = _fake_finished_sweep(workdir, np.random.default_rng(0))
+  collected = collect.collect_sweep(workdir, members, baseline="stride", replicates=300)
+  assert len(_rows(workdir)) == 9  # summary.csv: one row per member run
+  with open(collected["groups_json"]) as f:
+    groups = json.load(f)["groups"]
+  assert list(groups) == ["stride", "blur", "aps"]
+  flips = groups["blur"]["protocols"]["embed"]["metrics"]["p_top1_change"]
+  assert groups["blur"]["n_seeds"] == 3 and groups["blur"]["n_images"] == 150
+  assert flips["ci_low"] < flips["mean"] < flips["ci_high"]
+  with open(os.path.join(workdir, "paired.json")) as f:
+    pairs = json.load(f)["pairs"]
+  assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
+  assert pairs[0]["n_seeds_a"] == pairs[0]["n_seeds_b"] == 3
+  blur, aps = (p["protocols"]["embed"]["metrics"]["p_top1_change"] for p in pairs)
+  assert blur["distinguishable"] and blur["ci_low"] < 0.15 < blur["ci_high"]
+  assert not aps["distinguishable"]  # nothing planted
+  with open(collected["markdown"]) as f:
+    text = f.read()
+  assert "## `embed` (embed_shift)" in text and "## Differences against `stride`" in text
+  assert f"{flips['mean']:.4f} [{flips['ci_low']:.4f}, {flips['ci_high']:.4f}]" in text
+  assert f"**{blur['diff']:+.4f} [" in text  # bold: distinguishable
+  assert os.path.exists(os.path.join(workdir, "paired.md"))
+  # One seed of 'aps' evaluated under other protocol options: its seeds cannot be pooled,
+  # and a comparison against the baseline is refused (sweep.py exits 2).
+  from tests.synthetic_eval import write_evaluation  # pylint: disable=g-import-not-at-top
+  write_evaluation(os.path.join(workdir, "aps,seed=1"), {"p_top1_change": np.zeros((150, 2))},
+                   options={"sizes": [24, 28], "fill": "mean"})
+  with pytest.raises(paired.IncomparableRunsError, match="'aps'.*fill"):
+    collect.collect_sweep(workdir, members, baseline="stride", replicates=50)
+
+
+def test_members_without_per_image_files_fall_back_to_the_spread_over_seeds(tmp_path):
+  from sweeps import collect  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path)
+  members = _fake_finished_sweep(workdir, np.random.default_rng(1), old_member="aps,seed=2")
+  collected = collect.collect_sweep(workdir, members, replicates=100)
+  with open(collected["markdown"]) as f:
+    text = f.read()
+  assert "| aps † |" in text and "no per-image results in aps,seed=2" in text
+  assert "| stride |" in text and collected["paired"] is None
+  with pytest.raises(ValueError, match="no per-image results in aps,seed=2"):
+    collect.collect_sweep(workdir, members, baseline="aps", replicates=100)
+
+
 # ---- The real sweep.py on tiny synthetic runs.
 
 def _sweep_py(config, workdir, *flags):
@@ -211,10 +286,19 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
     assert [m["name"] for m in json.load(f)["members"]] == ["a,seed=0", "b,seed=0"]
 
   os.remove(os.path.join(workdir, "summary.csv"))
-  collected = _sweep_py(config, workdir, "--collect")
+  unknown = _sweep_py(config, workdir, "--collect", "--baseline=c")
+  assert unknown.returncode == 2 and "members (without their seeds): a, b" in unknown.stderr
+  collected = _sweep_py(config, workdir, "--collect", "--baseline=a", "--bootstrap_samples=200")
   assert collected.returncode == 0, collected.stderr
   assert "starting" not in collected.stdout and "| a |" in collected.stdout
   assert len(_rows(workdir)) == 2
+  # The real evaluations' per-image files: one seed each, b against a on the same images.
+  with open(os.path.join(workdir, "paired.json")) as f:
+    (pair,) = json.load(f)["pairs"]
+  assert (pair["a"], pair["b"], pair["n_seeds_a"]) == ("a", "b", 1)
+  entry = pair["protocols"]["embed_black"]["metrics"]["p_top1_change"]
+  assert entry["ci_low"] <= entry["diff"] <= entry["ci_high"]
+  assert "## Differences against `a`" in collected.stdout
 
 
 def test_failing_member_is_reported_and_the_other_completes(tmp_path):
@@ -250,19 +334,19 @@ def test_interrupted_member_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
   member = expand_sweep(_sweep(members=[{"label": "a"}]))[0]
   workdir = str(tmp_path)
-  real_save = checkpointing.save
+  real_save = checkpointing.CheckpointWriter.save
 
-  def save_then_die(manager, step, state):
+  def save_then_die(writer, step, state, config):
     if step == 8:
-      manager.wait_until_finished()
+      writer.wait()
       raise Preempted()
-    real_save(manager, step, state)
+    real_save(writer, step, state, config)
 
-  monkeypatch.setattr(checkpointing, "save", save_then_die)
+  monkeypatch.setattr(checkpointing.CheckpointWriter, "save", save_then_die)
   with pytest.raises(Preempted):
     runner.run_member(member, workdir, evaluate=False)
   assert _status(workdir, member.name)["state"] == "running"
-  monkeypatch.setattr(checkpointing, "save", real_save)
+  monkeypatch.setattr(checkpointing.CheckpointWriter, "save", real_save)
 
   outcome = runner.run_member(member, workdir, evaluate=False)
   assert outcome.state == "done"

@@ -1,26 +1,95 @@
-"""Runs the tiny test config in a fresh process (for device-count and kill/resume tests).
+"""train.py on the tiny test config in a fresh process, with fault injection (for device-count,
+kill/resume, full-disk and NaN tests).
 
-  python tests/tiny_run.py WORKDIR [--kill-at-step N] [--override key=value ...]
+  python tests/tiny_run.py WORKDIR [--override key.path=value ...]
+      [--kill-during-save N | --disk-full-during-save N | --nan-at-step N]
 
-With --kill-at-step N the process SIGKILLs itself when the loop asks to save checkpoint N
-(after the earlier checkpoints have finished writing), like a preempted job. Otherwise it
-prints one JSON line: the summary plus the final train loss and a digest of the parameters.
+Runs train.py's own main() (flags, error handling and exit status as the command has them)
+with --config tests/tiny_config.py and every override as --config.key.path=value.
+Fault injection:
+  --kill-during-save N: SIGKILL while orbax writes checkpoint N in the background (in the
+    middle of writing the state's metadata file, after its arrays), like a preempted job.
+  --disk-full-during-save N: that write fails with OSError(ENOSPC) instead.
+  --nan-at-step N: the parameters become NaN inside the jitted step N, so its loss and
+    gradients are NaN.
+With --evaluate-first, the latest checkpoint is first evaluated (python -m evaluate's
+evaluate_workdir, one tiny protocol) and analysed (evaluate.layers, shiftability on 2 images),
+printing {"evaluated": step, "digest": ...} for each restore they make and {"eval_step": ...,
+"matmul_precision": ...}; training (resuming) follows.
+Prints one JSON line per checkpoint save as it starts ({"saved": step, "digest": ...}, the
+digest of the parameters being saved) and, when a checkpoint is restored, {"restored": step,
+"digest": ...}; at the end (if the run succeeded) one JSON line: the summary plus the final
+train loss, the digest of the latest checkpoint's parameters and the step it holds.
+
+Tests call `run_tiny(workdir, *args, devices=N)`, which runs this file in a subprocess with N
+fake CPU devices and returns a Run (exit status, JSON lines, stderr).
 """
 import argparse
+import dataclasses
+import errno
 import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
 
-from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
-from runtime import checkpointing  # pylint: disable=g-import-not-at-top
-from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+TINY_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_config.py")
+
+
+# ---- For the tests (the parent process).
+
+TINY_RUN = os.path.abspath(__file__)
+REPO_ROOT = os.path.dirname(os.path.dirname(TINY_RUN))
+# Cheaper XLA CPU compilation (compile time dominates these runs); every run uses the same.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+WIDTH = ["model.width=4"]
+
+
+@dataclasses.dataclass
+class Run:
+  """A finished tiny_run.py process: its exit status, JSON lines and stderr."""
+  returncode: int
+  records: list
+  stderr: str
+
+  def steps(self, key: str) -> dict:
+    """{step: params digest} of the `key` records ('saved', 'restored', 'evaluated')."""
+    return {r[key]: r["digest"] for r in self.records if key in r}
+
+  def evaluated(self) -> list:
+    return [(r["evaluated"], r["digest"]) for r in self.records if "evaluated" in r]
+
+  @property
+  def summary(self) -> dict:
+    return self.records[-1]
+
+  @property
+  def last_stderr_line(self) -> str:
+    return self.stderr.strip().splitlines()[-1]
+
+
+def run_tiny(workdir, *args, devices=1, overrides=(), check=True) -> Run:
+  """Runs tests/tiny_run.py (train.py on the tiny config) with `devices` fake CPU devices."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}")
+  result = subprocess.run(
+      [sys.executable, TINY_RUN, str(workdir), *args, "--override", *WIDTH, *overrides],
+      env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+  records = []
+  for line in result.stdout.splitlines():
+    if line.startswith("{"):
+      records.append(json.loads(line))
+  if check:
+    assert result.returncode == 0, result.stderr[-3000:]
+  return Run(result.returncode, records, result.stderr)
 
 
 def params_digest(params) -> str:
@@ -31,37 +100,145 @@ def params_digest(params) -> str:
   return digest.hexdigest()
 
 
+# ---- The child process.
+
+
+def _say(**record) -> None:
+  print(json.dumps(record), flush=True)
+
+
+def _report_saves_and_restores() -> None:
+  from runtime import checkpointing  # pylint: disable=g-import-not-at-top
+  real_save, real_restore = checkpointing.CheckpointWriter.save, checkpointing.CheckpointWriter.restore
+
+  def save(self, step, state, config):
+    _say(saved=step, digest=params_digest(state.params))
+    real_save(self, step, state, config)
+
+  def restore(self, *args, **kwargs):
+    restored = real_restore(self, *args, **kwargs)
+    if restored is not None:
+      _say(restored=restored.step, digest=params_digest(restored.state.params))
+    return restored
+
+  checkpointing.CheckpointWriter.save, checkpointing.CheckpointWriter.restore = save, restore
+
+
+def _fail_background_write(step: int, fail) -> None:
+  """Calls `fail(path, text)` instead of orbax's write of the state's tree metadata file of
+  checkpoint `step`: orbax writes it in its background thread after the arrays, while the
+  step is still a temporary directory. Exits with status 3 if that never happens (an orbax
+  version that writes elsewhere), so that a test cannot pass without the fault."""
+  import atexit  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.handlers import base_pytree_checkpoint_handler as handler  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.path import async_path  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
+  real_write_text = async_path.write_text
+  prefix = f"{step}{atomicity.TMP_DIR_SUFFIX}"
+  fired = []
+
+  async def write_text(path, text):
+    parts = str(path).split(os.sep)
+    if parts[-1] == handler.PYTREE_METADATA_FILE and any(p.startswith(prefix) for p in parts):
+      fired.append(path)
+      fail(path, text)
+    return await real_write_text(path, text)
+
+  async_path.write_text = write_text
+  atexit.register(lambda: fired or os._exit(3))  # pylint: disable=protected-access
+
+
+def _die(path, text) -> None:
+  with open(path, "w") as f:  # half a file, as a kill in the middle of a write leaves it
+    f.write(text[:len(text) // 2])
+  os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _disk_full(path, text) -> None:
+  del text
+  raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def _poison_step(nan_step: int) -> None:
+  """The train step numbered `nan_step` (1-based) computes with NaN parameters."""
+  from training import train_loop  # pylint: disable=g-import-not-at-top
+  real_make_train_step = train_loop.make_train_step
+
+  def make_train_step(*args, **kwargs):
+    step_fn = real_make_train_step(*args, **kwargs)
+
+    def poisoned(state, *rest):
+      poison = state.step == nan_step - 1
+      params = jax.tree.map(lambda p: jnp.where(poison, jnp.nan, p), state.params)
+      return step_fn(state.replace(params=params), *rest)
+
+    return poisoned
+
+  train_loop.make_train_step = make_train_step
+
+
+def _evaluate(workdir: str) -> None:
+  """Evaluates and analyses `workdir`'s latest checkpoint with tiny settings."""
+  from evaluate.layers import runner  # pylint: disable=g-import-not-at-top
+  from evaluate.layers.config import default_layers_config  # pylint: disable=g-import-not-at-top
+  from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
+  from runtime import checkpointing  # pylint: disable=g-import-not-at-top
+  real_restore = checkpointing.restore_model_variables
+
+  def restore(*args, **kwargs):
+    restored = real_restore(*args, **kwargs)
+    _say(evaluated=restored.step, digest=params_digest(restored.state["params"]))
+    return restored
+
+  checkpointing.restore_model_variables = restore
+  report = evaluate_workdir(workdir, {"num_images": 4, "protocols": {
+      "circular": {"type": "circular_shift", "max_shift": 1}}}, verbose=False)
+  layers = default_layers_config()
+  layers.analyses, layers.num_images, layers.images_per_chunk = "shiftability", 2, 2
+  layers.shiftability.shifts = ((1, 0),)
+  layers.shiftability.feature_map_images = 0
+  analysed = runner.analyse_workdir(workdir, layers, verbose=False)
+  _say(eval_step=report["checkpoint_step"], matmul_precision=report["matmul_precision"],
+       layers_step=analysed["checkpoint_step"])
+  checkpointing.restore_model_variables = real_restore
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("workdir")
-  parser.add_argument("--kill-at-step", type=int, default=None)
   parser.add_argument("--override", nargs="*", default=[])
+  parser.add_argument("--kill-during-save", type=int, default=None)
+  parser.add_argument("--disk-full-during-save", type=int, default=None)
+  parser.add_argument("--nan-at-step", type=int, default=None)
+  parser.add_argument("--evaluate-first", action="store_true")
   args = parser.parse_args()
 
-  config = tiny_config()
-  for item in args.override:
-    key, value = item.split("=", 1)
-    section, field = key.split(".")
-    config[section][field] = type(config[section][field])(json.loads(value))
+  if args.evaluate_first:
+    _evaluate(args.workdir)
+  import train  # pylint: disable=g-import-not-at-top  (defines train.py's flags)
+  _report_saves_and_restores()
+  if args.kill_during_save is not None:
+    _fail_background_write(args.kill_during_save, _die)
+  if args.disk_full_during_save is not None:
+    _fail_background_write(args.disk_full_during_save, _disk_full)
+  if args.nan_at_step is not None:
+    _poison_step(args.nan_at_step)
 
-  if args.kill_at_step is not None:
-    real_save = checkpointing.save
+  # (ml_collections finds the --config.* overrides in sys.argv.)
+  sys.argv = ["train.py", "--config", TINY_CONFIG_FILE, "--workdir", args.workdir] + [
+      f"--config.{item}" for item in args.override]
+  argv = flags.FLAGS(sys.argv)
+  train.main(argv)  # exits with train.py's message and status on a known error
 
-    def save_or_die(manager, step, state):
-      if step == args.kill_at_step:
-        manager.wait_until_finished()
-        os.kill(os.getpid(), signal.SIGKILL)
-      real_save(manager, step, state)
-
-    checkpointing.save = save_or_die
-
-  summary = train_and_evaluate(config, args.workdir)
+  from runtime import checkpointing  # pylint: disable=g-import-not-at-top
   tree, step = checkpointing.load_latest(args.workdir)
   with open(os.path.join(args.workdir, "metrics.jsonl")) as f:
     records = [json.loads(line) for line in f]
+  with open(os.path.join(args.workdir, "summary.json")) as f:
+    summary = json.load(f)
   last_loss = [r["train_loss"] for r in records if "train_loss" in r][-1]
-  print(json.dumps({**summary, "checkpoint_step": step, "last_train_loss": last_loss,
-                    "params_digest": params_digest(tree["params"])}))
+  _say(**summary, checkpoint_step=step, last_train_loss=last_loss,
+       params_digest=params_digest(tree["params"]))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ the device only to log, evaluate and checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import time
 from typing import Any
@@ -24,7 +26,7 @@ import augment
 import models
 from data import load_cifar10
 from data.constants import IMAGE_SHAPE
-from runtime import checkpointing, progress, run_files
+from runtime import checkpointing, numerics, progress, resume_config, run_files
 from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
 from runtime.mesh import check_divisible, make_data_parallel_mesh, put_replicated
 from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, check_lookahead_config
@@ -74,6 +76,15 @@ def _check_state_finite(state: TrainState, last_saved: int | None) -> None:
         "a longer warm-up, or label smoothing.")
 
 
+def _check_resume(workdir: str, config: ml_collections.ConfigDict, item, step: int
+                  ) -> resume_config.ConfigChanges:
+  """Refuses (ConfigMismatchError) to resume from checkpoint `step`, whose saved config is
+  `item` (None: a checkpoint without one, compared with config.json), if run-changing fields
+  differ; returns the changes."""
+  saved, source = resume_config.saved_config(workdir, item)
+  return resume_config.check_resume(saved, config, step=step, source=source)
+
+
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains `config.model` on CIFAR-10 and tests its accuracy; resumes from `workdir` if possible.
 
@@ -82,8 +93,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   Returns:
     The summary dict (also written as summary.json).
   """
+  # The checkpoint writer (orbax threads) and the metrics files are opened when needed and
+  # closed on every exit path, so an error ends with its message, not with a thread's trace.
+  with contextlib.ExitStack() as open_files:
+    return _train(config, workdir, open_files)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str,
+           open_files: contextlib.ExitStack) -> dict[str, Any]:
   wall_start = time.perf_counter()
   train_cfg = config.train
+  if train_cfg.get("deterministic_gpu_ops", False):  # before anything starts JAX's backends
+    numerics.require_deterministic_gpu_ops()
   is_main = jax.process_index() == 0
 
   # Everything a config can get wrong fails here, before data or devices do any work.
@@ -94,12 +115,13 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   check_divisible(train_cfg.batch_size, shardings.num_devices, "config.train.batch_size")
   # (eval_batch_size need not divide: evaluation rounds it up to the devices and masks.)
 
-  os.makedirs(workdir, exist_ok=True)
-  manager = checkpointing.make_manager(workdir, train_cfg.keep_checkpoints)
-  config_path = os.path.join(workdir, run_files.CONFIG_FILE)
-  if manager.latest_step() is not None and os.path.exists(config_path):
-    checkpointing.check_same_model(config_path, config)
+  # A resume that would change the run is refused before any data are loaded.
+  resume_config.allowed_changes(config)
+  latest = checkpointing.read_latest_config(workdir)
+  if latest is not None:
+    _check_resume(workdir, config, latest[1], latest[0])
 
+  os.makedirs(workdir, exist_ok=True)
   data = load_cifar10(config.data)
   num_classes = int(config.model.num_classes)
   max_label = int(max(data.train_labels.max(), data.test_labels.max()))
@@ -123,15 +145,36 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     variables = model.init(key, jnp.zeros((1, *IMAGE_SHAPE), jnp.float32), train=False)
     return TrainState.create(variables, tx)
 
-  state = jax.jit(init_state, out_shardings=shardings.replicated)(init_key)
-  num_params = models.count_params(state.params)
-  state, restored_step = checkpointing.restore_latest(manager, state)
-  last_saved = restored_step
+  writer = open_files.enter_context(
+      checkpointing.CheckpointWriter(workdir, train_cfg.keep_checkpoints))
+  resumed = {}
 
-  metrics_log = run_files.MetricsLog(workdir) if is_main else run_files.NullMetricsLog()
+  def check_config(item, step):
+    resumed["changes"] = _check_resume(workdir, config, item, step)
+
+  # Restored onto this mesh whatever mesh saved it (an abstract target: nothing initialised).
+  restored = writer.restore(jax.eval_shape(init_state, init_key), shardings.replicated,
+                            check_config)
+  if restored is None:
+    state, restored_step = jax.jit(init_state, out_shardings=shardings.replicated)(init_key), None
+  else:
+    state, restored_step = restored.state, restored.step
+  num_params = models.count_params(state.params)
+  last_saved = restored_step
+  saved_config = json.loads(config.to_json())  # saved with every checkpoint
+
+  metrics_log = open_files.enter_context(contextlib.closing(
+      run_files.MetricsLog(workdir) if is_main else run_files.NullMetricsLog()))
   if is_main:
     metrics_log.truncate_after(restored_step or 0)
-    run_files.write_config(workdir, config)
+    if restored is None:
+      run_files.write_config(workdir, config)
+    else:
+      run_files.append_resume(workdir, config, resume_config.resume_entry(
+          restored.step, resumed["changes"], num_devices=shardings.num_devices))
+  changed = resume_config.describe(resumed["changes"]) if restored is not None else None
+  if changed:
+    progress.print_progress(changed, is_main)
 
   # The datasets go to the device once, as uint8.
   train_images = put_replicated(data.train_images, shardings.replicated)
@@ -215,10 +258,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         reporter.log(record, eta)
       if step == total_steps or step % train_cfg.checkpoint_every_steps == 0:
         _check_state_finite(state, last_saved)
-        checkpointing.save(manager, step, state)
+        writer.save(step, state, saved_config)
         last_saved = step
   reporter.close()
-  manager.wait_until_finished()
+  writer.wait()
   _check_state_finite(state, last_saved)
   if final_test_accuracy is None:  # the run had already finished: just report
     final_test_accuracy = test_accuracy()
@@ -245,6 +288,4 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         f"done: test accuracy {final_test_accuracy:.4f} after {step} steps, "
         f"{progress.format_duration(summary['wall_time_sec'])} wall time; results in {workdir}",
         is_main)
-  manager.close()
-  metrics_log.close()
   return summary

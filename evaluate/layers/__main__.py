@@ -50,7 +50,7 @@ def main(argv):
       raise ValueError("--workdir is required (or --compare with --out_dir)")
     runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
                            out_dir=_OUT_DIR.value)
-  except (FileNotFoundError, ValueError, TypeError, DataError) as error:
+  except (OSError, ValueError, TypeError, DataError) as error:
     sys.exit(f"error: {error}")
 
 

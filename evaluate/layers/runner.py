@@ -26,11 +26,10 @@ from evaluate.images import select_test_images
 from evaluate.layers import capture
 from evaluate.layers.config import default_layers_config
 from evaluate.layers.registry import ANALYSES
-from runtime import checkpointing
+from runtime import checkpointing, numerics
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 from runtime.progress import format_duration, print_progress
-from runtime.run_config import load_run_config, run_data_config
-from runtime.variables import model_variables
+from runtime.run_config import load_checkpoint_config, run_data_config
 
 LAYERS_SUBDIR = os.path.join("eval", "layers")
 REPORT_FILE = "layers.json"
@@ -129,6 +128,7 @@ def _earlier_analyses(path: str, step: int, image_indices: list[int]) -> dict[st
   return earlier.get("analyses", {})
 
 
+@numerics.at_evaluation_precision
 def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
                     data_dir: Optional[str] = None, out_dir: Optional[str] = None,
                     verbose: bool = True, data: Optional[CifarArrays] = None) -> dict[str, Any]:
@@ -153,12 +153,12 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   config = config if config is not None else default_layers_config()
   names = check_layers_config(config)
   say = lambda line: print_progress(line, verbose and jax.process_index() == 0)  # noqa: E731
-  run_config = load_run_config(workdir)
+  run_config = load_checkpoint_config(workdir)
   model = models.build_model(**run_config.model)
-  tree, step = checkpointing.load_latest(workdir)
   shardings = make_data_parallel_mesh()
-  variables = jax.device_put(model_variables(tree["params"], tree.get("batch_stats")),
-                             shardings.replicated)
+  # Restored onto this mesh, whatever mesh the run was trained on.
+  restored = checkpointing.restore_model_variables(workdir, model, shardings.replicated)
+  variables, step = restored.state, restored.step
   layer_names = list(capture.layer_shapes(model, variables, config.layer_pattern))
   for name in names:
     try:
@@ -197,6 +197,7 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
             "model": run_config.model.to_dict(), "model_label": label,
             "num_images": int(len(indices)), "image_indices": [int(i) for i in indices],
             "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
+            "matmul_precision": numerics.matmul_precision(),
             "analyses": {**earlier, **entries}}
   with open(report_path, "w") as f:
     json.dump(_finite_or_none(report), f, indent=1, default=_json_default, allow_nan=False)

@@ -1,0 +1,285 @@
+"""Bootstrap intervals for means over seeds and images, and for paired differences of runs.
+
+The data of one run (a setting, trained with S seeds, each evaluated on the same N test
+images) and one or more metrics: values (M, S, N), M metrics, per seed and image (e.g. an
+image's P(top-1 change) pooled over sizes, evaluate.per_image.pooled). The estimate is the
+mean over seeds and images. Seeds and images are crossed (every seed sees every image), so a
+replicate resamples both, independently (as the "multi-bootstrap" of Sellam et al. 2022, The
+MultiBERTs, ICLR), with its seed level corrected and a small-sample widening. Per run and metric, from values X:
+
+  xbar[i]  = mean_s X[s, i]                          each image's mean over the seeds
+  dev[s]   = mean_i X[s, i] - mean X                 each seed's deviation from the mean
+  v        = sum_s dev[s]^2 / (S - 1)                variance of the seed means
+  e2       = sum_(s,i) (X[s,i] - mean_i X[s,i] - xbar[i] + mean X)^2 / ((S - 1)(N - 1))
+                                                     seed x image (interaction) variance
+  u        = max(0, v - e2 / N) / S                  between-seed variance / S (ANOVA)
+  k        = sqrt(S / (S - 1)) sqrt(u S / v)         (0 for S = 1 or v = 0)
+
+  replicate r (r = 1..R):
+    images:  N draws with replacement from the N images -> counts c_r (N,)
+    seeds:   S draws with replacement from the S seeds  -> counts d_r (S,)
+    mean*_r = sum_i (c_r[i] / N) xbar[i]  +  k sum_s (d_r[s] / S) dev[s]
+
+The image term varies over replicates like the mean over images of the seed-averaged values,
+which already holds the seed x image noise once. The seed term adds only the seed-to-seed
+variation beyond it: k makes its variance over replicates u, the two-way ANOVA estimate of
+the between-seed variance over S (resampling the seed means as they are, as the plain
+multi-bootstrap does, counts the interaction again and is too wide when it dominates, as it
+does for per-image binary metrics; sqrt(S / (S - 1)) undoes the (S - 1) / S shrinkage of a
+bootstrap over S values).
+
+Small samples: the percentile interval of the replicates is then widened about the estimate
+by t / z, the Student-t quantile at (1 + confidence) / 2 over the normal one, with the
+Welch-Satterthwaite degrees of freedom of the variance components, df = (sum_j w_j)^2 /
+sum_j (w_j^2 / df_j): the image term (w = var_i(xbar) / N, or of the per-image differences
+for a difference, N - 1 df) and each run's seed term (w = u, S - 1 df). With no seed term
+this is t(N - 1) / z (1.01 at 100 images); when the between-seed variance of 3 seeds
+dominates, up to t(2) / z = 2.20 (a variance estimated from 3 seeds is uncertain: without
+the widening the interval covers 0.86-0.88 instead of 0.95 there, docs/evaluation.md).
+
+A paired difference of runs A and B (the same N images; B - A) draws ONE image resample c_r
+per replicate and uses it for both runs (the pairing: image i of A against image i of B,
+which cancels the image-to-image variation they share), and resamples each run's seeds
+independently (d_r for A, then for B): seed j of A and seed j of B are different trainings of
+different settings, paired by nothing the comparison could exploit (the same seed number gives
+the same initialisation only for identical architectures). diff*_r = mean*_r(B) - mean*_r(A).
+With one seed per run this is the ordinary paired bootstrap over images (widened by t / z
+with N - 1 df).
+
+Interval: the percentile interval, the (1 - confidence) / 2 and (1 + confidence) / 2
+quantiles (numpy linear interpolation) of the R replicates, widened by t / z as above (each
+run's own interval with its own components). `distinguishable`: the interval
+of a difference excludes 0. The replicates come from numpy.random.default_rng(seed) in blocks
+of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
+metric of a call shares the same resamples.
+
+Coverage of the 95% interval of a difference (scripts/bootstrap_coverage.py, 500
+replications, 100 and 1000 images; the table in docs/evaluation.md): 0.936-0.968 with one
+seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the estimate's real
+spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_REPLICATES = 2000
+DEFAULT_CONFIDENCE = 0.95
+# Replicates per block (bounds the (block, N) weight arrays: 256 x 10,000 images = 20 MB).
+_BLOCK = 256
+
+
+def resample_counts(rng: np.random.Generator, count: int, replicates: int) -> np.ndarray:
+  """(replicates, count) int: how often each of `count` items is drawn when `count` items
+  are drawn with replacement, independently per replicate (rows sum to `count`)."""
+  draws = rng.integers(0, count, (replicates, count))
+  flat = draws + count * np.arange(replicates)[:, None]
+  return np.bincount(flat.ravel(), minlength=replicates * count).reshape(replicates, count)
+
+
+def seed_variance(values: np.ndarray) -> np.ndarray:
+  """(M,) u = max(0, v - e2 / N) / S (module docstring): the two-way ANOVA estimate of the
+  between-seed variance over S, the variance of the seed term; 0 for one seed."""
+  num_seeds, num_images = values.shape[1:]
+  if num_seeds < 2:
+    return np.zeros(values.shape[0])
+  seed_means = values.mean(2, keepdims=True)  # (M, S, 1)
+  image_means = values.mean(1, keepdims=True)  # (M, 1, N)
+  grand = values.mean((1, 2), keepdims=True)
+  variance = ((seed_means - grand) ** 2).sum((1, 2)) / (num_seeds - 1)  # v
+  if num_images < 2:
+    interaction = np.zeros(values.shape[0])
+  else:
+    interaction = (((values - seed_means - image_means + grand) ** 2).sum((1, 2))
+                   / ((num_seeds - 1) * (num_images - 1)))  # e2
+  return np.maximum(0.0, variance - interaction / num_images) / num_seeds
+
+
+def seed_scale(values: np.ndarray) -> np.ndarray:
+  """(M,) k0 = sqrt(S / (S - 1)) sqrt(max(0, 1 - e2 / (N v))) (module docstring): scales the
+  resampled seed deviations so that their variance over replicates is seed_variance."""
+  num_seeds = values.shape[1]
+  if num_seeds < 2:
+    return np.zeros(values.shape[0])
+  variance = values.mean(2).var(1, ddof=1)  # v
+  with np.errstate(divide="ignore", invalid="ignore"):
+    kept = np.where(variance > 0, seed_variance(values) * num_seeds / variance, 0.0)
+  return np.sqrt(num_seeds / (num_seeds - 1)) * np.sqrt(np.clip(kept, 0.0, 1.0))
+
+
+def image_variance(image_values: np.ndarray) -> np.ndarray:
+  """(M,) var_i / N (ddof 1) of (M, N) per-image values (each image's mean over seeds, or
+  its paired difference): the variance of the image term; 0 for one image."""
+  count = image_values.shape[1]
+  return image_values.var(1, ddof=1) / count if count > 1 else np.zeros(len(image_values))
+
+
+def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
+                        confidence: float) -> np.ndarray:
+  """(M,) t / z: the Student-t quantile at (1 + confidence) / 2 with the Welch-Satterthwaite
+  degrees of freedom of the variance components, df = (sum_j w_j)^2 / sum_j (w_j^2 / df_j),
+  over the normal quantile; 1 where every component is 0.
+
+  components: (w_j (M,), df_j) pairs: the image term (image_variance, N - 1) and each run's
+  seed term (seed_variance, S - 1).
+  """
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  total = sum(w for w, _ in components)
+  spread = sum(w ** 2 / df for w, df in components if df > 0)
+  level = (1.0 + confidence) / 2.0
+  valid = np.asarray(spread > 0)
+  df = np.where(valid, total ** 2 / np.where(valid, spread, 1.0), 1.0)
+  return np.where(valid, stats.t.ppf(level, df) / stats.norm.ppf(level), 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunTerms:
+  """What the replicates of one run need (module docstring): xbar (M, N), dev (M, S), k (M,)."""
+  image_means: np.ndarray
+  seed_deviations: np.ndarray
+  seed_scale: np.ndarray
+
+  @classmethod
+  def of(cls, values: np.ndarray) -> "_RunTerms":
+    return cls(values.mean(1), values.mean(2) - values.mean((1, 2))[:, None],
+               seed_scale(values))
+
+  def replicates(self, seed_counts: np.ndarray, image_counts: np.ndarray) -> np.ndarray:
+    """(M, R) mean*_r (before the t / z widening) for seed_counts (R, S) and image_counts
+    (R, N) from resample_counts."""
+    image_part = self.image_means @ (image_counts.T / image_counts.shape[1])
+    seed_part = self.seed_deviations @ (seed_counts.T / seed_counts.shape[1])
+    return image_part + self.seed_scale[:, None] * seed_part
+
+
+def resampled_means(values: np.ndarray, seed_counts: np.ndarray,
+                    image_counts: np.ndarray) -> np.ndarray:
+  """(M, R) mean*_r (module docstring, before the t / z widening) of `values` (M, S, N)
+  under each replicate's resample: seed_counts (R, S) and image_counts (R, N) from
+  resample_counts."""
+  return _RunTerms.of(values).replicates(seed_counts, image_counts)
+
+
+def widened(estimate: np.ndarray, low: np.ndarray, high: np.ndarray, factor: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+  """The interval (low, high) stretched about `estimate` by `factor` (each (M,))."""
+  return estimate + factor * (low - estimate), estimate + factor * (high - estimate)
+
+
+def _run_components(values: np.ndarray) -> list[tuple[np.ndarray, int]]:
+  """The variance components of one run's mean: image term, seed term (with their df)."""
+  return [(image_variance(values.mean(1)), values.shape[2] - 1),
+          (seed_variance(values), values.shape[1] - 1)]
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float
+                        ) -> tuple[np.ndarray, np.ndarray]:
+  """The percentile interval (low, high), each (M,), of (M, R) replicates."""
+  tail = (1.0 - confidence) / 2.0
+  low, high = np.quantile(replicates, [tail, 1.0 - tail], axis=-1)
+  return low, high
+
+
+def _check(values: np.ndarray, name: str) -> np.ndarray:
+  values = np.asarray(values, np.float64)
+  if values.ndim != 3 or 0 in values.shape:
+    raise ValueError(f"{name} must have shape (metrics, seeds, images) with none empty, got "
+                     f"{values.shape}")
+  if not np.all(np.isfinite(values)):
+    raise ValueError(f"{name} holds NaN or infinite values")
+  return values
+
+
+def _check_options(replicates: int, confidence: float) -> None:
+  if replicates < 1:
+    raise ValueError(f"the number of bootstrap replicates must be >= 1, got {replicates}")
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanInterval:
+  """Per metric (M,): the mean over seeds and images and its percentile interval."""
+  mean: np.ndarray
+  low: np.ndarray
+  high: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class DifferenceInterval:
+  """Per metric (M,): each run's mean and interval, B - A and its interval."""
+  a: MeanInterval
+  b: MeanInterval
+  diff: np.ndarray
+  low: np.ndarray
+  high: np.ndarray
+
+  @property
+  def distinguishable(self) -> np.ndarray:
+    """(M,) bool: the interval of B - A excludes 0."""
+    return (self.low > 0) | (self.high < 0)
+
+
+def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, seed: int = 0,
+                  confidence: float = DEFAULT_CONFIDENCE) -> MeanInterval:
+  """The mean over seeds and images of values (M, S, N) and its hierarchical bootstrap
+  interval (module docstring)."""
+  values = _check(values, "values")
+  _check_options(replicates, confidence)
+  rng = np.random.default_rng(seed)
+  terms = _RunTerms.of(values)
+  out = []
+  for start in range(0, replicates, _BLOCK):
+    block = min(_BLOCK, replicates - start)
+    images = resample_counts(rng, values.shape[2], block)
+    seeds = resample_counts(rng, values.shape[1], block)
+    out.append(terms.replicates(seeds, images))
+  mean = values.mean((1, 2))
+  low, high = widened(mean, *percentile_interval(np.concatenate(out, axis=1), confidence),
+                      small_sample_factor(_run_components(values), confidence))
+  return MeanInterval(mean, low, high)
+
+
+def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
+                        replicates: int = DEFAULT_REPLICATES, seed: int = 0,
+                        confidence: float = DEFAULT_CONFIDENCE,
+                        widen: bool = True) -> DifferenceInterval:
+  """B - A of the means over seeds and images, with the paired hierarchical bootstrap
+  (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
+  the same test image. widen=False leaves out the t / z widening (for
+  scripts/bootstrap_coverage.py, which shows what it does).
+
+  Raises:
+    ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
+      options.
+  """
+  values_a, values_b = _check(values_a, "values_a"), _check(values_b, "values_b")
+  if values_a.shape[0] != values_b.shape[0] or values_a.shape[2] != values_b.shape[2]:
+    raise ValueError(f"cannot pair values of shapes {values_a.shape} and {values_b.shape}: "
+                     "the metrics and the images must be the same")
+  _check_options(replicates, confidence)
+  rng = np.random.default_rng(seed)
+  terms_a, terms_b = _RunTerms.of(values_a), _RunTerms.of(values_b)
+  means_a, means_b = [], []
+  for start in range(0, replicates, _BLOCK):
+    block = min(_BLOCK, replicates - start)
+    images = resample_counts(rng, values_a.shape[2], block)
+    seeds_a = resample_counts(rng, values_a.shape[1], block)
+    seeds_b = resample_counts(rng, values_b.shape[1], block)
+    means_a.append(terms_a.replicates(seeds_a, images))
+    means_b.append(terms_b.replicates(seeds_b, images))
+  means_a, means_b = np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
+  a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
+  components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
+                (seed_variance(values_a), values_a.shape[1] - 1),
+                (seed_variance(values_b), values_b.shape[1] - 1)]
+  low, high = widened(b - a, *percentile_interval(means_b - means_a, confidence),
+                      small_sample_factor(components, confidence) if widen else 1.0)
+  return DifferenceInterval(
+      a=MeanInterval(a, *widened(a, *percentile_interval(means_a, confidence),
+                                 small_sample_factor(_run_components(values_a), confidence))),
+      b=MeanInterval(b, *widened(b, *percentile_interval(means_b, confidence),
+                                 small_sample_factor(_run_components(values_b), confidence))),
+      diff=b - a, low=low, high=high)

@@ -1,0 +1,416 @@
+"""Paired comparisons of evaluated runs on the test images they share, with bootstrap intervals.
+
+A Run is a label and one or more evaluated workdirs: the seeds of one setting (several
+trainings that differ only by config.seed), each with its per-image file
+(evaluate.per_image, eval/per_image.npz). For two runs A and B, every protocol both hold and
+every metric of evaluate.per_image.MEAN_METRICS (the protocol's pooled value, per image the
+equal-weight mean over sizes) is compared on the images both were evaluated on:
+
+  a, b       the mean over seeds and shared images of A and of B (with a_ci_low..b_ci_high,
+             each run's own interval from the same replicates)
+  diff       b - a
+  ci_low, ci_high   its interval from evaluate.bootstrap.difference_interval: image
+             resamples shared by A and B (paired by test-set index), seeds resampled
+             independently per run (the exact scheme: evaluate/bootstrap.py)
+  distinguishable   the interval excludes 0
+
+plus the accuracy on the untransformed images ("clean_accuracy"), and per size for protocols
+with several sizes ("by_group"). max_logit_change (a max over images, not a mean) is reported
+for both runs but not bootstrapped.
+
+Refused (IncomparableRunsError, a ValueError; `python -m evaluate.compare` exits 2): runs
+without a shared image, a test-set index whose label differs between evaluations (another
+test set), an evaluation listing an image twice, a protocol name whose type or options differ
+between the evaluations, or no protocol in common. Images evaluated by only some of the
+workdirs are left out (counted in "images_left_out"); protocols that only some hold are listed
+in "protocols_skipped".
+
+Written by `write_paired`: paired.json (PAIRED_JSON, the dict of `compare_runs`) and
+paired.md (one table per pair of runs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from evaluate import bootstrap, per_image
+from evaluate.json_values import finite_or_none
+
+PAIRED_JSON = "paired.json"
+PAIRED_MD = "paired.md"
+# Titles of the compared quantities in paired.md, in order.
+METRIC_TITLES = {"accuracy": "accuracy", "worst_case_accuracy": "worst-case acc.",
+                 "consistency": "consistency", "p_top1_change": "P(top-1 change)",
+                 "mac": "MAC", "stable_prediction": "stable at every point"}
+CLEAN = "clean_accuracy"
+METHOD = ("95% percentile bootstrap of B - A over the shared test images (one image resample "
+          "per replicate, shared by A and B: paired by test-set index) and, with several "
+          "seeds, over seeds (resampled independently per run; the seed term carries the "
+          "seed-to-seed variation beyond the seed x image noise), widened by t / z with "
+          "Welch-Satterthwaite degrees of freedom; evaluate/bootstrap.py")
+
+
+class IncomparableRunsError(ValueError):
+  """Runs that cannot be paired: different images, test sets or protocol options."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A label and the per-image files of its seeds (one per evaluated workdir)."""
+  label: str
+  workdirs: tuple[str, ...]
+  files: tuple[per_image.PerImageFile, ...]
+
+  @property
+  def num_seeds(self) -> int:
+    return len(self.files)
+
+
+def load_run(label: str, workdirs: Sequence[str]) -> Run:
+  """Reads the per-image file of every workdir (PerImageFileError if one is missing)."""
+  if not workdirs:
+    raise ValueError(f"run {label!r} has no workdir")
+  return Run(label=label, workdirs=tuple(workdirs),
+             files=tuple(per_image.load(workdir) for workdir in workdirs))
+
+
+def _check_unique(file: per_image.PerImageFile) -> None:
+  indices = file.image_indices
+  if len(np.unique(indices)) != len(indices):
+    raise IncomparableRunsError(f"{file.path} lists a test image more than once: its images "
+                                "cannot be paired")
+
+
+def shared_images(files: Sequence[per_image.PerImageFile]) -> tuple[np.ndarray, list[np.ndarray]]:
+  """(the test-set indices every file holds (N,) sorted, per file the rows (N,) of those
+  images in it).
+
+  Raises:
+    IncomparableRunsError: no image in common, a repeated image, or an image whose label
+      differs between files.
+  """
+  for file in files:
+    _check_unique(file)
+  shared = files[0].image_indices
+  for file in files[1:]:
+    shared = np.intersect1d(shared, file.image_indices)
+  shared = np.sort(shared)
+  if shared.size == 0:
+    raise IncomparableRunsError(
+        "the evaluations share no test image, so they cannot be paired: "
+        + "; ".join(f"{f.path}: {len(f.image_indices)} images from index "
+                    f"{f.image_indices.min()}" for f in files)
+        + ". Evaluate them with the same config.eval.num_images, image_selection and seed.")
+  rows = []
+  for file in files:
+    order = np.argsort(file.image_indices)
+    rows.append(order[np.searchsorted(file.image_indices[order], shared)])
+  reference = files[0].labels[rows[0]]
+  for file, row in zip(files[1:], rows[1:]):
+    differ = np.flatnonzero(file.labels[row] != reference)
+    if differ.size:
+      index = shared[differ[0]]
+      raise IncomparableRunsError(
+          f"test image {index} has label {reference[differ[0]]} in {files[0].path} but "
+          f"{file.labels[row][differ[0]]} in {file.path} ({differ.size} such images): the "
+          "runs were evaluated on different test sets and cannot be paired")
+  return shared, rows
+
+
+def common_protocols(files: Sequence[per_image.PerImageFile]) -> tuple[list[str], list[str]]:
+  """(protocols every file holds, with the same type and options, in the first file's order;
+  protocols only some hold).
+
+  Raises:
+    IncomparableRunsError: a protocol held by several files with different types or
+      options, or no protocol in common.
+  """
+  names = [name for name in files[0].protocols
+           if all(name in file.protocols for file in files)]
+  every = []
+  for file in files:
+    every += [name for name in file.protocols if name not in every]
+  for name in names:
+    first = files[0].protocols[name]
+    for file in files[1:]:
+      other = file.protocols[name]
+      if other.type != first.type or other.options != first.options:
+        keys = sorted(k for k in set(first.options) | set(other.options)
+                      if first.options.get(k) != other.options.get(k))
+        raise IncomparableRunsError(
+            f"protocol {name!r} differs between {files[0].path} ({first.type}) and "
+            f"{file.path} ({other.type})" + (f" in options {keys}: "
+            + ", ".join(f"{k}={first.options.get(k)!r} vs {other.options.get(k)!r}"
+                        for k in keys) if keys else "")
+            + ": the runs were evaluated under different protocols and cannot be compared")
+      if not np.array_equal(other.per_image.groups, first.per_image.groups):
+        raise IncomparableRunsError(f"protocol {name!r} has groups {first.per_image.groups} "
+                                    f"in {files[0].path} but {other.per_image.groups} in "
+                                    f"{file.path}")
+  if not names:
+    raise IncomparableRunsError("the evaluations have no protocol in common: "
+                                + "; ".join(f"{f.path}: {', '.join(f.protocols)}"
+                                            for f in files))
+  return names, [name for name in every if name not in names]
+
+
+def _seed_rows(run_files: Sequence[per_image.PerImageFile], rows: Sequence[np.ndarray],
+               protocol: str, metric: str) -> np.ndarray:
+  """(S, N, K) the per-image values of one metric per seed, on the shared images."""
+  return np.stack([file.protocols[protocol].per_image.values[metric][row]
+                   for file, row in zip(run_files, rows)])
+
+
+def _quantities(run_files: Sequence[per_image.PerImageFile], rows: Sequence[np.ndarray],
+                protocols: Sequence[str], by_group: bool) -> dict[tuple, np.ndarray]:
+  """Every bootstrapped quantity of a run: key -> (S, N) per seed and shared image.
+
+  Keys: (CLEAN,), (protocol, metric) pooled over groups (per_image.pooled), and with
+  by_group, (protocol, metric, k) for group index k of protocols with several groups.
+  Quantities without values (NaN: the metric has no pair or point there) are left out.
+  """
+  out = {(CLEAN,): np.stack([f.clean_correct[r] for f, r in zip(run_files, rows)])}
+  for name in protocols:
+    for metric in per_image.MEAN_METRICS:
+      values = _seed_rows(run_files, rows, name, metric)  # (S, N, K)
+      pooled = np.stack([per_image.pooled(seed) for seed in values])
+      if np.all(np.isfinite(pooled)):
+        out[(name, metric)] = pooled
+      if by_group and values.shape[2] > 1:
+        for k in range(values.shape[2]):
+          if np.all(np.isfinite(values[:, :, k])):
+            out[(name, metric, k)] = values[:, :, k]
+  return out
+
+
+def _max_logit_change(run_files, rows, protocol: str) -> Optional[float]:
+  values = [file.protocols[protocol].per_image.values.get("max_logit_change")
+            for file in run_files]
+  if any(v is None for v in values):
+    return None
+  return finite_or_none(max(np.nanmax(v[row]) for v, row in zip(values, rows)))
+
+
+def _entry(result: bootstrap.DifferenceInterval, m: int) -> dict[str, Any]:
+  return {"a": float(result.a.mean[m]), "b": float(result.b.mean[m]),
+          "diff": float(result.diff[m]), "ci_low": float(result.low[m]),
+          "ci_high": float(result.high[m]),
+          "distinguishable": bool(result.distinguishable[m]),
+          "a_ci_low": float(result.a.low[m]), "a_ci_high": float(result.a.high[m]),
+          "b_ci_low": float(result.b.low[m]), "b_ci_high": float(result.b.high[m])}
+
+
+def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES,
+                 seed: int = 0, confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                 by_group: bool = True) -> dict[str, Any]:
+  """B - A on the images both runs share (module docstring); a JSON-able dict:
+
+    {"a", "b" (labels), "n_images", "n_seeds_a", "n_seeds_b", "images_left_out",
+     "clean_accuracy": entry, "protocols": {name: {"type", "metrics": {metric: entry},
+       "max_logit_change": {"a", "b", "bootstrapped": false},
+       "by_group": None, or {"groups": [...], metric: [entry or None per group]}}},
+     "protocols_skipped": [...]}
+  with entry = {"a", "b", "diff", "ci_low", "ci_high", "distinguishable", "a_ci_low",
+  "a_ci_high", "b_ci_low", "b_ci_high"}. One bootstrap call covers every quantity (they
+  share the resamples). images_left_out: images some evaluation holds but not all.
+
+  Raises:
+    IncomparableRunsError (module docstring).
+  """
+  files = [*run_a.files, *run_b.files]
+  shared, rows = shared_images(files)
+  names, skipped = common_protocols(files)
+  rows_a, rows_b = rows[:run_a.num_seeds], rows[run_a.num_seeds:]
+  quantities_a = _quantities(run_a.files, rows_a, names, by_group)
+  quantities_b = _quantities(run_b.files, rows_b, names, by_group)
+  keys = [key for key in quantities_a if key in quantities_b]
+  result = bootstrap.difference_interval(
+      np.stack([quantities_a[key] for key in keys]),
+      np.stack([quantities_b[key] for key in keys]),
+      replicates=replicates, seed=seed, confidence=confidence)
+  entries = {key: _entry(result, m) for m, key in enumerate(keys)}
+  union = np.unique(np.concatenate([f.image_indices for f in files]))
+  out = {"a": run_a.label, "b": run_b.label, "n_images": int(shared.size),
+         "n_seeds_a": run_a.num_seeds, "n_seeds_b": run_b.num_seeds,
+         "images_left_out": int(union.size - shared.size),
+         CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
+  for name in names:
+    groups = run_a.files[0].protocols[name].per_image.groups
+    grouped = None
+    if by_group and len(groups) > 1:
+      grouped = {"groups": [int(g) for g in groups]}
+      grouped.update({metric: [entries.get((name, metric, k)) for k in range(len(groups))]
+                      for metric in per_image.MEAN_METRICS})
+    out["protocols"][name] = {
+        "type": run_a.files[0].protocols[name].type,
+        "metrics": {metric: entries[(name, metric)] for metric in per_image.MEAN_METRICS
+                    if (name, metric) in entries},
+        "max_logit_change": {"a": _max_logit_change(run_a.files, rows_a, name),
+                             "b": _max_logit_change(run_b.files, rows_b, name),
+                             "bootstrapped": False},
+        "by_group": grouped}
+  return out
+
+
+def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
+                  confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+  """One run's means over seeds and the images all its seeds share, with intervals
+  (evaluate.bootstrap.mean_interval, one call for every quantity):
+
+    {"label", "n_images", "n_seeds", "clean_accuracy": {"mean", "ci_low", "ci_high"},
+     "protocols": {name: {"type", "sampled", "metrics": {metric: {"mean", "ci_low",
+       "ci_high"}}, "max_logit_change": float or None (max over seeds and images, not
+       bootstrapped)}}, "protocols_skipped": [...]}
+
+  Raises:
+    IncomparableRunsError: the seeds share no image or were evaluated under different
+      protocol options.
+  """
+  shared, rows = shared_images(run.files)
+  names, skipped = common_protocols(run.files)
+  quantities = _quantities(run.files, rows, names, by_group=False)
+  keys = list(quantities)
+  result = bootstrap.mean_interval(np.stack([quantities[key] for key in keys]),
+                                   replicates=replicates, seed=seed, confidence=confidence)
+  entries = {key: {"mean": float(result.mean[m]), "ci_low": float(result.low[m]),
+                   "ci_high": float(result.high[m])} for m, key in enumerate(keys)}
+  out = {"label": run.label, "n_images": int(shared.size), "n_seeds": run.num_seeds,
+         CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
+  for name in names:
+    first = run.files[0].protocols[name]
+    out["protocols"][name] = {
+        "type": first.type, "sampled": first.sampled,
+        "metrics": {metric: entries[(name, metric)] for metric in per_image.MEAN_METRICS
+                    if (name, metric) in entries},
+        "max_logit_change": _max_logit_change(run.files, rows, name)}
+  return out
+
+
+def pairs_of(labels: Sequence[str], baseline: Optional[str] = None) -> list[tuple[str, str]]:
+  """(A, B) pairs: (baseline, other) for every other label, or every (earlier, later) pair.
+
+  Raises:
+    ValueError: a baseline that is not one of the labels.
+  """
+  labels = list(labels)
+  if baseline is not None:
+    if baseline not in labels:
+      raise ValueError(f"baseline {baseline!r} is not one of the compared runs: "
+                       f"{', '.join(labels)}")
+    return [(baseline, label) for label in labels if label != baseline]
+  return [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
+
+
+def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
+                 replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
+                 confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+  """Every pair of `runs` (pairs_of), as paired.json holds it:
+
+    {"method", "confidence", "bootstrap_samples", "bootstrap_seed", "baseline",
+     "runs": {label: {"workdirs": [...], "n_seeds"}},
+     "pairs": [compare_pair(A, B) ...]}
+
+  Each pair's bootstrap starts from `seed`, so a pair's numbers do not depend on the other
+  runs compared with it.
+
+  Raises:
+    IncomparableRunsError: a pair that cannot be compared (module docstring).
+    ValueError: repeated labels, or an unknown baseline.
+  """
+  by_label = {run.label: run for run in runs}
+  if len(by_label) != len(runs):
+    raise ValueError(f"repeated run labels: {[run.label for run in runs]}")
+  pairs = pairs_of(list(by_label), baseline)
+  options = dict(replicates=replicates, seed=seed, confidence=confidence)
+  return {
+      "method": METHOD.replace("95%", f"{confidence:.0%}"),
+      "confidence": confidence, "bootstrap_samples": replicates, "bootstrap_seed": seed,
+      "baseline": baseline,
+      "runs": {run.label: {"workdirs": list(run.workdirs), "n_seeds": run.num_seeds}
+               for run in runs},
+      "pairs": [compare_pair(by_label[a], by_label[b], **options) for a, b in pairs]}
+
+
+# --- paired.md ------------------------------------------------------------------------------
+
+
+def format_value(value: Optional[float]) -> str:
+  return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_interval(mean: Optional[float], low: Optional[float], high: Optional[float],
+                    signed: bool = False) -> str:
+  """'0.1630 [0.1400, 0.1870]' (signed: '+0.0480 [+0.0120, +0.0830]')."""
+  if mean is None:
+    return "n/a"
+  spec = "+.4f" if signed else ".4f"
+  return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def _row(protocol: str, title: str, entry: Mapping[str, Any]) -> str:
+  cells = [protocol, title,
+           format_interval(entry["a"], entry["a_ci_low"], entry["a_ci_high"]),
+           format_interval(entry["b"], entry["b_ci_low"], entry["b_ci_high"]),
+           format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True),
+           "yes" if entry["distinguishable"] else "no (interval holds 0)"]
+  return "| " + " | ".join(cells) + " |"
+
+
+def markdown(paired: Mapping[str, Any]) -> str:
+  """paired.md: one table per pair (protocol, metric, A, B, B - A with its interval,
+  distinguishable), the method, and per pair what was left out."""
+  confidence = f"{paired['confidence']:.0%}"
+  lines = ["# Paired comparisons", "",
+           f"Values: mean over seeds and shared test images [{confidence} interval]. "
+           f"B - A: {paired['method']}; {paired['bootstrap_samples']} resamples, seed "
+           f"{paired['bootstrap_seed']}. Distinguishable: the interval of B - A excludes 0; "
+           "otherwise the two are indistinguishable on this evidence (not ranked). Protocols "
+           "with several sizes: the equal-weight mean over sizes per image (per-size "
+           "differences in paired.json, 'by_group'). Max \\|logit change\\| is a max over "
+           "images: shown, not bootstrapped.", ""]
+  for pair in paired["pairs"]:
+    lines += [f"## A = `{pair['a']}`, B = `{pair['b']}`", "",
+              f"{pair['n_images']} shared test images; seeds: A {pair['n_seeds_a']}, "
+              f"B {pair['n_seeds_b']}."
+              + (f" {pair['images_left_out']} (seed, image) evaluations outside the shared "
+                 "images left out." if pair["images_left_out"] else "")
+              + (f" Protocols not in every run (skipped): "
+                 f"{', '.join(pair['protocols_skipped'])}." if pair["protocols_skipped"]
+                 else ""), "",
+              f"| protocol | metric | A | B | B - A [{confidence}] | distinguishable |",
+              "|---|---|---|---|---|---|",
+              _row("untransformed", "accuracy", pair[CLEAN])]
+    for name, protocol in pair["protocols"].items():
+      for metric, entry in protocol["metrics"].items():
+        lines.append(_row(name, METRIC_TITLES[metric], entry))
+      change = protocol["max_logit_change"]
+      lines.append(f"| {name} | max \\|logit change\\| (not bootstrapped) | "
+                   f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
+    lines.append("")
+  if paired.get("left_out"):
+    lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
+                                           for label, why in paired["left_out"].items()), ""]
+  return "\n".join(lines)
+
+
+def _format_change(value: Optional[float]) -> str:
+  return "n/a" if value is None else f"{value:.2e}"
+
+
+def write_paired(out_dir: str, paired: Mapping[str, Any]) -> dict[str, str]:
+  """Writes paired.json and paired.md into `out_dir`; returns their paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  json_path = os.path.join(out_dir, PAIRED_JSON)
+  with open(json_path + ".tmp", "w") as f:
+    json.dump(paired, f, indent=1)
+    f.write("\n")
+  os.replace(json_path + ".tmp", json_path)
+  markdown_path = os.path.join(out_dir, PAIRED_MD)
+  with open(markdown_path, "w") as f:
+    f.write(markdown(paired))
+  return {"json": json_path, "markdown": markdown_path}

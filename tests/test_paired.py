@@ -1,0 +1,267 @@
+"""Paired comparisons with bootstrap intervals (evaluate.bootstrap, evaluate.paired,
+evaluate.compare) on synthetic per-image files with planted answers: no training."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from evaluate import bootstrap, compare, paired, per_image
+from tests.conftest import REPO_ROOT
+from tests.synthetic_eval import write_evaluation
+
+def _flips(rng, difficulty, shift=0.0, seeds=1, groups=2):
+  """(seeds, N, groups) Bernoulli(difficulty + shift) per seed, image and group."""
+  p = np.clip(difficulty + shift, 0, 1)[None, :, None]
+  return (rng.random((seeds, len(difficulty), groups)) < p).astype(np.float64)
+
+
+# --- the bootstrap on planted answers ---------------------------------------------------------
+
+
+def test_resample_counts_draw_every_item_with_replacement():
+  counts = bootstrap.resample_counts(np.random.default_rng(0), 50, 400)
+  assert counts.shape == (400, 50) and np.all(counts.sum(1) == 50)
+  assert counts.mean() == pytest.approx(1.0) and counts.max() > 1  # with replacement
+  assert bootstrap.resample_counts(np.random.default_rng(0), 1, 3).tolist() == [[1]] * 3
+
+
+def test_identical_runs_give_a_zero_or_narrow_interval_around_zero():
+  rng = np.random.default_rng(0)
+  one = rng.random((2, 1, 200))
+  result = bootstrap.difference_interval(one, one.copy())
+  assert np.all(result.diff == 0) and np.all(result.low == 0) and np.all(result.high == 0)
+  assert not result.distinguishable.any()
+  # Three seeds each, the same three: seeds are resampled per run, so the interval is not a
+  # point, but it holds 0 and is narrow next to the spread over images (the images cancel).
+  seeds = rng.random((1, 1, 200)) + rng.normal(0, 0.01, (1, 3, 1))
+  result = bootstrap.difference_interval(seeds, seeds.copy())
+  assert result.low[0] < 0 < result.high[0]
+  assert result.high[0] - result.low[0] < 0.25 * (result.a.high[0] - result.a.low[0])
+
+
+def test_a_planted_difference_is_detected_and_its_interval_holds_it():
+  rng = np.random.default_rng(1)
+  difficulty = rng.uniform(0, 0.6, 1000)
+  a, b = _flips(rng, difficulty, groups=1), _flips(rng, difficulty, 0.1, groups=1)
+  result = bootstrap.difference_interval(a[..., 0][None], b[..., 0][None])
+  assert result.distinguishable[0] and result.low[0] > 0
+  assert result.low[0] < 0.1 < result.high[0]
+  assert result.diff[0] == pytest.approx(b.mean() - a.mean())
+  # Against the run itself the same difference minus itself: indistinguishable.
+  same = bootstrap.difference_interval(a[..., 0][None], a[..., 0][None] + 0.0)
+  assert not same.distinguishable[0]
+
+
+def test_pairing_by_image_narrows_the_interval():
+  """Shared image effects cancel in the paired difference; with B's images shuffled (the
+  pairing broken) the interval is much wider."""
+  rng = np.random.default_rng(2)
+  difficulty = rng.uniform(0, 1, 300)
+  a = difficulty + rng.normal(0, 0.05, 300)
+  b = difficulty + 0.02 + rng.normal(0, 0.05, 300)
+  paired_result = bootstrap.difference_interval(a[None, None], b[None, None])
+  unpaired = bootstrap.difference_interval(a[None, None], rng.permutation(b)[None, None])
+  assert paired_result.distinguishable[0] and not unpaired.distinguishable[0]
+  assert (unpaired.high - unpaired.low)[0] > 3 * (paired_result.high - paired_result.low)[0]
+
+
+def _coverage(replications, make_runs, truth, replicates=1000):
+  """(fraction of replications whose interval holds `truth` per metric, mean interval
+  width per metric, standard deviation of the estimated difference over replications)."""
+  rng = np.random.default_rng(12345)
+  hits, widths, estimates = np.zeros(len(truth)), [], []
+  for replication in range(replications):
+    a, b = make_runs(rng)
+    result = bootstrap.difference_interval(a, b, replicates=replicates, seed=replication)
+    hits += (result.low <= truth) & (truth <= result.high)
+    widths.append(result.high - result.low)
+    estimates.append(result.diff)
+  return hits / replications, np.mean(widths, 0), np.std(estimates, 0)
+
+
+def test_interval_covers_the_true_difference_about_95_percent_of_the_time():
+  """One seed, 100 images, 200 replications: a binary metric (flip probability of each
+  image drawn uniformly in [0, 0.8], B's raised by 0.1: true difference 0.1) and a
+  continuous one (image effect + noise, true difference 0.05). The exact binomial 99% range
+  of 200 draws at 0.95 is [0.905, 0.985]; measured 0.945 and 0.94."""
+
+  def make_runs(rng):
+    difficulty = rng.uniform(0, 0.8, 100)
+    flips_a = (rng.random(100) < difficulty).astype(float)
+    flips_b = (rng.random(100) < difficulty + 0.1).astype(float)
+    image = rng.exponential(0.2, 100)
+    change_a = image + rng.normal(0, 0.1, 100)
+    change_b = image + 0.05 + rng.normal(0, 0.1, 100)
+    return (np.stack([flips_a, change_a])[:, None], np.stack([flips_b, change_b])[:, None])
+
+  coverage, _, _ = _coverage(200, make_runs, np.array([0.1, 0.05]))
+  assert np.all((0.90 <= coverage) & (coverage <= 0.98)), coverage
+
+
+def _binary_seeds(seed_sd):
+  """Three seeds per run, per (seed, image) binary flips (the seed x image noise of a
+  per-image binary metric), each seed's flip rate shifted by a seed effect (sd seed_sd);
+  B flips 0.1 more often."""
+
+  def make_runs(rng):
+    difficulty = rng.uniform(0.1, 0.7, 100)
+    return [(rng.random((3, 100)) < difficulty + shift + rng.normal(0, seed_sd, (3, 1))
+             ).astype(float)[None] for shift in (0.0, 0.1)]
+  return make_runs
+
+
+def _seed_dominated(rng):
+  """Three seeds per run, continuous values whose seed effect (sd 0.3) dominates the
+  interval: a bootstrap over 3 seeds without the t / z widening covers ~0.88."""
+  image = rng.normal(0, 1, 100)
+  return [(image + shift + rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 0.5, (3, 100)))[None]
+          for shift in (0.0, 0.1)]
+
+
+@pytest.mark.parametrize("make_runs, widest", [
+    (_binary_seeds(0.0), 1.45), (_binary_seeds(0.03), 1.45), (_seed_dominated, 1.8)],
+    ids=["binary", "binary+seed_effect", "seed_dominated"])
+def test_hierarchical_interval_covers_with_three_seeds(make_runs, widest):
+  """The truth is the difference of the expected values over seeds and images (0.1). The
+  interval covers it in every regime, at the price of some width where the seed variance
+  must be estimated from 3 seeds (width / 3.92 over the spread of the estimate: 1.0 would
+  be a normal interval with the true variance). Measured (200 replications): coverage 0.955,
+  0.96, 0.96; width ratio 1.17, 1.25, 1.67."""
+  coverage, width, spread = _coverage(200, make_runs, np.array([0.1]))
+  assert 0.90 <= coverage[0] <= 0.99, coverage
+  assert 0.85 < width[0] / 3.92 / spread[0] < widest, (width, spread)
+
+
+def test_seed_term_scales_with_the_seed_to_seed_variation_beyond_the_noise():
+  rng = np.random.default_rng(6)
+  noise_only = rng.normal(0, 1, (1, 5, 400))
+  assert bootstrap.seed_scale(noise_only)[0] < 0.5
+  seed_driven = noise_only + rng.normal(0, 3, (1, 5, 1))
+  assert bootstrap.seed_scale(seed_driven)[0] == pytest.approx(np.sqrt(5 / 4), rel=0.01)
+  assert bootstrap.seed_scale(noise_only[:, :1])[0] == 0.0  # one seed: images only
+
+
+def test_bad_shapes_and_values_are_refused():
+  with pytest.raises(ValueError, match="cannot pair"):
+    bootstrap.difference_interval(np.zeros((1, 1, 5)), np.zeros((1, 1, 6)))
+  with pytest.raises(ValueError, match="NaN"):
+    bootstrap.mean_interval(np.full((1, 1, 5), np.nan))
+  with pytest.raises(ValueError, match="confidence"):
+    bootstrap.mean_interval(np.zeros((1, 1, 5)), confidence=1.5)
+
+
+# --- runs on their per-image files -------------------------------------------------------------
+
+
+def _runs(tmp_path, rng, seeds=1, shift=0.1, count=120):
+  difficulty = rng.uniform(0, 0.7, count)
+  dirs = {}
+  for label, planted in (("stride", 0.0), ("blur", shift)):
+    for seed, flips in enumerate(_flips(rng, difficulty, planted, seeds)):
+      dirs.setdefault(label, []).append(write_evaluation(
+          tmp_path / f"{label},seed={seed}", {"p_top1_change": flips, "accuracy": 1 - flips}))
+  return dirs
+
+
+def test_compare_runs_writes_every_metric_with_its_interval(tmp_path):
+  dirs = _runs(tmp_path, np.random.default_rng(3), seeds=2)
+  runs = [paired.load_run(label, ws) for label, ws in dirs.items()]
+  result = paired.compare_runs(runs, replicates=500)
+  (pair,) = result["pairs"]
+  assert (pair["a"], pair["b"], pair["n_images"]) == ("stride", "blur", 120)
+  assert (pair["n_seeds_a"], pair["n_seeds_b"], pair["images_left_out"]) == (2, 2, 0)
+  protocol = pair["protocols"]["embed"]
+  assert set(protocol["metrics"]) == set(per_image.MEAN_METRICS)
+  flips = protocol["metrics"]["p_top1_change"]
+  assert flips["distinguishable"] and flips["ci_low"] > 0
+  assert flips["diff"] == pytest.approx(flips["b"] - flips["a"])
+  assert flips["a_ci_low"] < flips["a"] < flips["a_ci_high"]
+  accuracy = protocol["metrics"]["accuracy"]
+  assert accuracy["diff"] == pytest.approx(-flips["diff"]) and accuracy["ci_high"] < 0
+  assert protocol["max_logit_change"] == {"a": 0.5, "b": 0.5, "bootstrapped": False}
+  assert protocol["by_group"]["groups"] == [24, 28]
+  assert len(protocol["by_group"]["mac"]) == 2
+  assert not pair[paired.CLEAN]["distinguishable"]  # every image right in both
+  assert "bootstrap" in result["method"] and result["bootstrap_samples"] == 500
+  text = paired.markdown(result)
+  assert "| embed | P(top-1 change) |" in text and "| yes |" in text
+  assert "not bootstrapped" in text
+
+
+def test_only_shared_images_are_compared(tmp_path):
+  values = {"p_top1_change": np.random.default_rng(4).random((100, 2))}
+  first = write_evaluation(tmp_path / "a", values, image_indices=np.arange(100))
+  second = write_evaluation(tmp_path / "b", values, image_indices=np.arange(50, 150)[::-1])
+  pair = paired.compare_pair(paired.load_run("a", [first]), paired.load_run("b", [second]),
+                             replicates=100)
+  assert pair["n_images"] == 50 and pair["images_left_out"] == 100
+  # Images 50..99 are rows 50..99 of a and rows 99..50 of b: different values, same images.
+  shared = np.arange(50, 100)
+  expected = values["p_top1_change"][149 - shared].mean() - values["p_top1_change"][shared].mean()
+  assert pair["protocols"]["embed"]["metrics"]["p_top1_change"]["diff"] == pytest.approx(
+      expected)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(image_indices=np.arange(200, 300)), "share no test image"),
+    (dict(labels=np.arange(100) % 10 + 1), "different test sets"),
+    (dict(options={"sizes": [24, 28], "fill": "mean"}), "fill='black' vs 'mean'"),
+    (dict(protocol="other"), "no protocol in common"),
+])
+def test_runs_that_cannot_be_paired_are_refused(tmp_path, change, message):
+  values = {"p_top1_change": np.zeros((100, 2))}
+  first = write_evaluation(tmp_path / "a", values)
+  second = write_evaluation(tmp_path / "b", values, **change)
+  with pytest.raises(paired.IncomparableRunsError, match=message):
+    paired.compare_runs([paired.load_run("a", [first]), paired.load_run("b", [second])])
+
+
+def test_repeated_labels_and_globs_group_seeds(tmp_path):
+  for name in ("aps,seed=0", "aps,seed=1", "lps,seed=0"):
+    (tmp_path / name).mkdir()
+  pattern = str(tmp_path / "aps,seed=*")
+  assert compare.group_workdirs([pattern, str(tmp_path / "lps,seed=0")]) == {
+      "aps": [str(tmp_path / "aps,seed=0"), str(tmp_path / "aps,seed=1")],
+      "lps,seed=0": [str(tmp_path / "lps,seed=0")]}
+  joined = compare.group_workdirs(
+      [str(tmp_path / "aps,seed=0"), str(tmp_path / "aps,seed=1"), str(tmp_path / "lps,seed=0")],
+      ["aps", "aps", "lps"])
+  assert list(joined) == ["aps", "lps"] and len(joined["aps"]) == 2
+  with pytest.raises(FileNotFoundError, match="matches no directory"):
+    compare.group_workdirs([str(tmp_path / "nothing,seed=*")])
+  with pytest.raises(ValueError, match="one label per"):
+    compare.group_workdirs([pattern], ["a", "b"])
+
+
+def _compare_cli(*flags):
+  return subprocess.run([sys.executable, "-m", "evaluate.compare", *flags], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_compare_cli_with_seeds_baseline_and_a_refusal(tmp_path):
+  _runs(tmp_path, np.random.default_rng(5), seeds=2)
+  write_evaluation(tmp_path / "lps,seed=0", {"p_top1_change": np.zeros((120, 2))})
+  out = tmp_path / "cmp"
+  result = _compare_cli(f"--workdir={tmp_path}/stride,seed=*", f"--workdir={tmp_path}/blur,seed=*",
+                        f"--workdir={tmp_path}/lps,seed=0", "--label=stride", "--label=blur",
+                        "--label=lps", "--baseline=stride", "--bootstrap_samples=300",
+                        f"--out={out}")
+  assert result.returncode == 0, result.stderr
+  with open(out / "paired.json") as f:
+    saved = json.load(f)
+  assert [(p["a"], p["b"]) for p in saved["pairs"]] == [("stride", "blur"), ("stride", "lps")]
+  assert saved["runs"]["blur"]["n_seeds"] == 2 and saved["bootstrap_samples"] == 300
+  assert saved["pairs"][0]["protocols"]["embed"]["metrics"]["p_top1_change"]["distinguishable"]
+  assert "## A = `stride`, B = `blur`" in (out / "paired.md").read_text()
+  assert (out / "compare.md").exists() and (out / "metrics_per_protocol.png").exists()
+  assert "| stride [stride,seed=1] |" in (out / "compare.md").read_text()
+
+  write_evaluation(tmp_path / "mean", {"p_top1_change": np.zeros((120, 2))},
+                   options={"sizes": [24, 28], "fill": "mean"})
+  refused = _compare_cli(f"--workdir={tmp_path}/stride,seed=0", f"--workdir={tmp_path}/mean",
+                         f"--out={tmp_path / 'refused'}")
+  assert refused.returncode == 2
+  assert "error: protocol 'embed' differs" in refused.stderr and "Traceback" not in refused.stderr
+  assert not (tmp_path / "refused").exists()

@@ -1,0 +1,197 @@
+"""Resuming a run (in this process, tiny runs): what may change and what is refused, the resume
+log in config.json, the fall-back to the previous checkpoint when the latest cannot be read,
+and checkpoints written before configs were saved with them (evaluate and resume)."""
+import json
+import os
+import shutil
+
+import orbax.checkpoint as ocp
+import pytest
+
+from pipeline.train_then_evaluate import train_and_evaluate
+from runtime import checkpointing, numerics, resume_config, run_files
+from runtime.mesh import make_data_parallel_mesh
+from runtime.run_config import load_run_config
+from tests.conftest import tiny_config
+from tests.tiny_run import params_digest
+
+import models
+
+
+def _config():
+  """The tiny config at width 4, 8 steps: checkpoints 4 and 8."""
+  config = tiny_config()
+  config.model.width = 4
+  config.train.num_steps = 8
+  return config
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  """(workdir, {step: params digest}) of a finished 8-step run; tests copy the workdir."""
+  workdir = str(tmp_path_factory.mktemp("resume") / "run")
+  train_and_evaluate(_config(), workdir)
+  digests = {}
+  for step in (4, 8):
+    copy = str(tmp_path_factory.mktemp("only") / "run")
+    shutil.copytree(workdir, copy)
+    for other in {4, 8} - {step}:
+      shutil.rmtree(os.path.join(copy, "checkpoints", str(other)))
+    tree, restored = checkpointing.load_latest(copy)
+    assert restored == step
+    digests[step] = params_digest(tree["params"])
+  return workdir, digests
+
+
+def _copy(finished, tmp_path):
+  return shutil.copytree(finished[0], tmp_path / "run")
+
+
+def _model_digest(workdir):
+  model = models.build_model(**_config().model)
+  restored = checkpointing.restore_model_variables(
+      str(workdir), model, make_data_parallel_mesh().replicated)
+  return restored.step, params_digest(restored.state["params"])
+
+
+# (A failed read must not leave tensorstore's reports to orbax's closed event loop behind.)
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
+  workdir = _copy(finished, tmp_path)
+  (workdir / "checkpoints" / "8" / "state" / "manifest.ocdbt").write_bytes(b"corrupt")
+  assert _model_digest(workdir) == (4, finished[1][4])  # evaluation's restore
+  assert "step 8: its state cannot be restored" in capsys.readouterr().err
+  summary = train_and_evaluate(_config(), str(workdir))  # resume: from 4, then 8 again
+  assert summary["resumed_from_step"] == 4 and summary["steps"] == 8
+  err = capsys.readouterr().err
+  assert "warning: the latest checkpoint(s)" in err and "using step 4 instead" in err
+  moved = os.listdir(workdir / checkpointing.UNRESTORABLE_SUBDIR)
+  assert len(moved) == 1 and moved[0].startswith("8-")
+  assert _model_digest(workdir) == (8, finished[1][8])  # bit-identical to the uninterrupted run
+
+
+def _count_managers(monkeypatch):
+  """(opened, closed): the orbax CheckpointManagers created and closed from now on."""
+  opened, closed = [], []
+  real_init, real_close = ocp.CheckpointManager.__init__, ocp.CheckpointManager.close
+
+  def init(self, *args, **kwargs):
+    opened.append(id(self))
+    real_init(self, *args, **kwargs)
+
+  def close(self):
+    closed.append(id(self))
+    real_close(self)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "__init__", init)
+  monkeypatch.setattr(ocp.CheckpointManager, "close", close)
+  return opened, closed
+
+
+def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path, monkeypatch):
+  workdir = _copy(finished, tmp_path)
+  for step in ("4", "8"):
+    (workdir / "checkpoints" / step / "config" / "metadata").write_text("{")
+  with pytest.raises(checkpointing.UnrestorableCheckpointError, match="step 8: its config"):
+    checkpointing.load_latest(str(workdir))
+  opened, closed = _count_managers(monkeypatch)
+  with pytest.raises(checkpointing.UnrestorableCheckpointError, match="step 4: its config"):
+    train_and_evaluate(_config(), str(workdir))
+  # Every checkpoint manager (orbax threads) opened on the way was closed on the way out.
+  assert len(opened) >= 2 and sorted(closed) == sorted(opened)
+
+
+def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished, tmp_path):
+  workdir = _copy(finished, tmp_path)
+  config = _config()
+  config.train.num_steps = 12  # changes the run: allowed by name
+  config.train.log_every_steps = 2  # only logging: free
+  config.resume.allow_changes = "train.num_steps"
+  summary = train_and_evaluate(config, str(workdir))
+  assert summary["resumed_from_step"] == 8 and summary["steps"] == 12
+  saved = json.loads((workdir / "config.json").read_text())
+  assert saved["train"]["num_steps"] == 8  # how the run started
+  (resume,) = saved[run_files.RESUMES_KEY]
+  assert resume["from_step"] == 8 and resume["allowed_by_override"] == ["train.num_steps"]
+  assert resume["changed"] == {"resume.allow_changes": ["", "train.num_steps"],
+                               "train.log_every_steps": [4, 2], "train.num_steps": [8, 12]}
+  assert load_run_config(str(workdir)).train.num_steps == 12  # the latest session's config
+  step, item = checkpointing.read_latest_config(str(workdir))
+  assert step == 12 and item["train"]["num_steps"] == 12  # saved with the checkpoint
+  # The next resume compares with checkpoint 12's config: the same config resumes as is.
+  assert not resume_config.check_resume(item, config).refused
+
+
+def test_refused_resume_names_every_field_and_allow_changes_must_name_fields(finished, tmp_path):
+  workdir = _copy(finished, tmp_path)
+  config = _config()
+  config.train.optimizer, config.train.batch_size, config.augment.policies = "adamw", 16, ""
+  config.resume.allow_changes = "train.optimizer"
+  with pytest.raises(resume_config.ConfigMismatchError) as refused:
+    train_and_evaluate(config, str(workdir))
+  message = str(refused.value)
+  assert "train.batch_size: 32 -> 16" in message and "augment.policies: 'crop,flip' -> ''" in message
+  assert "train.optimizer" not in message  # allowed by name
+  config.resume.allow_changes = "train.optimiser"
+  with pytest.raises(ValueError, match="'train.optimiser', which is not a field"):
+    train_and_evaluate(config, str(workdir))
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]
+
+
+def test_config_comparison_sorts_free_allowed_and_refused_fields():
+  saved = json.loads(_config().to_json())
+  saved["train"]["removed_option"] = 1  # a field the new config lacks: not compared
+  new = _config()
+  new.train.learning_rate, new.train.momentum = 0.1, 0.5
+  new.data.dir, new.eval.num_images, new.train.keep_checkpoints = "/elsewhere", 3, 1
+  new.resume.allow_changes = "train"  # a whole section
+  changes = resume_config.compare(saved, new)
+  assert sorted(changes.free) == ["data.dir", "eval.num_images", "resume.allow_changes",
+                                  "train.keep_checkpoints"]
+  assert changes.allowed == {"train.learning_rate": (0.05, 0.1), "train.momentum": (0.9, 0.5)}
+  assert not changes.refused and changes.not_compared == ["train.removed_option"]
+  new.resume.allow_changes = ""
+  assert sorted(resume_config.compare(saved, new).refused) == ["train.learning_rate",
+                                                               "train.momentum"]
+
+
+def _make_legacy(workdir):
+  """Rewrites the latest checkpoint of `workdir` (the only one kept) as the project wrote them
+  before configs were saved with checkpoints: one orbax item ('default') holding the state."""
+  tree, step = checkpointing.load_latest(str(workdir))
+  directory = checkpointing.checkpoint_dir(str(workdir))
+  shutil.rmtree(directory)
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(step, args=ocp.args.StandardSave(tree), force=True)
+  manager.wait_until_finished()
+  manager.close()
+  return step
+
+
+def test_checkpoint_without_a_config_item_evaluates_and_resumes(finished, tmp_path):
+  workdir = _copy(finished, tmp_path)
+  shutil.rmtree(workdir / "checkpoints" / "8")
+  assert _make_legacy(workdir) == 4
+  assert os.listdir(workdir / "checkpoints" / "4").count("default") == 1
+  assert checkpointing.read_latest_config(str(workdir)) == (4, None)
+  assert _model_digest(workdir) == (4, finished[1][4])
+  changed = _config()
+  changed.model.width = 8  # compared with config.json, as before
+  with pytest.raises(resume_config.ConfigMismatchError, match="config.json"):
+    train_and_evaluate(changed, str(workdir))
+  summary = train_and_evaluate(_config(), str(workdir))
+  assert summary["resumed_from_step"] == 4 and summary["steps"] == 8
+  assert _model_digest(workdir) == (8, finished[1][8])
+
+
+def test_deterministic_gpu_ops_flag_is_set_before_jax_starts_or_refused():
+  environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  numerics.require_deterministic_gpu_ops(environ, backends_started=False)
+  assert environ["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=2",
+                                          "--xla_gpu_deterministic_ops=true"]
+  numerics.require_deterministic_gpu_ops(environ, backends_started=True)  # already set: fine
+  with pytest.raises(ValueError, match="JAX has already started"):
+    numerics.require_deterministic_gpu_ops({}, backends_started=True)
+  with pytest.raises(ValueError, match="sets --xla_gpu_deterministic_ops=false"):
+    numerics.require_deterministic_gpu_ops(
+        {"XLA_FLAGS": "--xla_gpu_deterministic_ops=false"}, backends_started=False)
