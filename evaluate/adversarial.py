@@ -18,6 +18,8 @@ Both are exhaustive only over a full grid (e.g. circular_shift with max_shift=No
 integer rolls). With sampled grids (sample_pairs > 0) they are taken over the uniformly drawn
 points (GridResult.point_columns) only, so they over-estimate the adversarial values;
 `adversarial_summary` records which.
+Both are formed from the per-image values (evaluate.per_image: per image, 1 if every grid
+point of the group is stable / right), like every other summary number.
 Pure NumPy; Stat = {"mean", "stderr"} with the standard error over images (evaluate.metrics).
 """
 from __future__ import annotations
@@ -26,13 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from evaluate import metrics
+from evaluate import metrics, per_image
 from evaluate.json_values import json_stat
 
 
-def adversarial_summary(result: Any) -> dict[str, Any]:
+def adversarial_summary(result: Any, values: Any = None) -> dict[str, Any]:
   """The adversarial summary of one evaluate.grid.GridResult, JSON-able.
 
+  Args:
+    result: the GridResult (its grid description; its probabilities only if `values` is None).
+    values: the grid's evaluate.per_image.PerImage (stable_prediction and worst_case_accuracy
+      per image and group), or None to reduce result.probs.
   Returns:
     {"exhaustive": bool (full grid, not sampled pairs), "num_grid_points": G,
      "stable_prediction": Stat, "worst_case_accuracy": Stat,
@@ -40,25 +46,27 @@ def adversarial_summary(result: Any) -> dict[str, Any]:
        per group: {"group": [...], "stable_prediction": {...}, "worst_case_accuracy": {...}}}
     Non-finite values (the standard error of one image) become None.
   """
+  if values is None:
+    values = per_image.reduce_grid(result, seed=0)
   columns = np.asarray(result.point_columns)
-  probs, labels = np.asarray(result.probs)[:, columns], np.asarray(result.labels)
   point_group = np.asarray(result.point_group)[columns]
+  several = len(np.unique(point_group)) > 1
   summary = {
       "exhaustive": not bool(result.sampled),
-      "num_grid_points": int(probs.shape[1]),
-      "pooling": metrics.POOLING if len(np.unique(point_group)) > 1 else metrics.POOLING_ONE_GROUP,
-      "stable_prediction": json_stat(metrics.stable_prediction(probs, point_group, pool=True)),
-      "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels, point_group,
-                                                                   pool=True)),
+      "num_grid_points": int(columns.shape[0]),
+      "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
+      "stable_prediction": json_stat(per_image.pooled_stat(values.values["stable_prediction"])),
+      "worst_case_accuracy": json_stat(per_image.pooled_stat(
+          values.values["worst_case_accuracy"])),
       "by_group": None,
   }
-  if len(np.unique(point_group)) > 1:
-    stable = metrics.stable_prediction(probs, point_group)
+  if several:
+    stable = per_image.group_stats(values.values["stable_prediction"], values.groups)
+    worst = per_image.group_stats(values.values["worst_case_accuracy"], values.groups)
     summary["by_group"] = {
         "group": stable["group"],
         "stable_prediction": json_stat(stable),
-        "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels,
-                                                                     point_group)),
+        "worst_case_accuracy": json_stat(worst),
     }
   return summary
 

@@ -51,13 +51,15 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # that fits max_chunk_bytes, else with a slice of its grid points); 0 = planned from
   # max_chunk_bytes.
   config.images_per_chunk = 0
-  # Memory bound, in bytes, of one chunk of (images x grid points), by the grid engine's
-  # estimate (evaluate.grid.bytes_per_grid_image: the sum of every intermediate value of
-  # transform + model per model input, no buffer reuse, so the real peak is a fraction of
-  # it). A grid larger than the bound is split into chunks of grid points: e.g. the 1024
-  # circular shifts of one image (~4.6 GiB for AlexNet width 64, ~14 GiB for
-  # alexnet_nostride) run in chunks of fewer shifts. Only a bound too small for one model
-  # input per device is an error, raised before any work.
+  # Memory bound, in bytes, of one chunk of (images x grid points) on one device: what the
+  # compiled chunk program needs by its own memory report (arguments, outputs, temporaries),
+  # or, where the backend gives no report, the grid engine's estimate
+  # (evaluate.grid.bytes_per_grid_image: every intermediate value, no buffer reuse, far
+  # above the real need). A grid larger than the bound is split into chunks of grid
+  # points: e.g. the 1024 circular shifts of one image run in chunks of fewer shifts. Only a
+  # bound too small for one model input per device (by the estimate) is an error, raised
+  # before any work. The host keeps per-image values, not the (images x grid points x
+  # classes) probabilities (evaluate.grid_summary).
   config.max_chunk_bytes = 2 * 1024**3
   # Compute dtype of the evaluated model: 'float32' (a run trained with model.dtype=bfloat16
   # is evaluated in float32: its params and BatchNorm statistics are float32, and "invariant

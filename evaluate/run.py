@@ -27,7 +27,7 @@ from common import tensorboard_events
 from data import load_cifar10
 from evaluate import figures
 from evaluate import grid as grid_engine
-from evaluate import metrics, per_image, plots, report
+from evaluate import grid_summary, jagged, metrics, per_image, plots, report
 from evaluate.config import evaluated_model_options
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import select_test_images
@@ -53,6 +53,14 @@ def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
   hits = per_image_correct(correct, variables, put_replicated(images, shardings.replicated),
                            put_replicated(labels, shardings.replicated), batch)
   return np.asarray(hits, np.float64)
+
+
+def _jagged_path(protocol, protocol_type: str, eval_config) -> Optional[np.ndarray]:
+  """The grid columns of the protocol's jagged curves (evaluate.jagged), or None when none
+  are drawn (no jagged images asked for, or a sampled grid)."""
+  if int(eval_config.num_jagged_images) <= 0 or protocol.sample_pairs:
+    return None
+  return jagged.jagged_path(protocol.grid, np.asarray(protocol.pairs), protocol_type)[0]
 
 
 @numerics.at_evaluation_precision
@@ -121,18 +129,26 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         "complete)")
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
+    protocol_type = eval_config.protocols[name].type
+    # Each chunk of images is reduced as it arrives (per-image values, per-point sums, the
+    # jagged path): no (images x grid points x classes) array is kept.
+    summarizer = grid_summary.GridSummarizer(
+        grid_engine.planned_description(protocol, images.shape[0], int(eval_config.seed)),
+        labels, seed=int(eval_config.seed),
+        path=_jagged_path(protocol, protocol_type, eval_config))
     result = grid_engine.evaluate_grid(
         predict, variables, images, labels, protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
-        progress=verbose and is_main and is_terminal())
+        progress=verbose and is_main and is_terminal(), on_rows=summarizer.add,
+        keep_probs=False)
     seconds = time.perf_counter() - protocol_start
-    values = per_image.reduce_grid(result, seed=int(eval_config.seed))
-    entry = report.protocol_entry(result, protocol_type=eval_config.protocols[name].type,
-                                  seconds=seconds, seed=int(eval_config.seed), values=values)
+    summary = summarizer.finish(result.logit_spread, result.logit_groups)
+    entry = report.protocol_entry(result, protocol_type=protocol_type, seconds=seconds,
+                                  seed=int(eval_config.seed), summary=summary)
     per_image_values[name] = per_image.ProtocolValues(
         type=entry["type"], options=entry["options"], sampled=entry["sampled"],
-        per_image=values)
+        per_image=summary.per_image)
     entries[name] = entry
     shown = entry["metrics"]
     say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
@@ -144,7 +160,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main and draw:
       pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
-                                         image_indices, data.class_names, eval_config)
+                                         image_indices, data.class_names, eval_config,
+                                         summary=summary)
     del result
 
   eval_report = {
