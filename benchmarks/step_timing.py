@@ -146,7 +146,7 @@ def build_full_step(model: nn.Module, augment_batch: Callable,
   steps_per_epoch = num_train // batch
   tx, _ = build_optimizer(train_cfg, total_steps=_OPTIMIZER_STEPS,
                           steps_per_epoch=steps_per_epoch)
-  root_key = jax.random.key(0)
+  root_key = jax.jit(lambda: jax.random.key(0), out_shardings=shardings.replicated)()
 
   def init(key):
     variables = model.init(key, jnp.zeros((1, *IMAGE_SHAPE)), train=False)

@@ -130,7 +130,7 @@ def calibrate(config: ml_collections.ConfigDict, steps: int = 10,
   images = put_replicated(rng.integers(0, 256, (num_train, *IMAGE_SHAPE), np.uint8),
                           shardings.replicated)
   labels = put_replicated(rng.integers(0, 10, (num_train,), np.int32), shardings.replicated)
-  root_key = jax.random.key(0)
+  root_key = jax.jit(lambda: jax.random.key(0), out_shardings=shardings.replicated)()
   permutation = jax.jit(epoch_permutation, static_argnums=2,
                         out_shardings=shardings.replicated)(root_key, 0, num_train)
   args = (root_key, images, labels, permutation)

@@ -78,7 +78,7 @@ def _tiny_step(augment_config, shardings):
   rng = np.random.default_rng(0)
   images = jax.device_put(rng.integers(0, 256, (64, 32, 32, 3), np.uint8), shardings.replicated)
   labels = jax.device_put(rng.integers(0, 10, (64,), np.int32), shardings.replicated)
-  root_key = jax.random.key(0)
+  root_key = jax.jit(lambda: jax.random.key(0), out_shardings=shardings.replicated)()
   state = jax.jit(lambda key: TrainState.create(model.init(key, jnp.zeros((1, 32, 32, 3)),
                                                            train=False), tx),
                   out_shardings=shardings.replicated)(root_key)

@@ -138,7 +138,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   tx, schedule = build_optimizer(train_cfg, total_steps, steps_per_epoch)
 
   # Train state, replicated on every device; restored if the workdir has a checkpoint.
-  root_key = jax.random.key(config.seed)
+  # On every device (replicated), like the state: a key on one device would be copied to
+  # the others at every step (the step's transfer guard refuses that).
+  seed = int(config.seed)
+  root_key = jax.jit(lambda: jax.random.key(seed), out_shardings=shardings.replicated)()
   init_key = jax.random.fold_in(root_key, _INIT_STREAM)
 
   def init_state(key):
