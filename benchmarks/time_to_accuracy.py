@@ -17,9 +17,14 @@ import sys
 
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
-_TARGET = flags.DEFINE_float("target", 0.94, "Target test accuracy.")
-flags.mark_flag_as_required("workdir")
+
+
+def _define_flags() -> None:
+  """The command's flags (defined when run as a program only, so that tests can import
+  time_to_accuracy beside other modules' flags)."""
+  flags.DEFINE_string("workdir", None, "The run's workdir.")
+  flags.DEFINE_float("target", 0.94, "Target test accuracy.")
+  flags.mark_flag_as_required("workdir")
 
 
 def time_to_accuracy(records: list[dict], target: float, batch_size: int) -> dict:
@@ -53,7 +58,7 @@ def time_to_accuracy(records: list[dict], target: float, batch_size: int) -> dic
 
 def main(argv):
   del argv
-  workdir = _WORKDIR.value
+  workdir, target = flags.FLAGS.workdir, flags.FLAGS.target
   try:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f if line.strip()]
@@ -61,7 +66,7 @@ def main(argv):
       batch_size = int(json.load(f)["train"]["batch_size"])
   except (OSError, ValueError, KeyError) as error:
     sys.exit(f"error: no readable run in {workdir}: {error}")
-  result = {"target": _TARGET.value, **time_to_accuracy(records, _TARGET.value, batch_size)}
+  result = {"target": target, **time_to_accuracy(records, target, batch_size)}
   try:
     with open(os.path.join(workdir, "summary.json")) as f:
       result["wall_time_sec"] = json.load(f).get("wall_time_sec")
@@ -71,4 +76,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -21,8 +21,10 @@ WORKDIR/plan.json and is kept: a rerun resumes the same sweeps (finished members
 interrupted ones resume from their checkpoints; --replan sizes again, which retrains every
 member whose epochs change). Each sweep is an ordinary sweep workdir (WORKDIR/fig11/,
 WORKDIR/beyond_blurpool/: `sweep.py --list/--collect` work on them). At the end every sweep
-is collected (summary.csv, summary.md, plots) and WORKDIR/paper_scale.md gathers the
-tables, the plots and the plan's estimated against the measured times.
+is collected (summary.csv, summary.md with 95% intervals over seeds and images, plots, and
+every member's paired difference against `stride`: sweeps/collect.py) and
+WORKDIR/paper_scale.md gathers the tables, the plots and the plan's estimated against the
+measured times.
 
 --tiny runs the same path on CPU in seconds: synthetic data, the AlexNet-style net of width 4
 for every member, one seed, the first member of each sweep, one epoch, one small protocol
@@ -71,6 +73,8 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 SWEEPS = {"fig11": "configs.sweeps.stride_vs_nostride",
           "beyond_blurpool": "configs.sweeps.beyond_blurpool"}
 PLAN_FILE = "plan.json"
+# The member every other is compared with (paired differences over seeds and images).
+BASELINE = "stride"
 REPORT_FILE = "paper_scale.md"
 # Fraction of the budget the plan fills (the cost model is an estimate).
 BUDGET_FILL = 0.85
@@ -228,6 +232,9 @@ def report(workdir: str, plan: dict, collected: dict[str, dict]) -> str:
     with open(result["markdown"]) as f:
       body = f.read()
     lines += [f"## {name}", "", body.replace("](", f"]({name}/"), ""]
+    if result.get("paired"):
+      with open(result["paired"]["markdown"]) as f:
+        lines += [f"### {name}: paired differences against {BASELINE}", "", f.read(), ""]
   lines += ["## Time per member: estimated by the plan, measured", "",
             "| sweep | member | estimated s | measured s |", "|---|---|---|---|"]
   total = 0.0
@@ -288,8 +295,11 @@ def run(workdir: str, budget_minutes: float | None, options: Options, *, replan:
                                   total=len(members[name]))
     failed += [o for o in outcomes if o.state == runner.FAILED]
     if is_main:
+      groups = {member.group for member in members[name]}
+      baseline = BASELINE if BASELINE in groups and len(groups) > 1 else None
       collected[name] = collect.collect_sweep(sweep_dir, members[name],
-                                              f"{name} at paper scale ({sweep_dir})")
+                                              f"{name} at paper scale ({sweep_dir})",
+                                              baseline=baseline)
   report_path = report(workdir, plan, collected) if is_main else None
   return {"plan": plan, "report": report_path, "failed": failed}
 

@@ -8,7 +8,8 @@ from scripts import paper_scale
 from sweeps import budget
 from tests.conftest import tiny_config
 
-_TINY = paper_scale.Options(tiny=True, seeds=(0,), max_epochs=1.0)
+_TINY = paper_scale.Options(tiny=True, seeds=(0,), max_epochs=1.0,
+                            sweeps=("beyond_blurpool",))
 
 
 def test_epochs_for_budget_fills_the_budget_with_the_same_epochs_for_every_member():
@@ -47,23 +48,52 @@ def test_unknown_members_and_sweeps_fail_before_anything_runs(tmp_path):
 
 
 def test_tiny_study_plans_trains_evaluates_collects_and_resumes(tmp_path):
+  # One sweep here (the suite's time is short); the device suite's --tiny slice runs both,
+  # and the report of several sweeps is tested below.
   workdir = str(tmp_path / "study")
   result = paper_scale.run(workdir, 10.0, _TINY)
   assert result["failed"] == []
   with open(os.path.join(workdir, paper_scale.PLAN_FILE)) as f:
     plan = json.load(f)
   assert plan["epochs"] == 1.0 and plan["settings"]["tiny"]
-  assert [m["sweep"] for m in plan["members"]] == ["fig11", "beyond_blurpool"]
-  for sweep in ("fig11", "beyond_blurpool"):
-    assert os.path.exists(os.path.join(workdir, sweep, "summary.csv"))
-    with open(os.path.join(workdir, sweep, "stride,seed=0", "summary.json")) as f:
-      assert json.load(f)["epochs"] == 1.0
+  assert [m["member"] for m in plan["members"]] == ["stride,seed=0"]
+  assert os.path.exists(os.path.join(workdir, "beyond_blurpool", "summary.csv"))
+  with open(os.path.join(workdir, "beyond_blurpool", "stride,seed=0", "summary.json")) as f:
+    assert json.load(f)["epochs"] == 1.0
   with open(result["report"]) as f:
     text = f.read()
-  assert "## fig11" in text and "## beyond_blurpool" in text
-  assert "| beyond_blurpool | stride,seed=0 |" in text and "circular" in text
-  # Again: the plan is kept (no budget needed) and every member is skipped.
+  assert "## beyond_blurpool" in text and "circular" in text
+  assert "| beyond_blurpool | stride,seed=0 |" in text
+  # Again: the plan is kept (no budget needed) and the member is skipped.
   again = paper_scale.run(workdir, None, _TINY)
   assert again["plan"] == plan and again["failed"] == []
-  with open(os.path.join(workdir, "fig11", "stride,seed=0", "sweep_member.json")) as f:
+  with open(os.path.join(workdir, "beyond_blurpool", "stride,seed=0",
+                         "sweep_member.json")) as f:
     assert json.load(f)["state"] == "done"
+
+
+def test_report_holds_each_sweeps_tables_paired_differences_and_times(tmp_path):
+  workdir = str(tmp_path)
+  collected = {}
+  for name in ("fig11", "beyond_blurpool"):
+    os.makedirs(os.path.join(workdir, name, "stride,seed=0"))
+    for file, text in (("summary.md", f"{name} table ![p](accuracy.png)"),
+                       ("paired.md", f"{name} aps - stride: 0.1 [0.0, 0.2]")):
+      with open(os.path.join(workdir, name, file), "w") as f:
+        f.write(text)
+    with open(os.path.join(workdir, name, "stride,seed=0", "sweep_member.json"), "w") as f:
+      json.dump({"state": "done", "seconds": 42.0}, f)
+    collected[name] = {"markdown": os.path.join(workdir, name, "summary.md"),
+                       "paired": {"markdown": os.path.join(workdir, name, "paired.md")}}
+  plan = {"epochs": 2.0, "budget_minutes": 5.0, "estimated_minutes": 4.0, "device": "1 x cpu",
+          "calibration": {"member": "stride,seed=0", "step_seconds": 0.1,
+                          "compile_seconds": 3.0},
+          "settings": {"recipe": "fast", "batch_size": 512, "dtype": "float32",
+                       "grids": "full", "eval_images": 1000},
+          "members": [{"sweep": name, "member": "stride,seed=0", "estimated_seconds": 40.0}
+                      for name in collected]}
+  with open(paper_scale.report(workdir, plan, collected)) as f:
+    text = f.read()
+  assert "fig11 table ![p](fig11/accuracy.png)" in text
+  assert "beyond_blurpool: paired differences against stride" in text
+  assert "| fig11 | stride,seed=0 | 40 | 42 |" in text and "1.4 minutes" in text
