@@ -17,8 +17,9 @@ sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweep
 --index lets many machines (Colab runtimes, array jobs, TPU VMs) each take members of the same
 sweep on a shared or synced workdir; --collect then gathers what is there. A member (group of
 seeds) is summarised by the mean over seeds and test images with a 95% interval (seeds and
-images bootstrapped); --baseline=<member> adds every other member's paired difference against
-it (paired.json, paired.md): see sweeps/collect.py and evaluate/bootstrap.py.
+images bootstrapped; the plots draw these intervals as error bars); --baseline=<member> adds
+every other member's paired difference against it (paired.json, paired.md and the forest plots
+paired_<metric>.png): see sweeps/collect.py and evaluate/bootstrap.py.
 Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
 unknown --baseline, or members that cannot be paired with the baseline.
 """

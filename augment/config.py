@@ -34,10 +34,13 @@ def default_augment_config() -> ml_collections.ConfigDict:
       max_scale=2.0,  # Upscaling factor uniform in [1, max_scale] (>= 1); 1 = identity.
       method="linear",  # Resize kernel: linear, cubic, lanczos3, lanczos5 or area.
   ))
-  # Worst of k (Engstrom et al. 2019): per example, k draws of `policy`; the one with the largest
-  # loss under the current model (inference-mode BatchNorm, no gradient) is trained on.
+  # Worst of k (Engstrom et al. 2019, translations only here: they also rotate): per example,
+  # k draws of `policy`; the one with the largest loss under the current model
+  # (inference-mode BatchNorm, no gradient) is trained on.
   config.worst_of_k = ml_collections.ConfigDict(dict(
       k=10,  # Candidates per example (>= 1); 1 = exactly the wrapped policy (no extra pass).
       policy="translate",  # Wrapped policy: crop, downsize_embed or translate (its own options).
+      # The untransformed image is one more candidate (k + 1 in all; ties go to it).
+      include_original=False,
   ))
   return config

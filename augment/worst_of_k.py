@@ -7,10 +7,19 @@ candidate with the largest loss replaces the example. The choice is made without
 (stop_gradient on the candidates and on the losses); the loss function comes from the train
 step (training.candidate_loss: BatchNorm in inference mode, batch statistics not updated).
 
+With include_original, the image as it enters worst_of_k (untransformed by the wrapped policy)
+is one more candidate, first in order: k draws + 1 candidates, and the model trains on the
+original whenever no draw has a larger loss (so the choice is never worse than no augmentation).
+The draws are the same with or without it.
+
 Keys: the example keys are split from the policy key exactly as for any per-example policy;
-k = 1 uses each example key itself (no forward pass), so worst_of_k with k = 1 gives exactly
-the wrapped policy's batch for the same key; k > 1 splits each example key into k candidate
-keys. Ties between candidate losses go to the lowest candidate index (jnp.argmax).
+k = 1 uses each example key itself (no forward pass unless include_original), so worst_of_k
+with k = 1 gives exactly the wrapped policy's batch for the same key; k > 1 splits each example
+key into k candidate keys. Ties between candidate losses go to the lowest candidate index
+(jnp.argmax): the original, if included.
+
+Only translations: the policies it wraps (crop, translate, downsize_embed) move or rescale the
+image; Engstrom et al. (2019) drew rotations (up to +-30 degrees) together with translations.
 Place it after the policies whose output the loss should see (e.g. 'flip,worst_of_k'): a
 policy listed after it changes the chosen image without the loss having seen the change.
 """
@@ -21,7 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from augment.options import require_int
+from augment.options import require_bool, require_int
 from augment.pipeline import CandidateLossFn, LossAwarePolicy, make_policy
 from augment.registry import POLICIES
 
@@ -48,12 +57,14 @@ def choose_worst(candidates: jnp.ndarray, losses: jnp.ndarray) -> jnp.ndarray:
 
 
 @POLICIES.register("worst_of_k")
-def worst_of_k_policy(*, k: int = 10, policy: str = "translate",
+def worst_of_k_policy(*, k: int = 10, policy: str = "translate", include_original: bool = False,
                       augment_config: Any = None) -> LossAwarePolicy:
-  """Factory. k: candidates per example (>= 1; 1 = the wrapped policy itself); policy: the
+  """Factory. k: draws per example (>= 1; 1 = the wrapped policy itself); policy: the
   wrapped policy, one of WRAPPABLE_POLICIES, with the options of config.augment.<policy>;
+  include_original: the untransformed image is one more candidate (k + 1 in all);
   augment_config: the whole config.augment (passed by augment.pipeline, not a user option)."""
   k = require_int("worst_of_k.k", k, low=1)
+  require_bool("worst_of_k.include_original", include_original)
   if policy not in WRAPPABLE_POLICIES:
     raise ValueError(f"worst_of_k.policy must be one of {', '.join(WRAPPABLE_POLICIES)}, got "
                      f"{policy!r}")
@@ -61,12 +72,15 @@ def worst_of_k_policy(*, k: int = 10, policy: str = "translate",
 
   def apply(key: jax.Array, images: jnp.ndarray, loss_fn: CandidateLossFn) -> jnp.ndarray:
     example_keys = jax.random.split(key, images.shape[0])
-    if k == 1:
+    if k == 1 and not include_original:
       return jax.vmap(wrapped)(example_keys, images)
 
     def candidates_of(example_key, image):
-      return jax.vmap(lambda candidate_key: wrapped(candidate_key, image))(
-          jax.random.split(example_key, k))
+      keys = example_key[None] if k == 1 else jax.random.split(example_key, k)
+      draws = jax.vmap(lambda candidate_key: wrapped(candidate_key, image))(keys)
+      if include_original:
+        return jnp.concatenate([image[None].astype(draws.dtype), draws])
+      return draws
 
     candidates = jax.lax.stop_gradient(jax.vmap(candidates_of)(example_keys, images))
     losses = jax.lax.stop_gradient(loss_fn(candidates))

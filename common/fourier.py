@@ -1,5 +1,6 @@
 """`fourier_shift(x, shifts, axes)`: circular shift by any real number of samples through the
-FFT phase ramp (ideal, band-limited interpolation on a periodic grid).
+FFT phase ramp (ideal, band-limited interpolation on a periodic grid); `remove_nyquist(x, axes)`:
+the same signal without its Nyquist bins, on which every such shift is exact.
 
   shifted = real(IFFT(FFT(x)[k] * exp(-2 pi i f_k t)))      (per shifted axis; t in samples)
 
@@ -12,8 +13,9 @@ The Nyquist bin (even L only) holds one real cosine; a fractional shift of it is
 representable on the grid (it would need an imaginary part). Keeping the real part keeps its
 cosine part times cos(pi t) instead of e^{-i pi t}: the symmetric (Hermitian) choice, which a
 half-sample shift turns to zero. So composed fractional shifts add up exactly only for signals
-without Nyquist content (models.alias_free.band_limit removes it). Values are not clipped
-(band-limited ringing can leave [0, 255] for images).
+without Nyquist content (`remove_nyquist` removes it; so does models.alias_free.band_limit),
+and the derivative in t of a shift at t = 0 has no Nyquist part (d/dt cos(pi t) = 0 there).
+Values are not clipped (band-limited ringing can leave [0, 255] for images).
 
 One implementation for its three users: the fractional_shift evaluation protocol (images
 (H, W, C), axes (0, 1)), the layer analyses (feature maps (N, H, W, C) shifted by fractions
@@ -52,5 +54,28 @@ def fourier_shift(x: jnp.ndarray, shifts: Sequence[float], axes: Sequence[int]) 
     shape = [1] * x.ndim
     shape[axis] = length
     spectrum = spectrum * ramp.reshape(shape)
+  out_dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
+  return jnp.real(jnp.fft.ifftn(spectrum, axes=axes)).astype(out_dtype)
+
+
+def remove_nyquist(x: jnp.ndarray, axes: Sequence[int]) -> jnp.ndarray:
+  """`x` without its Nyquist frequency along each of `axes` (an even length L's bin k = L/2;
+  odd lengths have none and are left as they are): the Nyquist row and column of an image.
+
+  Keeps every frequency |k| < L/2, so fourier_shift of the result is an exact shift of a
+  band-limited signal for every real t (shifts compose; integer t is a roll).
+  Returns x's shape, x's dtype if it is a float type, else float32.
+  """
+  axes = tuple(axes)
+  spectrum = jnp.fft.fftn(x.astype(jnp.float32), axes=axes)
+  for axis in axes:
+    length = x.shape[axis]
+    if length % 2:
+      continue
+    keep = np.ones(length, np.float32)
+    keep[length // 2] = 0.0
+    shape = [1] * x.ndim
+    shape[axis] = length
+    spectrum = spectrum * jnp.asarray(keep).reshape(shape)
   out_dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
   return jnp.real(jnp.fft.ifftn(spectrum, axes=axes)).astype(out_dtype)

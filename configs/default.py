@@ -36,6 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
   # component, by 'aps' and 'lps'.
   config.model.blur_size = 3
   config.model.aps_norm = "l2"  # l2 | l1 | linf: component norm that 'aps' maximises.
+  # 'lps': the scorer's hidden width is max(C // lps_hidden_divisor, 1) (1 = C, as the
+  # reference code for CIFAR-10).
+  config.model.lps_hidden_divisor = 4
   # Feature-map nonlinearity: relu | alias_free_relu (x2 upsample, ReLU, ideal low-pass;
   # pair it with downsample='ideal' and padding='circular' for an alias-free network) |
   # alias_free_poly (the same with a degree-2 polynomial: exactly alias-free, see README).
@@ -75,10 +78,14 @@ def get_config() -> ml_collections.ConfigDict:
   # Gumbel-softmax temperature of downsample='lps' in training (unused by other strategies;
   # evaluation always takes the hard argmax). See training/temperature.py.
   config.train.lps_temperature = ml_collections.ConfigDict()
-  config.train.lps_temperature.schedule = "exponential"  # exponential | linear | constant.
+  # exponential | linear | constant | step_decay (the LPS reference code's: x decay_factor
+  # every decay_every_epochs epochs, floor `end`; the reference used 1.0, 0.85, 10, 0.025).
+  config.train.lps_temperature.schedule = "exponential"
   config.train.lps_temperature.start = 1.0  # Temperature at step 0 (> 0).
-  config.train.lps_temperature.end = 0.1  # Temperature after annealing (> 0, <= start).
+  config.train.lps_temperature.end = 0.1  # After annealing (> 0, <= start); step_decay: floor.
   config.train.lps_temperature.anneal_fraction = 1.0  # Anneal over this fraction of the run.
+  config.train.lps_temperature.decay_factor = 0.85  # step_decay: factor, in (0, 1].
+  config.train.lps_temperature.decay_every_epochs = 10.0  # step_decay: period in epochs.
   config.train.eval_batch_size = 500  # Test-set batch for accuracy (rounded up to the devices).
   config.train.eval_every_epochs = 1  # Test accuracy every this many epochs, and at the end.
   config.train.log_every_steps = 100  # A metrics line (and progress line) every this many steps.

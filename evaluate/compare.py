@@ -24,13 +24,18 @@ and writes into --out:
     evaluate/bootstrap.py). Runs evaluated on different images or under different protocol
     options are refused (exit status 2, nothing written).
   sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding
-    size, one line per workdir, for every protocol with a size sweep),
-    metrics_per_protocol.png (grouped bars, one colour per workdir),
-    invariance_vs_accuracy.png (one panel per protocol: each workdir's P(top-1 change)
-    against its accuracy on untransformed images) and compare.md (one row per workdir and
-    protocol; mean ± standard error over images of each evaluation on its own).
-Workdirs evaluated before per-image files existed get the plots and compare.md, with a note
-instead of the paired comparison (--paired makes that an error).
+    size, one line per run, for every protocol with a size sweep),
+    metrics_per_protocol.png (grouped bars, one colour per run),
+    invariance_vs_accuracy.png (one panel per protocol: each run's P(top-1 change) against
+    its accuracy on untransformed images): each run is its mean over seeds and images with
+    the 95% bootstrap interval (seeds and images, evaluate.paired.summarise_run) as error
+    bars; with --baseline, paired_<metric>.png (P(top-1 change), accuracy, MAC): each run's
+    paired difference from the baseline with its interval, a panel per protocol
+    (evaluate.interval_plots); compare.md (one row per workdir and protocol; mean ± standard
+    error over images of each evaluation on its own).
+Workdirs evaluated before per-image files existed get the plots (drawn per workdir with ±
+standard error over images, labelled "(± s.e.)") and compare.md, with a note instead of the
+paired comparison (--paired makes that an error).
 Exit status: 0, 1 (a missing evaluation or bad flag), 2 (runs that cannot be paired).
 """
 from __future__ import annotations
@@ -42,9 +47,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from evaluate import bootstrap, paired, per_image, plots
+from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
-from evaluate.report import SUMMARY_METRICS, format_invariance, load_report
+from evaluate.report import (SUMMARY_METRICS, format_invariance, load_report,
+                             protocol_image_count)
 
 COMPARE_MD = "compare.md"
 
@@ -79,7 +85,7 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   for label, report in reports.items():
     for name, entry in report["protocols"].items():
       cells = [label, report["model"].get("name", "?"), str(report["checkpoint_step"]),
-               str(report["num_images"]), _format(report["clean_accuracy"]),
+               str(protocol_image_count(report, name)), _format(report["clean_accuracy"]),
                name + (" (sampled)" if entry.get("sampled") else "")]
       cells += [format_invariance(entry["metrics"].get(key), entry.get("max_logit_change"))
                 if key in PAIR_METRICS else _format(entry["metrics"].get(key))
@@ -88,40 +94,74 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str) -> dict[str, Any]:
+def _fallback_label(label: str) -> str:
+  return f"{label} (± s.e.)"
+
+
+def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
+                    summaries: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                    members: Optional[Mapping[str, Sequence[str]]] = None,
+                    comparison: Optional[Mapping[str, Any]] = None,
+                    confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
   """Writes the comparison plots and compare.md for `reports` (label -> eval.json dict).
 
+  Args:
+    reports: plot label -> eval.json dict, one per workdir (compare.md has a row each).
+    summaries: run label -> evaluate.paired.summarise_run(..., by_group=True) dict, for the
+      runs with per-image files: the plots draw each such run once, its mean over seeds and
+      images with its interval as error bars.
+    members: run label -> the plot labels (keys of `reports`) of its workdirs; the workdirs
+      of runs without a summary are drawn one by one with ± standard error over images,
+      labelled "(± s.e.)". None: every report on its own.
+    comparison: an evaluate.paired.compare_runs dict; with a baseline, also
+      paired_<metric>.png (evaluate.interval_plots).
+    confidence: the intervals' level, for the titles.
   Returns:
     {"markdown": path, "png": [paths]}.
   """
   os.makedirs(out_dir, exist_ok=True)
+  summaries = dict(summaries or {})
+  members = dict(members) if members is not None else {label: [label] for label in reports}
+  fallback = [plot_label for run, labels in members.items() if run not in summaries
+              for plot_label in labels]
+  bars = interval_plots.interval_label(confidence) if summaries else ""
+  if fallback:
+    bars += ("; " if bars else "") + (
+        "(± s.e.): mean ± standard error over images of one evaluation (no per-image file)"
+        if summaries else "error bars: ± standard error over images")
   pictures = []
   protocols = []
   for report in reports.values():
     protocols += [name for name, entry in report["protocols"].items()
                   if entry.get("by_group") and name not in protocols]
+  mark = _fallback_label if summaries else (lambda label: label)
   for protocol in protocols:
-    series = [dict(label=label, **report["protocols"][protocol]["by_group"])
-              for label, report in reports.items()
-              if report["protocols"].get(protocol, {}).get("by_group")]
+    series = [interval_plots.size_series(run, summary["protocols"][protocol])
+              for run, summary in summaries.items() if protocol in summary["protocols"]]
+    series = [entry for entry in series if entry]
+    series += [dict(label=mark(label), **reports[label]["protocols"][protocol]["by_group"])
+               for label in fallback
+               if reports[label]["protocols"].get(protocol, {}).get("by_group")]
     pictures.append(plots.plot_sensitivity_vs_size(
         series, os.path.join(out_dir, f"sensitivity_vs_size_{protocol}.png"),
-        title=f"{protocol}: sensitivity to one-pixel moves versus embedding size "
-              "(± standard error)"))
+        title=f"{protocol}: sensitivity to one-pixel moves versus embedding size ({bars})"))
+  series = [interval_plots.metric_series(run, summary) for run, summary in summaries.items()]
+  series += [dict(label=mark(label), clean_accuracy=reports[label]["clean_accuracy"],
+                  metrics={name: entry["metrics"]
+                           for name, entry in reports[label]["protocols"].items()})
+             for label in fallback]
+  labels = interval_plots.protocol_labels(summaries)
+  for label in fallback:
+    labels.update({name: name for name in reports[label]["protocols"] if name not in labels})
   pictures.append(plots.plot_protocol_bars(
-      [dict(label=label, metrics={name: entry["metrics"]
-                                  for name, entry in report["protocols"].items()})
-       for label, report in reports.items()],
-      os.path.join(out_dir, "metrics_per_protocol.png"),
-      clean_accuracy={label: report["clean_accuracy"]["mean"]
-                      for label, report in reports.items()},
-      title="metrics per protocol (± standard error)"))
+      series, os.path.join(out_dir, "metrics_per_protocol.png"),
+      clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
+      protocol_labels=labels, title=f"metrics per protocol ({bars})"))
   pictures.append(plots.plot_invariance_vs_accuracy(
-      [dict(label=label, clean_accuracy=report["clean_accuracy"],
-            metrics={name: entry["metrics"] for name, entry in report["protocols"].items()})
-       for label, report in reports.items()],
-      os.path.join(out_dir, "invariance_vs_accuracy.png"),
-      title="invariance versus accuracy (± standard error; lower right is better)"))
+      series, os.path.join(out_dir, "invariance_vs_accuracy.png"),
+      title=f"invariance versus accuracy ({bars}; lower right is better)"))
+  if comparison:
+    pictures += interval_plots.plot_paired_differences(comparison, out_dir)
   markdown_path = os.path.join(out_dir, COMPARE_MD)
   with open(markdown_path, "w") as f:
     f.write(markdown_table(reports))
@@ -180,13 +220,15 @@ def group_workdirs(values: Sequence[str], labels: Optional[Sequence[str]] = None
   return runs
 
 
-def _plot_labels(runs: Mapping[str, Sequence[str]]) -> dict[str, str]:
-  """One legend label per workdir: the run's label, with the workdir's name for seeds."""
+def _plot_labels(runs: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
+  """Per run, one legend label per workdir (-> the workdir): the run's label, with the
+  workdir's name for seeds."""
   out = {}
   for label, workdirs in runs.items():
+    out[label] = {}
     for workdir in workdirs:
       name = os.path.basename(os.path.normpath(workdir))
-      out[f"{label} [{name}]" if len(workdirs) > 1 else label] = workdir
+      out[label][f"{label} [{name}]" if len(workdirs) > 1 else label] = workdir
   return out
 
 
@@ -217,24 +259,40 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
   runs = group_workdirs(workdirs, labels)
   if baseline is not None and baseline not in runs:
     raise ValueError(f"--baseline {baseline!r} is not one of the runs: {', '.join(runs)}")
-  reports = {label: load_report(workdir) for label, workdir in _plot_labels(runs).items()}
+  plot_labels = _plot_labels(runs)
+  reports = {label: load_report(workdir) for labels in plot_labels.values()
+             for label, workdir in labels.items()}
+  missing = [w for ws in runs.values() for w in ws if not os.path.exists(per_image.find(w))]
+  if missing and paired_comparison:
+    raise per_image.PerImageFileError(
+        f"No per-image results for {', '.join(missing)}: re-run `python -m evaluate` on "
+        "them (evaluations before per-image files existed have only eval.json).")
+  pairing = paired_comparison is not False and not missing and len(runs) > 1
+  options = dict(replicates=replicates, seed=bootstrap_seed, confidence=confidence)
+  loaded, summaries = {}, {}
+  for label, ws in runs.items():
+    if any(w in missing for w in ws):
+      continue
+    loaded[label] = paired.load_run(label, ws)
+    try:
+      summaries[label] = paired.summarise_run(loaded[label], by_group=True, **options)
+    except paired.IncomparableRunsError as error:
+      if pairing:
+        raise
+      say(f"note: run {label!r}: no interval in the plots: its seeds cannot be pooled: "
+          f"{error}")
   comparison = None
   if paired_comparison is not False:
-    missing = [w for ws in runs.values() for w in ws if not os.path.exists(per_image.find(w))]
-    if missing and paired_comparison:
-      raise per_image.PerImageFileError(
-          f"No per-image results for {', '.join(missing)}: re-run `python -m evaluate` on "
-          "them (evaluations before per-image files existed have only eval.json).")
     if missing:
       say(f"note: no paired comparison: no per_image.npz in {', '.join(missing)} (evaluated "
           "before per-image results existed; re-run `python -m evaluate` to get them)")
     elif len(runs) < 2:
       say("note: no paired comparison: one run only")
     else:
-      loaded = [paired.load_run(label, ws) for label, ws in runs.items()]
-      comparison = paired.compare_runs(loaded, baseline=baseline, replicates=replicates,
-                                       seed=bootstrap_seed, confidence=confidence)
-  files = compare_reports(reports, out_dir)
+      comparison = paired.compare_runs(list(loaded.values()), baseline=baseline, **options)
+  members = {label: list(labels) for label, labels in plot_labels.items()}
+  files = compare_reports(reports, out_dir, summaries=summaries, members=members,
+                          comparison=comparison, confidence=confidence)
   files["paired"] = paired.write_paired(out_dir, comparison) if comparison else None
   return files
 

@@ -2,12 +2,21 @@
 
 A run's evaluation settings live in `config.eval` (configs/default.py); a run whose
 config.json has no `eval` section is evaluated with `default_eval_config()`. Every protocol
-is declared as data: a user-chosen name -> dict(type=<a PROTOCOLS name>, **its options).
+is declared as data: a user-chosen name -> dict(type=<a PROTOCOLS name>, **its options), plus
+the evaluation options of PROTOCOL_EVALUATION_OPTIONS (how the evaluation runs that protocol,
+not what the protocol is; they are taken out before the protocol's factory is called):
+
+  num_images  evaluate this protocol on only K of the evaluation's images (an int, 1 <= K <=
+              config.eval.num_images): the K drawn by evaluate.images.protocol_image_rows from
+              config.eval.seed, the same K for every run with that seed and those images, nested
+              as K grows. For exhaustive grids (every circular roll, a whole sub-pixel torus)
+              next to cheap sampled protocols in one evaluation. Absent: every image.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 
@@ -15,6 +24,9 @@ import ml_collections
 IMAGE_SELECTIONS = ("first", "random")
 # config.eval.dtype values besides the model dtypes (models.layers.DTYPES): the run's own.
 RUN_DTYPE = "model"
+# Keys of a protocol entry that are options of the evaluation, not of the protocol's factory
+# (module docstring).
+PROTOCOL_EVALUATION_OPTIONS = ("num_images",)
 
 
 def default_protocols() -> dict[str, dict[str, Any]]:
@@ -38,8 +50,9 @@ def default_protocols() -> dict[str, dict[str, Any]]:
 def default_eval_config() -> ml_collections.ConfigDict:
   """The `config.eval` section with every field at its default."""
   config = ml_collections.ConfigDict()
-  # Number of test images evaluated (the paper used 1000); 0 = the whole test set. More than
-  # the test set holds is an error.
+  # Number of test images evaluated (the paper used 1000); 0 = the whole test set; more than
+  # the test set holds = all of them (with a note). A protocol may run on fewer of them: its
+  # entry's `num_images` (module docstring).
   config.num_images = 1000
   # 'first': the first num_images test images; 'random': num_images drawn without
   # replacement with `seed` (the same images for every protocol and every run).
@@ -73,7 +86,8 @@ def default_eval_config() -> ml_collections.ConfigDict:
   config.num_jagged_images = 4
   # Plots: at most this many embedding sizes get a heat map (evenly spread over the sweep).
   config.max_heatmap_sizes = 4
-  # name -> dict(type=<protocol>, **options). See evaluate/protocols.py for every option.
+  # name -> dict(type=<protocol>, **options[, num_images=K]). See evaluate/protocols.py for
+  # every option, and the module docstring for num_images (a subset of K images).
   # (ConfigDict keeps its keys sorted: protocols run and are reported in name order.)
   config.protocols = ml_collections.ConfigDict(default_protocols())
   return config
@@ -97,7 +111,8 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
 
   Raises:
     ValueError: a field the defaults do not know (likely a typo), a protocol entry that is
-      not a dict with a 'type', or an invalid num_images / image_selection.
+      not a dict with a 'type', or an invalid num_images (of the evaluation or of a
+      protocol) / image_selection.
   """
   config = default_eval_config()
   given = _as_dict(given) if given is not None else {}
@@ -116,6 +131,8 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
                        f"name) and that protocol's options, got {entry!r}")
   if not config.protocols:
     raise ValueError("config.eval.protocols is empty: nothing to evaluate.")
+  for name, entry in config.protocols.items():
+    protocol_num_images(entry, int(config.num_images), name=name)
   if config.image_selection not in IMAGE_SELECTIONS:
     raise ValueError(f"config.eval.image_selection must be one of {IMAGE_SELECTIONS}, got "
                      f"{config.image_selection!r}")
@@ -138,6 +155,40 @@ def evaluated_model_options(model_config: Mapping[str, Any], eval_config) -> dic
   if eval_config.get("dtype", RUN_DTYPE) != RUN_DTYPE:
     options["dtype"] = eval_config.dtype
   return options
+
+
+def protocol_num_images(entry: Mapping[str, Any] | ml_collections.ConfigDict,
+                        eval_num_images: int, *, name: str = "?") -> Optional[int]:
+  """The `num_images` of a protocol entry (None: every image of the evaluation), checked.
+
+  Args:
+    entry: a config.eval.protocols entry.
+    eval_num_images: config.eval.num_images (0 = the whole test set: no upper bound here;
+      a K above the images the test set holds then means all of them, with a note).
+    name: the protocol's name, for the message.
+  Raises:
+    ValueError: not an integer, below 1, or above config.eval.num_images.
+  """
+  if "num_images" not in entry or entry["num_images"] is None:
+    return None
+  value = entry["num_images"]
+  bound = (f"config.eval.num_images = {eval_num_images}" if eval_num_images > 0
+           else "the test set")
+  rule = (f"config.eval.protocols.{name}.num_images must be an integer from 1 to {bound} (the "
+          f"protocol runs on that many of the evaluation's images; leave it out for all)")
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise ValueError(f"{rule}, got {value!r}")
+  if value < 1 or (eval_num_images > 0 and value > eval_num_images):
+    raise ValueError(f"{rule}, got {value}")
+  return int(value)
+
+
+def factory_options(entry: Mapping[str, Any] | ml_collections.ConfigDict) -> dict[str, Any]:
+  """A protocol entry without PROTOCOL_EVALUATION_OPTIONS: dict(type=..., **its options), what
+  evaluate.protocols.build_protocol_from_config takes."""
+  entry = _as_dict(entry)
+  return {key: value for key, value in entry.items()
+          if key not in PROTOCOL_EVALUATION_OPTIONS}
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import ml_collections
 
 from evaluate import protocols
-from evaluate.config import complete_eval_config
+from evaluate.config import complete_eval_config, factory_options
 
 
 def resolve_eval_config(run_config: ml_collections.ConfigDict,
@@ -28,7 +28,9 @@ def resolve_eval_config(run_config: ml_collections.ConfigDict,
 
 
 def build_protocols(protocol_configs: Mapping[str, Any]) -> dict[str, Any]:
-  """Builds every protocol of `config.eval.protocols` (name -> dict(type=..., **options)).
+  """Builds every protocol of `config.eval.protocols` (name -> dict(type=..., **options));
+  the evaluation options of an entry (evaluate.config.PROTOCOL_EVALUATION_OPTIONS, e.g.
+  num_images) are not the protocol's and are left out.
 
   Raises:
     UnknownNameError (a ValueError listing the valid names) for an unknown type, or a
@@ -36,7 +38,7 @@ def build_protocols(protocol_configs: Mapping[str, Any]) -> dict[str, Any]:
   """
   built = {}
   for name, entry in protocol_configs.items():
-    entry = entry.to_dict() if isinstance(entry, ml_collections.ConfigDict) else dict(entry)
+    entry = factory_options(entry)
     try:
       built[name] = protocols.build_protocol_from_config(entry)
     except (TypeError, ValueError) as error:

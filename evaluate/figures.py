@@ -9,7 +9,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from evaluate import jagged, plots
+from evaluate import jagged, plots, report
 
 
 def _is_position_grid(grid: Mapping[str, np.ndarray]) -> bool:
@@ -59,22 +59,33 @@ def plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, pr
   return paths
 
 
+def _protocol_label(eval_report: Mapping[str, Any], name: str) -> str:
+  """The protocol's name, with its number of images when it ran on a subset."""
+  count = report.protocol_image_count(eval_report, name)
+  return name if count == eval_report["num_images"] else f"{name} ({count} images)"
+
+
 def plot_report(eval_dir: str, eval_report: Mapping[str, Any]) -> list[str]:
   """The PNGs computed from the report alone: sensitivity vs size, metrics per protocol."""
   paths = []
   label = eval_report["model"].get("name", "model")
-  sweeps = [dict(label=name, **entry["by_group"])
+  images = (f"{eval_report['num_images']} images"
+            + ("; fewer where a protocol says so" if any(
+                report.protocol_image_count(eval_report, name) != eval_report["num_images"]
+                for name in eval_report["protocols"]) else ""))
+  sweeps = [dict(label=_protocol_label(eval_report, name), **entry["by_group"])
             for name, entry in eval_report["protocols"].items() if entry.get("by_group")]
   if sweeps:
     paths.append(plots.plot_sensitivity_vs_size(
         sweeps, os.path.join(eval_dir, "sensitivity_vs_size.png"),
         title=f"{label}: sensitivity to one-pixel moves versus embedding size "
-              f"({eval_report['num_images']} images, ± standard error)"))
+              f"({images}, ± standard error)"))
   paths.append(plots.plot_protocol_bars(
       [dict(label=label, metrics={name: entry["metrics"]
                                   for name, entry in eval_report["protocols"].items()})],
       os.path.join(eval_dir, "metrics_per_protocol.png"),
       clean_accuracy={label: eval_report["clean_accuracy"]["mean"]},
-      title=f"{label}: metrics per protocol ({eval_report['num_images']} images, "
-            "± standard error)"))
+      protocol_labels={name: _protocol_label(eval_report, name)
+                       for name in eval_report["protocols"]},
+      title=f"{label}: metrics per protocol ({images}, ± standard error)"))
   return paths

@@ -38,7 +38,7 @@ import sys
 from typing import Any, Callable
 
 import jax
-import jax.extend  # jax.extend.core.(Closed)Jaxpr in _jaxpr_value_bytes; not loaded by `import jax`
+import jax.extend  # jax.extend.core.(Closed)Jaxpr in jaxpr_value_bytes; not loaded by `import jax`
 import jax.numpy as jnp
 import numpy as np
 
@@ -148,7 +148,7 @@ def grid_size(protocol: Protocol) -> int:
 # --- memory bound -----------------------------------------------------------------------------
 
 
-def _jaxpr_value_bytes(jaxpr) -> int:
+def jaxpr_value_bytes(jaxpr) -> int:
   """Sum of the sizes of every value an equation of `jaxpr` (and its sub-jaxprs) produces."""
   total = 0
   for equation in jaxpr.eqns:
@@ -159,9 +159,9 @@ def _jaxpr_value_bytes(jaxpr) -> int:
     for param in equation.params.values():
       for sub in param if isinstance(param, (tuple, list)) else (param,):
         if isinstance(sub, jax.extend.core.ClosedJaxpr):
-          total += _jaxpr_value_bytes(sub.jaxpr)
+          total += jaxpr_value_bytes(sub.jaxpr)
         elif isinstance(sub, jax.extend.core.Jaxpr):
-          total += _jaxpr_value_bytes(sub)
+          total += jaxpr_value_bytes(sub)
   return total
 
 
@@ -178,7 +178,7 @@ def bytes_per_grid_image(predict: PredictFn, variables, protocol: Protocol) -> i
     return predict(variables, protocol.transform(image, point)[None])
 
   jaxpr = jax.make_jaxpr(one)(jnp.zeros(IMAGE_SHAPE, jnp.float32))
-  return _jaxpr_value_bytes(jaxpr.jaxpr) + math.prod(IMAGE_SHAPE) * 4
+  return jaxpr_value_bytes(jaxpr.jaxpr) + math.prod(IMAGE_SHAPE) * 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,7 +429,7 @@ class _LogitRange:
 
   def column_groups(self, columns: slice, padded: int) -> np.ndarray:
     """(padded, K) bool one-hot group of grid columns `columns`, padded by repeating the
-    last column (as _pad_columns pads the grid)."""
+    last column (as pad_columns pads the grid)."""
     index = self.column_group[columns]
     index = np.concatenate([index, np.repeat(index[-1:], padded - len(index))])
     return index[:, None] == np.arange(len(self.groups))[None, :]
@@ -460,20 +460,20 @@ class _LogitRange:
     return (self.high - self.low).max(-1)
 
 
-def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
+def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
   """Pads axis 0 to `rows` by repeating the last row (static chunk shapes)."""
   missing = rows - array.shape[0]
   return np.concatenate([array, np.repeat(array[-1:], missing, 0)]) if missing else array
 
 
-def _pad_columns(array: np.ndarray, columns: int) -> np.ndarray:
+def pad_columns(array: np.ndarray, columns: int) -> np.ndarray:
   """Pads axis 1 of (n, p) to `columns` by repeating the last column (static chunk shapes)."""
   missing = columns - array.shape[1]
   return (np.concatenate([array, np.repeat(array[:, -1:], missing, 1)], 1) if missing
           else array)
 
 
-def _validate(images: np.ndarray, labels: np.ndarray):
+def validate_images(images: np.ndarray, labels: np.ndarray):
   images = np.asarray(images)
   labels = np.asarray(labels, np.int32)
   if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
@@ -496,7 +496,7 @@ def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid,
                     logit_groups=logit_range.groups, chunking=chunking)
 
 
-def _progress_bar(items: list, name: str, show: bool):
+def progress_bar(items: list, name: str, show: bool):
   """`items`, behind a tqdm bar over them on stdout when `show` (and tqdm is installed)."""
   if not show or importlib.util.find_spec("tqdm") is None:
     return items
@@ -545,7 +545,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
     ValueError: bad shapes, or a max_chunk_bytes too small for one model input per device
       (before any compile).
   """
-  images, labels = _validate(images_uint8, labels)
+  images, labels = validate_images(images_uint8, labels)
   shardings = shardings or make_data_parallel_mesh()
   num_images = images.shape[0]
   planned = _plan_grid(protocol, num_images, seed)
@@ -560,10 +560,10 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
   plan, chunk_probs = sized.plan, sized.compiled
 
   def dispatch(start, stop, first, last):
-    chunk_images = jax.device_put(_pad_rows(images[start:stop], plan.images),
+    chunk_images = jax.device_put(pad_rows(images[start:stop], plan.images),
                                   shardings.replicated)
     chunk_grid = {
-        key: jax.device_put(_pad_columns(_pad_rows(np.asarray(values[start:stop, first:last]),
+        key: jax.device_put(pad_columns(pad_rows(np.asarray(values[start:stop, first:last]),
                                                    plan.images), plan.points),
                             shardings.replicated)
         for key, values in planned.per_image.items()}
@@ -577,7 +577,7 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
             for first in range(0, points, plan.points)]
   probs, rows_buffer = None, None
   in_flight = collections.deque()  # (device outputs, rows, columns), at most _IN_FLIGHT
-  for index, (rows, columns) in enumerate(_progress_bar(chunks, protocol.name, progress)):
+  for index, (rows, columns) in enumerate(progress_bar(chunks, protocol.name, progress)):
     in_flight.append((dispatch(rows.start, rows.stop, columns.start, columns.stop), rows,
                       columns))
     last_chunk = index + 1 == len(chunks)
@@ -630,7 +630,7 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
   (rounded up to a multiple of the devices, not checked against the bound; 0 = as many as
   max_chunk_bytes allows for a single grid point).
   """
-  images, labels = _validate(images_uint8, labels)
+  images, labels = validate_images(images_uint8, labels)
   shardings = shardings or make_data_parallel_mesh()
   num_images = images.shape[0]
   planned = _plan_grid(protocol, num_images, seed)
@@ -649,8 +649,8 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
     outputs = []
     for start in range(0, num_images, chunk):
       stop = min(start + chunk, num_images)
-      chunk_images = jax.device_put(_pad_rows(images[start:stop], chunk), shardings.replicated)
-      point = {key: jax.device_put(_pad_rows(np.asarray(values[start:stop, column]), chunk),
+      chunk_images = jax.device_put(pad_rows(images[start:stop], chunk), shardings.replicated)
+      point = {key: jax.device_put(pad_rows(np.asarray(values[start:stop, column]), chunk),
                                    shardings.replicated)
                for key, values in planned.per_image.items()}
       outputs.append((point_probs(variables, chunk_images, point), stop - start))

@@ -118,3 +118,30 @@ def summarize(result: Any, *, seed: int, consistency_samples: int = 16,
                               consistency_samples=consistency_samples, path=path)
   summarizer.add(slice(0, len(result.labels)), result.probs)
   return summarizer.finish(result.logit_spread, result.logit_groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class SummarizedGrid:
+  """A protocol evaluated without keeping its probabilities: the engine's GridResult (probs
+  None; grid, pairs, labels, logit spread, chunking) and its GridSummary."""
+  result: Any
+  summary: GridSummary
+
+
+def evaluate_summarized(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
+                        protocol, *, seed: int = 0, consistency_samples: int = 16,
+                        **engine_options) -> SummarizedGrid:
+  """evaluate.grid.evaluate_grid with every chunk of images reduced as it arrives (module
+  docstring): the host never holds the (N, G, C) probabilities. The jagged path of a full
+  grid (evaluate.jagged.jagged_path) is kept for the figures.
+
+  engine_options: evaluate_grid's shardings, images_per_chunk, max_chunk_bytes, progress.
+  """
+  from evaluate import grid, jagged  # pylint: disable=g-import-not-at-top
+  path = (None if protocol.sample_pairs else
+          jagged.jagged_path(protocol.grid, np.asarray(protocol.pairs), protocol.name)[0])
+  summarizer = GridSummarizer(grid.planned_description(protocol, len(labels), seed), labels,
+                              seed=seed, consistency_samples=consistency_samples, path=path)
+  result = grid.evaluate_grid(predict, variables, images_uint8, labels, protocol, seed=seed,
+                              on_rows=summarizer.add, keep_probs=False, **engine_options)
+  return SummarizedGrid(result, summarizer.finish(result.logit_spread, result.logit_groups))

@@ -16,12 +16,16 @@ equal-weight mean over sizes) is compared on the images both were evaluated on:
 
 plus the accuracy on the untransformed images ("clean_accuracy"), and per size for protocols
 with several sizes ("by_group"). max_logit_change (a max over images, not a mean) is reported
-for both runs but not bootstrapped.
+for both runs but not bootstrapped. A protocol that ran on a subset of an evaluation's images
+(its `num_images`, evaluate.images.protocol_image_rows) is compared on the images its subsets
+share (its own "n_images"); runs evaluated with the same eval seed and images share the whole
+subset.
 
 Refused (IncomparableRunsError, a ValueError; `python -m evaluate.compare` exits 2): runs
 without a shared image, a test-set index whose label differs between evaluations (another
 test set), an evaluation listing an image twice, a protocol name whose type or options differ
-between the evaluations, or no protocol in common. Images evaluated by only some of the
+between the evaluations, no protocol in common, or a protocol whose subsets share no image.
+Images evaluated by only some of the
 workdirs are left out (counted in "images_left_out"); protocols that only some hold are listed
 in "protocols_skipped".
 
@@ -86,6 +90,19 @@ def _check_unique(file: per_image.PerImageFile) -> None:
                                 "cannot be paired")
 
 
+def _intersection(index_arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+  """(the indices every array holds (N,) sorted, per array the positions (N,) of those
+  indices in it); the arrays hold distinct values."""
+  shared = np.unique(index_arrays[0])
+  for indices in index_arrays[1:]:
+    shared = np.intersect1d(shared, indices)
+  positions = []
+  for indices in index_arrays:
+    order = np.argsort(indices)
+    positions.append(order[np.searchsorted(indices[order], shared)])
+  return shared, positions
+
+
 def shared_images(files: Sequence[per_image.PerImageFile]) -> tuple[np.ndarray, list[np.ndarray]]:
   """(the test-set indices every file holds (N,) sorted, per file the rows (N,) of those
   images in it).
@@ -96,20 +113,13 @@ def shared_images(files: Sequence[per_image.PerImageFile]) -> tuple[np.ndarray, 
   """
   for file in files:
     _check_unique(file)
-  shared = files[0].image_indices
-  for file in files[1:]:
-    shared = np.intersect1d(shared, file.image_indices)
-  shared = np.sort(shared)
+  shared, rows = _intersection([file.image_indices for file in files])
   if shared.size == 0:
     raise IncomparableRunsError(
         "the evaluations share no test image, so they cannot be paired: "
         + "; ".join(f"{f.path}: {len(f.image_indices)} images from index "
                     f"{f.image_indices.min()}" for f in files)
         + ". Evaluate them with the same config.eval.num_images, image_selection and seed.")
-  rows = []
-  for file in files:
-    order = np.argsort(file.image_indices)
-    rows.append(order[np.searchsorted(file.image_indices[order], shared)])
   reference = files[0].labels[rows[0]]
   for file, row in zip(files[1:], rows[1:]):
     differ = np.flatnonzero(file.labels[row] != reference)
@@ -119,6 +129,29 @@ def shared_images(files: Sequence[per_image.PerImageFile]) -> tuple[np.ndarray, 
           f"test image {index} has label {reference[differ[0]]} in {files[0].path} but "
           f"{file.labels[row][differ[0]]} in {file.path} ({differ.size} such images): the "
           "runs were evaluated on different test sets and cannot be paired")
+  return shared, rows
+
+
+def protocol_images(files: Sequence[per_image.PerImageFile],
+                    name: str) -> tuple[np.ndarray, list[np.ndarray]]:
+  """(the test-set indices protocol `name` ran on in every file (N_p,) sorted, per file the
+  rows (N_p,) of those images in the protocol's values).
+
+  A protocol with num_images runs on a subset of each evaluation's images (the same subset
+  for evaluations with the same eval seed and images, evaluate.images.protocol_image_rows);
+  it is compared on the images its subsets share. Call shared_images first (it checks the
+  labels, which then hold for these images too).
+
+  Raises:
+    IncomparableRunsError: the protocol's subsets share no image.
+  """
+  shared, rows = _intersection([file.protocol_indices(name) for file in files])
+  if shared.size == 0:
+    raise IncomparableRunsError(
+        f"protocol {name!r} ran on images that no two evaluations share ("
+        + "; ".join(f"{f.path}: {len(f.protocols[name].rows)} images" for f in files)
+        + "): evaluate them with the same config.eval.seed and num_images, so that a "
+        "protocol with num_images draws the same subset")
   return shared, rows
 
 
@@ -159,25 +192,55 @@ def common_protocols(files: Sequence[per_image.PerImageFile]) -> tuple[list[str]
   return names, [name for name in every if name not in names]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Images:
+  """The images a comparison uses: the shared images of the evaluations (for the untransformed
+  accuracy) and, per protocol, the shared images it ran on; `rows` per file, into the file's
+  arrays (images) and into each protocol's values (protocols)."""
+  indices: np.ndarray
+  rows: list[np.ndarray]
+  protocols: dict[str, tuple[np.ndarray, list[np.ndarray]]]
+
+  @classmethod
+  def of(cls, files: Sequence[per_image.PerImageFile], names: Sequence[str]) -> "_Images":
+    indices, rows = shared_images(files)
+    return cls(indices, rows, {name: protocol_images(files, name) for name in names})
+
+  def seeds(self, start: int, stop: int) -> "_Images":
+    """The rows of files start..stop-1 (one run's seeds)."""
+    return _Images(self.indices, self.rows[start:stop],
+                   {name: (shared, rows[start:stop])
+                    for name, (shared, rows) in self.protocols.items()})
+
+  def image_set(self, key: tuple) -> bytes:
+    """An id of the images quantity `key` ((CLEAN,) or (protocol, ...)) is measured on; the
+    same for quantities on the same images, which share one bootstrap call."""
+    shared = self.indices if key[0] == CLEAN else self.protocols[key[0]][0]
+    return np.asarray(shared, np.int64).tobytes()
+
+
 def _seed_rows(run_files: Sequence[per_image.PerImageFile], rows: Sequence[np.ndarray],
                protocol: str, metric: str) -> np.ndarray:
-  """(S, N, K) the per-image values of one metric per seed, on the shared images."""
+  """(S, N_p, K) the per-image values of one metric per seed, on the protocol's shared
+  images (rows: per seed, into the protocol's values)."""
   return np.stack([file.protocols[protocol].per_image.values[metric][row]
                    for file, row in zip(run_files, rows)])
 
 
-def _quantities(run_files: Sequence[per_image.PerImageFile], rows: Sequence[np.ndarray],
+def _quantities(run_files: Sequence[per_image.PerImageFile], images: _Images,
                 protocols: Sequence[str], by_group: bool) -> dict[tuple, np.ndarray]:
-  """Every bootstrapped quantity of a run: key -> (S, N) per seed and shared image.
+  """Every bootstrapped quantity of a run: key -> (S, N) per seed and shared image (N: the
+  shared images, or for a protocol's quantities the shared images it ran on).
 
   Keys: (CLEAN,), (protocol, metric) pooled over groups (per_image.pooled), and with
   by_group, (protocol, metric, k) for group index k of protocols with several groups.
   Quantities without values (NaN: the metric has no pair or point there) are left out.
   """
-  out = {(CLEAN,): np.stack([f.clean_correct[r] for f, r in zip(run_files, rows)])}
+  out = {(CLEAN,): np.stack([f.clean_correct[r] for f, r in zip(run_files, images.rows)])}
   for name in protocols:
+    rows = images.protocols[name][1]
     for metric in per_image.MEAN_METRICS:
-      values = _seed_rows(run_files, rows, name, metric)  # (S, N, K)
+      values = _seed_rows(run_files, rows, name, metric)  # (S, N_p, K)
       pooled = np.stack([per_image.pooled(seed) for seed in values])
       if np.all(np.isfinite(pooled)):
         out[(name, metric)] = pooled
@@ -186,6 +249,14 @@ def _quantities(run_files: Sequence[per_image.PerImageFile], rows: Sequence[np.n
           if np.all(np.isfinite(values[:, :, k])):
             out[(name, metric, k)] = values[:, :, k]
   return out
+
+
+def _by_image_set(keys: Sequence[tuple], images: _Images) -> list[list[tuple]]:
+  """`keys` split by the images they are measured on (one bootstrap call each), in order."""
+  groups: dict[bytes, list[tuple]] = {}
+  for key in keys:
+    groups.setdefault(images.image_set(key), []).append(key)
+  return list(groups.values())
 
 
 def _max_logit_change(run_files, rows, protocol: str) -> Optional[float]:
@@ -205,41 +276,51 @@ def _entry(result: bootstrap.DifferenceInterval, m: int) -> dict[str, Any]:
           "b_ci_low": float(result.b.low[m]), "b_ci_high": float(result.b.high[m])}
 
 
+def _left_out(index_arrays: Sequence[np.ndarray], shared: np.ndarray) -> int:
+  """How many images some of the arrays hold but not all."""
+  return int(np.unique(np.concatenate(index_arrays)).size - shared.size)
+
+
 def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES,
                  seed: int = 0, confidence: float = bootstrap.DEFAULT_CONFIDENCE,
                  by_group: bool = True) -> dict[str, Any]:
   """B - A on the images both runs share (module docstring); a JSON-able dict:
 
     {"a", "b" (labels), "n_images", "n_seeds_a", "n_seeds_b", "images_left_out",
-     "clean_accuracy": entry, "protocols": {name: {"type", "metrics": {metric: entry},
-       "max_logit_change": {"a", "b", "bootstrapped": false},
+     "clean_accuracy": entry, "protocols": {name: {"type", "n_images", "images_left_out",
+       "metrics": {metric: entry}, "max_logit_change": {"a", "b", "bootstrapped": false},
        "by_group": None, or {"groups": [...], metric: [entry or None per group]}}},
      "protocols_skipped": [...]}
   with entry = {"a", "b", "diff", "ci_low", "ci_high", "distinguishable", "a_ci_low",
-  "a_ci_high", "b_ci_low", "b_ci_high"}. One bootstrap call covers every quantity (they
-  share the resamples). images_left_out: images some evaluation holds but not all.
+  "a_ci_high", "b_ci_low", "b_ci_high"}. n_images: the images every evaluation holds (the
+  untransformed accuracy's); a protocol's n_images: those of its images every evaluation ran
+  it on (fewer for a protocol with num_images). The quantities on the same images share one
+  bootstrap call (the same resamples); each set of images gets its own, from `seed`.
+  images_left_out: images some evaluation holds (ran the protocol on) but not all.
 
   Raises:
     IncomparableRunsError (module docstring).
   """
   files = [*run_a.files, *run_b.files]
-  shared, rows = shared_images(files)
   names, skipped = common_protocols(files)
-  rows_a, rows_b = rows[:run_a.num_seeds], rows[run_a.num_seeds:]
-  quantities_a = _quantities(run_a.files, rows_a, names, by_group)
-  quantities_b = _quantities(run_b.files, rows_b, names, by_group)
-  keys = [key for key in quantities_a if key in quantities_b]
-  result = bootstrap.difference_interval(
-      np.stack([quantities_a[key] for key in keys]),
-      np.stack([quantities_b[key] for key in keys]),
-      replicates=replicates, seed=seed, confidence=confidence)
-  entries = {key: _entry(result, m) for m, key in enumerate(keys)}
-  union = np.unique(np.concatenate([f.image_indices for f in files]))
-  out = {"a": run_a.label, "b": run_b.label, "n_images": int(shared.size),
+  images = _Images.of(files, names)
+  images_a = images.seeds(0, run_a.num_seeds)
+  images_b = images.seeds(run_a.num_seeds, len(files))
+  quantities_a = _quantities(run_a.files, images_a, names, by_group)
+  quantities_b = _quantities(run_b.files, images_b, names, by_group)
+  entries = {}
+  for keys in _by_image_set([key for key in quantities_a if key in quantities_b], images):
+    result = bootstrap.difference_interval(
+        np.stack([quantities_a[key] for key in keys]),
+        np.stack([quantities_b[key] for key in keys]),
+        replicates=replicates, seed=seed, confidence=confidence)
+    entries.update({key: _entry(result, m) for m, key in enumerate(keys)})
+  out = {"a": run_a.label, "b": run_b.label, "n_images": int(images.indices.size),
          "n_seeds_a": run_a.num_seeds, "n_seeds_b": run_b.num_seeds,
-         "images_left_out": int(union.size - shared.size),
+         "images_left_out": _left_out([f.image_indices for f in files], images.indices),
          CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
   for name in names:
+    shared = images.protocols[name][0]
     groups = run_a.files[0].protocols[name].per_image.groups
     grouped = None
     if by_group and len(groups) > 1:
@@ -248,46 +329,70 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
                       for metric in per_image.MEAN_METRICS})
     out["protocols"][name] = {
         "type": run_a.files[0].protocols[name].type,
+        "n_images": int(shared.size),
+        "images_left_out": _left_out([f.protocol_indices(name) for f in files], shared),
         "metrics": {metric: entries[(name, metric)] for metric in per_image.MEAN_METRICS
                     if (name, metric) in entries},
-        "max_logit_change": {"a": _max_logit_change(run_a.files, rows_a, name),
-                             "b": _max_logit_change(run_b.files, rows_b, name),
+        "max_logit_change": {"a": _max_logit_change(run_a.files,
+                                                    images_a.protocols[name][1], name),
+                             "b": _max_logit_change(run_b.files,
+                                                    images_b.protocols[name][1], name),
                              "bootstrapped": False},
         "by_group": grouped}
   return out
 
 
+def _mean_entry(result: bootstrap.MeanInterval, m: int) -> dict[str, float]:
+  return {"mean": float(result.mean[m]), "ci_low": float(result.low[m]),
+          "ci_high": float(result.high[m])}
+
+
 def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
-                  confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+                  confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                  by_group: bool = False) -> dict[str, Any]:
   """One run's means over seeds and the images all its seeds share, with intervals
-  (evaluate.bootstrap.mean_interval, one call for every quantity):
+  (evaluate.bootstrap.mean_interval, one call per set of images):
 
     {"label", "n_images", "n_seeds", "clean_accuracy": {"mean", "ci_low", "ci_high"},
-     "protocols": {name: {"type", "sampled", "metrics": {metric: {"mean", "ci_low",
-       "ci_high"}}, "max_logit_change": float or None (max over seeds and images, not
-       bootstrapped)}}, "protocols_skipped": [...]}
+     "protocols": {name: {"type", "sampled", "n_images", "metrics": {metric: {"mean",
+       "ci_low", "ci_high"}}, "max_logit_change": float or None (max over seeds and images,
+       not bootstrapped), "by_group": None, or with by_group for protocols with sizes
+       (groups other than the single group [0]) {"groups": [...], metric: [{"mean",
+       "ci_low", "ci_high"} or None per group]}}},
+     "protocols_skipped": [...]}
+  A protocol's n_images: the images all the seeds ran it on (fewer than n_images for a
+  protocol with num_images).
 
   Raises:
     IncomparableRunsError: the seeds share no image or were evaluated under different
       protocol options.
   """
-  shared, rows = shared_images(run.files)
   names, skipped = common_protocols(run.files)
-  quantities = _quantities(run.files, rows, names, by_group=False)
-  keys = list(quantities)
-  result = bootstrap.mean_interval(np.stack([quantities[key] for key in keys]),
-                                   replicates=replicates, seed=seed, confidence=confidence)
-  entries = {key: {"mean": float(result.mean[m]), "ci_low": float(result.low[m]),
-                   "ci_high": float(result.high[m])} for m, key in enumerate(keys)}
-  out = {"label": run.label, "n_images": int(shared.size), "n_seeds": run.num_seeds,
+  images = _Images.of(run.files, names)
+  quantities = _quantities(run.files, images, names, by_group=by_group)
+  entries = {}
+  for keys in _by_image_set(list(quantities), images):
+    result = bootstrap.mean_interval(np.stack([quantities[key] for key in keys]),
+                                     replicates=replicates, seed=seed, confidence=confidence)
+    entries.update({key: _mean_entry(result, m) for m, key in enumerate(keys)})
+  out = {"label": run.label, "n_images": int(images.indices.size), "n_seeds": run.num_seeds,
          CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
   for name in names:
     first = run.files[0].protocols[name]
+    groups = first.per_image.groups
+    grouped = None
+    if by_group and (len(groups) > 1 or groups[0] != 0):  # sizes (one size: its pooled value)
+      grouped = {"groups": [int(g) for g in groups]}
+      grouped.update({metric: [entries.get((name, metric, k) if len(groups) > 1
+                                           else (name, metric)) for k in range(len(groups))]
+                      for metric in per_image.MEAN_METRICS})
     out["protocols"][name] = {
         "type": first.type, "sampled": first.sampled,
+        "n_images": int(images.protocols[name][0].size),
         "metrics": {metric: entries[(name, metric)] for metric in per_image.MEAN_METRICS
                     if (name, metric) in entries},
-        "max_logit_change": _max_logit_change(run.files, rows, name)}
+        "max_logit_change": _max_logit_change(run.files, images.protocols[name][1], name),
+        "by_group": grouped}
   return out
 
 
@@ -371,8 +476,9 @@ def markdown(paired: Mapping[str, Any]) -> str:
            f"{paired['bootstrap_seed']}. Distinguishable: the interval of B - A excludes 0; "
            "otherwise the two are indistinguishable on this evidence (not ranked). Protocols "
            "with several sizes: the equal-weight mean over sizes per image (per-size "
-           "differences in paired.json, 'by_group'). Max \\|logit change\\| is a max over "
-           "images: shown, not bootstrapped.", ""]
+           "differences in paired.json, 'by_group'). A protocol shown with a number of "
+           "images ran on that subset of the shared images (its num_images) and is compared "
+           "on it. Max \\|logit change\\| is a max over images: shown, not bootstrapped.", ""]
   for pair in paired["pairs"]:
     lines += [f"## A = `{pair['a']}`, B = `{pair['b']}`", "",
               f"{pair['n_images']} shared test images; seeds: A {pair['n_seeds_a']}, "
@@ -386,16 +492,25 @@ def markdown(paired: Mapping[str, Any]) -> str:
               "|---|---|---|---|---|---|",
               _row("untransformed", "accuracy", pair[CLEAN])]
     for name, protocol in pair["protocols"].items():
+      shown = protocol_title(name, protocol.get("n_images"), pair["n_images"])
       for metric, entry in protocol["metrics"].items():
-        lines.append(_row(name, METRIC_TITLES[metric], entry))
+        lines.append(_row(shown, METRIC_TITLES[metric], entry))
       change = protocol["max_logit_change"]
-      lines.append(f"| {name} | max \\|logit change\\| (not bootstrapped) | "
+      lines.append(f"| {shown} | max \\|logit change\\| (not bootstrapped) | "
                    f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
     lines.append("")
   if paired.get("left_out"):
     lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
                                            for label, why in paired["left_out"].items()), ""]
   return "\n".join(lines)
+
+
+def protocol_title(name: str, num_images: Optional[int], all_images: int) -> str:
+  """The protocol's name, with its number of images when it is compared on fewer than
+  `all_images` (a protocol with num_images)."""
+  if num_images is None or num_images == all_images:
+    return name
+  return f"{name} ({num_images} images)"
 
 
 def _format_change(value: Optional[float]) -> str:

@@ -36,10 +36,15 @@ The file (PER_IMAGE_FILE, written beside eval.json by evaluate.run; `save` / `lo
   labels          (N,) int64   its true class
   clean_correct   (N,) float64 1.0 where the untransformed image is classified right
   meta            () str       JSON: {"format_version", "protocols": {name: {"type",
-                               "options", "sampled", "metrics": [...]}}}
+                               "options", "sampled", "metrics": [...], "num_images"}}}
+  <name>/rows     (N_p,) int64 the rows of image_indices the protocol ran on, in the order of
+                               its values (all N rows, or the subset of a protocol with
+                               num_images = N_p: evaluate.images.protocol_image_rows)
   <name>/groups   (K,) int64   the protocol's groups (sizes for embed_*, [0] otherwise)
-  <name>/<metric> (N, K) float64  for every metric above (max_logit_change: absent when the
+  <name>/<metric> (N_p, K) float64  for every metric above (max_logit_change: absent when the
                                grid engine did not measure it)
+Format version 1 (before per-protocol subsets) had no <name>/rows: every protocol ran on
+every image; `load` reads it as rows = all N.
 """
 from __future__ import annotations
 
@@ -54,7 +59,9 @@ import numpy as np
 from evaluate import metrics
 
 PER_IMAGE_FILE = "per_image.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions `load` reads (1: no <name>/rows, every protocol on every image).
+READABLE_VERSIONS = (1, 2)
 # Metrics whose summary is a mean over images (and that a bootstrap over images can compare),
 # in report order; binary (worst case, stable) and continuous ones alike.
 MEAN_METRICS = ("accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
@@ -233,7 +240,10 @@ def pooled(values: np.ndarray) -> np.ndarray:
   """(N,) per image, the equal-weight mean of (N, K) values over the groups that have
   values (evaluate.metrics.POOLING)."""
   values = np.asarray(values, np.float64)
-  return values[:, _present(values)].mean(1)
+  present = _present(values)
+  if not present.any():  # a metric without values at all (the shift attack's pair metrics)
+    return np.full(values.shape[0], np.nan)
+  return values[:, present].mean(1)
 
 
 def pooled_stat(values: np.ndarray) -> metrics.Stat:
@@ -255,11 +265,17 @@ def group_stats(values: np.ndarray, groups: np.ndarray) -> dict[str, list]:
 
 @dataclasses.dataclass(frozen=True)
 class ProtocolValues:
-  """One protocol of a per-image file: what it was (type, options, sampled) and its values."""
+  """One protocol of a per-image file: what it was (type, options, sampled) and its values.
+
+  rows: (N_p,) int64 the rows of the file's image_indices the values belong to, in order
+  (row j of every values array is image image_indices[rows[j]]); None = every row in order
+  (`save` writes it as such, `load` always fills it).
+  """
   type: str
   options: dict[str, Any]
   sampled: bool
   per_image: PerImage
+  rows: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,19 +287,27 @@ class PerImageFile:
   clean_correct: np.ndarray
   protocols: dict[str, ProtocolValues]
 
+  def protocol_indices(self, name: str) -> np.ndarray:
+    """(N_p,) the test-set indices of protocol `name`'s rows of values."""
+    return self.image_indices[self.protocols[name].rows]
+
 
 def save(path: str, *, image_indices, labels, clean_correct,
          protocols: Mapping[str, ProtocolValues]) -> str:
   """Writes the per-image file (module docstring) atomically; returns its path."""
+  count = len(image_indices)
+  rows = {name: np.arange(count, dtype=np.int64) if entry.rows is None
+          else np.asarray(entry.rows, np.int64) for name, entry in protocols.items()}
   meta = {"format_version": FORMAT_VERSION, "protocols": {
       name: {"type": entry.type, "options": entry.options, "sampled": bool(entry.sampled),
-             "metrics": list(entry.per_image.values)}
+             "metrics": list(entry.per_image.values), "num_images": int(len(rows[name]))}
       for name, entry in protocols.items()}}
   arrays = {"image_indices": np.asarray(image_indices, np.int64),
             "labels": np.asarray(labels, np.int64),
             "clean_correct": np.asarray(clean_correct, np.float64),
             "meta": np.asarray(json.dumps(meta, default=str))}
   for name, entry in protocols.items():
+    arrays[f"{name}/rows"] = rows[name]
     arrays[f"{name}/groups"] = np.asarray(entry.per_image.groups, np.int64)
     for metric, values in entry.per_image.values.items():
       arrays[f"{name}/{metric}"] = np.asarray(values, np.float64)
@@ -327,22 +351,34 @@ def load(workdir_or_path: str) -> PerImageFile:
     meta = json.loads(str(arrays["meta"]))
   except (OSError, ValueError, KeyError) as error:
     raise PerImageFileError(f"Cannot read the per-image results {path}: {error}") from error
-  if meta.get("format_version") != FORMAT_VERSION:
-    raise PerImageFileError(f"{path}: format_version {meta.get('format_version')}, this code "
-                            f"reads {FORMAT_VERSION}")
+  version = meta.get("format_version")
+  if version not in READABLE_VERSIONS:
+    raise PerImageFileError(f"{path}: format_version {version}, this code reads "
+                            f"{', '.join(map(str, READABLE_VERSIONS))}")
   indices = arrays["image_indices"]
   count = indices.shape[0]
   protocols = {}
-  for name, info in meta["protocols"].items():
-    groups = arrays[f"{name}/groups"]
-    values = {metric: arrays[f"{name}/{metric}"] for metric in info["metrics"]}
-    for metric, array in values.items():
-      if array.shape != (count, groups.shape[0]):
-        raise PerImageFileError(f"{path}: {name}/{metric} has shape {array.shape}, expected "
-                                f"({count}, {groups.shape[0]})")
-    protocols[name] = ProtocolValues(type=info["type"], options=info["options"],
-                                     sampled=bool(info["sampled"]),
-                                     per_image=PerImage(groups=groups, values=values))
+  try:
+    for name, info in meta["protocols"].items():
+      rows = (np.arange(count, dtype=np.int64) if version == 1
+              else arrays[f"{name}/rows"].astype(np.int64))
+      if (rows.ndim != 1 or len(np.unique(rows)) != len(rows)
+          or (len(rows) and (rows.min() < 0 or rows.max() >= count))):
+        raise PerImageFileError(f"{path}: {name}/rows must be distinct rows of the {count} "
+                                f"images, got shape {rows.shape}")
+      groups = arrays[f"{name}/groups"]
+      values = {metric: arrays[f"{name}/{metric}"] for metric in info["metrics"]}
+      for metric, array in values.items():
+        if array.shape != (len(rows), groups.shape[0]):
+          raise PerImageFileError(f"{path}: {name}/{metric} has shape {array.shape}, "
+                                  f"expected ({len(rows)}, {groups.shape[0]})")
+      protocols[name] = ProtocolValues(type=info["type"], options=info["options"],
+                                       sampled=bool(info["sampled"]),
+                                       per_image=PerImage(groups=groups, values=values),
+                                       rows=rows)
+  except KeyError as error:
+    raise PerImageFileError(f"Cannot read the per-image results {path}: missing "
+                            f"{error}") from error
   if arrays["labels"].shape != (count,) or arrays["clean_correct"].shape != (count,):
     raise PerImageFileError(f"{path}: labels or clean_correct do not have {count} rows")
   return PerImageFile(path=path, image_indices=indices, labels=arrays["labels"],

@@ -7,15 +7,20 @@ imported when the first figure is drawn, not with this module (`available()` say
 it can be), so code that imports this module runs where matplotlib is not installed.
 
 Data shapes used below:
-  Metric: {"mean": float, "stderr": float} (stderr: standard error over images).
+  Metric: {"mean": float, "stderr": float} (stderr: standard error over images, an error
+    bar of ± stderr), or {"mean", "ci_low", "ci_high"} (an interval, e.g. the 95% bootstrap
+    interval over seeds and images of evaluate.paired.summarise_run: an error bar from
+    ci_low to ci_high). The caller's title says which.
   Sweep series: dict(label=str, p_top1_change=SweepMetric, mac=SweepMetric,
     accuracy=SweepMetric) (the "by_group" of an eval.json protocol entry, plus a label), with
-    SweepMetric = {"group": [s1, ...], "mean": [...], "stderr": [...]} (None where undefined).
+    SweepMetric = {"group": [s1, ...], "mean": [...], "stderr": [...]}, or with "ci_low" and
+    "ci_high" lists instead of "stderr" (None where undefined).
 """
 from __future__ import annotations
 
 import importlib.util
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -58,17 +63,44 @@ def save(figure: Figure, path: str) -> str:
   return path
 
 
+def suptitle(figure: Figure, title: str) -> None:
+  """The figure's title, wrapped to its width (about 9 characters per inch)."""
+  figure.suptitle(textwrap.fill(title, width=max(int(9 * figure.get_figwidth()), 40)))
+
+
 def as_floats(values: Sequence[Any]) -> np.ndarray:
   """None -> NaN, so JSON nulls plot as gaps."""
   return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
+
+
+def error_bars(metrics: Sequence[Optional[Mapping[str, Any]]]) -> np.ndarray:
+  """(2, n) lengths below and above the mean of the error bar of each Metric (module
+  docstring): to ci_low and ci_high when it has an interval, else ± stderr; NaN (no bar)
+  where it has neither, or is None."""
+  out = np.full((2, len(metrics)), np.nan)
+  for index, metric in enumerate(metrics):
+    if not metric or metric.get("mean") is None:
+      continue
+    mean = float(metric["mean"])
+    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
+      out[:, index] = mean - float(metric["ci_low"]), float(metric["ci_high"]) - mean
+    elif metric.get("stderr") is not None:
+      out[:, index] = float(metric["stderr"])
+  return out
+
+
+def _sweep_metrics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+  """A SweepMetric (module docstring) as one Metric per group."""
+  keys = [key for key in ("mean", "stderr", "ci_low", "ci_high") if key in values]
+  return [dict(zip(keys, row)) for row in zip(*[values[key] for key in keys])]
 
 
 def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
                              title: str, group_label: str = "embedding size s (pixels)") -> str:
   """P(top-1 change), MAC and accuracy versus embedding size, one line per series.
 
-  The x-axis of Azulay & Weiss figures 6, 10 and 11; error bars are standard errors over
-  images.
+  The x-axis of Azulay & Weiss figures 6, 10 and 11; error bars are the series' standard
+  errors or intervals (module docstring; the title says which).
 
   Args:
     series: sweep series (module docstring); each gets one line in every panel.
@@ -88,8 +120,8 @@ def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
       if not entry.get(key):
         continue
       axis.errorbar(as_floats(entry[key]["group"]), as_floats(entry[key]["mean"]),
-                    yerr=as_floats(entry[key]["stderr"]), marker="o", markersize=4, capsize=3,
-                    color=f"C{index}", label=entry["label"])
+                    yerr=error_bars(_sweep_metrics(entry[key])), marker="o", markersize=4,
+                    capsize=3, color=f"C{index}", label=entry["label"])
     axis.set_xlabel(group_label)
     groups = sorted({g for entry in series if entry.get(key) for g in entry[key]["group"]})
     if 1 < len(groups) <= _MAX_LABELLED_TICKS:
@@ -100,12 +132,13 @@ def plot_sensitivity_vs_size(series: Sequence[Mapping[str, Any]], path: str, *,
     axis.set_ylim(bottom=0.0, top=1.0 if key == "accuracy" else None)
     axis.grid(alpha=0.3)
   axes[0].legend(fontsize="small")
-  figure.suptitle(title)
+  suptitle(figure, title)
   return save(figure, path)
 
 
 def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title: str,
-                       clean_accuracy: Optional[Mapping[str, float]] = None) -> str:
+                       clean_accuracy: Optional[Mapping[str, float]] = None,
+                       protocol_labels: Optional[Mapping[str, str]] = None) -> str:
   """Accuracy, worst-case accuracy, P(top-1 change) and MAC per protocol, as grouped bars.
 
   Args:
@@ -115,6 +148,7 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
     path: the PNG written.
     title: the figure title.
     clean_accuracy: label -> accuracy on the untransformed images, drawn as a dashed line.
+    protocol_labels: protocol name -> its tick label (default: the name).
   Returns:
     `path`.
   """
@@ -133,23 +167,24 @@ def plot_protocol_bars(series: Sequence[Mapping[str, Any]], path: str, *, title:
   for axis, (key, label) in zip(axes, panels):
     for index, entry in enumerate(series):
       metrics = entry["metrics"]
-      mean = [metrics.get(p, {}).get(key, {}).get("mean", np.nan) for p in protocols]
-      stderr = [metrics.get(p, {}).get(key, {}).get("stderr", np.nan) for p in protocols]
+      values = [metrics.get(p, {}).get(key) for p in protocols]
+      mean = [(value or {}).get("mean") for value in values]
       axis.bar(positions + (index - (len(series) - 1) / 2) * width, as_floats(mean), width,
-               yerr=as_floats(stderr), capsize=3, color=colors[index], label=entry["label"])
+               yerr=error_bars(values), capsize=3, color=colors[index], label=entry["label"])
       if clean_accuracy and key in ("accuracy", "worst_case_accuracy"):
         value = clean_accuracy.get(entry["label"])
         if value is not None:
           axis.axhline(value, color=colors[index], linestyle="--", linewidth=1,
                        label=f"{entry['label']}: untransformed")
-    axis.set_xticks(positions, protocols, rotation=20, ha="right")
+    axis.set_xticks(positions, [(protocol_labels or {}).get(p, p) for p in protocols],
+                    rotation=20, ha="right")
     axis.set_ylabel(label)
     axis.set_ylim(0.0, 1.0 if "accuracy" in key else None)
     axis.grid(axis="y", alpha=0.3)
   handles, labels = axes[0].get_legend_handles_labels()
   figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4),
                 fontsize="small")
-  figure.suptitle(title)
+  suptitle(figure, title)
   return save(figure, path)
 
 
@@ -157,7 +192,8 @@ def plot_invariance_vs_accuracy(series: Sequence[Mapping[str, Any]], path: str, 
                                 title: str) -> str:
   """What each run's invariance costs in accuracy: one panel per protocol, one point per run
   at (accuracy on the untransformed images, P(top-1 change) under a one-pixel move of that
-  protocol), with standard-error bars on both axes. Down and to the right is better.
+  protocol), with error bars on both axes (standard errors or intervals, module docstring).
+  Down and to the right is better.
 
   Args:
     series: dicts label=str, clean_accuracy=Metric, metrics={protocol name: {metric name:
@@ -183,9 +219,8 @@ def plot_invariance_vs_accuracy(series: Sequence[Mapping[str, Any]], path: str, 
         continue
       accuracy = entry["clean_accuracy"]
       x, y = as_floats([accuracy.get("mean"), change.get("mean")])
-      xerr, yerr = as_floats([accuracy.get("stderr"), change.get("stderr")])
-      axis.errorbar([x], [y], xerr=[xerr], yerr=[yerr], fmt="o", capsize=3,
-                    color=f"C{index}", label=entry["label"])
+      axis.errorbar([x], [y], xerr=error_bars([accuracy]), yerr=error_bars([change]), fmt="o",
+                    capsize=3, color=f"C{index}", label=entry["label"])
     axis.set_title(protocol, fontsize="medium")
     axis.set_xlabel("accuracy, untransformed images")
     axis.set_ylabel("P(top-1 change)")
@@ -196,7 +231,75 @@ def plot_invariance_vs_accuracy(series: Sequence[Mapping[str, Any]], path: str, 
   handles, labels = axes[0].get_legend_handles_labels()
   figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5),
                 fontsize="small")
-  figure.suptitle(title)
+  suptitle(figure, title)
+  return save(figure, path)
+
+
+def plot_paired_differences(panels: Sequence[Mapping[str, Any]], path: str, *, title: str,
+                            scale: float = 100.0, unit: str = "percentage points",
+                            note: str = "") -> str:
+  """Paired differences against a baseline as a forest plot: one panel per compared quantity
+  (e.g. the accuracy on untransformed images, then one protocol's metric per panel), one row
+  per compared run: its difference from the baseline (dot) with its interval (bar), a line at
+  0, and the numbers beside the dot. Filled dot: the interval excludes 0 (distinguishable);
+  hollow dot: it holds 0 (indistinguishable on this evidence, not ranked).
+
+  Args:
+    panels: dicts title=str (e.g. "circular: P(top-1 change)"), rows=[dict(label=str,
+      diff=float, ci_low=float, ci_high=float, distinguishable=bool) or with diff None (not
+      compared: left empty)]. Every panel has the same rows in the same order (from the first
+      panel's labels; one colour per label, the same in every panel).
+    path: the PNG written.
+    title: the figure title (what is compared, what the bars are).
+    scale: values are multiplied by this for display (100: fractions as percentage points).
+    unit: the unit of the scaled values, for the x-axis labels.
+    note: a line under the panels (e.g. the number of seeds and images).
+  Returns:
+    `path`.
+  """
+  labels = []
+  for panel in panels:
+    labels += [row["label"] for row in panel["rows"] if row["label"] not in labels]
+  columns = min(max(len(panels), 1), 3)
+  rows = max(math.ceil(len(panels) / columns), 1)
+  figure = new_figure(4.6 * columns + 1.0, (0.42 * len(labels) + 1.5) * rows + 1.3)
+  axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+  positions = {label: len(labels) - 1 - i for i, label in enumerate(labels)}  # first on top
+  for axis, panel in zip(axes, panels):
+    edges = [0.0]
+    for row in panel["rows"]:
+      if row.get("diff") is None:
+        continue
+      y = positions[row["label"]]
+      diff, low, high = (scale * float(row[key]) for key in ("diff", "ci_low", "ci_high"))
+      color = f"C{labels.index(row['label']) % 10}"
+      axis.errorbar([diff], [y], xerr=[[diff - low], [high - diff]], fmt="o", capsize=4,
+                    markersize=7, color=color,
+                    markerfacecolor=color if row["distinguishable"] else "white")
+      axis.annotate(f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]", (diff, y), xytext=(0, 7),
+                    textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
+      edges += [low, high]
+    axis.axvline(0.0, color="black", linewidth=1)
+    spread = max(edges) - min(edges)
+    if spread < 1e-6 * scale:  # every difference 0 (e.g. identical runs): a readable axis
+      axis.set_xlim(-scale * 0.01, scale * 0.01)
+    else:
+      axis.set_xlim(min(edges) - 0.12 * spread, max(edges) + 0.12 * spread)
+    axis.set_ylim(-0.7, len(labels) - 0.3)
+    axis.set_yticks([positions[label] for label in labels], labels)
+    axis.set_title(panel["title"], fontsize="medium")
+    axis.set_xlabel(f"difference from baseline ({unit})")
+    axis.grid(axis="x", alpha=0.3)
+  for axis in axes[len(panels):]:
+    axis.set_visible(False)
+  from matplotlib.lines import Line2D  # pylint: disable=g-import-not-at-top
+  handles = [Line2D([], [], marker="o", linestyle="", color="gray", markersize=7,
+                    label="interval excludes 0 (distinguishable)"),
+             Line2D([], [], marker="o", linestyle="", color="gray", markerfacecolor="white",
+                    markersize=7, label="interval holds 0 (indistinguishable, not ranked)")]
+  figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small",
+                title=note or None, title_fontsize="small")
+  suptitle(figure, title)
   return save(figure, path)
 
 
@@ -226,7 +329,7 @@ def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str
   axis.set_ylabel("test accuracy")
   axis.set_ylim(0.0, 1.0)
   axis.grid(axis="y", alpha=0.3)
-  figure.suptitle(title)
+  suptitle(figure, title)
   return save(figure, path)
 
 
@@ -288,7 +391,7 @@ def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
       where = "" if size is None else f", size {size}"
       blank = " (blank: no move starts here)" if label != "accuracy" else ""
       axis.set_title(f"{label}{where}{blank}", fontsize="medium")
-  figure.suptitle(title)
+  suptitle(figure, title)
   return save(figure, path)
 
 
@@ -332,7 +435,7 @@ def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title:
     plot_axis.grid(alpha=0.3)
     if row == len(curves) - 1:
       plot_axis.set_xlabel(x_label)
-  figure.suptitle(title)
+  suptitle(figure, title)
   return save(figure, path)
 
 

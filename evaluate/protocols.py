@@ -13,8 +13,15 @@ keyword options (validated at once, errors name the field) and returning a `Prot
   embed_scale     fixed position, side s versus s + 1 for every s in `sizes`.
   circular_shift  jnp.roll by (dy, dx): every roll (default) or |dy|, |dx| <= max_shift.
   fractional_shift  sub-pixel circular shift by (dy, dx) in steps of `step` pixel (1/2, 1/4...),
-                  an FFT phase ramp (common.fourier.fourier_shift; an even size's Nyquist
-                  row/column is scaled by cos(pi d)); integer (dy, dx) give exactly jnp.roll.
+                  an FFT phase ramp (common.fourier.fourier_shift); integer (dy, dx) give
+                  exactly jnp.roll. `band_limit` (BAND_LIMIT_MEANINGS) says what happens to
+                  the Nyquist row and column, which no sub-pixel shift can move.
+
+One protocol is not a grid:
+  shift_attack    the sub-pixel adversary: a grid phase (every shift of the torus on a
+                  fractional_shift grid, integer by default), then signed-gradient ascent of
+                  the loss over continuous (dy, dx) through fourier_shift from the worst grid
+                  points and random starts (evaluate/attack.py runs it; ShiftAttack here).
 
 Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
 whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +47,7 @@ import numpy as np
 import augment
 from augment.options import (require_bool, require_int, require_name, require_real,
                              require_resize_method)
-from common.fourier import fourier_shift
+from common.fourier import fourier_shift, remove_nyquist
 from common.registry import Registry
 from data.constants import IMAGE_SHAPE
 from evaluate.inpaint import inpaint, reach
@@ -74,6 +81,8 @@ class Protocol:
   pair_group: np.ndarray
   point_group: np.ndarray
   transform_fn: TransformFn
+  # Which evaluation engine runs it (evaluate.engines.ENGINES): every grid protocol here.
+  kind: ClassVar[str] = "grid"
 
   @property
   def num_points(self) -> int:
@@ -103,6 +112,16 @@ DIRECTIONS.register("horizontal")(((0, 1),))
 DIRECTIONS.register("vertical")(((1, 0),))
 DIRECTIONS.register("all")(((0, 1), (1, 0), (1, 1)))
 
+# fractional_shift's two variants, recorded in its options (eval.json) as 'band_limit_meaning'.
+BAND_LIMIT_MEANINGS = {
+    True: ("band-limited: the image's Nyquist row and column are removed at every grid point, "
+           "(0, 0) included, so the grid points differ by the shift alone (integer points: "
+           "exact rolls of the band-limited image)"),
+    False: ("raw image: at a non-integer shift d the Nyquist row/column is kept as the real "
+            "part of its phase ramp, i.e. scaled by cos(pi d) (zero at half pixels, sign "
+            "flipped at odd integers); integer points are exact rolls of the raw image"),
+}
+
 FILL_MEANINGS = {
     "black": "pixel value 0 before normalisation",
     "mean": "CIFAR10_MEAN, i.e. 0 after normalisation (the fill of the paper's code)",
@@ -110,7 +129,7 @@ FILL_MEANINGS = {
 }
 
 
-def build_protocol(type_name: str, **options: Any) -> Protocol:
+def build_protocol(type_name: str, **options: Any) -> Protocol | ShiftAttack:
   """Builds protocol `type_name` (UnknownNameError listing names if unknown).
 
   Raises ValueError naming the field for an unknown or invalid option.
@@ -125,6 +144,16 @@ def build_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
     raise ValueError(f"protocol entry needs a 'type' (one of {', '.join(PROTOCOLS.names())}), "
                      f"got {entry!r}")
   return build_protocol(entry.pop("type"), **entry)
+
+
+def build_grid_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
+  """build_protocol_from_config for users of the grid engine only (the layer analyses): a
+  protocol that is not a grid (shift_attack) is a ValueError naming the grid types."""
+  protocol = build_protocol_from_config(entry)
+  if protocol.kind != Protocol.kind:
+    grids = [name for name in PROTOCOLS.names() if name != protocol.name]
+    raise ValueError(f"needs a grid protocol ({', '.join(grids)}), got {protocol.name!r}")
+  return protocol
 
 
 # --- grids and pairs --------------------------------------------------------------------------
@@ -395,11 +424,28 @@ def circular_shift(*, max_shift: int | None = None, direction: str = "diagonal",
                  neighbour_pairs(dy, dx, group, steps, wrap=wrap), None, group, transform)
 
 
+def fractional_shift_image(image: jnp.ndarray, dy, dx, band_limit: bool) -> jnp.ndarray:
+  """A (32, 32, 3) image circularly shifted by real (dy, dx) pixels (traced scalars allowed).
+
+  band_limit: remove the image's Nyquist row and column first (common.fourier.remove_nyquist).
+  Integer (dy, dx) are exact jnp.rolls (of the band-limited image if band_limit); other
+  shifts the FFT phase ramp (common.fourier.fourier_shift), whose Nyquist row/column, where
+  present, is scaled by cos(pi d) (BAND_LIMIT_MEANINGS). Values are not clipped.
+  """
+  base = remove_nyquist(image, (0, 1)) if band_limit else image
+  whole_y, whole_x = jnp.round(dy), jnp.round(dx)
+  rolled = augment.shift_image(base, whole_y.astype(jnp.int32), whole_x.astype(jnp.int32),
+                               "circular")
+  return jnp.where((whole_y == dy) & (whole_x == dx), rolled,
+                   fourier_shift(base, (dy, dx), (0, 1)).astype(base.dtype))
+
+
 @PROTOCOLS.register("fractional_shift")
 def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
-                     direction: str = "diagonal", sample_pairs: int = 0) -> Protocol:
-  """Sub-pixel circular shifts (common.fourier.fourier_shift over the image's rows and
-  columns; values not clipped): is a model consistent between grid steps?
+                     direction: str = "diagonal", sample_pairs: int = 0,
+                     band_limit: bool = False) -> Protocol:
+  """Sub-pixel circular shifts (fractional_shift_image: exact rolls at integer points, the
+  FFT phase ramp elsewhere; values not clipped): is a model consistent between grid steps?
 
   Options:
     step: the grid spacing in pixels, 1 / n for an integer n in [1, 16] (0.5: half pixels,
@@ -408,10 +454,16 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
       wrap-around; ((2 max_shift / step) + 1)^2 points); None = every shift of the torus,
       dy, dx in [0, 32) with pairs wrapping around ((32 / step)^2 points: 4096 for 1/2).
     direction: a DIRECTIONS name; pairs are grid points one `step` apart along it.
-    sample_pairs: pairs drawn per image (0 = full grid).
+    sample_pairs: pairs drawn per image (0 = full grid: with max_shift=None every shift of
+      the torus on the step grid, so the worst case over it is exhaustive).
+    band_limit: True = remove the Nyquist row and column of the image at every grid point,
+      (0, 0) included, so that only the shift differs between grid points; False (default) =
+      the raw image, whose Nyquist row/column a non-integer shift d scales by cos(pi d). The
+      options record which as 'band_limit_meaning' (BAND_LIMIT_MEANINGS).
   Grid: dy, dx float32 pixels.
   """
   step = require_real("fractional_shift.step", step, low=1 / 16, high=1.0)
+  require_bool("fractional_shift.band_limit", band_limit)
   per_pixel = int(round(1 / step))
   if abs(per_pixel * step - 1) > 1e-9:
     raise ValueError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
@@ -431,16 +483,126 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
   steps = require_name("fractional_shift.direction", direction, DIRECTIONS)
   sample_pairs = require_int("fractional_shift.sample_pairs", sample_pairs, low=0)
   group = np.zeros_like(units_y)
-  options = dict(step=step, max_shift=max_shift, direction=direction, sample_pairs=sample_pairs)
+  options = dict(step=step, max_shift=max_shift, direction=direction, sample_pairs=sample_pairs,
+                 band_limit=band_limit, band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
   grid = {"dy": (units_y / per_pixel).astype(np.float32),
           "dx": (units_x / per_pixel).astype(np.float32)}
 
   def transform(image, point):
-    return fourier_shift(image, (point["dy"], point["dx"]), (0, 1))
+    return fractional_shift_image(image, point["dy"], point["dx"], band_limit)
 
   return _finish("fractional_shift", options, grid,
                  neighbour_pairs(units_y, units_x, group, steps, wrap=wrap), None, group,
                  transform)
+
+
+# --- the sub-pixel adversary -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ShiftAttack:
+  """The shift_attack protocol: what evaluate/attack.py needs to run it.
+
+  Attributes:
+    name: 'shift_attack'; options: JSON-able dict of every option (defaults filled in).
+    grid_protocol: the fractional_shift Protocol (full grid) of the grid phase, or None
+      (grid_step = 0: random starts only).
+  """
+  name: str
+  options: dict[str, Any]
+  grid_protocol: Protocol | None
+  kind: ClassVar[str] = "attack"
+
+  @property
+  def band_limit(self) -> bool:
+    return bool(self.options["band_limit"])
+
+  @property
+  def num_starts(self) -> int:
+    """Ascent starts per image: grid_starts + random_starts."""
+    return int(self.options["grid_starts"]) + int(self.options["random_starts"])
+
+  @property
+  def num_grid_points(self) -> int:
+    return 0 if self.grid_protocol is None else self.grid_protocol.num_points
+
+  @property
+  def num_visited(self) -> int:
+    """Points evaluated per image: the grid, the untransformed point, and every iterate
+    (start included) of every start."""
+    return (self.num_grid_points + 1
+            + self.num_starts * (int(self.options["steps"]) + 1))
+
+  def reference(self, image: jnp.ndarray) -> jnp.ndarray:
+    """The image at shift (0, 0): itself, or band-limited (exactly)."""
+    return fractional_shift_image(image, 0.0, 0.0, self.band_limit)
+
+  def transform(self, image: jnp.ndarray, shift: jnp.ndarray) -> jnp.ndarray:
+    """The (32, 32, 3) image shifted by shift = (dy, dx) float pixels through the FFT phase
+    ramp alone (differentiable in the shift; integer shifts are rolls up to float rounding,
+    ~1e-4 pixel), of the band-limited image if band_limit."""
+    base = remove_nyquist(image, (0, 1)) if self.band_limit else image
+    return fourier_shift(base, (shift[0], shift[1]), (0, 1)).astype(base.dtype)
+
+  def project(self, shifts: jnp.ndarray) -> jnp.ndarray:
+    """Shifts (..., 2) back into the attack's domain: modulo 32 on the torus (max_shift
+    None: a shift by 32 is the identity), else clipped to [-max_shift, max_shift]."""
+    limit = self.options["max_shift"]
+    if limit is None:
+      return jnp.mod(shifts, SIDE)
+    return jnp.clip(shifts, -limit, limit)
+
+
+@PROTOCOLS.register("shift_attack")
+def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts: int = 4,
+                 steps: int = 10, step_size: float = 0.25, max_shift: float | None = None,
+                 band_limit: bool = False) -> ShiftAttack:
+  """The sub-pixel adversary (evaluate/attack.py): per image, the worst shift found by
+  (1) the full fractional_shift grid of spacing `grid_step` and (2) signed-gradient ascent
+  of the cross-entropy over continuous (dy, dx) through fourier_shift.
+
+  Options:
+    grid_step: spacing of the grid phase, 1 / n pixels (1.0 = every integer roll: the
+      circular_shift grid image for image, so the attack's adversarial accuracy is at most
+      circular_shift's exhaustive worst-case accuracy, by construction); 0 = no grid phase.
+    grid_starts: ascents started from the grid points of highest loss (0 with grid_step=0).
+    random_starts: ascents started from shifts drawn uniformly (seeded by config.eval.seed)
+      over the domain.
+    steps: ascent steps per start (0 = evaluate the starts only).
+    step_size: pixels each coordinate moves per step (times the sign of its gradient).
+    max_shift: None = the whole torus (shifts modulo 32); a number m in (0, 15] = the box
+      |dy|, |dx| <= m (a multiple of grid_step when there is a grid), iterates clipped to it.
+    band_limit: attack the band-limited image (Nyquist row and column removed, as
+      fractional_shift's band_limit=True), else the raw image (BAND_LIMIT_MEANINGS).
+  """
+  grid_step = require_real("shift_attack.grid_step", grid_step, low=0.0, high=1.0)
+  grid_starts = require_int("shift_attack.grid_starts", grid_starts, low=0)
+  random_starts = require_int("shift_attack.random_starts", random_starts, low=0)
+  steps = require_int("shift_attack.steps", steps, low=0)
+  step_size = require_real("shift_attack.step_size", step_size, low=1e-6, high=SIDE / 2)
+  require_bool("shift_attack.band_limit", band_limit)
+  if max_shift is not None:
+    max_shift = require_real("shift_attack.max_shift", max_shift, low=1e-6, high=SIDE // 2 - 1)
+  grid_protocol = None
+  if grid_step > 0:
+    try:
+      grid_protocol = fractional_shift(step=grid_step, max_shift=max_shift,
+                                       band_limit=band_limit)
+    except ValueError as error:
+      raise ValueError(f"shift_attack.grid_step / max_shift: {error}") from None
+    if grid_starts > grid_protocol.num_points:
+      raise ValueError(f"shift_attack.grid_starts = {grid_starts} is more than the "
+                       f"{grid_protocol.num_points} grid points")
+  elif grid_starts:
+    raise ValueError("shift_attack.grid_starts needs a grid: set grid_step > 0 or "
+                     "grid_starts = 0")
+  if grid_starts + random_starts == 0:
+    raise ValueError("shift_attack needs at least one start (grid_starts + random_starts "
+                     ">= 1)")
+  options = dict(grid_step=grid_step, grid_starts=grid_starts, random_starts=random_starts,
+                 steps=steps, step_size=step_size, max_shift=max_shift, band_limit=band_limit,
+                 band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
+  return ShiftAttack(name="shift_attack", options=options, grid_protocol=grid_protocol)
 
 
 # --- sampled pairs ----------------------------------------------------------------------------

@@ -11,6 +11,9 @@ report is a dict (see `evaluate.run.evaluate_workdir`) of such entries plus the 
 where Metric = {"mean": float, "stderr": float} (standard error over images) and an entry is
 
   {"type", "options", "num_grid_points", "num_pairs", "seconds",
+   "num_images": the images this protocol ran on (all the evaluation's, or the subset of a
+       protocol entry's num_images: evaluate.images.protocol_image_rows), "image_indices":
+       their test-set indices (images_entry; evaluate.run adds both),
    "pooling": how "metrics" combine the sizes (evaluate.metrics.POOLING: the equal-weight
        mean over sizes for embed_*; POOLING_ONE_GROUP otherwise),
    "metrics": {"accuracy", "worst_case_accuracy", "consistency", "p_top1_change", "mac",
@@ -33,6 +36,9 @@ where Metric = {"mean": float, "stderr": float} (standard error over images) and
 The per-size values ("by_group") are the primary results of embed_*; "metrics" pools them
 with equal weight per size (so a protocol's number does not depend on how many positions
 each size has, and full-grid and sampled evaluations estimate the same quantity).
+
+Entries of the shift attack (evaluate.attack.attack_entry, "kind": "attack") have the same
+keys where they apply.
 
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
 per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
@@ -148,6 +154,19 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   return entry
 
 
+def images_entry(image_indices: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+  """{"num_images", "image_indices"} of a protocol that ran on `rows` of the evaluation's
+  images (test-set indices `image_indices`)."""
+  return {"num_images": int(len(rows)),
+          "image_indices": [int(i) for i in np.asarray(image_indices)[rows]]}
+
+
+def protocol_image_count(report: Mapping[str, Any], name: str) -> int:
+  """The images protocol `name` of a report ran on (reports written before per-protocol
+  subsets: every image of the evaluation)."""
+  return int(report["protocols"][name].get("num_images", report["num_images"]))
+
+
 def _grouped(value: Mapping[str, Any]) -> dict[str, list]:
   """A per-group metric {"group", "mean", "stderr"} with JSON-able lists."""
   return {"group": [int(g) for g in value["group"]], "mean": json_list(value["mean"]),
@@ -174,6 +193,14 @@ def change_per_start_point(changed: np.ndarray, pairs: np.ndarray,
   totals = np.bincount(pairs[:, 0], weights=changed, minlength=num_points)
   with np.errstate(invalid="ignore", divide="ignore"):
     return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+
+
+def _variant(entry: Mapping[str, Any]) -> str:
+  """' (band-limited)' / ' (raw)' for a protocol with a band_limit option, else ''."""
+  options = entry.get("options") or {}
+  if "band_limit" not in options:
+    return ""
+  return " (band-limited)" if options["band_limit"] else " (raw)"
 
 
 def _format(metric: Optional[Mapping[str, Any]]) -> str:
@@ -212,21 +239,26 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
       f"{report['num_images']} test images ({report['image_selection']}, seed "
       f"{report['seed']}); accuracy on the untransformed images "
-      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images. "
+      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images (a "
+      "protocol's images: all of them, or a subset drawn with the seed where the images "
+      "column says fewer). "
       "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
       "change\\|: the largest change of any logit between two grid points of the same size "
       "(embed_scale: sizes s and s + 1; protocols without sizes: the whole grid).",
       "",
-      "| protocol | type | grid | grid points | pairs | "
+      "| protocol | type | images | grid | grid points | pairs | "
       + " | ".join(title for _, title in SUMMARY_METRICS)
       + " | max \\|logit change\\| | seconds |",
-      "|" + "---|" * (7 + len(SUMMARY_METRICS)),
+      "|" + "---|" * (8 + len(SUMMARY_METRICS)),
   ]
   notes = []
   for name, entry in report["protocols"].items():
     sampled = entry.get("sampled")
     change = entry.get("max_logit_change")
-    cells = [name, entry["type"], "sampled (*)" if sampled else "full",
+    grid_kind = ("attack" if entry.get("kind") == "attack"
+                 else "sampled (*)" if sampled else "full")
+    cells = [name, entry["type"] + _variant(entry), str(protocol_image_count(report, name)),
+             grid_kind,
              str(entry["num_grid_points"]), str(entry["num_pairs"])]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
@@ -242,6 +274,12 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
   if notes:
     lines += ["", "Protocols with several sizes: every number in the table pools the sizes "
               "with equal weight (the per-size values are the primary results):", *notes]
+  variants = [f"- `{name}`: band_limit={entry['options']['band_limit']}: "
+              f"{entry['options'].get('band_limit_meaning', '')}."
+              for name, entry in report["protocols"].items()
+              if "band_limit" in (entry.get("options") or {})]
+  if variants:
+    lines += ["", "Sub-pixel shift variants (`band_limit`):", *variants]
   if any(entry.get("sampled") for entry in report["protocols"].values()):
     lines += ["", f"(*) {SAMPLING_NOTE}."]
   lines += adversarial.markdown_note(report["protocols"])
@@ -257,15 +295,16 @@ def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 def write_protocols_csv(eval_dir: str, report: Mapping[str, Any]) -> str:
-  """protocols.csv: one row per protocol, every summary metric (pooled over sizes with equal
-  weight) with its standard error, and the max logit change."""
-  header = ["protocol", "type", "sampled", "num_grid_points", "num_pairs"]
+  """protocols.csv: one row per protocol: its number of images, every summary metric (pooled
+  over sizes with equal weight) with its standard error, and the max logit change."""
+  header = ["protocol", "type", "num_images", "sampled", "num_grid_points", "num_pairs"]
   for key, _ in SUMMARY_METRICS:
     header += [key, f"{key}_stderr"]
   header.append("max_logit_change")
   rows = []
   for name, entry in report["protocols"].items():
-    row = [name, entry["type"], bool(entry.get("sampled")), entry["num_grid_points"],
+    row = [name, entry["type"], protocol_image_count(report, name), bool(entry.get("sampled")),
+           entry["num_grid_points"],
            entry["num_pairs"]]
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key) or {}
@@ -282,12 +321,16 @@ SWEEP_METRICS = ("p_top1_change", "mac", "accuracy", "worst_case_accuracy", "con
 def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
   """<name>_by_size.csv per protocol with a size sweep; <name>_grid.csv per full grid.
 
-  A sweep CSV has one row per size: the number of pairs, then each of SWEEP_METRICS and its
-  standard error (empty where a metric has no value for that size, e.g. embed_scale's pair
-  metrics at the largest size s + 1), then the max logit change within that size.
+  A sweep CSV has one row per size: the number of images the protocol ran on and of pairs,
+  then each of SWEEP_METRICS and its standard error (empty where a metric has no value for
+  that size, e.g. embed_scale's pair metrics at the largest size s + 1), then the max logit
+  change within that size. A grid CSV has one row per grid point: its parameters, the
+  accuracy and the P(top-1 change) of the moves from it (over the protocol's images), and the
+  number of those images.
   """
   paths = []
   for name, entry in report["protocols"].items():
+    num_images = protocol_image_count(report, name)
     sweep = entry.get("by_group")
     if sweep:
       by_metric = {key: dict(zip(sweep[key]["group"], zip(sweep[key]["mean"],
@@ -297,12 +340,12 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
       groups = sorted(set(counts).union(*[set(values) for values in by_metric.values()]))
       largest = (dict(zip(sweep["max_logit_change"]["group"], sweep["max_logit_change"]["max"]))
                  if sweep.get("max_logit_change") else {})
-      header = [sweep["group_key"], "num_pairs"] + [f"{k}{s}" for k in SWEEP_METRICS
-                                                     for s in ("", "_stderr")]
+      header = [sweep["group_key"], "num_images", "num_pairs"] + [
+          f"{k}{s}" for k in SWEEP_METRICS for s in ("", "_stderr")]
       header.append("max_logit_change")
       rows = []
       for group in groups:
-        row = [group, counts.get(group, 0)]
+        row = [group, num_images, counts.get(group, 0)]
         for key in SWEEP_METRICS:
           row += list(by_metric[key].get(group, (None, None)))
         row.append(largest.get(group))
@@ -312,10 +355,11 @@ def write_sweep_csvs(eval_dir: str, report: Mapping[str, Any]) -> list[str]:
     per_point = entry.get("per_grid_point")
     if per_point:
       grid_keys = list(per_point["grid"])
-      rows = zip(*[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
-                 per_point["p_top1_change"])
+      rows = [[*row, num_images] for row in zip(
+          *[per_point["grid"][k] for k in grid_keys], per_point["accuracy"],
+          per_point["p_top1_change"])]
       paths.append(_write_csv(os.path.join(eval_dir, f"{name}_grid.csv"),
-                              grid_keys + ["accuracy", "p_top1_change"], list(rows)))
+                              grid_keys + ["accuracy", "p_top1_change", "num_images"], rows))
   return paths
 
 

@@ -3,7 +3,8 @@
 Order of work: read config.json, complete the eval config, build the model and ALL protocols
 (a bad name or option fails here), read the latest checkpoint, check that every grid fits the
 memory bound; only then load the test set and evaluate each protocol with the vectorised grid
-engine (evaluate.grid), one progress line per protocol. Results go to `workdir/eval/`:
+engine (evaluate.grid), one progress line per protocol, each on all the evaluated images or on
+its `num_images` subset (evaluate.images.protocol_image_rows). Results go to `workdir/eval/`:
 eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
 group, see evaluate.per_image) and PNGs (see evaluate.figures).
 
@@ -25,12 +26,11 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures
-from evaluate import grid as grid_engine
-from evaluate import grid_summary, jagged, metrics, per_image, plots, report
-from evaluate.config import evaluated_model_options
+from evaluate import figures, metrics, per_image, plots, report
+from evaluate.config import evaluated_model_options, protocol_num_images
+from evaluate.engines import engine_of
 from evaluate.eval_config import build_protocols, resolve_eval_config
-from evaluate.images import select_test_images
+from evaluate.images import protocol_image_rows, select_test_images
 from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,
                               per_image_correct)
@@ -55,12 +55,19 @@ def _clean_correct(predict, variables, images: np.ndarray, labels: np.ndarray,
   return np.asarray(hits, np.float64)
 
 
-def _jagged_path(protocol, protocol_type: str, eval_config) -> Optional[np.ndarray]:
-  """The grid columns of the protocol's jagged curves (evaluate.jagged), or None when none
-  are drawn (no jagged images asked for, or a sampled grid)."""
-  if int(eval_config.num_jagged_images) <= 0 or protocol.sample_pairs:
-    return None
-  return jagged.jagged_path(protocol.grid, np.asarray(protocol.pairs), protocol_type)[0]
+def _shown_metrics(entry: Mapping[str, Any]) -> str:
+  """The progress line's metrics: those of the entry among accuracy, worst-case accuracy,
+  P(top-1 change), MAC, stable prediction, and the max logit change."""
+  shown = entry["metrics"]
+  cells = [f"{title} {shown[key]['mean']:.4f}"
+           for key, title in (("accuracy", "accuracy"), ("worst_case_accuracy", "worst-case"),
+                              ("p_top1_change", "P(top-1 change)"), ("mac", "MAC"),
+                              ("stable_prediction", "stable"))
+           if (shown.get(key) or {}).get("mean") is not None]
+  change = entry.get("max_logit_change")
+  cells.append(f"max |logit change| {change:.2e}" if change is not None
+               else "max |logit change| n/a")
+  return " | ".join(cells)
 
 
 @numerics.at_evaluation_precision
@@ -101,7 +108,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   variables, step = restored.state, restored.step
   for name, protocol in built.items():
     try:
-      grid_engine.check_fits(protocol, predict, variables, int(eval_config.max_chunk_bytes))
+      engine_of(protocol).check_fits(protocol, predict, variables,
+                                     int(eval_config.max_chunk_bytes))
     except ValueError as error:
       raise ValueError(f"config.eval.protocols.{name}: {error}") from error
 
@@ -113,6 +121,10 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if 0 < eval_config.num_images != images.shape[0]:
     say(f"note: the test set has {images.shape[0]} images; evaluating all of them instead of "
         f"config.eval.num_images={eval_config.num_images}")
+  # Per protocol, the rows of `images` it runs on (all, or its num_images subset).
+  subsets = {name: protocol_image_rows(image_indices, protocol_num_images(
+      eval_config.protocols[name], int(eval_config.num_images), name=name),
+      int(eval_config.seed)) for name in built}
   clean_correct = _clean_correct(predict, variables, images, labels, shardings)
   clean_accuracy = metrics.stat(clean_correct)
   say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
@@ -129,39 +141,29 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         "complete)")
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
-    protocol_type = eval_config.protocols[name].type
-    # Each chunk of images is reduced as it arrives (per-image values, per-point sums, the
-    # jagged path): no (images x grid points x classes) array is kept.
-    summarizer = grid_summary.GridSummarizer(
-        grid_engine.planned_description(protocol, images.shape[0], int(eval_config.seed)),
-        labels, seed=int(eval_config.seed),
-        path=_jagged_path(protocol, protocol_type, eval_config))
-    result = grid_engine.evaluate_grid(
-        predict, variables, images, labels, protocol, shardings=shardings,
+    rows = subsets[name]
+    engine = engine_of(protocol)
+    result = engine.run(
+        predict, variables, images[rows], labels[rows], protocol, shardings=shardings,
         images_per_chunk=int(eval_config.images_per_chunk),
         max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
-        progress=verbose and is_main and is_terminal(), on_rows=summarizer.add,
-        keep_probs=False)
+        progress=verbose and is_main and is_terminal())
     seconds = time.perf_counter() - protocol_start
-    summary = summarizer.finish(result.logit_spread, result.logit_groups)
-    entry = report.protocol_entry(result, protocol_type=protocol_type, seconds=seconds,
-                                  seed=int(eval_config.seed), summary=summary)
+    values = engine.values(result, seed=int(eval_config.seed))
+    entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
+                         seconds=seconds, seed=int(eval_config.seed), values=values)
+    entry.update(report.images_entry(image_indices, rows))
     per_image_values[name] = per_image.ProtocolValues(
         type=entry["type"], options=entry["options"], sampled=entry["sampled"],
-        per_image=summary.per_image)
+        per_image=values, rows=rows)
     entries[name] = entry
-    shown = entry["metrics"]
-    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {images.shape[0]} images x "
-        f"{entry['num_grid_points']} grid points in {format_duration(seconds)} "
-        f"({seconds:.1f}s) | accuracy {shown['accuracy']['mean']:.4f} | worst-case "
-        f"{shown['worst_case_accuracy']['mean']:.4f} | P(top-1 change) "
-        f"{shown['p_top1_change']['mean']:.4f} | MAC {shown['mac']['mean']:.4f} | max "
-        f"|logit change| {entry['max_logit_change']:.2e}"
+    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {len(rows)} images x "
+        f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
+        f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
         + (" (sampled)" if entry["sampled"] else ""))
     if is_main and draw:
-      pictures += figures.plot_protocol(eval_dir, name, entry, result, protocol, images,
-                                         image_indices, data.class_names, eval_config,
-                                         summary=summary)
+      pictures += engine.figures(eval_dir, name, entry, result, protocol, images[rows],
+                                 image_indices[rows], data.class_names, eval_config)
     del result
 
   eval_report = {

@@ -69,11 +69,13 @@ def alexnet(*, num_classes: int = 10, downsample: str = "stride", blur_size: int
             padding: str = "zeros", dtype: str = "float32", width: int = 64,
             norm: str = "batch", head: str = "gap",
             hidden_units: Sequence[int] = (384, 192), blur_padding: str = "auto",
-            aps_norm: str = "l2", nonlinearity: str = "relu") -> AlexNet:
+            aps_norm: str = "l2", nonlinearity: str = "relu",
+            lps_hidden_divisor: int = 4) -> AlexNet:
   """AlexNet-style CIFAR CNN; `width` = conv channels, `hidden_units` = dense layer sizes."""
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
                              blur_padding=blur_padding, aps_norm=aps_norm,
+                             lps_hidden_divisor=lps_hidden_divisor,
                              nonlinearity=nonlinearity)
   downsampler.check_stride(POOL_STRIDE)
   layers.NORMS.get(norm)
@@ -90,7 +92,7 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
                      norm: str = "batch", head: str = "gap",
                      hidden_units: Sequence[int] = (384, 192),
                      blur_padding: str = "auto", aps_norm: str = "l2",
-                     nonlinearity: str = "relu") -> AlexNet:
+                     nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> AlexNet:
   """'alexnet' without any subsampling (stride 1 everywhere, pooling windows kept).
 
   Only downsample='none' and head='gap' are allowed (anything else is a ValueError), so
@@ -104,4 +106,4 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
   return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
                  padding=padding, dtype=dtype, width=width, norm=norm, head=head,
                  hidden_units=hidden_units, blur_padding=blur_padding, aps_norm=aps_norm,
-                 nonlinearity=nonlinearity)
+                 nonlinearity=nonlinearity, lps_hidden_divisor=lps_hidden_divisor)

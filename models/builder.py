@@ -94,7 +94,8 @@ def count_params(params: Any) -> int:
 
 def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
                  num_classes: int, width: int, blur_padding: str = "auto",
-                 aps_norm: str = "l2", nonlinearity: str = "relu") -> Downsampler:
+                 aps_norm: str = "l2", nonlinearity: str = "relu",
+                 lps_hidden_divisor: int = 4) -> Downsampler:
   """Validates the options every model shares and returns the downsampling strategy.
 
   blur_padding: padding of the BlurPool blur, 'auto' | 'reflect' | 'zeros' | 'circular'
@@ -108,4 +109,5 @@ def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f"{option} must be a positive integer, got {value!r}")
   return build_downsampler(downsample, blur_size=blur_size, padding=padding,
-                           blur_padding=blur_padding, aps_norm=aps_norm)
+                           blur_padding=blur_padding, aps_norm=aps_norm,
+                           lps_hidden_divisor=lps_hidden_divisor)

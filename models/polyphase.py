@@ -24,8 +24,9 @@ Both follow the reference CIFAR design:
        norms cannot be broken consistently by any rule of the norms alone (none occurred with
        random inputs).
 'lps'  scores each component with a small network shared across components (3x3 conv to
-       max(C // 4, 1) channels, ReLU, 3x3 conv, circular padding, mean over channels and
-       space -> one logit per component). Evaluation (train=False) keeps the argmax
+       max(C // lps_hidden_divisor, 1) channels (model option, default 4; the reference code
+       uses C channels for CIFAR-10, lps_hidden_divisor=1), ReLU, 3x3 conv, circular padding,
+       mean over channels and space -> one logit per component). Evaluation (train=False) keeps the argmax
        component; components whose logits tie exactly go to the largest l2 norm (the APS
        rule), and only then to the lowest k. Exact ties are not rare: when the scorer's
        hidden ReLU is inactive on several components, their logits all equal the second
@@ -60,7 +61,7 @@ from models.downsample import DOWNSAMPLERS, STRATEGY_OPTION_CHECKS, Downsampler,
 
 SUPPORTED_STRIDES = (1, 2)
 LPS_RNG_STREAM = "lps"  # name of the PRNG stream LPS draws its Gumbel noise from in training
-LPS_HIDDEN_DIVISOR = 4  # the scorer's hidden conv has max(C // 4, 1) channels
+LPS_HIDDEN_DIVISOR = 4  # default: the scorer's hidden conv has max(C // 4, 1) channels
 
 # Norm of each polyphase component over (H, W, C): (N, K, h, w, C) -> (N, K). Monotone
 # transforms are left out (squared l2), as only the argmax matters.
@@ -69,6 +70,17 @@ APS_NORMS.register("l2")(lambda c: jnp.sum(jnp.square(c.astype(jnp.float32)), ax
 APS_NORMS.register("l1")(lambda c: jnp.sum(jnp.abs(c.astype(jnp.float32)), axis=(2, 3, 4)))
 APS_NORMS.register("linf")(lambda c: jnp.max(jnp.abs(c.astype(jnp.float32)), axis=(2, 3, 4)))
 STRATEGY_OPTION_CHECKS["aps_norm"] = APS_NORMS.get
+
+
+def check_hidden_divisor(value) -> int:
+  """The model option lps_hidden_divisor: an integer >= 1 (else ValueError)."""
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"lps_hidden_divisor must be an integer >= 1 (the LPS scorer's hidden "
+                     f"width is max(C // lps_hidden_divisor, 1)), got {value!r}")
+  return value
+
+
+STRATEGY_OPTION_CHECKS["lps_hidden_divisor"] = check_hidden_divisor
 
 
 def pad_to_multiple(x: jnp.ndarray, stride: int) -> jnp.ndarray:
@@ -202,15 +214,16 @@ class AdaptivePolyphaseDownsampler(PolyphaseDownsampler):
 class PolyphaseScorer(nn.Module):
   """LPS scorer: one logit per polyphase component, (N, K, h, w, C) -> float32 (N, K).
 
-  3x3 conv (C -> max(C // 4, 1), bias) -> ReLU -> 3x3 conv (same width, bias), circular
-  padding, shared across components; mean over space and channels.
+  3x3 conv (C -> max(C // hidden_divisor, 1), bias) -> ReLU -> 3x3 conv (same width, bias),
+  circular padding, shared across components; mean over space and channels.
   """
   dtype: str = "float32"  # compute dtype name (the map's); parameters are float32
+  hidden_divisor: int = LPS_HIDDEN_DIVISOR
 
   @nn.compact
   def __call__(self, components: jnp.ndarray) -> jnp.ndarray:
     n, k, h, w, channels = components.shape
-    hidden = max(channels // LPS_HIDDEN_DIVISOR, 1)
+    hidden = max(channels // self.hidden_divisor, 1)
     y = components.reshape(n * k, h, w, channels)
     y = layers.conv(y, hidden, 3, padding="circular", dtype=self.dtype, use_bias=True,
                     name="conv1")
@@ -236,11 +249,21 @@ class GumbelSoftmaxWeights(nn.Module):
 @DOWNSAMPLERS.register("lps")
 @dataclasses.dataclass(frozen=True)
 class LearnablePolyphaseDownsampler(PolyphaseDownsampler):
-  """LPS: a learned scorer chooses (hard argmax in evaluation, Gumbel-softmax in training)."""
+  """LPS: a learned scorer chooses (hard argmax in evaluation, Gumbel-softmax in training).
+
+  lps_hidden_divisor: the scorer's hidden width is max(C // lps_hidden_divisor, 1); 4 (the
+  default here) or 1 (C channels, the reference code's CIFAR-10 setting).
+  """
   uses_temperature = True
+  lps_hidden_divisor: int = LPS_HIDDEN_DIVISOR
+
+  def __post_init__(self):
+    super().__post_init__()
+    check_hidden_divisor(self.lps_hidden_divisor)
 
   def select(self, x, stride, *, name, train, temperature):
-    logits = PolyphaseScorer(dtype=jnp.dtype(x.dtype).name, name=f"{name}_lps")(
+    logits = PolyphaseScorer(dtype=jnp.dtype(x.dtype).name,
+                             hidden_divisor=self.lps_hidden_divisor, name=f"{name}_lps")(
         polyphase_components(x, stride))
     if not train:
       return Selection(index=lps_index(logits, x, stride), weights=None)

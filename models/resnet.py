@@ -128,10 +128,12 @@ class ResNet(nn.Module):
 
 def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int,
             downsample: str, blur_size: int, padding: str, dtype: str, width: int,
-            norm: str, blur_padding: str, aps_norm: str, nonlinearity: str) -> ResNet:
+            norm: str, blur_padding: str, aps_norm: str, nonlinearity: str,
+            lps_hidden_divisor: int) -> ResNet:
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
                              blur_padding=blur_padding, aps_norm=aps_norm,
+                             lps_hidden_divisor=lps_hidden_divisor,
                              nonlinearity=nonlinearity)
   downsampler.check_stride(STAGE_STRIDE)
   layers.NORMS.get(norm)
@@ -144,30 +146,33 @@ def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int
 def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 16,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu") -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
   """He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], channels width * (1, 2, 4)."""
   return _resnet(BasicBlock, (3, 3, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor)
 
 
 @MODELS.register("resnet18")
 def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu") -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
   """CIFAR ResNet-18: basic blocks [2, 2, 2, 2], channels width * (1, 2, 4, 8)."""
   return _resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor)
 
 
 @MODELS.register("resnet50")
 def resnet50(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
              padding: str = "zeros", dtype: str = "float32", width: int = 64,
              norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu") -> ResNet:
+             nonlinearity: str = "relu", lps_hidden_divisor: int = 4) -> ResNet:
   """CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], channels width * (1, 2, 4, 8) x 4."""
   return _resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, downsample=downsample,
                  blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity)
+                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
+                 lps_hidden_divisor=lps_hidden_divisor)

@@ -11,11 +11,16 @@ minutes of a 2-core CPU at 100 images):
 from configs.sweeps import beyond_blurpool
 
 
+# The sweep's sub-pixel protocol types.
+SUB_PIXEL_TYPES = ("fractional_shift", "shift_attack")
+
+
 def get_config():
-  """The sweep's ':cpu' eval section (100 images, same selection and seed) with only the
-  fractional_half and fractional_quarter protocols."""
+  """The sweep's ':cpu' eval section (100 images, same selection and seed) with only its
+  sub-pixel protocols: fractional_half, fractional_quarter (both variants) and the shift
+  attack."""
   config = beyond_blurpool.get_config("cpu").base.eval
   protocols = config.protocols
-  config.protocols = {name: protocols[name].to_dict()
-                      for name in ("fractional_half", "fractional_quarter")}
+  config.protocols = {name: entry.to_dict() for name, entry in protocols.items()
+                      if entry.type in SUB_PIXEL_TYPES}
   return config

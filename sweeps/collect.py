@@ -25,8 +25,16 @@ Written into the sweep workdir:
     members, the plots.
   paired.json, paired.md: with a baseline only (evaluate.paired).
   sensitivity_vs_size_<protocol>.png: P(top-1 change), MAC and accuracy versus embedding size,
-    one curve per group (protocols with a size sweep only).
-  accuracy.png: final test accuracy per group (bar = mean, dots = seeds).
+    one curve per group (protocols with a size sweep only);
+  metrics_per_protocol.png: accuracy, worst-case accuracy, P(top-1 change) and MAC per
+    protocol, one bar per group;
+  invariance_vs_accuracy.png: per protocol, each group's P(top-1 change) against its
+    accuracy on untransformed images;
+    (these three: each group's mean over seeds and images with its 95% interval as error
+    bars; groups without per-image files, marked †, with ± the standard deviation over seeds)
+  accuracy.png: final test accuracy per group (bar = mean, dots = seeds);
+  paired_<metric>.png: with a baseline only, every group's paired difference from it with its
+    interval, a panel per protocol (evaluate.interval_plots).
 """
 from __future__ import annotations
 
@@ -39,9 +47,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import bootstrap, paired, per_image, plots
+from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
-from evaluate.report import EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero
+from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero,
+                             protocol_image_count)
 from runtime import run_files
 from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
@@ -51,6 +60,8 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 SUMMARY_GROUPS_JSON = "summary_groups.json"
 ACCURACY_PNG = "accuracy.png"
+METRICS_PNG = "metrics_per_protocol.png"
+INVARIANCE_PNG = "invariance_vs_accuracy.png"
 # Metrics of a protocol summarised per group: columns of summary.md, panels of the curves.
 _GROUP_METRICS = ("p_top1_change", "mac", "accuracy")
 
@@ -220,7 +231,7 @@ def group_intervals(workdir: str, results: Sequence[MemberResult], *,
     try:
       run = paired.load_run(group, directories)
       out.summaries[group] = paired.summarise_run(run, replicates=replicates, seed=seed,
-                                                  confidence=confidence)
+                                                  confidence=confidence, by_group=True)
       out.runs[group] = run
     except paired.IncomparableRunsError as error:
       out.errors[group] = f"its seeds cannot be pooled: {error}"
@@ -290,7 +301,8 @@ def _protocol_table(protocol: str, groups, intervals: Optional[GroupIntervals]) 
     changes = [entry.get("max_logit_change") for entry in entries]
     cells = [_marked(group, summary)]
     for metric, _ in SUMMARY_METRICS:
-      values = [entry["metrics"][metric]["mean"] for entry in entries]
+      # (an attack entry, evaluate/attack.py, has no pair metrics or consistency)
+      values = [(entry["metrics"].get(metric) or {}).get("mean") for entry in entries]
       if metric in PAIR_METRICS and values and all(
           is_float_rounding_zero(v, c) for v, c in zip(values, changes)):
         cells.append(_format_zero_aware(values, changes))
@@ -363,8 +375,13 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
   for protocol in protocols:
     kind = next(r.report["protocols"][protocol]["type"] for r in results
                 if r.report and protocol in r.report["protocols"])
-    lines += ["", f"## `{protocol}` ({kind}{', sampled' if protocol in sampled else ''})",
-              ""] + _protocol_table(protocol, groups, intervals)
+    subsets = sorted({protocol_image_count(r.report, protocol) for r in results
+                      if r.report and protocol in r.report["protocols"]
+                      and protocol_image_count(r.report, protocol) < r.report["num_images"]})
+    images = (f", on {'/'.join(map(str, subsets))} of each evaluation's images (its "
+              f"num_images)" if subsets else "")
+    lines += ["", f"## `{protocol}` ({kind}{', sampled' if protocol in sampled else ''}"
+              f"{images})", ""] + _protocol_table(protocol, groups, intervals)
   if comparison:
     lines += ["", f"## Differences against `{comparison['baseline']}`", "",
               f"Each member minus `{comparison['baseline']}` [{level} interval: "
@@ -387,25 +404,80 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
   return "\n".join(lines) + "\n"
 
 
-def plot_sweep(workdir: str, results: Sequence[MemberResult]) -> list[str]:
-  """The sweep's PNGs (module docstring); returns their paths."""
+def _spread_metrics(members: Sequence[MemberResult], protocol: Optional[str]
+                    ) -> dict[str, dict[str, Optional[float]]]:
+  """metric -> {"mean", "stderr"}: mean and standard deviation over the finished seeds of the
+  protocol's summary numbers (protocol None: the untransformed accuracy, under "accuracy"),
+  for groups without interval summaries; the plots draw "stderr" as ± it."""
+  reports = [r.report for r in members if r.state == DONE and r.report]
+  if protocol is None:
+    mean, spread, _ = mean_and_spread([report["clean_accuracy"]["mean"] for report in reports])
+    return {"accuracy": {"mean": mean, "stderr": spread}}
+  entries = [report["protocols"][protocol] for report in reports
+             if protocol in report["protocols"]]
+  out = {}
+  for metric, _ in SUMMARY_METRICS:
+    mean, spread, _ = mean_and_spread([entry["metrics"].get(metric, {}).get("mean")
+                                       for entry in entries])
+    if mean is not None:
+      out[metric] = {"mean": mean, "stderr": spread}
+  return out
+
+
+def plot_sweep(workdir: str, results: Sequence[MemberResult],
+               intervals: Optional[GroupIntervals] = None,
+               comparison: Optional[Mapping[str, Any]] = None,
+               confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> list[str]:
+  """The sweep's PNGs (module docstring); returns their paths.
+
+  Groups with interval summaries (intervals.summaries) are drawn with their intervals as
+  error bars; the others (marked †) with ± the standard deviation over seeds (with one seed,
+  per size, the standard error over images).
+  """
   if not plots.available():
     return []  # matplotlib is not installed: summary.csv and summary.md only
   groups = group_results(results)
-  seeds = max(len(members) for members in groups.values())
-  spread = ("± std over seeds" if seeds > 1 else "± standard error over images (one seed)")
+  summaries = intervals.summaries if intervals else {}
+  fallback = [group for group, members in groups.items() if group not in summaries
+              and any(r.state == DONE and r.report for r in members)]
+  bars = interval_plots.interval_label(confidence) if summaries else ""
+  if fallback:
+    bars += ("; " if bars else "error bars: ") + "†: ± sd over seeds (no per-image files)"
+  curve_bars = bars + (" or, with one seed, ± standard error over images" if fallback else "")
+  protocols = _protocol_names(results)
   paths = []
-  for protocol in _protocol_names(results):
+  for protocol in protocols:
     series = []
     for group, members in groups.items():
-      curve = seed_curve([r for r in members if r.state == DONE], protocol)
+      summary = (summaries.get(group) or {}).get("protocols", {}).get(protocol)
+      if summary:
+        curve = interval_plots.size_series(group, summary)
+      else:
+        curve = seed_curve([r for r in members if r.state == DONE], protocol)
+        curve = dict(label=f"{group} †", **curve) if curve else None
       if curve:
-        series.append(dict(label=group, **curve))
+        series.append(curve)
     if series:
       paths.append(plots.plot_sensitivity_vs_size(
           series, os.path.join(workdir, f"sensitivity_vs_size_{protocol}.png"),
           title=f"{protocol}: sensitivity to one-pixel moves versus embedding size, per "
-                f"member ({spread})"))
+                f"member ({curve_bars})"))
+  series = [interval_plots.metric_series(group, summary)
+            for group, summary in summaries.items()]
+  for group in fallback:
+    series.append({"label": f"{group} †",
+                   "clean_accuracy": _spread_metrics(groups[group], None)["accuracy"],
+                   "metrics": {protocol: _spread_metrics(groups[group], protocol)
+                               for protocol in protocols}})
+  if series:
+    labels = interval_plots.protocol_labels(summaries)
+    paths.append(plots.plot_protocol_bars(
+        series, os.path.join(workdir, METRICS_PNG),
+        clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
+        protocol_labels=labels, title=f"metrics per protocol, per member ({bars})"))
+    paths.append(plots.plot_invariance_vs_accuracy(
+        series, os.path.join(workdir, INVARIANCE_PNG),
+        title=f"invariance versus accuracy, per member ({bars}; lower right is better)"))
   accuracies = {group: [r.test_accuracy for r in members if r.state == DONE
                         and r.test_accuracy is not None]
                 for group, members in groups.items()}
@@ -413,6 +485,8 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult]) -> list[str]:
     paths.append(plots.plot_accuracy_per_group(
         accuracies, os.path.join(workdir, ACCURACY_PNG),
         title="final test accuracy per member (bar: mean over seeds, dots: seeds)"))
+  if comparison:
+    paths += interval_plots.plot_paired_differences(comparison, workdir)
   return paths
 
 
@@ -447,7 +521,7 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sw
       "groups": {group: intervals.summaries.get(group)
                  or {"error": intervals.errors.get(group)}
                  for group in group_results(results)}}, indent=1) + "\n")
-  pictures = plot_sweep(workdir, results)
+  pictures = plot_sweep(workdir, results, intervals, comparison, confidence)
   markdown_path = os.path.join(workdir, SUMMARY_MD)
   with open(markdown_path, "w") as f:
     f.write(markdown_summary(results, pictures, title, intervals, comparison, confidence))

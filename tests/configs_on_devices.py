@@ -9,13 +9,15 @@ model name (the first in that order) then runs, shrunk to tiny sizes (width 4, a
 synthetic training set of one batch of 16, 13 test images, 1 step) but with its own model,
 augmentation and evaluation batch (500: not a multiple of 8), through train_and_evaluate:
 one step and an accuracy evaluation on all devices; the same weights are then evaluated on a
-one-device mesh. Also runs the grid engine on 3 images on all devices and on one. (One run
+one-device mesh. Also runs the grid engine and the shift attack (gradient ascent over sub-pixel
+shifts) on 3 images on all devices and on one. (One run
 per model name keeps the compile time, which dominates, to four models; the test runs this
 with XLA's cheaper CPU optimisation level for the same reason.) Prints one JSON line:
   {"devices": D, "checked": [spec...], "configs": {spec: {"accuracy": all devices,
    "accuracy_one_device": ..., "model": ..., "devices": ...}},
    "grid_max_difference": max |probs or logit spread (all devices) - (one device)|,
-   "grid_shape": [...]}
+   "grid_shape": [...], "attack_max_difference": max |worst loss (all devices) - (one)|,
+   "attack_same_verdicts": per-image correct and stable agree}
 """
 import glob
 import json
@@ -30,7 +32,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import models  # pylint: disable=g-import-not-at-top
 from common.config_files import load_config_file  # pylint: disable=g-import-not-at-top
 from data import load_cifar10  # pylint: disable=g-import-not-at-top
-from evaluate import grid, protocols  # pylint: disable=g-import-not-at-top
+from evaluate import attack, grid, protocols  # pylint: disable=g-import-not-at-top
 from runtime.accuracy import (evaluate_accuracy, make_accuracy_fn,  # pylint: disable=g-import-not-at-top
                               make_predict_fn)
 import augment  # pylint: disable=g-import-not-at-top
@@ -123,6 +125,26 @@ def grid_on_all_and_one_device(config, workdir) -> tuple[float, list[int]]:
           list(results[0].probs.shape))
 
 
+def attack_on_all_and_one_device(config, workdir) -> tuple[float, bool]:
+  """(max |worst loss (all devices) - (one device)|, whether every image's verdicts agree) of
+  a small shift attack (a half-pixel grid within half a pixel, 1 + 1 starts, 2 steps) on 3
+  images: 3 x 2 ascent inputs, padded to the devices."""
+  model = models.build_model(**config.model)
+  tree, _ = checkpointing.load_latest(workdir)
+  variables = model_variables(tree["params"], tree.get("batch_stats"))
+  data = load_cifar10(config.data)
+  images, labels = data.test_images[:3], data.test_labels[:3]
+  protocol = protocols.build_protocol("shift_attack", grid_step=0.5, max_shift=0.5,
+                                      grid_starts=1, random_starts=1, steps=2)
+  results = [attack.run_attack(make_predict_fn(model), variables, images, labels, protocol,
+                               shardings=shardings, seed=1)
+             for shardings in (make_data_parallel_mesh(), make_data_parallel_mesh(
+                 jax.devices()[:1]))]
+  return (float(np.abs(results[0].worst_loss - results[1].worst_loss).max()),
+          bool(np.array_equal(results[0].correct, results[1].correct)
+               and np.array_equal(results[0].stable, results[1].stable)))
+
+
 def main():
   out_dir = sys.argv[1]
   found, checked, models_run, last = {}, [], set(), None
@@ -144,8 +166,11 @@ def main():
         "accuracy": summary["final_test_accuracy"],
         "accuracy_one_device": one_device_accuracy(config, workdir)}
   difference, shape = grid_on_all_and_one_device(*last)
+  attack_difference, same_verdicts = attack_on_all_and_one_device(*last)
   print(json.dumps({"devices": jax.device_count(), "checked": checked, "configs": found,
-                    "grid_max_difference": difference, "grid_shape": shape}))
+                    "grid_max_difference": difference, "grid_shape": shape,
+                    "attack_max_difference": attack_difference,
+                    "attack_same_verdicts": same_verdicts}))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,16 @@ def tiny_config():
   return config
 
 
-def tiny_eval_config(config, *, jagged_images=0, sample_pairs=0):
+def tiny_eval_config(config, *, jagged_images=0, sample_pairs=0, protocol_images=0):
   """`config` with an invariance evaluation of seconds: 8 test images, black embeddings of
-  sizes 26 and 28 (full grids, or `sample_pairs` pairs per image and size)."""
+  sizes 26 and 28 (full grids, or `sample_pairs` pairs per image and size), on all 8 images
+  or on `protocol_images` of them (the protocol's num_images)."""
   config.eval.num_images = 8
   config.eval.num_jagged_images = jagged_images
   config.eval.protocols = dict(embed_black=dict(type="embed_shift", sizes=(26, 28),
                                                 fill="black", sample_pairs=sample_pairs))
+  if protocol_images:
+    config.eval.protocols.embed_black.num_images = protocol_images
   return config
 
 
@@ -47,17 +50,20 @@ from tests.conftest import tiny_config, tiny_eval_config
 
 
 def get_config():
-  sweep = default_sweep_config(tiny_eval_config(tiny_config(), sample_pairs=2))
+  sweep = default_sweep_config(tiny_eval_config(tiny_config(), sample_pairs=2,
+                                                protocol_images={protocol_images}))
   sweep.members = {members}
   sweep.evaluate = {evaluate}
   return sweep
 """
 
 
-def write_tiny_sweep(path, members, evaluate=True) -> str:
-  """Writes a sweep config file over tiny_config() with these `members` to `path`."""
+def write_tiny_sweep(path, members, evaluate=True, protocol_images=0) -> str:
+  """Writes a sweep config file over tiny_config() with these `members` to `path`
+  (tiny_eval_config's protocol on `protocol_images` of its 8 images; 0: all)."""
   with open(path, "w") as f:
-    f.write(textwrap.dedent(_TINY_SWEEP_FILE.format(members=members, evaluate=evaluate)))
+    f.write(textwrap.dedent(_TINY_SWEEP_FILE.format(members=members, evaluate=evaluate,
+                                                    protocol_images=protocol_images)))
   return str(path)
 
 

@@ -12,18 +12,23 @@ OPTIONS = {"sizes": [24, 28], "fill": "black"}
 
 
 def write_evaluation(directory, values, *, image_indices=None, labels=None, options=None,
-                     clean_correct=None, protocol="embed"):
+                     clean_correct=None, protocol="embed", rows=None):
   """Writes directory/eval/{per_image.npz, eval.json} of a fake evaluation.
 
-  values: metric -> (N, K) per-image values of `protocol` (an embed_shift with len(K) sizes);
-  metrics not given are copies of the first one.
+  values: metric -> (N_p, K) per-image values of `protocol` (an embed_shift with len(K)
+  sizes); metrics not given are copies of the first one. rows: the rows of the N evaluated
+  images the protocol ran on (a protocol with num_images; then image_indices gives N), or
+  None for all (N = N_p).
   """
   first = next(iter(values.values()))
-  count, num_groups = first.shape
+  protocol_count, num_groups = first.shape
+  count = protocol_count if image_indices is None else len(image_indices)
+  rows = np.arange(count) if rows is None else np.asarray(rows)
+  assert len(rows) == protocol_count
   options = dict(OPTIONS if options is None else options)
   arrays = {metric: np.asarray(values.get(metric, first), np.float64)
             for metric in per_image.MEAN_METRICS}
-  arrays["max_logit_change"] = np.full((count, num_groups), 0.5)
+  arrays["max_logit_change"] = np.full((protocol_count, num_groups), 0.5)
   groups = np.asarray(options.get("sizes", [0] * num_groups)[:num_groups], np.int64)
   image_indices = np.arange(count) if image_indices is None else np.asarray(image_indices)
   labels = image_indices % 10 if labels is None else np.asarray(labels)
@@ -33,9 +38,12 @@ def write_evaluation(directory, values, *, image_indices=None, labels=None, opti
   per_image.save(os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
                  labels=labels, clean_correct=clean_correct,
                  protocols={protocol: per_image.ProtocolValues(
-                     "embed_shift", options, False, per_image.PerImage(groups, arrays))})
+                     "embed_shift", options, False, per_image.PerImage(groups, arrays),
+                     rows=rows)})
   entry = {"type": "embed_shift", "options": options, "sampled": False,
            "num_grid_points": 10, "num_pairs": 5, "by_group": None, "max_logit_change": 0.5,
+           "num_images": protocol_count,
+           "image_indices": [int(i) for i in image_indices[rows]],
            "metrics": {m: json_metric(per_image.pooled_stat(arrays[m]))
                        for m in per_image.MEAN_METRICS}}
   report = {"workdir": str(directory), "checkpoint_step": 1, "model": {"name": "synthetic"},

@@ -1,5 +1,6 @@
 """Every shipped config starts on 8 (fake CPU) devices, and evaluation does not depend on the
-device count: 1- and 8-device accuracies (and grid probabilities) of the same weights agree."""
+device count: 1- and 8-device accuracies (and grid probabilities, and the shift attack's
+results) of the same weights agree."""
 import json
 import os
 import subprocess
@@ -32,3 +33,4 @@ def test_every_config_runs_a_step_and_evaluates_on_8_devices(tmp_path):
     assert 0.0 <= run["accuracy"] <= 1.0
   assert found["grid_shape"][0] == 3
   assert found["grid_max_difference"] < 1e-5
+  assert found["attack_max_difference"] < 1e-4 and found["attack_same_verdicts"]

@@ -16,12 +16,14 @@ import pytest
 from PIL import Image
 
 from common.registry import UnknownNameError
-from evaluate import compare, eval_config, images, jagged, metrics, protocols, report, run
+from evaluate import (compare, eval_config, images, jagged, metrics, per_image, protocols,
+                      report, run)
 from evaluate.config import complete_eval_config, default_eval_config, get_config
 from pipeline.train_then_evaluate import train_and_evaluate
 from tests.conftest import REPO_ROOT, tiny_config
 
 NUM_TEST_IMAGES = 16
+CIRCULAR_IMAGES = 6  # the circular protocol runs on a subset of the 16 (its num_images)
 TINY_EVAL = dict(
     num_images=0,  # all 16, so the untransformed accuracy must equal training's test accuracy
     image_selection="first",
@@ -30,7 +32,7 @@ TINY_EVAL = dict(
         crop=dict(type="crop_shift", scale=1.125),
         embed=dict(type="embed_shift", sizes=(28, 30), fill="black"),
         scale=dict(type="embed_scale", sizes=(24, 28)),
-        circular=dict(type="circular_shift", max_shift=1),
+        circular=dict(type="circular_shift", max_shift=1, num_images=CIRCULAR_IMAGES),
         sampled=dict(type="embed_shift", sizes=(20, 24), fill="inpaint", sample_pairs=2),
     ))
 
@@ -86,6 +88,12 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   assert sampled["sampling"]["points_per_group"] == {"group": [20, 24], "count": [2, 2]}
   assert "upper bound" in sampled["sampling"]["note"]
   assert saved["protocols"]["embed"]["sampling"] is None
+  # Every protocol on all 16 images, except circular on the 6 its num_images draws.
+  subset = images.protocol_image_rows(np.arange(NUM_TEST_IMAGES), CIRCULAR_IMAGES, seed=0)
+  for name, entry in saved["protocols"].items():
+    expected = list(subset) if name == "circular" else list(range(NUM_TEST_IMAGES))
+    assert entry["image_indices"] == expected and entry["num_images"] == len(expected)
+  assert "num_images" not in saved["protocols"]["circular"]["options"]
   assert saved == json.loads(json.dumps({k: v for k, v in eval_report.items() if k != "files"}))
 
 
@@ -124,10 +132,14 @@ def test_per_image_file_recomputes_every_summary_of_eval_json(evaluated):
                                            "stderr": pytest.approx(stderr)}
   for name, entry in eval_report["protocols"].items():
     assert meta["protocols"][name]["options"] == entry["options"]
+    # The protocol's rows of the evaluated images (a subset for circular's num_images).
+    rows = saved[f"{name}/rows"]
+    assert list(saved["image_indices"][rows]) == entry["image_indices"]
+    assert meta["protocols"][name]["num_images"] == len(rows) == entry["num_images"]
     groups = saved[f"{name}/groups"]
     for metric, summary in entry["metrics"].items():
       values = saved[f"{name}/{metric}"]
-      assert values.shape == (NUM_TEST_IMAGES, len(groups))
+      assert values.shape == (len(rows), len(groups))
       mean, stderr = _mean_and_stderr(values.mean(1))  # equal weight per size
       assert summary["mean"] == pytest.approx(mean, abs=1e-12)
       assert summary["stderr"] == pytest.approx(stderr, abs=1e-12)
@@ -168,10 +180,16 @@ def test_csvs_per_protocol_per_sweep_and_per_grid(evaluated):
   by_size = _read_csv(_eval_file(workdir, "embed_by_size.csv"))
   assert [int(r["size"]) for r in by_size] == [28, 30]
   assert [int(r["num_pairs"]) for r in by_size] == [4 * 4, 2 * 2]  # diagonal moves
+  assert [int(r["num_images"]) for r in by_size] == [NUM_TEST_IMAGES] * 2
+  assert {r["protocol"]: int(r["num_images"]) for r in rows} == {
+      name: CIRCULAR_IMAGES if name == "circular" else NUM_TEST_IMAGES
+      for name in TINY_EVAL["protocols"]}
   sweep = eval_report["protocols"]["embed"]["by_group"]
   assert [float(r["mac"]) for r in by_size] == pytest.approx(sweep["mac"]["mean"])
   grid_rows = _read_csv(_eval_file(workdir, "circular_grid.csv"))
-  assert len(grid_rows) == 9 and set(grid_rows[0]) == {"dy", "dx", "accuracy", "p_top1_change"}
+  assert len(grid_rows) == 9 and set(grid_rows[0]) == {"dy", "dx", "accuracy", "p_top1_change",
+                                                       "num_images"}
+  assert {int(r["num_images"]) for r in grid_rows} == {CIRCULAR_IMAGES}
   assert os.path.exists(_eval_file(workdir, "sampled_by_size.csv"))
   assert not os.path.exists(_eval_file(workdir, "sampled_grid.csv"))
 
@@ -252,6 +270,40 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
 
 
+def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated, tmp_path):
+  """An attack entry sits beside the grid entries: metrics it has (accuracy at (0, 0),
+  adversarial accuracy, stable prediction), what its worst case is over, its per-image
+  values; summary.md says which fractional_shift variant each row is."""
+  workdir, _, _ = evaluated
+  config = dict(num_images=4, image_selection="first", num_jagged_images=0, protocols=dict(
+      adversary=dict(type="shift_attack", grid_step=0.5, max_shift=1.0, grid_starts=1,
+                     random_starts=1, steps=1),
+      half_raw=dict(type="fractional_shift", step=0.5, max_shift=0.5),
+      half_band_limited=dict(type="fractional_shift", step=0.5, max_shift=0.5,
+                             band_limit=True)))
+  eval_report = run.evaluate_workdir(workdir, config, out_dir=str(tmp_path), verbose=False)
+  entry = eval_report["protocols"]["adversary"]
+  assert entry["kind"] == "attack" and set(entry["metrics"]) == {
+      "accuracy", "worst_case_accuracy", "stable_prediction"}
+  assert entry["metrics"]["accuracy"]["mean"] == pytest.approx(
+      eval_report["clean_accuracy"]["mean"])
+  assert entry["metrics"]["worst_case_accuracy"]["mean"] <= (
+      entry["adversarial"]["grid"]["worst_case_accuracy"]["mean"])
+  assert entry["num_grid_points"] == 25 + 1 + 2 * 2
+  saved = per_image.load(str(tmp_path))
+  adversary = saved.protocols["adversary"]
+  assert adversary.type == "shift_attack" and list(saved.image_indices) == [0, 1, 2, 3]
+  assert {"worst_case_accuracy", "stable_prediction", "worst_dy", "worst_dx",
+          "grid_worst_case_accuracy"} <= set(adversary.per_image.values)
+  assert adversary.per_image.values["worst_case_accuracy"].mean() == pytest.approx(
+      entry["metrics"]["worst_case_accuracy"]["mean"])
+  text = (tmp_path / "summary.md").read_text()
+  assert "| adversary | shift_attack (raw) | 4 | attack | 30 | 0 |" in text
+  assert "| half_band_limited | fractional_shift (band-limited) | 4 | full |" in text
+  assert "- `half_band_limited`: band_limit=True: band-limited" in text
+  assert "- `adversary`: worst case over every 0.5-pixel shift of |dy|, |dx| <= 1.0" in text
+
+
 @pytest.fixture
 def no_data(monkeypatch):
   """Fails the test if the evaluation gets as far as loading data."""
@@ -281,6 +333,10 @@ def test_errors_before_any_long_work(evaluated, tmp_path, no_data):
     run.evaluate_workdir(workdir, dict(TINY_EVAL, max_chunk_bytes=1000))
   with pytest.raises(ValueError, match="num_imags"):
     run.evaluate_workdir(workdir, dict(TINY_EVAL, num_imags=3))
+  with pytest.raises(ValueError, match="protocols.bad.num_images must be an integer from 1 to "
+                                       "config.eval.num_images = 8"):
+    run.evaluate_workdir(workdir, dict(with_protocol(type="circular_shift", num_images=9),
+                                       num_images=8))
 
 
 def test_cli_unknown_protocol_exits_nonzero_with_the_valid_names(evaluated):
@@ -306,6 +362,26 @@ def test_image_selection_first_random_and_all():
   assert list(drawn) != list(images.select_test_images(100, 10, "random", 8))
   assert list(images.select_test_images(5, 0, "random", 0)) == list(range(5))
   assert list(images.select_test_images(5, 50, "random", 0)) == list(range(5))
+
+
+def test_a_protocol_subset_is_k_images_drawn_from_the_seed_nested_and_order_free():
+  evaluated = images.select_test_images(10000, 1000, "random", 0)
+  rows = images.protocol_image_rows(evaluated, 100, seed=0)
+  assert len(rows) == len(set(rows)) == 100 and list(rows) == sorted(rows)
+  assert list(rows) == list(images.protocol_image_rows(evaluated, 100, seed=0))
+  chosen = set(evaluated[rows])
+  assert len(chosen & set(evaluated[images.protocol_image_rows(evaluated, 100, seed=1)])) < 30
+  # Nested as K grows; the same images whatever the order of the evaluated images; an image
+  # chosen from the 1000 is chosen from any smaller evaluated set that holds it.
+  assert chosen <= set(evaluated[images.protocol_image_rows(evaluated, 300, seed=0)])
+  shuffled = np.random.default_rng(0).permutation(evaluated)
+  assert set(shuffled[images.protocol_image_rows(shuffled, 100, seed=0)]) == chosen
+  smaller = evaluated[::2]
+  assert chosen & set(smaller) <= set(smaller[images.protocol_image_rows(smaller, 100, seed=0)])
+  # Uniform over the evaluated images: about K/N of each half of them.
+  assert 35 <= np.sum(rows < 500) <= 65
+  assert list(images.protocol_image_rows(evaluated[:40], 100, seed=0)) == list(range(40))
+  assert list(images.protocol_image_rows(evaluated[:40], None, seed=0)) == list(range(40))
 
 
 @pytest.mark.parametrize("entry, row", [
@@ -342,6 +418,15 @@ def test_eval_config_defaults_overrides_and_typos():
     complete_eval_config(dict(protocols=dict(c=dict(max_shift=3))))
   with pytest.raises(ValueError, match="image_selection"):
     complete_eval_config(dict(image_selection="best"))
+  # A protocol's num_images: an evaluation option, taken out before the protocol is built.
+  subset = dict(num_images=50, protocols=dict(c=dict(type="circular_shift", num_images=20)))
+  assert eval_config.check_eval_config(subset).protocols.c.num_images == 20
+  for bad in (0, -3, 51, 2.5, True, "20"):
+    with pytest.raises(ValueError, match="protocols.c.num_images must be an integer"):
+      complete_eval_config(dict(subset, protocols=dict(c=dict(type="circular_shift",
+                                                               num_images=bad))))
+  whole_test_set = complete_eval_config(dict(subset, num_images=0))  # no bound known yet
+  assert whole_test_set.protocols.c.num_images == 20
   with pytest.raises(UnknownNameError, match="circular_shift"):
     eval_config.check_eval_config(dict(protocols=dict(c=dict(type="circle"))))
   assert eval_config.check_eval_config(None) == default

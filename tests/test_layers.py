@@ -1,7 +1,9 @@
 """Analyses inside the network (evaluate/layers): property tests with random weights, tiny widths."""
 import functools
 import json
+import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 import models
 from evaluate.layers import shiftability
+from models.alias_free import alias_free_poly
 
 SHIFTS = ((1, 0), (0, 1), (3, -2))
 
@@ -45,10 +48,13 @@ def test_crop_shift_is_equivariant_away_from_the_border_at_the_first_layer():
                                               border_pixels=4, images_per_chunk=1)
   assert list(errors) == ["conv1", "norm1"]
   assert max(np.max(v["equivariance_error"]) for v in errors.values()) < 1e-5
+  # The global sum is taken over the same mask: unchanged too.
+  assert max(np.max(v["global_sum_change"]) for v in errors.values()) < 1e-5
   whole = shiftability.shiftability_by_layer(model, variables, _images(1), shifts=((1, 0),),
                                              mode="crop", pattern="^conv1$", border_pixels=0,
                                              images_per_chunk=1)
   assert np.min(whole["conv1"]["equivariance_error"]) > 1e-3  # the border itself changes
+  assert np.min(whole["conv1"]["global_sum_change"]) > 1e-4  # and so does its global sum
 
 
 def test_strided_model_is_not_shiftable_after_subsampling():
@@ -85,6 +91,28 @@ def test_alignment_identity_and_translation_of_stride1_circular_maps_are_exact()
   assert np.min(errors["conv1"][:, 2]) > 1e-2
 
 
+def test_alignment_tries_whole_sample_moves_and_aligns_aps_maps_exactly():
+  """APS moves its stride-s maps by whole samples: at stride 4 a 3-pixel shift moves them by 0
+  or 1 samples, which 3/4 + {-1/2, 0, 1/2} misses (0.10 error at stage 3 without floor and
+  ceil, measured); with them every layer of a circular APS ResNet aligns exactly."""
+  from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
+  table = alignment.candidate_shifts((2, 3), (4.0, 4.0), (-0.5, 0.0, 0.5))
+  assert {0.0, 1.0} <= set(table[:, 1]) and 0.75 + 0.5 in set(table[:, 1])
+  assert set(table[:, 0]) == {0.0, 0.5, 1.0}
+  from models.random_weights import random_variables  # pylint: disable=g-import-not-at-top
+  model = models.build_model("resnet20", width=4, padding="circular", downsample="aps",
+                             blur_size=1)
+  variables = random_variables(model)  # (flax's eager init of a ResNet: tens of seconds)
+  errors = alignment.alignment_by_layer(model, variables, _images(1),
+                                        alignment.build_transforms(translations=((2, 3),)),
+                                        pattern=r"^(stem_norm|stage\d_block3|classifier)$",
+                                        images_per_chunk=1)
+  assert list(errors) == ["stem_norm", "stage1_block3", "stage2_block3", "stage3_block3",
+                          "classifier"]
+  for name, values in errors.items():
+    assert np.max(values) < 1e-5, name
+
+
 def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail():
   from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
   model, variables = _model("alexnet", downsample="stride")
@@ -95,6 +123,92 @@ def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail
   for bad in (dict(scales=(0.0,)), dict(rotations=(4,)), dict(translations=((1.5, 0),)), {}):
     with pytest.raises(ValueError):
       alignment.build_transforms(**bad)
+
+
+class _PolynomialNet(nn.Module):
+  """Stride-1 circular convolutions, inference BatchNorm and the degree-2 polynomial on the x2
+  grid, then global average pooling: every layer commutes with every continuous Fourier shift
+  of an input without Nyquist content, by construction."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    del train
+    for index in (1, 2):
+      x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+      x = nn.Conv(4, (3, 3), padding="VALID", name=f"conv{index}")(x)
+      x = nn.BatchNorm(use_running_average=True, name=f"norm{index}")(x)
+      x = alias_free_poly(x)
+    return nn.Dense(3, name="classifier")(x.mean((1, 2)))
+
+
+def test_lie_derivative_is_zero_at_every_layer_of_a_network_equivariant_by_construction():
+  from evaluate.layers import lie_derivative  # pylint: disable=g-import-not-at-top
+  model = _PolynomialNet()
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+  per_layer, end_to_end = lie_derivative.lie_derivative_by_layer(
+      model, variables, _images(), band_limit=True, images_per_chunk=2)
+  assert list(per_layer) == ["conv1", "norm1", "conv2", "norm2", "classifier"]
+  for name, values in per_layer.items():
+    assert values["relative_lie_derivative"].shape == (2, 2)  # images x (y, x)
+    assert np.max(values["relative_lie_derivative"]) < 1e-5, name
+  assert np.max(end_to_end) < 1e-6
+  # (On raw images the first polynomial sees Nyquist content and aliases: conv2 then has a
+  # Lie derivative, test_lie_derivative_agrees_with_a_finite_difference.)
+
+
+def test_lie_derivative_of_a_stride1_circular_relu_network_sees_the_relu_alias():
+  """Exactly invariant to integer rolls, but not to continuous translations: zero up to float
+  rounding before the first ReLU, not after it (Gruver et al.'s aliasing of nonlinearities)."""
+  from evaluate.layers import lie_derivative  # pylint: disable=g-import-not-at-top
+  model, variables = _model("alexnet_nostride")
+  per_layer, _ = lie_derivative.lie_derivative_by_layer(model, variables, _images(),
+                                                        images_per_chunk=2)
+  for name in ("conv1", "norm1"):
+    assert np.max(per_layer[name]["relative_lie_derivative"]) < 1e-5, name
+  for name in ("conv2", "fc1", "classifier"):
+    assert np.min(per_layer[name]["relative_lie_derivative"]) > 1e-2, name
+
+
+def _finite_difference_gaps(model, variables, images, axis, step):
+  """name -> (||central difference - L F||, ||L F||, ||F||), the central difference of
+  S_{-t/s} F(T_t x) at t = +-step along image axis `axis`."""
+  from common.fourier import fourier_shift  # pylint: disable=g-import-not-at-top
+  from evaluate.layers import lie_derivative  # pylint: disable=g-import-not-at-top
+  from evaluate.layers.capture import capture_layers  # pylint: disable=g-import-not-at-top
+  x = jnp.asarray(images, jnp.float32)
+  layers, derivatives, _ = jax.jit(functools.partial(
+      lie_derivative.lie_derivatives, model, variables, axis=axis))(x)
+
+  @jax.jit
+  def moved(t):
+    return {name: lie_derivative._moved_back(value, t, axis)  # pylint: disable=protected-access
+            for name, value in capture_layers(model, variables,
+                                              fourier_shift(x, (t,), (axis,))).items()}
+
+  plus, minus = moved(step), moved(-step)
+  assert set(plus) == set(layers) == set(derivatives)
+  return {name: (float(np.linalg.norm((plus[name] - minus[name]) / (2 * step) - derivative)),
+                 float(np.linalg.norm(derivative)), float(np.linalg.norm(layers[name])))
+          for name, derivative in derivatives.items()}
+
+
+def test_lie_derivative_agrees_with_a_finite_difference():
+  """A smooth network (polynomial, raw images: L != 0 after the first polynomial) agrees to
+  1e-3; a strided ReLU network to the finite difference's own error, a few percent (ReLUs and
+  max-pools switching within +-step: 1.2% measured on conv2 here; float rounding
+  ~1e-7 ||F|| / step)."""
+  model = _PolynomialNet()
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+  gaps = _finite_difference_gaps(model, variables, _images(), 2, 1e-2)  # along x
+  assert gaps["conv1"][1] < 1e-5 * gaps["conv1"][2]  # before any polynomial: 0
+  assert gaps["conv2"][1] > 1e-2 * gaps["conv2"][2]  # raw images alias: worth comparing
+  for name, (gap, derivative, value) in gaps.items():
+    assert gap <= 1e-3 * derivative + 1e-4 * value, (name, gap, derivative, value)
+  model, variables = _model("alexnet", downsample="stride")
+  gaps = _finite_difference_gaps(model, variables, _images(), 1, 3e-4)  # along y
+  assert gaps["conv2"][1] > 0.1 * gaps["conv2"][2]
+  for name, (gap, derivative, value) in gaps.items():
+    assert gap <= 5e-2 * derivative + 1e-3 * value, (name, gap, derivative, value)
 
 
 def test_readout_trainer_separates_a_separable_problem():
@@ -152,7 +266,7 @@ def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_pat
   from evaluate.layers import compare, config as layers_config, runner  # pylint: disable=g-import-not-at-top
   workdir = _tiny_workdir(tmp_path)
   config = layers_config.default_layers_config()
-  config.analyses = "shiftability"
+  config.analyses = "shiftability,lie_derivative"
   config.num_images, config.images_per_chunk = 2, 2
   config.shiftability.shifts = ((1, 0),)
   config.shiftability.feature_map_images = 1
@@ -167,6 +281,13 @@ def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_pat
   assert layers[0]["stride"] == 1 and layers[2]["stride"] == 2
   assert (tmp_path / "run/eval/layers/layers.json").exists()
   assert len(report["analyses"]["shiftability"]["files"]) == 2
+  lie = report["analyses"]["lie_derivative"]
+  assert [entry["name"] for entry in lie["layers"]] == [entry["name"] for entry in layers]
+  assert all(entry["relative_lie_derivative"]["mean"] >= 0 for entry in lie["layers"])
+  assert lie["layers"][2]["target"] == "equivariance" and lie["layers"][-1]["target"] == (
+      "invariance")
+  assert set(lie["end_to_end"]["per_axis"]) == {"y", "x"}
+  assert os.path.exists(lie["files"][0])
   assert compare.compare_workdirs([workdir, workdir], str(tmp_path / "cmp"))
   bad = layers_config.default_layers_config()
   bad.analyses = "shiftability,nope"

@@ -1,13 +1,14 @@
 """Paired comparisons with bootstrap intervals (evaluate.bootstrap, evaluate.paired,
 evaluate.compare) on synthetic per-image files with planted answers: no training."""
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from evaluate import bootstrap, compare, paired, per_image
+from evaluate import bootstrap, compare, images, paired, per_image, plots
 from tests.conftest import REPO_ROOT
 from tests.synthetic_eval import write_evaluation
 
@@ -265,3 +266,122 @@ def test_compare_cli_with_seeds_baseline_and_a_refusal(tmp_path):
   assert refused.returncode == 2
   assert "error: protocol 'embed' differs" in refused.stderr and "Traceback" not in refused.stderr
   assert not (tmp_path / "refused").exists()
+
+
+# --- protocols on a subset of the images (a protocol entry's num_images) ---------------------
+
+
+def _subset_run(directory, indices, rows, values_by_index):
+  """A fake evaluation of the test images `indices` whose protocol ran on `rows` of them,
+  with per-image values looked up by test-set index."""
+  return write_evaluation(directory, {"p_top1_change": values_by_index[indices[rows]][:, None]},
+                          image_indices=indices, rows=rows, options={"sizes": [24]})
+
+
+def test_a_protocol_on_a_subset_is_paired_on_the_images_its_subsets_share(tmp_path):
+  rng = np.random.default_rng(6)
+  indices = np.arange(200)
+  values_a = (rng.random(200) < 0.3).astype(float)
+  values_b = values_a + 0.25 * (rng.random(200) < 0.8)
+  rows_a = images.protocol_image_rows(indices, 60, seed=0)
+  shuffled = rng.permutation(indices)  # the same images, evaluated in another order
+  rows_b = images.protocol_image_rows(shuffled, 60, seed=0)
+  run_a = paired.load_run("a", [_subset_run(tmp_path / "a", indices, rows_a, values_a)])
+  run_b = paired.load_run("b", [_subset_run(tmp_path / "b", shuffled, rows_b, values_b)])
+  pair = paired.compare_pair(run_a, run_b, replicates=200)
+  subset = indices[rows_a]
+  assert sorted(shuffled[rows_b]) == list(subset)  # same seed and images: the same subset
+  assert pair["n_images"] == 200 and pair["protocols"]["embed"]["n_images"] == 60
+  assert pair["protocols"]["embed"]["images_left_out"] == 0
+  flips = pair["protocols"]["embed"]["metrics"]["p_top1_change"]
+  assert flips["diff"] == pytest.approx(values_b[subset].mean() - values_a[subset].mean())
+  assert flips["a"] == pytest.approx(values_a[subset].mean()) and flips["distinguishable"]
+  assert "| embed (60 images) | P(top-1 change) |" in paired.markdown(
+      paired.compare_runs([run_a, run_b], replicates=50))
+  summary = paired.summarise_run(run_a, replicates=100, by_group=True)
+  assert summary["n_images"] == 200 and summary["protocols"]["embed"]["n_images"] == 60
+  assert summary["protocols"]["embed"]["metrics"]["p_top1_change"]["mean"] == pytest.approx(
+      values_a[subset].mean())
+  assert summary["protocols"]["embed"]["by_group"] == {  # one size: its pooled value
+      "groups": [24], **{metric: [entry] for metric, entry in
+                         summary["protocols"]["embed"]["metrics"].items()}}
+
+  # Another eval seed draws another subset: compared on the images both subsets hold.
+  rows_c = images.protocol_image_rows(indices, 60, seed=1)
+  run_c = paired.load_run("c", [_subset_run(tmp_path / "c", indices, rows_c, values_b)])
+  both = np.intersect1d(subset, indices[rows_c])
+  assert 0 < both.size < 60
+  pair = paired.compare_pair(run_a, run_c, replicates=100)
+  assert pair["protocols"]["embed"]["n_images"] == both.size
+  assert pair["protocols"]["embed"]["images_left_out"] == 120 - 2 * both.size
+  assert pair["protocols"]["embed"]["metrics"]["p_top1_change"]["diff"] == pytest.approx(
+      values_b[both].mean() - values_a[both].mean())
+  # Subsets without a common image: refused, naming the protocol.
+  others = np.setdiff1d(np.arange(200), rows_a)[:60]
+  run_d = paired.load_run("d", [_subset_run(tmp_path / "d", indices, others, values_b)])
+  with pytest.raises(paired.IncomparableRunsError, match="protocol 'embed' ran on images"):
+    paired.compare_pair(run_a, run_d)
+
+
+def test_version_1_per_image_files_are_read_as_every_protocol_on_every_image(tmp_path):
+  directory = write_evaluation(tmp_path / "old", {"p_top1_change": np.zeros((30, 2))})
+  path = per_image.find(directory)
+  with np.load(path) as data:
+    arrays = {key: data[key] for key in data.files if not key.endswith("/rows")}
+  meta = json.loads(str(arrays["meta"]))
+  meta["format_version"] = 1
+  for info in meta["protocols"].values():
+    del info["num_images"]
+  arrays["meta"] = np.asarray(json.dumps(meta))
+  np.savez_compressed(path, **arrays)
+  loaded = per_image.load(directory)
+  assert list(loaded.protocols["embed"].rows) == list(range(30))
+  assert list(loaded.protocol_indices("embed")) == list(range(30))
+  meta["format_version"] = 7
+  arrays["meta"] = np.asarray(json.dumps(meta))
+  np.savez_compressed(path, **arrays)
+  with pytest.raises(per_image.PerImageFileError, match="format_version 7"):
+    per_image.load(directory)
+
+
+def test_compare_plots_intervals_where_per_image_files_exist_and_labels_the_fallback(
+    tmp_path, monkeypatch):
+  """The plots get each run's mean over seeds and images with its interval (ci_low,
+  ci_high); a run without per-image files is drawn per workdir with ± standard error,
+  labelled; with a baseline, paired_<metric>.png."""
+  drawn = {}
+
+  def capture(name):
+    original = getattr(plots, name)
+
+    def wrapped(series, path, **kwargs):
+      drawn[name] = (series, kwargs)
+      return original(series, path, **kwargs)
+    monkeypatch.setattr(plots, name, wrapped)
+
+  for name in ("plot_protocol_bars", "plot_paired_differences"):
+    capture(name)
+  dirs = _runs(tmp_path, np.random.default_rng(7), seeds=2)
+  files = compare.compare_workdirs(dirs["stride"] + dirs["blur"], str(tmp_path / "cmp"),
+                                   ["stride", "stride", "blur", "blur"], baseline="stride",
+                                   replicates=100)
+  series, kwargs = drawn["plot_protocol_bars"]
+  assert [entry["label"] for entry in series] == ["stride", "blur"]
+  flips = series[1]["metrics"]["embed"]["p_top1_change"]
+  assert flips["ci_low"] < flips["mean"] < flips["ci_high"] and "95% interval" in kwargs["title"]
+  panels, kwargs = drawn["plot_paired_differences"]
+  assert [panel["rows"][0]["label"] for panel in panels] == ["blur", "blur"]
+  assert panels[1]["rows"][0]["distinguishable"] and "stride" in kwargs["title"]
+  assert {os.path.basename(p) for p in files["png"]} >= {
+      "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png",
+      "metrics_per_protocol.png", "invariance_vs_accuracy.png"}
+
+  os.remove(per_image.find(dirs["blur"][1]))
+  compare.compare_workdirs(dirs["stride"] + dirs["blur"], str(tmp_path / "cmp2"),
+                           ["stride", "stride", "blur", "blur"], replicates=100,
+                           say=lambda line: None)
+  series, kwargs = drawn["plot_protocol_bars"]
+  assert [entry["label"] for entry in series] == [
+      "stride", "blur [blur,seed=0] (± s.e.)", "blur [blur,seed=1] (± s.e.)"]
+  assert "stderr" in series[1]["metrics"]["embed"]["p_top1_change"]
+  assert "95% interval" in kwargs["title"] and "standard error" in kwargs["title"]

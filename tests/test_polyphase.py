@@ -356,6 +356,41 @@ def test_temperature_schedules_follow_their_formula():
   np.testing.assert_allclose(constant(steps), 0.3, rtol=1e-6)
 
 
+@pytest.mark.parametrize("divisor, hidden", [(4, 4), (1, 16)])
+def test_lps_scorer_width_follows_the_hidden_divisor(divisor, hidden):
+  """Hidden width max(C // divisor, 1): C / 4 by default, C (the reference's CIFAR setting)
+  with lps_hidden_divisor=1; the default model's parameters are unchanged by the option."""
+  model = build_model("resnet20", width=8, downsample="lps", blur_size=1,
+                      lps_hidden_divisor=divisor)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),
+                                             train=False))
+  scorer = shapes["params"]["stage2_block1"]["conv1_lps"]
+  assert scorer["conv1"]["kernel"].shape == (3, 3, 16, hidden)
+  assert scorer["conv2"]["kernel"].shape == (3, 3, hidden, hidden)
+
+
+def test_step_decay_is_the_lps_reference_schedule():
+  """x0.85 after every 10 epochs, floor 0.025 (epoch e: max(0.85 ** (e // 10), 0.025))."""
+  steps_per_epoch = 7
+  schedule = build_temperature_schedule(
+      temperature_cfg(schedule="step_decay", start=1.0, end=0.025, decay_factor=0.85,
+                      decay_every_epochs=10), 10_000, steps_per_epoch)
+  epochs = np.array([0, 9, 10, 19, 20, 100, 220, 230, 500])
+  expected = np.maximum(0.85 ** (epochs // 10), 0.025)
+  np.testing.assert_allclose(schedule(epochs * steps_per_epoch), expected, rtol=1e-5)
+  np.testing.assert_allclose(schedule(10 * steps_per_epoch - 1), 1.0)  # last step of epoch 9
+  assert expected[-3] > 0.025 == expected[-2]  # the floor is reached at epoch 230
+
+
+def test_a_config_written_before_the_decay_fields_still_reads():
+  from training.temperature import temperature_config  # pylint: disable=g-import-not-at-top
+  old = ml_collections.ConfigDict({"lps_temperature": dict(
+      schedule="linear", start=2.0, end=1.0, anneal_fraction=1.0)})
+  completed = temperature_config(old)
+  assert completed.decay_factor == 0.85 and completed.schedule == "linear"
+  np.testing.assert_allclose(build_temperature_schedule(completed, 100)(50), 1.5)
+
+
 class _TemperatureProbe(nn.Module):
   """logits = w * temperature (+ 0 * Gumbel noise, so the 'lps' stream must be given)."""
 
@@ -389,6 +424,7 @@ def test_train_step_passes_the_scheduled_temperature_and_an_lps_key():
     dict(downsample="aps", aps_norm="l3"), dict(downsample="stride", aps_norm="L2"),
     dict(nonlinearity="gelu"), dict(downsample="aps", blur_size=0),
     dict(downsample="lps", blur_size=8), dict(downsample="apss"),
+    dict(downsample="lps", lps_hidden_divisor=0), dict(downsample="stride", lps_hidden_divisor=1.5),
 ])
 @pytest.mark.parametrize("name", ["alexnet", "resnet20"])
 def test_unsupported_options_fail_when_the_model_is_built(name, options):
@@ -409,10 +445,11 @@ def test_polyphase_strategies_refuse_strides_other_than_two(downsample):
 @pytest.mark.parametrize("overrides", [
     dict(schedule="cosine"), dict(start=0.0), dict(end=-1.0), dict(start=float("nan")),
     dict(start=0.5, end=1.0), dict(anneal_fraction=0.0), dict(anneal_fraction=1.5),
-    dict(anneal_fraction=-0.5),
+    dict(anneal_fraction=-0.5), dict(schedule="step_decay", decay_factor=0.0),
+    dict(schedule="step_decay", decay_factor=1.5), dict(decay_every_epochs=0),
 ])
 def test_impossible_temperature_schedules_fail_when_the_config_is_read(overrides):
-  with pytest.raises(UnknownNameError if "schedule" in overrides else ValueError):
+  with pytest.raises(UnknownNameError if overrides.get("schedule") == "cosine" else ValueError):
     check_temperature_config(temperature_cfg(**overrides))
 
 

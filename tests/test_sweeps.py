@@ -141,7 +141,11 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
   sweep = beyond_blurpool.get_config("cpu")
   assert {"circular", "crop", "embed_black", "embed_scale", "fractional_half",
-          "fractional_quarter"} == set(sweep.base.eval.protocols.keys())
+          "fractional_quarter", "fractional_half_band_limited",
+          "fractional_quarter_band_limited", "shift_attack"} == set(
+              sweep.base.eval.protocols.keys())
+  assert sweep.base.eval.protocols.fractional_half_band_limited.band_limit
+  assert "sample_pairs" not in sweep.base.eval.protocols.fractional_half  # exhaustive
   assert sweep.base.model.padding == "circular" and sweep.base.model.name == "resnet20"
   check_eval_config(sweep.base.eval)
   labels = [member["label"] for member in sweep.members]
@@ -198,6 +202,12 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
   flips = groups["blur"]["protocols"]["embed"]["metrics"]["p_top1_change"]
   assert groups["blur"]["n_seeds"] == 3 and groups["blur"]["n_images"] == 150
   assert flips["ci_low"] < flips["mean"] < flips["ci_high"]
+  per_size = groups["blur"]["protocols"]["embed"]["by_group"]  # the curves' intervals
+  assert per_size["groups"] == [24, 28]
+  assert all(e["ci_low"] < e["mean"] < e["ci_high"] for e in per_size["p_top1_change"])
+  assert {os.path.basename(p) for p in collected["png"]} == {
+      "sensitivity_vs_size_embed.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png",
+      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png"}
   with open(os.path.join(workdir, "paired.json")) as f:
     pairs = json.load(f)["pairs"]
   assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
@@ -233,6 +243,34 @@ def test_members_without_per_image_files_fall_back_to_the_spread_over_seeds(tmp_
     collect.collect_sweep(workdir, members, baseline="aps", replicates=100)
 
 
+def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
+  """An attack entry (evaluate/attack.py) has no pair metrics or consistency: its table shows
+  n/a there and its adversarial accuracy, stable prediction and accuracy; summary.csv leaves
+  the pair columns empty."""
+  from evaluate import attack, protocols  # pylint: disable=g-import-not-at-top
+  from sweeps import collect  # pylint: disable=g-import-not-at-top
+  result = attack.AttackResult(
+      labels=np.zeros(2, np.int32), options=protocols.build_protocol("shift_attack").options,
+      reference_correct=np.array([True, True]), grid_correct=np.array([True, False]),
+      grid_stable=np.array([True, False]), correct=np.array([True, False]),
+      stable=np.array([True, False]), worst_loss=np.ones(2, np.float32),
+      worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.ones(2, np.float32),
+      num_visited=1091)
+  entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)
+  report = {"clean_accuracy": {"mean": 1.0, "stderr": 0.0}, "protocols": {"adversary": entry}}
+  member = expand_sweep(_sweep())[0]
+  results = [collect.MemberResult(member=member, state=collect.DONE, error=None,
+                                  summary={"final_test_accuracy": 0.5}, report=report)]
+  text = collect.markdown_summary(results, [], "t")
+  assert "## `adversary` (shift_attack)" in text
+  row = [line for line in text.splitlines() if line.startswith("| base ")][-1]  # † no interval
+  assert row.startswith("| base † | 1.0000 | 0.5000 | n/a | n/a | n/a | 0.5000 | 1.00e+00 |")
+  with open(collect.write_summary_csv(str(tmp_path / "s.csv"), results)) as f:
+    rows = list(csv.DictReader(f))
+  assert rows[0]["adversary/worst_case_accuracy"] == "0.5"
+  assert rows[0]["adversary/p_top1_change"] == ""
+
+
 # ---- The real sweep.py on tiny synthetic runs.
 
 def _sweep_py(config, workdir, *flags):
@@ -255,7 +293,7 @@ def _status(workdir, name):
 
 def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   config = write_tiny_sweep(tmp_path / "two.py", [
-      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}])
+      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], protocol_images=6)
   workdir = str(tmp_path / "sweep")
 
   listed = _sweep_py(config, workdir, "--list")
@@ -298,6 +336,14 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   assert (pair["a"], pair["b"], pair["n_seeds_a"]) == ("a", "b", 1)
   entry = pair["protocols"]["embed_black"]["metrics"]["p_top1_change"]
   assert entry["ci_low"] <= entry["diff"] <= entry["ci_high"]
+  # The protocol ran on 6 of the 8 images (its num_images), the same 6 in both runs: paired
+  # on those; the untransformed accuracy on all 8.
+  assert pair["n_images"] == 8 and pair["protocols"]["embed_black"]["n_images"] == 6
+  assert pair["protocols"]["embed_black"]["images_left_out"] == 0
+  with open(os.path.join(workdir, "summary.md")) as f:
+    assert "## `embed_black` (embed_shift, sampled, on 6 of each evaluation's images" in f.read()
+  for picture in ("paired_p_top1_change.png", "metrics_per_protocol.png"):
+    assert os.path.getsize(os.path.join(workdir, picture)) > 0
   assert "## Differences against `a`" in collected.stdout
 
 

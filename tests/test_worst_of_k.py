@@ -81,12 +81,46 @@ def test_the_argmax_loss_candidate_is_chosen():
   np.testing.assert_array_equal(low, candidates[np.arange(BATCH), losses.argmin(1)])
 
 
+@pytest.mark.parametrize("k", [1, 4])
+def test_the_original_image_joins_the_same_draws_when_asked(k):
+  sections = dict(translate=dict(max_shift=4, mode="circular"))
+  key, images = jax.random.key(11), _images(2)
+  seen = {}
+
+  def recording(name, loss):
+    def loss_fn(candidates):
+      seen[name] = np.asarray(candidates)
+      return loss(candidates)
+    return loss_fn
+
+  plain = augment.build_augment(_config("worst_of_k", worst_of_k=dict(k=k, policy="translate"),
+                                        **sections))
+  with_original = augment.build_augment(_config(
+      "worst_of_k", worst_of_k=dict(k=k, policy="translate", include_original=True),
+      **sections))
+  plain(key, images, loss_fn=recording("plain", lambda c: c[:, :, 0, 0, 0]))
+  # A loss that prefers the untransformed image: it is chosen for every example.
+  reference = np.asarray(images)[:, None]
+  out = with_original(key, images, loss_fn=recording(
+      "original", lambda c: -jnp.abs(c - reference).sum((2, 3, 4))))
+  np.testing.assert_array_equal(out, images)
+  assert seen["original"].shape == (BATCH, k + 1, 32, 32, 3)
+  np.testing.assert_array_equal(seen["original"][:, 0], images)
+  if k > 1:  # k = 1 without the original needs no loss; its draw is the wrapped policy's
+    np.testing.assert_array_equal(seen["original"][:, 1:], seen["plain"])
+  else:
+    np.testing.assert_array_equal(
+        seen["original"][:, 1], jax.jit(augment.build_augment(_config("translate", **sections)))(
+            key, images))
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(k=0), "worst_of_k.k"),
     (dict(k=2.5), "worst_of_k.k"),
     (dict(policy="flip"), "worst_of_k.policy.*crop, downsize_embed, translate"),
     (dict(policy="worst_of_k"), "worst_of_k.policy"),
     (dict(bogus=1), "bogus"),
+    (dict(include_original="yes"), "worst_of_k.include_original"),
 ])
 def test_bad_worst_of_k_options_fail_when_the_config_is_read(options, message):
   with pytest.raises(ValueError, match=message):

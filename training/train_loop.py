@@ -189,7 +189,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
       model, tx, augment_batch, batch_size=train_cfg.batch_size,
       steps_per_epoch=steps_per_epoch, num_classes=num_classes,
       label_smoothing=train_cfg.label_smoothing, batch_sharding=shardings.batch,
-      temperature_schedule=(build_temperature_schedule(temperature_config(train_cfg), total_steps)
+      temperature_schedule=(build_temperature_schedule(temperature_config(train_cfg),
+                                                       total_steps, steps_per_epoch)
                             if models.uses_temperature(model) else None))
   compile_start = time.perf_counter()
   permutation_fn = jax.jit(epoch_permutation, static_argnums=2,

@@ -13,12 +13,18 @@ possible at all) and subsampling, differing only in how it subsamples or trains:
   alias_free         ideal (FFT) low-pass downsampling and alias-free ReLU (Michaeli et al. 2023)
   stride_worst_of_10 plain stride trained on the worst of 10 crops per example (the same
                      crop + flip augmentation as every other member, the crop chosen by the
-                     model's loss; Engstrom et al. 2019)
+                     model's loss): translation-only worst-of-k; Engstrom et al. (2019) also
+                     drew rotations
 Protocols: every integer circular shift (the full 32 x 32 grid, so that its worst-case
 accuracy and 'stable at every point' are exhaustive: the adversarial measure of the alias-free
 papers), the paper's crop, black embedding and embedding scale (configs/scales.py, sampled
-pairs), and sub-pixel circular shifts (fractional_shift): every half-pixel shift of the torus
-(sampled pairs) and the full quarter-pixel grid within one pixel.
+pairs), sub-pixel circular shifts (fractional_shift), each in both variants (raw image; and
+band-limited, `_band_limited`: the Nyquist row and column removed at every grid point): every
+half-pixel shift of the torus (the full 64 x 64 grid: exhaustive worst case) and the full
+quarter-pixel grid within one pixel; and the sub-pixel adversary (shift_attack: the integer
+grid, then gradient ascent over continuous shifts from its 2 worst points and 4 random
+starts). Per evaluated image that is about 1024 + 2 x 4096 + 2 x 81 forward passes for the
+grids and 1024 + 6 x 11 forward passes with 6 x 10 gradients for the attack.
 Expected, from the papers: APS gives 100% circular-shift consistency with no loss of accuracy
 (APS paper, CIFAR-10); a public rerun of ResNet-18 with circular padding at the APS recipe
 reports accuracy 0.942 and consistency 1.0 for APS against 0.94 and 0.968 for a size-3 blur.
@@ -44,15 +50,21 @@ from sweeps import default_sweep_config
 
 
 def _protocols():
-  """scales.paper_protocols (sampled pairs) plus the circular and fractional shift grids."""
+  """scales.paper_protocols (sampled pairs), the circular and fractional shift grids (both
+  fractional variants) and the shift attack."""
   protocols = scales.paper_protocols(sample_pairs=32)
   # Every roll (dy, dx) of the image, full grid: exhaustive worst case over integer shifts.
   protocols.circular = dict(type="circular_shift")
-  # Every half-pixel circular shift of the torus (64 x 64 points), 32 sampled pairs per image.
-  protocols.fractional_half = dict(type="fractional_shift", step=0.5, max_shift=None,
-                                   sample_pairs=32)
-  # Quarter-pixel shifts with |dy|, |dx| <= 1 pixel, full grid (9 x 9 points).
-  protocols.fractional_quarter = dict(type="fractional_shift", step=0.25, max_shift=1.0)
+  for suffix, band_limit in (("", False), ("_band_limited", True)):
+    # Every half-pixel circular shift of the torus, full grid (64 x 64 points): exhaustive.
+    protocols["fractional_half" + suffix] = dict(
+        type="fractional_shift", step=0.5, max_shift=None, band_limit=band_limit)
+    # Quarter-pixel shifts with |dy|, |dx| <= 1 pixel, full grid (9 x 9 points).
+    protocols["fractional_quarter" + suffix] = dict(
+        type="fractional_shift", step=0.25, max_shift=1.0, band_limit=band_limit)
+  # The sub-pixel adversary at its defaults (evaluate/protocols.py, shift_attack): its
+  # adversarial accuracy is at most circular's worst-case accuracy by construction.
+  protocols.shift_attack = dict(type="shift_attack")
   return protocols
 
 

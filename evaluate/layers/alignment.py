@@ -9,12 +9,18 @@ resolution (A_T below) and compared with the map of the transformed image:
 
 S_o is a circular shift by o = (oy, ox) samples through Fourier interpolation, o over
 config `offsets`^2 (default {-1/2, 0, 1/2}^2): the best alignment within half a sample, since
-where a strided map's samples sit relative to the input's centre is a convention. m masks
+where a strided map's samples sit relative to the input's centre is a convention. For a
+translation the candidates are the total map shifts d/s + o per axis and, besides, the two
+whole-sample moves floor(d/s) and ceil(d/s) (which d/s + {-1/2, 0, 1/2} misses whenever d/s
+is not a multiple of 1/2, e.g. every translation of (0, 1), (2, 3) at stride 4): a polyphase
+network (APS) moves its stride-s maps by a whole number of samples. Each candidate is one
+Fourier shift of the map by its total (so integer totals are rolls). m masks
 `border` input pixels (scaled to the map) at each edge, where a rescaling brings in or drops
 content. Transformations (TRANSFORMS) and the resampling used:
 
   translation (dy, dx)  input: jnp.roll by (dy, dx) pixels (exact, circular).
-                        map: Fourier shift by (dy, dx) / s samples.
+                        map: Fourier shift by (dy, dx) / s samples (+ the offsets, or the
+                        nearest whole samples).
   scale a               input: out(p) = in(c + (p - c) / a) about the centre c = (side - 1) / 2,
                         bilinear (jax.scipy.ndimage.map_coordinates order 1, edge values
                         outside, no antialiasing). map: the same, with the map's own centre.
@@ -70,17 +76,35 @@ class Transform:
   """One input transformation and its map counterpart.
 
   image_fn: (n, 32, 32, 3) -> (n, 32, 32, 3); map_fn: ((n, H, W, C), stride) -> (n, H, W, C).
+  shift: for a translation, the input shift (dy, dx) in pixels (its candidates are whole
+    Fourier shifts of the map, see `candidate_shifts`); None otherwise.
   """
   family: str
   label: str
   image_fn: Callable[[jnp.ndarray], jnp.ndarray]
   map_fn: Callable[[jnp.ndarray, float], jnp.ndarray]
+  shift: tuple[int, int] | None = None
 
 
 def translation(dy: int, dx: int) -> Transform:
   return Transform("translation", f"shift ({dy},{dx})",
                    lambda x: jnp.roll(x, (dy, dx), axis=(1, 2)),
-                   lambda f, stride: fourier_shift(f, (dy / stride, dx / stride), (1, 2)))
+                   lambda f, stride: fourier_shift(f, (dy / stride, dx / stride), (1, 2)),
+                   shift=(dy, dx))
+
+
+def candidate_shifts(shift: tuple[int, int], strides: tuple[float, float],
+                     offsets) -> np.ndarray:
+  """(K, 2) total map shifts (samples) tried for a translation by `shift` input pixels of a
+  map of strides (s_y, s_x): per axis, d / s + every offset, and floor and ceil of d / s
+  (the whole-sample moves); all combinations of the two axes, duplicates removed."""
+  per_axis = []
+  for pixels, stride in zip(shift, strides):
+    exact = pixels / stride
+    values = {round(exact + float(o), 9) for o in offsets}
+    values |= {float(np.floor(exact)), float(np.ceil(exact))}
+    per_axis.append(sorted(values))
+  return np.array(list(itertools.product(*per_axis)), np.float32)
 
 
 def scaling(factor: float) -> Transform:
@@ -147,9 +171,14 @@ def make_alignment_fn(model, pattern: str, transforms: tuple[Transform, ...],
       per_transform = []
       for index, transform in enumerate(transforms):
         target = value[1 + index]
-        aligned = transform.map_fn(base, stride)
-        candidates = jax.vmap(lambda o: fourier_shift(aligned, (o[0], o[1]), (1, 2)))(
-            jnp.asarray(offset_table))
+        if transform.shift is not None:
+          table = candidate_shifts(transform.shift, (SIDE / height, SIDE / width), offsets)
+          candidates = jax.vmap(lambda o: fourier_shift(base, (o[0], o[1]), (1, 2)))(
+              jnp.asarray(table))
+        else:
+          aligned = transform.map_fn(base, stride)
+          candidates = jax.vmap(lambda o: fourier_shift(aligned, (o[0], o[1]), (1, 2)))(
+              jnp.asarray(offset_table))
         error = maps.normalised_error(target[None], candidates, target[None], mask)  # (O, n)
         per_transform.append(jnp.min(error, axis=0))
       out.append(jnp.stack(per_transform, axis=1))
@@ -219,6 +248,7 @@ def run(context, section) -> dict[str, Any]:
             f"to the transformed image's ({len(context.images)} test images)\n"
             f"{', '.join(t.label for t in transforms)}\n{context.command}")
   return {"transforms": [t.label for t in transforms], "offsets": list(section.offsets),
+          "translation_candidates": "d/stride + offsets, floor(d/stride), ceil(d/stride)",
           "border": int(section.border), "layers": entries, "files": [path]}
 
 

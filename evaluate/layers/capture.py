@@ -56,8 +56,15 @@ def capture_layers(model: nn.Module, variables, images: jnp.ndarray,
   Raises:
     ValueError: the pattern is not a valid regular expression or matches no layer.
   """
-  _, state = model.apply(variables, normalize(images), train=False,
-                         capture_intermediates=True, mutable=["intermediates"])
+  return capture_layers_and_output(model, variables, images, pattern)[1]
+
+
+def capture_layers_and_output(model: nn.Module, variables, images: jnp.ndarray,
+                              pattern: str = "") -> tuple[jnp.ndarray,
+                                                          dict[str, jnp.ndarray]]:
+  """(the model's output (B, classes) float32 logits, capture_layers(...)) from one pass."""
+  output, state = model.apply(variables, normalize(images), train=False,
+                              capture_intermediates=True, mutable=["intermediates"])
   layers: dict[str, jnp.ndarray] = {}
   _flatten(state["intermediates"], (), layers)
   if pattern:
@@ -70,7 +77,8 @@ def capture_layers(model: nn.Module, variables, images: jnp.ndarray,
       raise ValueError(f"layer_pattern {pattern!r} matches no layer; layers: "
                        f"{', '.join(layers)}")
     layers = selected
-  return {name: value.astype(jnp.float32) for name, value in layers.items()}
+  return output.astype(jnp.float32), {name: value.astype(jnp.float32)
+                                      for name, value in layers.items()}
 
 
 def spatial_layers(layers: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:

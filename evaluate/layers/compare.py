@@ -15,6 +15,8 @@ PANELS = {
     "alignment": [("translation", "alignment error, translations"),
                   ("scale", "alignment error, rescalings"),
                   ("rotation", "alignment error, 90° rotations")],
+    "lie_derivative": [("relative_lie_derivative", "relative Lie derivative"),
+                       ("lie_derivative", "Lie derivative, mean |L F|")],
     "readout": [("p_top1_change", "P(top-1 change), crop"), ("mac", "MAC, crop"),
                 ("accuracy", "readout accuracy")],
 }

@@ -13,7 +13,7 @@ def default_layers_config() -> ml_collections.ConfigDict:
   """Every field at its default."""
   config = ml_collections.ConfigDict()
   # Comma-separated analyses to run, in order (names of evaluate.layers.ANALYSES).
-  config.analyses = "shiftability,alignment,readout,typicality"
+  config.analyses = "shiftability,alignment,lie_derivative,readout,typicality"
   # Test images analysed (0 = the whole test set); 'random' draws them with `seed`, 'first'
   # takes the first ones (the same selection as `python -m evaluate`).
   config.num_images = 200
@@ -60,6 +60,13 @@ def default_layers_config() -> ml_collections.ConfigDict:
   # strided map's samples sit relative to the input's centre is a convention (after a 90°
   # rotation a stride-s map is off by (s - 1) / s samples: for s = 4 add +-0.25, +-0.75).
   config.alignment.offsets = (-0.5, 0.0, 0.5)
+
+  # --- the Lie derivative by layer (Gruver et al. 2023) ---
+  config.lie_derivative = ml_collections.ConfigDict()
+  # Remove the input images' Nyquist row and column first (their derivative along a
+  # translation is 0 either way; what changes is what the network sees): True for networks
+  # that are alias-free on band-limited inputs only.
+  config.lie_derivative.band_limit = False
 
   # --- readout by depth (figure 4) ---
   config.readout = ml_collections.ConfigDict()

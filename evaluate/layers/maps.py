@@ -39,12 +39,20 @@ def normalised_vector_error(actual: jnp.ndarray, reference: jnp.ndarray) -> jnp.
   return numerator / jnp.maximum(jnp.sqrt(jnp.sum(reference ** 2, axis=-1)), _TINY)
 
 
-def global_sum_change(actual: jnp.ndarray, reference: jnp.ndarray) -> jnp.ndarray:
+def global_sum_change(actual: jnp.ndarray, reference: jnp.ndarray,
+                      mask: jnp.ndarray | float = 1.0) -> jnp.ndarray:
   """Change of the per-channel global sums, relative to the reference's magnitude.
 
-  sum_c |mean_hw actual - mean_hw reference| / sum_c mean_hw |reference|, per map: 0 when every
-  channel's global sum (equivalently its global average pool) is unchanged.
+  sum_c |mean_hw m actual - mean_hw m reference| / sum_c mean_hw m |reference|, per map, with
+  the (H, W, 1) mask m (border_mask; 1 = the whole map): 0 when every channel's (masked)
+  global sum, equivalently its global average pool, is unchanged.
   """
-  change = jnp.abs(jnp.mean(actual, axis=(-3, -2)) - jnp.mean(reference, axis=(-3, -2)))
-  scale = jnp.sum(jnp.mean(jnp.abs(reference), axis=(-3, -2)), axis=-1)
+  mask = jnp.broadcast_to(jnp.asarray(mask, jnp.float32), actual.shape[-3:-1] + (1,))
+  weight = jnp.maximum(jnp.sum(mask), _TINY)
+
+  def masked_mean(values):
+    return jnp.sum(mask * values, axis=(-3, -2)) / weight
+
+  change = jnp.abs(masked_mean(actual) - masked_mean(reference))
+  scale = jnp.sum(masked_mean(jnp.abs(reference)), axis=-1)
   return jnp.sum(change, axis=-1) / jnp.maximum(scale, _TINY)

@@ -143,7 +143,7 @@ def _as_dict(entry) -> dict:
 def check(section, layer_names) -> None:
   """Raises ValueError / UnknownNameError for a bad config.readout."""
   del layer_names
-  protocols.build_protocol_from_config(_as_dict(section.protocol))
+  protocols.build_grid_protocol_from_config(_as_dict(section.protocol))
   require_non_negative(section, "train_images")
   require_positive(section, "epochs", "batch_size")
   if not float(section.learning_rate) > 0 or not float(section.weight_decay) >= 0:
@@ -153,7 +153,7 @@ def check(section, layer_names) -> None:
 
 def run(context, section) -> dict[str, Any]:
   """Fit the readouts, evaluate them under the crop protocol, JSON entry and plot."""
-  protocol = protocols.build_protocol_from_config(_as_dict(section.protocol))
+  protocol = protocols.build_grid_protocol_from_config(_as_dict(section.protocol))
   config, data = context.config, context.data
   names = list(context.layer_shapes)
   count = int(section.train_images)

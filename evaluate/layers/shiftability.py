@@ -8,8 +8,11 @@ input and the original:
       S_t = circular shift by t samples through ideal (Fourier) interpolation
       (common/fourier.py); a plain roll where d/s is an integer. Zero exactly when the
       map is shiftable in the paper's sense (for stride 1: equivariant).
-  global_sum_change = sum_c |mean_hw F(T_d x) - mean_hw F(x)| / sum_c mean_hw |F(x)|
-      The paper's claim: a shiftable map has an invariant global sum.
+  global_sum_change = sum_c |mean_hw F(T_d x) - mean_hw S_{d/s} F(x)| / sum_c mean_hw |F(x)|
+      The paper's claim: a shiftable map has an invariant global sum. (S_{d/s} keeps the global
+      sum, so over the whole map this compares with F(x) itself.) In 'crop' mode both means
+      run over the same mask as the equivariance error (the border left out), so content
+      entering at the border does not count.
 For vector layers (after global pooling: dense layers) the error is
 ||F(T_d x) - F(x)|| / ||F(x)|| (invariance) and there is no global sum.
 
@@ -87,7 +90,7 @@ def map_errors(base: jnp.ndarray, moved: jnp.ndarray, shifts: jnp.ndarray,
   mask = maps.border_mask(height, width, border_pixels, SIDE)
   error = maps.normalised_error(moved, expected, base[None], mask)
   return {"equivariance_error": error.T,
-          "global_sum_change": maps.global_sum_change(moved, base[None]).T}
+          "global_sum_change": maps.global_sum_change(moved, expected, mask).T}
 
 
 @functools.lru_cache(maxsize=8)

@@ -150,7 +150,7 @@ def _build_protocols(section) -> dict[str, Any]:
   built = {}
   for name, entry in _as_dict(section.protocols).items():
     try:
-      built[name] = protocols.build_protocol_from_config(_as_dict(entry))
+      built[name] = protocols.build_grid_protocol_from_config(_as_dict(entry))
     except (TypeError, ValueError) as error:
       raise type(error)(f"config.typicality.protocols.{name}: {error}") from error
   if not built:
