@@ -128,5 +128,5 @@ class TrainProgress:
 def print_warning(line: str, enabled: bool) -> None:
   """'warning: <line>' on stderr (above any progress bar), if `enabled` (process 0)."""
   if enabled:
-    tqdm.write(f"warning: {line}", file=sys.stderr)
+    _write_line(f"warning: {line}", sys.stderr)
     sys.stderr.flush()
