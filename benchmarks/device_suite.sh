@@ -17,8 +17,10 @@
 #                                                                             -> time_to_94.json
 #   grid      grid-evaluation throughput (benchmarks/grid_eval.py, circular shifts)
 #                                                                             -> grid_eval.txt
-#   slice     a slice of scripts/paper_scale.py: the stride member of both sweeps, seed 0,
-#             200 evaluation images, sized to a 100-second budget  -> paper_scale.md, plan.json
+#   slice     a slice of scripts/paper_scale.py: figure 11's stride member, seed 0, full
+#             grids on 200 evaluation images, sized to a 1.5-minute budget (its plan's
+#             estimates against the measured seconds test the cost model there)
+#                                                                -> paper_scale.md, plan.json
 # plus suite.log (everything printed) and summary.txt (per step: status and seconds): at most
 # 8 files, none in a sub-folder.
 # Before the steps: if .device/wheels exists (scripts/pack_for_device.sh), its wheels are
@@ -97,7 +99,8 @@ else
     --config.train.log_every_steps=97 --config.train.eval_batch_size=2000)
   TARGET=0.94
   GRID=(--model=resnet20 --width=16 --protocol=circular_shift --num_images=256 --repeats=2)
-  SLICE=(--members=stride --seeds=0 --eval_images=200 --budget_minutes=1.7 --max_epochs=5)
+  SLICE=(--sweeps=fig11 --members=stride --seeds=0 --eval_images=200 --budget_minutes=1.5
+    --max_epochs=3)
   LIMITS=(30 150 200 60 100)
 fi
 FRAMEWORKS="project,plain_flax"

@@ -73,6 +73,7 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 SWEEPS = {"fig11": "configs.sweeps.stride_vs_nostride",
           "beyond_blurpool": "configs.sweeps.beyond_blurpool"}
 PLAN_FILE = "plan.json"
+COMPILATION_CACHE = "compilation_cache"  # jax_compilation_cache_dir, inside the workdir
 # The member every other is compared with (paired differences over seeds and images).
 BASELINE = "stride"
 REPORT_FILE = "paper_scale.md"
@@ -181,13 +182,15 @@ def make_plan(sweeps: dict[str, ml_collections.ConfigDict], budget_minutes: floa
   for name, sweep_members in members.items():
     by_group = {}
     for member in sweep_members:
-      if member.group not in by_group:  # seeds share a cost
-        by_group[member.group] = budget.member_cost(
-            member.config, calibration, _num_train(member.config),
-            evaluate=bool(sweeps[name].evaluate))
-      costs.append(by_group[member.group])
+      if member.group not in by_group:
+        cost = budget.member_cost(member.config, calibration, _num_train(member.config),
+                                  evaluate=bool(sweeps[name].evaluate))
+      else:  # another seed: the same programs, read from the compilation cache
+        cost = dataclasses.replace(by_group[member.group], fixed_seconds=0.0)
+      by_group.setdefault(member.group, cost)
+      costs.append(cost)
       estimates.append({"sweep": name, "member": member.name, "group": member.group,
-                        "cost": by_group[member.group]})
+                        "cost": cost})
   epochs = budget.epochs_for_budget(costs, budget_minutes * 60 * BUDGET_FILL,
                                     min_epochs=options.min_epochs,
                                     max_epochs=options.max_epochs)
@@ -260,12 +263,26 @@ def run(workdir: str, budget_minutes: float | None, options: Options, *, replan:
     ValueError: unknown sweeps or members, no plan and no budget, or a budget too small.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
-  is_main = jax.process_index() == 0
   unknown = sorted(set(options.sweeps) - set(SWEEPS))
   if unknown:
     raise ValueError(f"--sweeps: unknown {', '.join(unknown)}; valid: {', '.join(SWEEPS)}")
   sweeps = {name: build_sweep(name, options) for name in options.sweeps}
+  # Compiled programs persist across members: the seeds of a member (and a resumed study)
+  # reuse its train step and evaluation programs instead of compiling them again.
+  previous_cache = jax.config.jax_compilation_cache_dir
+  jax.config.update("jax_compilation_cache_dir", os.path.abspath(
+      os.path.join(workdir, COMPILATION_CACHE)))
+  try:
+    return _run(workdir, budget_minutes, options, sweeps, replan=replan, plan_only=plan_only)
+  finally:
+    jax.config.update("jax_compilation_cache_dir", previous_cache)
+
+
+def _run(workdir: str, budget_minutes: float | None, options: Options, sweeps: dict, *,
+         replan: bool, plan_only: bool) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
+  is_main = jax.process_index() == 0
   plan_path = os.path.join(workdir, PLAN_FILE)
   plan = None
   if os.path.exists(plan_path) and not replan:

@@ -41,6 +41,9 @@ from training.temperature import build_temperature_schedule, temperature_config
 _SCHEDULE_STEPS = 1000
 # Batch of the forward pass whose cost is divided by its size (per model input).
 _FORWARD_BATCH = 64
+# Compile time of one evaluation program (a forward pass per protocol), as a fraction of the
+# calibrated train step's (forward and backward): a guess, recorded next to what members took.
+EVAL_COMPILE_FRACTION = 0.5
 # Training images of the calibration's synthetic on-device set (the step's cost does not
 # depend on the set's size: it gathers one batch).
 _CALIBRATION_IMAGES = 4096
@@ -100,12 +103,26 @@ def forward_flops(config: ml_collections.ConfigDict) -> float:
   return _flops(jax.jit(make_predict_fn(model)).lower(variables, inputs)) / _FORWARD_BATCH
 
 
+# Forward-pass equivalents of one step of a gradient attack (forward and backward).
+_GRADIENT_STEP_PASSES = 3
+
+
+def _forward_passes(protocol) -> int:
+  """Forward passes per image of one protocol: its grid points (grid engine), or for the
+  shift attack its grid phase plus forward and backward at every visited point."""
+  if getattr(protocol, "kind", "grid") == "attack":
+    gradient_points = protocol.num_visited - protocol.num_grid_points
+    return protocol.num_grid_points + _GRADIENT_STEP_PASSES * gradient_points
+  return grid_size(protocol)
+
+
 def evaluation_inputs(config: ml_collections.ConfigDict, num_test: int = 10000) -> int:
-  """Model inputs (image x grid point) of `config.eval`'s protocols, plus the clean pass."""
+  """Forward passes (image x grid point) of `config.eval`'s protocols, plus the clean pass."""
   eval_config = resolve_eval_config(config)
   images = int(eval_config.num_images) or num_test
-  points = sum(grid_size(protocol) for protocol in build_protocols(eval_config.protocols).values())
-  return images * (points + 1)
+  passes = sum(_forward_passes(protocol)
+               for protocol in build_protocols(eval_config.protocols).values())
+  return images * (passes + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,11 +187,11 @@ def member_cost(config: ml_collections.ConfigDict, calibration: Calibration, num
   steps_per_epoch = num_train // int(config.train.batch_size)
   step = train_step_flops(config, num_train) * calibration.seconds_per_flop
   eval_seconds = 0.0
-  compiles = 1
+  compiles = 1.0
   if evaluate:
     eval_seconds = (evaluation_inputs(config) * forward_flops(config)
                     * calibration.seconds_per_flop)
-    compiles += len(resolve_eval_config(config).protocols)
+    compiles += EVAL_COMPILE_FRACTION * len(resolve_eval_config(config).protocols)
   return MemberCost(steps_per_epoch, step, eval_seconds, compiles * calibration.compile_seconds)
 
 
