@@ -191,7 +191,7 @@ def make_plan(sweeps: dict[str, ml_collections.ConfigDict], budget_minutes: floa
       costs.append(cost)
       estimates.append({"sweep": name, "member": member.name, "group": member.group,
                         "cost": cost})
-  epochs = budget.epochs_for_budget(costs, budget_minutes * 60 * BUDGET_FILL,
+  epochs = budget.epochs_for_budget(costs, budget_minutes * 60, fill=BUDGET_FILL,
                                     min_epochs=options.min_epochs,
                                     max_epochs=options.max_epochs)
   return {

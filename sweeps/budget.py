@@ -196,21 +196,24 @@ def member_cost(config: ml_collections.ConfigDict, calibration: Calibration, num
 
 
 def epochs_for_budget(costs: Sequence[MemberCost], budget_seconds: float, *,
-                      min_epochs: float, max_epochs: float, resolution: float = 0.5) -> float:
+                      min_epochs: float, max_epochs: float, resolution: float = 0.5,
+                      fill: float = 1.0) -> float:
   """The most epochs (a multiple of `resolution`, at most max_epochs) for which every member
-  (each trained that long: the comparison stays fair) fits `budget_seconds` in all.
+  (each trained that long: the comparison stays fair) fits `fill` x `budget_seconds` in all.
 
   Raises:
     ValueError: not even min_epochs fit; the message gives the budget that would.
   """
+  usable = budget_seconds * fill
   fixed = sum(cost.eval_seconds + cost.fixed_seconds for cost in costs)
   per_epoch = sum(cost.steps_per_epoch * cost.step_seconds for cost in costs)
-  epochs = (budget_seconds - fixed) / per_epoch if per_epoch > 0 else max_epochs
+  epochs = (usable - fixed) / per_epoch if per_epoch > 0 else max_epochs
   epochs = min(math.floor(epochs / resolution) * resolution, max_epochs)
   if epochs < min_epochs:
     needed = fixed + min_epochs * per_epoch
     raise ValueError(
         f"the budget of {budget_seconds / 60:.1f} minutes is too small: by the cost model, "
         f"{min_epochs:g} epoch(s) of every member need about {needed / 60:.1f} minutes "
-        f"({fixed / 60:.1f} of them for evaluation and compiling).")
+        f"({fixed / 60:.1f} of them for evaluation and compiling), i.e. a budget of at "
+        f"least {needed / fill / 60:.1f} minutes (plans fill {fill:.0%} of it).")
   return epochs
