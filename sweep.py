@@ -14,12 +14,16 @@ Every member trains in `workdir/<member name>/` (an ordinary run workdir). Rerun
 command skips members that finished with the same config and resumes interrupted ones; a
 member that fails is reported with its error and the others still run. Without --index the
 sweep ends by collecting summary.csv, summary.md and plots into --workdir (sweeps/collect.py).
---index lets many machines (Colab runtimes, array jobs, TPU VMs) each take members of the same
-sweep on a shared or synced workdir; --collect then gathers what is there. A member (group of
-seeds) is summarised by the mean over seeds and test images with a 95% interval (seeds and
-images bootstrapped; the plots draw these intervals as error bars); --baseline=<member> adds
-every other member's paired difference against it (paired.json, paired.md and the forest plots
-paired_<metric>.png): see sweeps/collect.py and evaluate/bootstrap.py.
+Several sweep processes may run the same command on one shared workdir (many machines, an array
+job on a shared file system): each claims a member (its workdir.lock) before training it, so they
+split the members; --index restricts a process to some members (e.g. on a synced folder, where
+claims are not reliable); --collect then gathers what is there. With --multihost
+(cifar_invariance/host_flags.py) all processes of a multi-host run train each member together.
+A member (group of seeds) is summarised by the mean over seeds and test images with a 95%
+interval (seeds and images bootstrapped; the plots draw these intervals as error bars);
+--baseline=<member> adds every other member's paired difference against it (paired.json,
+paired.md and the forest plots paired_<metric>.png): see sweeps/collect.py and
+evaluate/bootstrap.py.
 Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
 unknown --baseline, or members that cannot be paired with the baseline.
 """
@@ -28,7 +32,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from cifar_invariance import startup
+from cifar_invariance import host_flags, startup
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a sweep config (configs/sweeps/*.py), optionally with ':arg' for "
@@ -48,9 +52,8 @@ _BOOTSTRAP_SAMPLES = flags.DEFINE_integer(
     "bootstrap_samples", 2000, "Bootstrap resamples of the intervals when collecting.",
     lower_bound=1)
 _BOOTSTRAP_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first "
-                               "(every process runs the same members together).")
 flags.mark_flags_as_required(["config", "workdir"])
+flags.adopt_module_key_flags(host_flags)
 
 
 def _select(members, indices):
@@ -69,8 +72,12 @@ def _select(members, indices):
 
 def main(argv):
   from common.entry_point import start_entry_point  # pylint: disable=g-import-not-at-top
-  start_entry_point(argv, multihost=_MULTIHOST.value)
-  import jax  # pylint: disable=g-import-not-at-top
+  start_entry_point(argv)
+  host_flags.run(_sweep)
+
+
+def _sweep():
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
   from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
 
@@ -86,8 +93,11 @@ def main(argv):
           f"(without their seeds): {', '.join(groups)}", file=sys.stderr)
     sys.exit(2)
   if _LIST.value:
-    for member in members:
-      print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}")
+    if hosts.is_main_process():
+      for member in members:
+        owner = runner.claimant(workdir, member)
+        print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}"
+              + (f"  [claimed by process {owner.pid} on {owner.host}]" if owner else ""))
     return
   failed = []
   if not _COLLECT.value:
@@ -101,7 +111,7 @@ def main(argv):
     outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
                                   total=len(members))
     failed = [o for o in outcomes if o.state == runner.FAILED]
-  if (_COLLECT.value or _INDEX.value is None) and jax.process_index() == 0:
+  if (_COLLECT.value or _INDEX.value is None) and hosts.is_main_process():
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
     try:
       collected = collect.collect_sweep(
@@ -111,9 +121,10 @@ def main(argv):
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)
     _print_collection(collected)
-  if failed:
-    sys.exit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n" + "\n".join(
-        f"  {o.member.index} {o.member.name}: {o.error}" for o in failed))
+  if failed:  # the same on every process of a multi-host run: they leave together
+    raise hosts.AgreedExit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n"
+                           + "\n".join(f"  {o.member.index} {o.member.name}: {o.error}"
+                                        for o in failed))
 
 
 def _print_collection(collected):
@@ -126,4 +137,4 @@ def _print_collection(collected):
 
 
 if __name__ == "__main__":
-  app.run(main, argv=startup.prepare_command_line(sys.argv))
+  app.run(main, argv=startup.prepare_command_line(sys.argv), flags_parser=startup.parse_flags)

@@ -5,15 +5,17 @@
   train --config configs/quickstart.py --workdir runs/quickstart   # installed (pyproject.toml)
 
 Everything is in train_and_evaluate(config, workdir) (pipeline/train_then_evaluate.py); this
-file only parses flags, sets up multi-host JAX when asked, and turns known errors into a
-message and a non-zero exit status.
+file only parses flags, joins the processes of a multi-host run when asked
+(cifar_invariance/host_flags.py: --multihost, --coordinator_address, --num_processes,
+--process_id), and turns known errors into a message and a non-zero exit status. A workdir
+that another run is writing (its workdir.lock names a live process) is refused at once.
 """
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from cifar_invariance import startup
+from cifar_invariance import host_flags, startup
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file with get_config(), e.g. configs/quickstart.py.",
@@ -21,24 +23,30 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, config.json, metrics.jsonl, summary.json. "
     "Rerunning with the same workdir resumes the run.")
-_MULTIHOST = flags.DEFINE_bool(
-    "multihost", False, "Call jax.distributed.initialize() first (multi-host GPU/TPU slices).")
 flags.mark_flags_as_required(["config", "workdir"])
+flags.adopt_module_key_flags(host_flags)
 
 
 def main(argv):
   from common.entry_point import start_entry_point  # pylint: disable=g-import-not-at-top
-  start_entry_point(argv, multihost=_MULTIHOST.value)
+  start_entry_point(argv)
+  host_flags.run(_train)
 
+
+def _train():
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   from data import DataError  # pylint: disable=g-import-not-at-top
   from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime.workdir_lock import WorkdirLockedError  # pylint: disable=g-import-not-at-top
   from training.train_loop import TrainingDivergedError  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except WorkdirLockedError as error:  # every process of a multi-host run learns it together
+    raise hosts.AgreedExit(f"error: {error}") from None
   except (UnknownNameError, DataError, ValueError, TrainingDivergedError, OSError) as error:
     sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
-  app.run(main, argv=startup.prepare_command_line(sys.argv))
+  app.run(main, argv=startup.prepare_command_line(sys.argv), flags_parser=startup.parse_flags)

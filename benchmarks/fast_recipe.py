@@ -165,7 +165,7 @@ def interpolated_epochs(rungs: list[Rung], target: float) -> float | None:
 
 
 def main(argv):
-  start_entry_point(argv, multihost=False)  # quiet library INFO logs
+  start_entry_point(argv)  # quiet library INFO logs
   ladder = sorted(float(e) for e in _LADDER.value)
   for recipe in _RECIPES.value:
     recipe_config(recipe, ladder[0])  # unknown names fail before anything trains

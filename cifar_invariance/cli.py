@@ -26,7 +26,7 @@ def _run(module_name: str) -> None:
   sys.modules["__main__"].__doc__ = module.__doc__
   for flag in flags.FLAGS.get_key_flags_for_module(module_name):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(module.main, argv=argv)
+  app.run(module.main, argv=argv, flags_parser=startup.parse_flags)
 
 
 def train() -> None:

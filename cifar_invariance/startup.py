@@ -14,6 +14,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Optional
@@ -176,3 +177,56 @@ def prepare_command_line(argv: Sequence[str]) -> list[str]:
   `argv` with shipped config paths resolved."""
   exit_if_foreign_modules()
   return resolve_config_arguments(argv)
+
+
+def _config_override(argv: Sequence[str], missing: str) -> Optional[str]:
+  """The '--config.a.b=...' argument of `argv` whose path names the field `missing`."""
+  for arg in argv[1:]:
+    path = arg.lstrip("-").split("=", 1)[0]
+    if path.startswith(CONFIG_FLAGS) and missing in path.split(".")[1:]:
+      return path
+  return None
+
+
+def exit_on_unknown_config_field(error: Exception, argv: Sequence[str]) -> None:
+  """For an AttributeError / KeyError that ml_collections raised while applying a config
+  override of a field the config does not have ('--config.model.widht=8'): prints one line
+  naming the override (with ml_collections' "Did you mean" where it has one) and exits with
+  status 2. Returns (the caller re-raises) if no override of `argv` names the missing field."""
+  text = str(error)
+  # The field's name is the first word of the message that an override's path names.
+  candidates = [(word, _config_override(argv, word)) for word in re.findall(r"\w+", text)]
+  found = [(word, path) for word, path in candidates if path is not None]
+  if not found:
+    return
+  missing, path = found[0]
+  hint = re.search(r"Did you mean [^'\\]*", text)
+  print(f"error: --{path}: the config has no field {missing!r}"
+        + (f" ({hint.group(0)})" if hint else "")
+        + ". Configs are locked: a misspelt field is an error; a field the config does not "
+        "have yet (e.g. a protocol option) goes in a config file.", file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl's flag parsing, as `app.run(..., flags_parser=parse_flags)`, where a config override
+  of a field the config does not have is one line and exit status 2
+  (exit_on_unknown_config_field) instead of absl's traceback."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+  try:
+    return app.parse_flags_with_usage(list(argv))
+  except (AttributeError, KeyError) as error:
+    exit_on_unknown_config_field(error, argv)
+    raise
+
+
+def define_config_file(name: str, default: Optional[str], help_text: str, **options):
+  """ml_collections' DEFINE_config_file for a flag with a default config: that default is
+  loaded, and sys.argv's overrides applied, when the flag is defined (at import), so an
+  override of a missing field fails there; it gets the one-line message of parse_flags."""
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  try:
+    return config_flags.DEFINE_config_file(name, default, help_text, **options)
+  except (AttributeError, KeyError) as error:
+    exit_on_unknown_config_field(error, sys.argv)
+    raise

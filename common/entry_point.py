@@ -1,4 +1,5 @@
-"""`start_entry_point(argv, multihost=...)`: what every command-line entry point does first."""
+"""`start_entry_point(argv)`: what every command-line entry point does first (joining the
+processes of a multi-host run is cifar_invariance.host_flags.run, below the project's layers)."""
 import logging
 
 from absl import app
@@ -16,9 +17,8 @@ class _OwnInfoOnly(logging.Filter):
     return record.levelno >= logging.WARNING or not record.name.startswith(("absl", "jax"))
 
 
-def start_entry_point(argv, *, multihost: bool) -> None:
-  """For train.py and sweep.py: rejects stray arguments, keeps library INFO logs quiet, and
-  with `multihost` joins the other hosts (jax.distributed.initialize()).
+def start_entry_point(argv) -> None:
+  """For train.py and sweep.py: rejects stray arguments and keeps library INFO logs quiet.
 
   Raises:
     app.UsageError: positional arguments besides the program name.
@@ -26,6 +26,3 @@ def start_entry_point(argv, *, multihost: bool) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   absl_logging.get_absl_handler().addFilter(_OwnInfoOnly())
-  if multihost:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.distributed.initialize()

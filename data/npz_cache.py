@@ -2,20 +2,20 @@
 
 The cache file records a fingerprint of the source tree (file count, newest mtime, hash of
 every file's path, size and mtime). It is reused only when that fingerprint still matches and
-the cache file is at least as new as every source file. It is written to a temporary file
-and renamed into place, so a crash never leaves a half-written cache; a cache that cannot be
-read is ignored (and later rewritten).
+the cache file is at least as new as every source file. It is written through
+common.atomic_files (a temporary file renamed into place), so a crash never leaves a
+half-written cache; a cache that cannot be read is ignored (and later rewritten).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from common.atomic_files import atomic_write
 from data.arrays import CifarArrays
 
 logger = logging.getLogger(__name__)
@@ -61,27 +61,14 @@ def read_cache(path: Path, fingerprint: tuple[int, ...]) -> CifarArrays | None:
 
 def write_cache(path: Path, arrays: CifarArrays, fingerprint: tuple[int, ...]) -> None:
   """Writes `arrays` atomically to `path`; a failure to write only logs a warning."""
-  temp_name = None
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp",
-                                     delete=False) as temp_file:
-      temp_name = temp_file.name
-      np.savez(temp_file,
+    with atomic_write(path, "wb") as f:
+      np.savez(f,
                train_images=arrays.train_images, train_labels=arrays.train_labels,
                test_images=arrays.test_images, test_labels=arrays.test_labels,
                class_names=np.asarray(arrays.class_names, dtype=str),
                fingerprint=np.asarray(fingerprint, dtype=np.int64))
-      temp_file.flush()
-      os.fsync(temp_file.fileno())
-    os.replace(temp_name, path)
-    temp_name = None
     logger.info("Cached decoded arrays in %s", path)
   except OSError as error:
     logger.warning("Could not write cache %s (%s); continuing without it", path, error)
-  finally:
-    if temp_name is not None:
-      try:
-        os.unlink(temp_name)
-      except OSError:
-        pass

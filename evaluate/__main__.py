@@ -4,6 +4,7 @@
   python -m evaluate --workdir runs/nostride --config.num_images=200
   python -m evaluate --workdir runs/x --config my_eval_config.py --data_dir /data/cifar10
   evaluate --workdir runs/nostride   # installed (pyproject.toml)
+  python -m evaluate --workdir /shared/runs/x --multihost   # on every host of a slice
 
 The eval config is, in order of preference: --config (a file with get_config() returning an
 eval config, or a whole run config with an `eval` section, e.g. configs/default.py); else the
@@ -13,20 +14,20 @@ that can be overridden on the command line are those of evaluate/config.py).
 
 Everything is in evaluate.run.evaluate_workdir; this file parses flags and turns known errors
 (no checkpoint, unknown protocol, bad option, grid too large) into a message and exit status 1,
-before any long work starts.
+before any long work starts. With --multihost (cifar_invariance/host_flags.py) every process
+of a multi-host run evaluates its share of each batch and process 0 writes the results.
 """
 import os
 import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
 
-from cifar_invariance import startup
+from cifar_invariance import host_flags, startup
 
 _DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = startup.define_config_file(
     "config", _DEFAULT_CONFIG_FILE,
     "Eval config file (get_config() -> eval config). Default: the run's config.eval, else "
     "evaluate/config.py.", lock_config=False)
@@ -38,6 +39,7 @@ _DATA_DIR = flags.DEFINE_string(
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/.")
 flags.mark_flags_as_required(["workdir"])
+flags.adopt_module_key_flags(host_flags)
 
 
 def _set_field(config, path: str, value) -> None:
@@ -66,6 +68,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every restore at INFO
+  host_flags.run(_evaluate)
+
+
+def _evaluate():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
@@ -78,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, argv=startup.prepare_command_line(sys.argv))
+  app.run(main, argv=startup.prepare_command_line(sys.argv), flags_parser=startup.parse_flags)

@@ -44,6 +44,7 @@ from evaluate import grid as grid_engine
 from evaluate import metrics, per_image
 from evaluate.json_values import finite_or_none, json_metric
 from evaluate.protocols import SIDE, ShiftAttack
+from runtime.hosts import fetch
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 
 _TINY = 1e-30  # floor of a probability before its log (a softmax underflows to 0 in float32)
@@ -317,7 +318,8 @@ def run_attack(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
   low = high = reference = None
   for output, rows in grid_engine.progress_bar(outputs, "shift_attack", progress):
     count = rows.stop - rows.start
-    output = {key: np.asarray(value)[:count] for key, value in output.items()}
+    # (with several processes, rows sharded over their devices are gathered first)
+    output = {key: value[:count] for key, value in fetch(output).items()}
     if low is None:
       low = np.full((num_images, output["low"].shape[-1]), np.inf, np.float32)
       high, reference = -low, np.zeros_like(low)

@@ -47,6 +47,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from common.atomic_files import atomic_write_text
 from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (SUMMARY_METRICS, format_invariance, load_report,
@@ -163,8 +164,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
   if comparison:
     pictures += interval_plots.plot_paired_differences(comparison, out_dir)
   markdown_path = os.path.join(out_dir, COMPARE_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown_table(reports))
+  atomic_write_text(markdown_path, markdown_table(reports))
   return {"markdown": markdown_path, "png": pictures}
 
 

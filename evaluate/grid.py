@@ -44,6 +44,7 @@ import numpy as np
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
+from runtime.hosts import fetch
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 
 # predict(variables, images (B, 32, 32, 3) float pixel units 0..255) -> logits (B, C)
@@ -585,11 +586,14 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
       # The oldest chunk: waiting for it leaves the next ones running on the devices.
       (output, low, high), done_rows, done_columns = in_flight.popleft()
       count = done_rows.stop - done_rows.start
-      output = np.asarray(output)[:count, :done_columns.stop - done_columns.start]
+      # Waits for this chunk; with several processes, the chunk's rows sharded over their
+      # devices are gathered first.
+      output, low, high = fetch((output, low, high))
+      output = output[:count, :done_columns.stop - done_columns.start]
       if rows_buffer is None or rows_buffer[0] != done_rows:
         rows_buffer = (done_rows, np.empty((count, points, output.shape[-1]), output.dtype))
       rows_buffer[1][:, done_columns] = output
-      logit_range.merge(done_rows, np.asarray(low)[:count], np.asarray(high)[:count])
+      logit_range.merge(done_rows, low[:count], high[:count])
       if done_columns.stop == points:  # every column of these images: hand them over
         if on_rows is not None:
           on_rows(done_rows, rows_buffer[1])
@@ -654,7 +658,8 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
                                    shardings.replicated)
                for key, values in planned.per_image.items()}
       outputs.append((point_probs(variables, chunk_images, point), stop - start))
-    columns.append(np.concatenate([np.asarray(probs)[:count] for (probs, _), count in outputs]))
-    logits = np.concatenate([np.asarray(logits)[:count] for (_, logits), count in outputs])
+    outputs = [(fetch(output), count) for output, count in outputs]
+    columns.append(np.concatenate([probs[:count] for (probs, _), count in outputs]))
+    logits = np.concatenate([logits[:count] for (_, logits), count in outputs])
     logit_range.update(slice(0, num_images), slice(column, column + 1), logits[:, None])
   return _result(np.stack(columns, axis=1), labels, protocol, planned, logit_range)

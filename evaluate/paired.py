@@ -42,6 +42,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from common.atomic_files import atomic_write_text
 from evaluate import bootstrap, per_image
 from evaluate.json_values import finite_or_none
 
@@ -521,11 +522,7 @@ def write_paired(out_dir: str, paired: Mapping[str, Any]) -> dict[str, str]:
   """Writes paired.json and paired.md into `out_dir`; returns their paths."""
   os.makedirs(out_dir, exist_ok=True)
   json_path = os.path.join(out_dir, PAIRED_JSON)
-  with open(json_path + ".tmp", "w") as f:
-    json.dump(paired, f, indent=1)
-    f.write("\n")
-  os.replace(json_path + ".tmp", json_path)
+  atomic_write_text(json_path, json.dumps(paired, indent=1) + "\n")
   markdown_path = os.path.join(out_dir, PAIRED_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown(paired))
+  atomic_write_text(markdown_path, markdown(paired))
   return {"json": json_path, "markdown": markdown_path}

@@ -56,6 +56,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from common.atomic_files import atomic_write
 from evaluate import metrics
 
 PER_IMAGE_FILE = "per_image.npz"
@@ -311,9 +312,8 @@ def save(path: str, *, image_indices, labels, clean_correct,
     arrays[f"{name}/groups"] = np.asarray(entry.per_image.groups, np.int64)
     for metric, values in entry.per_image.values.items():
       arrays[f"{name}/{metric}"] = np.asarray(values, np.float64)
-  tmp = path + ".tmp.npz"
-  np.savez_compressed(tmp, **arrays)
-  os.replace(tmp, path)
+  with atomic_write(path, "wb") as f:
+    np.savez_compressed(f, **arrays)
   return path
 
 

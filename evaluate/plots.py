@@ -29,6 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
   from matplotlib.figure import Figure
 
+from common.atomic_files import atomic_write
+
 # Colours of the two frames shown beside a jagged curve (the dots on the curve match them).
 _FRAME_COLORS = ("tab:green", "tab:red")
 _DPI = 110
@@ -58,8 +60,9 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(figure: Figure, path: str) -> str:
-  """Writes `figure` as a PNG to `path`; returns `path`."""
-  figure.savefig(path, dpi=_DPI)
+  """Writes `figure` as a PNG to `path` (atomically); returns `path`."""
+  with atomic_write(path, "wb") as f:
+    figure.savefig(f, format="png", dpi=_DPI)
   return path
 
 

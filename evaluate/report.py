@@ -55,6 +55,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from common.atomic_files import atomic_write, atomic_write_text
 from evaluate import adversarial, grid_summary, metrics, per_image
 from evaluate.json_values import finite_or_none, json_list, json_metric
 
@@ -287,7 +288,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
 
 
 def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-  with open(path, "w", newline="") as f:
+  with atomic_write(path, newline="") as f:
     writer = csv.writer(f)
     writer.writerow(header)
     writer.writerows(["" if value is None else value for value in row] for row in rows)
@@ -367,14 +368,9 @@ def write_reports(eval_dir: str, report: Mapping[str, Any]) -> dict[str, Any]:
   """Writes eval.json, the CSVs and summary.md into `eval_dir`; returns their paths."""
   os.makedirs(eval_dir, exist_ok=True)
   json_path = os.path.join(eval_dir, EVAL_JSON)
-  tmp = json_path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(report, f, indent=1)
-    f.write("\n")
-  os.replace(tmp, json_path)
+  atomic_write_text(json_path, json.dumps(report, indent=1) + "\n")
   markdown_path = os.path.join(eval_dir, SUMMARY_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown_summary(report))
+  atomic_write_text(markdown_path, markdown_summary(report))
   return {"json": json_path, "markdown": markdown_path,
           "csv": [write_protocols_csv(eval_dir, report)] + write_sweep_csvs(eval_dir, report)}
 

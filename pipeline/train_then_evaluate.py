@@ -4,6 +4,8 @@ Trains (training.train_loop.train: checkpoints, metrics, summary.json), then, wh
 `config.eval.run_after_training` is set, evaluates the latest checkpoint under every configured
 invariance protocol (evaluate.run.evaluate_workdir: `workdir/eval/`). The eval config is
 checked before training starts, so that a typo in it fails at once, not after hours of training.
+The workdir's lock (runtime.workdir_lock) is held throughout: a second run on the same workdir
+stops at once, naming this one.
 This module sits above training/ and evaluate/, which do not import each other.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ml_collections
 
 from evaluate.eval_config import check_eval_config
 from evaluate.run import evaluate_workdir
+from runtime import workdir_lock
 from training.train_loop import train
 
 
@@ -32,12 +35,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     The training summary dict (also written as summary.json).
   Raises:
     ValueError (incl. UnknownNameError) for a bad eval config before any training;
+    runtime.workdir_lock.WorkdirLockedError: another live run holds the workdir;
     whatever training.train_loop.train raises (TrainingDivergedError, DataError, ...).
   """
   evaluate_after = runs_invariance_eval(config)
   if evaluate_after:
     check_eval_config(config.eval)
-  summary = train(config, workdir)
-  if evaluate_after:
-    evaluate_workdir(workdir, config.eval)
+  with workdir_lock.hold(workdir):
+    summary = train(config, workdir)
+    if evaluate_after:
+      evaluate_workdir(workdir, config.eval)
   return summary

@@ -10,4 +10,7 @@
   variables.py      model_variables(params, batch_stats): what model.apply takes
   accuracy.py       top-1 accuracy on the device, in batches sharded over the devices
   progress.py       progress lines and durations on the terminal
+  hosts.py          the processes of a multi-host run: joining, agreeing, stopping together,
+                    gathering outputs
+  workdir_lock.py   workdir.lock: one writer per workdir
 """

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data.normalize import normalize
+from runtime.hosts import fetch
 
 
 def make_predict_fn(model: nn.Module):
@@ -110,4 +111,4 @@ def per_image_correct(correct, variables, images, labels, batch_size: int) -> np
   with this batch_size, a multiple of the devices)."""
   num_images = images.shape[0]
   hits = [correct(variables, images, labels, start) for start in range(0, num_images, batch_size)]
-  return np.concatenate([np.asarray(h) for h in hits])[:num_images]
+  return np.concatenate([fetch(h) for h in hits])[:num_images]

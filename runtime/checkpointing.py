@@ -32,6 +32,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from data.constants import IMAGE_SHAPE
+from runtime import hosts
 from runtime.progress import print_warning
 from runtime.variables import model_variables
 
@@ -201,7 +202,11 @@ def _replicated_target(abstract: Any, sharding: jax.sharding.Sharding) -> Any:
 def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
   """(step, config item or None) of the newest checkpoint whose config can be read; None if
   the workdir has no checkpoint (or none with a readable config). Reads no arrays."""
-  if not os.path.isdir(checkpoint_dir(workdir)):
+  # Looked at once, by process 0, for every process of a multi-host run: a process looking
+  # after process 0 has created the directory (a fresh run) would open a reader the others
+  # do not, and the processes' orbax barriers would stop matching.
+  if not hosts.broadcast_from_main(f"checkpoints of {workdir}",
+                                   lambda: os.path.isdir(checkpoint_dir(workdir))):
     return None
   with _open_reader(workdir) as manager:
     for step in sorted(manager.all_steps(), reverse=True):

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import ml_collections
 
 from common import tensorboard_events
+from common.atomic_files import atomic_write_text
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -21,14 +22,6 @@ SUMMARY_FILE = "summary.json"
 RESUMES_KEY = "resumes"
 # The subdirectory of the workdir that evaluation (evaluate.run) writes its reports into.
 EVAL_SUBDIR = "eval"
-
-
-def atomic_write_text(path: str, text: str) -> None:
-  """Writes `text` to `path` through a temporary file, so readers never see half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:

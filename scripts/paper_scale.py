@@ -43,6 +43,8 @@ import time
 from absl import app, flags
 import ml_collections
 
+from cifar_invariance import host_flags
+
 _BUDGET = flags.DEFINE_float("budget_minutes", None, "Time budget of the whole study (all "
                              "sweeps, seeds, training and evaluation), in minutes. Needed for "
                              "the first run; a rerun keeps WORKDIR/plan.json.")
@@ -67,7 +69,7 @@ _PLAN_ONLY = flags.DEFINE_bool("plan_only", False, "Write the plan and stop.")
 _TINY = flags.DEFINE_bool("tiny", False, "The same path on CPU in seconds (module docstring).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "CIFAR-10 directory (default: $CIFAR10_DIR, "
                                 "else TFDS).")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
+flags.adopt_module_key_flags(host_flags)  # --multihost, --coordinator_address, ...
 
 # name -> the sweep config module's get_config (imported when used).
 SWEEPS = {"fig11": "configs.sweeps.stride_vs_nostride",
@@ -212,6 +214,11 @@ def make_plan(sweeps: dict[str, ml_collections.ConfigDict], budget_minutes: floa
   }
 
 
+def _read_json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
+
+
 def _write_json(path: str, payload) -> None:
   from runtime import run_files  # pylint: disable=g-import-not-at-top
   run_files.atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
@@ -280,26 +287,28 @@ def run(workdir: str, budget_minutes: float | None, options: Options, *, replan:
 
 def _run(workdir: str, budget_minutes: float | None, options: Options, sweeps: dict, *,
          replan: bool, plan_only: bool) -> dict:
-  import jax  # pylint: disable=g-import-not-at-top
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
-  is_main = jax.process_index() == 0
+  is_main = hosts.is_main_process()
   plan_path = os.path.join(workdir, PLAN_FILE)
-  plan = None
-  if os.path.exists(plan_path) and not replan:
-    with open(plan_path) as f:
-      plan = json.load(f)
-  if plan is None:
+  # Every process trains the same epochs: process 0's plan (the calibration runs on all of
+  # them together, since its step spans every device).
+  have_plan = hosts.broadcast_from_main(
+      "paper_scale: is there a plan", lambda: os.path.exists(plan_path) and not replan)
+  if have_plan:
+    plan = hosts.broadcast_from_main("paper_scale: the plan", lambda: _read_json(plan_path))
+  else:
     if budget_minutes is None:
       raise ValueError(f"no plan in {workdir}: give --budget_minutes")
-    plan = make_plan(sweeps, budget_minutes, options)
-    if jax.process_count() > 1:  # every process trains the same epochs: process 0's plan
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      plan["epochs"] = float(multihost_utils.broadcast_one_to_all(plan["epochs"]))
+    own_plan = make_plan(sweeps, budget_minutes, options)
+    plan = hosts.broadcast_from_main("paper_scale: the plan", lambda: own_plan)
     if is_main:
       os.makedirs(workdir, exist_ok=True)
       _write_json(plan_path, plan)
-  print(f"plan: {plan['epochs']:g} epochs per member, estimated {plan['estimated_minutes']:.1f}"
-        f" of {plan['budget_minutes']:g} minutes on {plan['device']} ({plan_path})", flush=True)
+  if is_main:
+    print(f"plan: {plan['epochs']:g} epochs per member, estimated "
+          f"{plan['estimated_minutes']:.1f} of {plan['budget_minutes']:g} minutes on "
+          f"{plan['device']} ({plan_path})", flush=True)
   if plan_only:
     return {"plan": plan, "report": None, "failed": []}
   members = _members(sweeps, plan["epochs"])
@@ -323,7 +332,12 @@ def _run(workdir: str, budget_minutes: float | None, options: Options, sweeps: d
 
 def main(argv):
   from common.entry_point import start_entry_point  # pylint: disable=g-import-not-at-top
-  start_entry_point(argv, multihost=_MULTIHOST.value)
+  start_entry_point(argv)
+  host_flags.run(_command)
+
+
+def _command():
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
   tiny = _TINY.value
   options = Options(
       sweeps=tuple(_SWEEPS.value), members=tuple(_MEMBERS.value),
@@ -343,8 +357,8 @@ def main(argv):
     with open(result["report"]) as f:
       print(f.read())
     print(f"wrote {result['report']} in {time.perf_counter() - start:.0f}s")
-  if result["failed"]:
-    sys.exit(f"error: {len(result['failed'])} member(s) failed:\n" + "\n".join(
+  if result["failed"]:  # the same on every process of a multi-host run: they leave together
+    raise hosts.AgreedExit(f"error: {len(result['failed'])} member(s) failed:\n" + "\n".join(
         f"  {o.member.name}: {o.error}" for o in result["failed"]))
 
 

@@ -47,6 +47,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from common.atomic_files import atomic_write, atomic_write_text
 from evaluate import bootstrap, interval_plots, paired, per_image, plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero,
@@ -113,7 +114,7 @@ def write_summary_csv(path: str, results: Sequence[MemberResult]) -> str:
             + ["state", "error", "final_test_accuracy", "eval_untransformed_accuracy"]
             + [f"{protocol}/{metric}" for protocol in protocols
                for metric in [key for key, _ in SUMMARY_METRICS] + ["max_logit_change"]])
-  with open(path, "w", newline="") as f:
+  with atomic_write(path, newline="") as f:
     writer = csv.writer(f)
     writer.writerow(header)
     for result in results:
@@ -515,7 +516,7 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sw
   os.makedirs(workdir, exist_ok=True)
   csv_path = write_summary_csv(os.path.join(workdir, SUMMARY_CSV), results)
   groups_path = os.path.join(workdir, SUMMARY_GROUPS_JSON)
-  run_files.atomic_write_text(groups_path, json.dumps({
+  atomic_write_text(groups_path, json.dumps({
       "confidence": confidence, "bootstrap_samples": replicates,
       "bootstrap_seed": bootstrap_seed,
       "groups": {group: intervals.summaries.get(group)
@@ -523,8 +524,8 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sw
                  for group in group_results(results)}}, indent=1) + "\n")
   pictures = plot_sweep(workdir, results, intervals, comparison, confidence)
   markdown_path = os.path.join(workdir, SUMMARY_MD)
-  with open(markdown_path, "w") as f:
-    f.write(markdown_summary(results, pictures, title, intervals, comparison, confidence))
+  atomic_write_text(markdown_path, markdown_summary(results, pictures, title, intervals,
+                                                    comparison, confidence))
   paired_files = paired.write_paired(workdir, comparison) if comparison else None
   return {"csv": csv_path, "markdown": markdown_path, "groups_json": groups_path,
           "paired": paired_files, "png": pictures, "results": results}

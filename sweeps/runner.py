@@ -9,6 +9,12 @@ with state 'running' (started; if the process died, the next run resumes it from
 checkpoint), 'done' (skipped by later runs while its config is unchanged) or 'failed' (the
 error and traceback are kept; the next run tries again). The sweep workdir also gets
 `sweep.json`: the sweep config and its list of members.
+
+Several sweep processes may share one sweep workdir (the machines of an array job on a shared
+file system): each member is claimed through its workdir's lock
+(`<member>/workdir.lock`, runtime.workdir_lock) before it runs, so the processes split the
+members instead of training one twice; a member whose claimer died is taken over (on the same
+host at once; from another host after its lock file is deleted).
 """
 from __future__ import annotations
 
@@ -25,9 +31,10 @@ import ml_collections
 
 import augment
 import models
+from common.atomic_files import atomic_write_text
 from evaluate.eval_config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
-from runtime import run_files
+from runtime import hosts, workdir_lock
 from runtime.progress import format_duration, print_progress
 from sweeps.spec import SweepMember
 from training.temperature import check_temperature_config, temperature_config
@@ -35,6 +42,12 @@ from training.temperature import check_temperature_config, temperature_config
 STATUS_FILE = "sweep_member.json"
 SWEEP_FILE = "sweep.json"
 DONE, FAILED, RUNNING, SKIPPED = "done", "failed", "running", "skipped"
+# Outcome of a member whose workdir another live process holds (it is left to that process).
+CLAIMED = "claimed"
+# Seconds a process whose member failed waits for the other processes of a multi-host run to
+# report that member's outcome (a failure that is the same everywhere, e.g. a diverged loss,
+# arrives at once) before it stops the sweep.
+FAILED_MEMBER_WAIT_S = 60.0
 NOT_STARTED = "not started"
 STALE = "stale (config changed since it ran)"
 
@@ -43,8 +56,8 @@ STALE = "stale (config changed since it ran)"
 class MemberOutcome:
   """What happened to one member in this invocation.
 
-  state: 'done' (trained, and evaluated if asked), 'skipped' (already done with this config)
-  or 'failed' (then `error` holds the message).
+  state: 'done' (trained, and evaluated if asked), 'skipped' (already done with this config),
+  'claimed' (another process holds it) or 'failed' (then `error` holds the message).
   """
   member: SweepMember
   state: str
@@ -53,7 +66,7 @@ class MemberOutcome:
 
 
 def _say(line: str) -> None:
-  print_progress(line, jax.process_index() == 0)
+  print_progress(line, hosts.is_main_process())
 
 
 def member_dir(workdir: str, member: SweepMember) -> str:
@@ -61,7 +74,7 @@ def member_dir(workdir: str, member: SweepMember) -> str:
 
 
 def _write_json(path: str, payload: Any) -> None:
-  run_files.atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+  atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def read_json_or_none(path: str) -> Optional[dict[str, Any]]:
@@ -79,7 +92,7 @@ def read_status(directory: str) -> Optional[dict[str, Any]]:
 
 
 def _write_status(directory: str, member: SweepMember, state: str, **extra: Any) -> None:
-  if jax.process_index() != 0:
+  if not hosts.is_main_process():
     return
   os.makedirs(directory, exist_ok=True)
   _write_json(os.path.join(directory, STATUS_FILE), {
@@ -102,6 +115,13 @@ def state_of(status: Optional[dict[str, Any]], member: SweepMember) -> str:
 def member_state(workdir: str, member: SweepMember) -> str:
   """state_of the member's status file in `workdir`."""
   return state_of(read_status(member_dir(workdir, member)), member)
+
+
+def claimant(workdir: str, member: SweepMember) -> Optional[workdir_lock.Owner]:
+  """Who holds the member's workdir lock now (a sweep or train process), or None if nobody
+  does or its holder is gone."""
+  owner = workdir_lock.read_owner(member_dir(workdir, member))
+  return None if owner is None or workdir_lock.is_stale(owner) else owner
 
 
 def is_finished(workdir: str, member: SweepMember) -> bool:
@@ -130,7 +150,7 @@ def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
 def write_sweep_file(workdir: str, sweep: ml_collections.ConfigDict,
                      members: Sequence[SweepMember]) -> None:
   """`sweep.json`: the sweep config and every member's index, name, group, seed, settings."""
-  if jax.process_index() != 0:
+  if not hosts.is_main_process():
     return
   os.makedirs(workdir, exist_ok=True)
   _write_json(os.path.join(workdir, SWEEP_FILE), {
@@ -141,7 +161,16 @@ def write_sweep_file(workdir: str, sweep: ml_collections.ConfigDict,
 
 def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
                total: Optional[int] = None) -> MemberOutcome:
-  """Trains (resuming if interrupted) and evaluates one member; never raises its errors.
+  """Claims, trains (resuming if interrupted) and evaluates one member; never raises its errors.
+
+  The member is claimed by taking its workdir's lock (runtime.workdir_lock): a member that
+  another live sweep process holds is left to it ('claimed'); a member whose claimer is gone
+  (a stale lock) is taken over. Its state is read after claiming, so a member that another
+  process has just finished is skipped. In a multi-host run process 0 claims and decides for
+  every process (runtime.hosts.broadcast_from_main); after the member, the processes agree on
+  its outcome (runtime.hosts.gather_outcomes): it failed if it failed on any of them. A process
+  whose member failed waits at most FAILED_MEMBER_WAIT_S for the others; if they do not arrive
+  (stuck in a computation that needs the failed process) the whole sweep stops.
 
   Args:
     member: the member to run.
@@ -150,41 +179,77 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
     total: the number of members, for progress lines.
   Returns:
     Its outcome; a failure is also written to its sweep_member.json with the traceback.
+  Raises:
+    runtime.hosts.PeersNotRespondingError: multi-host only, see above.
   """
   directory = member_dir(workdir, member)
-  of = f"/{total}" if total else ""
-  previous = member_state(workdir, member)
+  label = f"[sweep {member.index + 1}{f'/{total}' if total else ''}] {member.name}"
+  lock = None
+
+  def claim() -> dict[str, str]:
+    nonlocal lock
+    taken = workdir_lock.try_acquire(directory)
+    if isinstance(taken, workdir_lock.Owner):
+      return {"owner": taken.describe()}
+    state = member_state(workdir, member)
+    if state == DONE:
+      taken.release()
+    else:
+      lock = taken
+    return {"state": state}
+
+  decision = hosts.broadcast_from_main(f"claim sweep member {member.name}", claim)
+  if "owner" in decision:
+    _say(f"{label}: claimed by another process ({decision['owner']}), left to it")
+    return MemberOutcome(member, CLAIMED)
+  try:
+    return _run_claimed(member, directory, decision["state"], label, evaluate)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
+                 evaluate: bool) -> MemberOutcome:
   if previous == DONE:
-    _say(f"[sweep {member.index + 1}{of}] {member.name}: already done, skipped")
+    _say(f"{label}: already done, skipped")
     return MemberOutcome(member, SKIPPED)
   why = {RUNNING: " (resuming an interrupted run)", FAILED: " (again, after a failure)",
          STALE: " (again: its config changed)"}.get(previous, "")
-  _say(f"[sweep {member.index + 1}{of}] {member.name}: starting{why}")
+  _say(f"{label}: starting{why}")
   _write_status(directory, member, RUNNING)
   config = ml_collections.ConfigDict(member.config.to_dict())
   config.eval.run_after_training = bool(evaluate)
   start = time.perf_counter()
+  error, trace = None, None
   try:
     train_and_evaluate(config, directory)
-  except Exception as error:  # pylint: disable=broad-except
+  except Exception as caught:  # pylint: disable=broad-except
     # Any failure of one member (divergence, bad data, out of memory, ...) is recorded and
     # the sweep goes on with the next member.
-    seconds = time.perf_counter() - start
-    message = f"{type(error).__name__}: {error}"
-    _write_status(directory, member, FAILED, error=message, traceback=traceback.format_exc(),
-                  seconds=seconds)
-    _say(f"[sweep {member.index + 1}{of}] {member.name}: FAILED after "
-         f"{format_duration(seconds)}: {message}")
-    return MemberOutcome(member, FAILED, message, seconds)
+    error, trace = f"{type(caught).__name__}: {caught}", traceback.format_exc()
   finally:
     jax.clear_caches()  # compiled steps of this member's model are not needed again
+  outcomes = hosts.gather_outcomes(f"sweep member {member.name}", error,
+                                   FAILED_MEMBER_WAIT_S if error else None)
+  failures = [(process, message) for process, message in outcomes.items() if message]
   seconds = time.perf_counter() - start
+  if failures:
+    process, message = failures[0]  # the first to fail: usually the cause of the others
+    if len({m for _, m in failures}) > 1 or len(failures) < len(outcomes):
+      message = f"{message} (on process {process} of {len(outcomes)}" + "".join(
+          f"; then on process {p}: {m[:300]}" for p, m in failures[1:]) + ")"
+    _write_status(directory, member, FAILED, error=message,
+                  traceback=trace if error else None, seconds=seconds)
+    _say(f"{label}: FAILED after {format_duration(seconds)}: {message}")
+    return MemberOutcome(member, FAILED, message, seconds)
   _write_status(directory, member, DONE, seconds=seconds)
-  _say(f"[sweep {member.index + 1}{of}] {member.name}: done in {format_duration(seconds)}")
+  _say(f"{label}: done in {format_duration(seconds)}")
   return MemberOutcome(member, DONE, None, seconds)
 
 
 def run_members(members: Sequence[SweepMember], workdir: str, *, evaluate: bool,
                 total: int) -> list[MemberOutcome]:
-  """Runs each member in order; a failed member does not stop the others."""
+  """Runs each member in order; a failed member does not stop the others, a member claimed
+  by another process is left to it."""
   return [run_member(member, workdir, evaluate=evaluate, total=total) for member in members]

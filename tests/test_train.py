@@ -78,6 +78,23 @@ def test_train_py_unknown_model_fails_fast_listing_names(tmp_path):
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("command", [
+    # The config flag has no default: the override fails while flags are parsed.
+    ["train.py", "--config", "configs/quickstart.py", "--config.model.widht=8"],
+    # evaluate's config flag has a default: the override fails when the flag is defined.
+    ["-m", "evaluate", "--config.protocols.circular.num_images=100"],
+], ids=["train.py", "evaluate"])
+def test_override_of_a_missing_config_field_is_one_line_and_exit_2(tmp_path, command):
+  result = subprocess.run(
+      [sys.executable, *command, "--workdir", str(tmp_path / "run")],
+      capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+  assert result.returncode == 2, result.stderr
+  assert "Traceback" not in result.stderr
+  missing = command[-1].split("=")[0].lstrip("-")
+  assert f"error: --{missing}: the config has no field" in result.stderr
+  assert not (tmp_path / "run").exists()
+
+
 def test_invariance_eval_runs_after_training_when_asked(tmp_path, tiny):
   import ml_collections  # pylint: disable=g-import-not-at-top
   tiny.train.num_steps = 4

@@ -5,22 +5,26 @@
       --config.num_images=100 --config.shiftability.mode=crop
   python -m evaluate.layers --workdir runs/x --config my_layers_config.py --data_dir DIR
   python -m evaluate.layers --compare runs/a,runs/b --out_dir runs/compare_layers
+  python -m evaluate.layers --workdir /shared/runs/x --multihost   # on every host of a slice
 
 The config is evaluate/layers/config.py (or --config FILE with get_config()); every field can
 be overridden with --config.FIELD=VALUE. --compare draws the per-layer curves of several
 workdirs' earlier results (their eval/layers/layers.json) on one figure each.
 Known errors (no checkpoint, unknown analysis, bad option) print a message and exit with 1.
+With --multihost (cifar_invariance/host_flags.py) every process of a multi-host run takes part
+in the computations and process 0 writes the results.
 """
 import os
 import sys
 
 from absl import app, flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
+
+from cifar_invariance import host_flags, startup
 
 _DEFAULT_CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = startup.define_config_file(
     "config", _DEFAULT_CONFIG_FILE, "Layers config file (get_config()); default "
     "evaluate/layers/config.py.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to analyse; results go to "
@@ -31,16 +35,24 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Read CIFAR-10 from this direc
                                 "of the run's data settings.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/layers/.")
+flags.adopt_module_key_flags(host_flags)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   absl_logging.set_verbosity(absl_logging.WARNING)
+  host_flags.run(_analyse)
+
+
+def _analyse():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
+  from runtime import hosts  # pylint: disable=g-import-not-at-top
   try:
     if _COMPARE.value:
+      if not hosts.is_main_process():  # only reads and draws files: process 0 alone
+        return
       if not _OUT_DIR.value:
         raise ValueError("--compare needs --out_dir")
       for path in compare.compare_workdirs(_COMPARE.value, _OUT_DIR.value):
@@ -55,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=startup.parse_flags)

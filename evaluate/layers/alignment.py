@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import os
 from typing import Any, Callable
 
 import jax
@@ -238,15 +237,14 @@ def run(context, section) -> dict[str, Any]:
       raise ValueError(f"layer {name}: non-finite alignment errors (NaN or inf feature maps; "
                        "is the checkpoint diverged?)")
   entries = summarize(per_image, transforms, context.layer_shapes)
-  np.savez(os.path.join(context.out_dir, "alignment_per_image.npz"), **per_image)
+  context.save_arrays("alignment_per_image.npz", **per_image)
   panels = [(family, f"best alignment error\n{family}s") for family in FAMILIES
             if any(t.family == family for t in transforms)]
-  path = plots.plot_by_depth(
-      [dict(label=context.model_label, layers=entries)], panels,
-      os.path.join(context.out_dir, "alignment_by_layer.png"),
+  path = context.output("alignment_by_layer.png", lambda path: plots.plot_by_depth(
+      [dict(label=context.model_label, layers=entries)], panels, path,
       title=f"{context.model_label}: error of the best alignment of the original image's maps "
             f"to the transformed image's ({len(context.images)} test images)\n"
-            f"{', '.join(t.label for t in transforms)}\n{context.command}")
+            f"{', '.join(t.label for t in transforms)}\n{context.command}"))
   return {"transforms": [t.label for t in transforms], "offsets": list(section.offsets),
           "translation_candidates": "d/stride + offsets, floor(d/stride), ceil(d/stride)",
           "border": int(section.border), "layers": entries, "files": [path]}

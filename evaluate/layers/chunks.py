@@ -4,7 +4,8 @@ Every chunk has the same shape (the last one padded by repeating its last image)
 function compiles once; the chunk's images are sharded over the mesh's devices (the chunk size
 is rounded up to a multiple of their number) and the variables replicated, as in the grid
 engine (evaluate/grid.py). Outputs (any pytree of arrays whose leading axis is the image) are
-fetched after every chunk has been dispatched and concatenated on the host.
+fetched after every chunk has been dispatched (gathered from every process's devices in a
+multi-host run: runtime.hosts.fetch) and concatenated on the host.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
+from runtime.hosts import fetch
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 from runtime.progress import format_duration
 
@@ -64,6 +66,6 @@ def map_chunks(fn: Callable[..., Any], variables, images: np.ndarray, *,
       elapsed = time.perf_counter() - begin
       say(f"  {min(start + chunk, images.shape[0])}/{images.shape[0]} {what} "
           f"({format_duration(elapsed)}, ETA {format_duration(elapsed / index * (len(starts) - index))})")
-  host = [jax.tree.map(np.asarray, output) for output in outputs]
+  host = [fetch(output) for output in outputs]  # gathered from every process's devices
   total = images.shape[0]
   return jax.tree.map(lambda *parts: np.concatenate(parts)[:total], *host)

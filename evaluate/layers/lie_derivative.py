@@ -46,7 +46,6 @@ every layer up to float rounding.
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import jax
@@ -187,20 +186,19 @@ def run(context, section) -> dict[str, Any]:
       raise ValueError(f"layer {name}: non-finite Lie derivative (NaN or inf feature maps; "
                        "is the checkpoint diverged?)")
   entries = summarize(per_image, context.layer_shapes)
-  np.savez(os.path.join(context.out_dir, "lie_derivative_per_image.npz"),
-           end_to_end=end_to_end,
-           **{f"{name}:{metric}": array for name, values in per_image.items()
-              for metric, array in values.items()})
+  context.save_arrays("lie_derivative_per_image.npz", end_to_end=end_to_end,
+                      **{f"{name}:{metric}": array for name, values in per_image.items()
+                         for metric, array in values.items()})
   image = "band-limited" if section.band_limit else "raw"
-  path = plots.plot_by_depth(
+  path = context.output("lie_derivative_by_layer.png", lambda path: plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("relative_lie_derivative", "relative Lie derivative\n||L F|| / ||F|| per pixel"),
        ("lie_derivative", "Lie derivative\nmean |L F| per pixel")],
-      os.path.join(context.out_dir, "lie_derivative_by_layer.png"),
+      path,
       title=f"{context.model_label}: Lie derivative of each layer along continuous "
             f"translations (y and x averaged; maps: relative to their own translation by "
             f"t / stride), {len(context.images)} {image} test images (mean ± stderr)\n"
-            f"{context.command}")
+            f"{context.command}"))
   return {"band_limit": bool(section.band_limit), "axes": list(AXES), "layers": entries,
           "end_to_end": _stats(end_to_end), "files": [path]}
 

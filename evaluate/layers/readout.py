@@ -18,7 +18,6 @@ shifts, deeper ones increasingly often (ImageNet networks).
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -195,14 +194,14 @@ def run(context, section) -> dict[str, Any]:
         "p_top1_change": metrics.p_top1_change(layer_probs, result.pairs),
         "mac": metrics.mac(layer_probs, result.pairs),
         "accuracy": metrics.accuracy(layer_probs, result.labels)})
-  path = plots.plot_by_depth(
+  path = context.output("readout_by_layer.png", lambda path: plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("p_top1_change", f"P(top-1 change)\n{protocol.name}"), ("mac", "MAC"),
        ("accuracy", "readout accuracy\nover the grid")],
-      os.path.join(context.out_dir, "readout_by_layer.png"),
+      path,
       title=f"{context.model_label}: linear readouts of each layer's pooled features "
             f"({len(rows)} training images, {section.epochs} epochs) under {protocol.name} "
-            f"({len(context.images)} test images)\n{context.command}")
+            f"({len(context.images)} test images)\n{context.command}"))
   return {"protocol": {"type": protocol.name, **protocol.options}, "train_images": int(len(rows)),
           "layers": entries, "files": [path]}
 

@@ -3,7 +3,8 @@
 Order of work: read config.json, check the analysis names and sections, build the model, read
 the latest checkpoint; only then load the data and run each analysis (progress lines on the
 way). Results in `workdir/eval/layers/`: layers.json (every analysis' entry, with the files it
-wrote) and the PNGs and .npz files of each analysis.
+wrote) and the PNGs and .npz files of each analysis. In a multi-host run every process takes
+part in every computation and process 0 alone writes (LayerContext.output), each file atomically.
 """
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-import jax
 import ml_collections
 import numpy as np
 
 import models
 from data import load_cifar10
+from common.atomic_files import atomic_write, atomic_write_text
 from data.arrays import CifarArrays
 from evaluate.images import select_test_images
 from evaluate.layers import capture
 from evaluate.layers.config import default_layers_config
 from evaluate.layers.registry import ANALYSES
-from runtime import checkpointing, numerics
+from runtime import checkpointing, hosts, numerics
 from runtime.mesh import MeshShardings, make_data_parallel_mesh
 from runtime.progress import format_duration, print_progress
 from runtime.run_config import load_checkpoint_config, run_data_config
@@ -47,9 +48,10 @@ class LayerContext:
       their indices in the test set.
     data: the whole dataset (training images for readouts and neighbours).
     shardings: the mesh.
-    out_dir: where files go.
+    out_dir: where files go (written by process 0 only: use `output` / `save_arrays`).
     say: progress printer.
     command: the command that produced the figures (written into their titles).
+    writes_files: whether this process writes the files (process 0 of a multi-host run).
   """
   model: Any
   variables: Any
@@ -63,6 +65,23 @@ class LayerContext:
   out_dir: str
   say: Callable[[str], None]
   command: str
+  writes_files: bool = True
+
+  def output(self, name: str, write: Callable[[str], Any]) -> str:
+    """The path of file `name` in out_dir, written by `write(path)` (atomically, e.g.
+    plots.save) on the writing process only. Work every process must do (anything on the
+    device) belongs before this call, not in `write`."""
+    path = os.path.join(self.out_dir, name)
+    if self.writes_files:
+      write(path)
+    return path
+
+  def save_arrays(self, name: str, **arrays: np.ndarray) -> str:
+    """Writes `arrays` as the .npz file `name` in out_dir (atomically, writing process only)."""
+    def write(path):
+      with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+    return self.output(name, write)
 
   @functools.cached_property
   def layer_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -152,7 +171,7 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   start = time.perf_counter()
   config = config if config is not None else default_layers_config()
   names = check_layers_config(config)
-  say = lambda line: print_progress(line, verbose and jax.process_index() == 0)  # noqa: E731
+  say = lambda line: print_progress(line, verbose and hosts.is_main_process())  # noqa: E731
   run_config = load_checkpoint_config(workdir)
   model = models.build_model(**run_config.model)
   shardings = make_data_parallel_mesh()
@@ -170,13 +189,15 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   indices = select_test_images(data.test_images.shape[0], int(config.num_images),
                                config.image_selection, int(config.seed))
   out_dir = out_dir or os.path.join(workdir, LAYERS_SUBDIR)
-  os.makedirs(out_dir, exist_ok=True)
+  writes_files = hosts.is_main_process()
+  if writes_files:
+    os.makedirs(out_dir, exist_ok=True)
   label = f"{os.path.basename(os.path.normpath(workdir))} ({run_config.model.name})"
   context = LayerContext(
       model=model, variables=variables, model_label=label, config=config,
       images=data.test_images[indices], labels=data.test_labels[indices].astype(np.int32),
       image_indices=indices, data=data, shardings=shardings, out_dir=out_dir, say=say,
-      command=f"python -m evaluate.layers --workdir {workdir}")
+      command=f"python -m evaluate.layers --workdir {workdir}", writes_files=writes_files)
   if 0 < int(config.num_images) != len(indices):
     say(f"note: the test set has {len(indices)} images; analysing all of them instead of "
         f"config.num_images={config.num_images}")
@@ -199,7 +220,8 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
             "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
             "matmul_precision": numerics.matmul_precision(),
             "analyses": {**earlier, **entries}}
-  with open(report_path, "w") as f:
-    json.dump(_finite_or_none(report), f, indent=1, default=_json_default, allow_nan=False)
+  if writes_files:
+    atomic_write_text(report_path, json.dumps(_finite_or_none(report), indent=1,
+                                              default=_json_default, allow_nan=False))
   say(f"layer analyses done in {format_duration(report['seconds'])}; results in {out_dir}")
   return report

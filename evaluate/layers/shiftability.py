@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any, Callable
 
 import jax
@@ -168,13 +167,13 @@ def feature_map_figure(context, section, layer_names: list[str], index: int) -> 
     rows.append((f"{name} (stride {SIDE // value.shape[1]}, channel {channel})",
                  value[..., channel]))
   test_index = int(context.image_indices[index])
-  path = os.path.join(context.out_dir, f"shiftability_maps_test{test_index}.png")
-  return plots.plot_feature_maps(
-      np.clip(np.asarray(moved), 0, 255).astype(np.uint8), rows, path,
-      column_titles=[f"moved down {d} px" for d in range(count)],
-      title=f"{context.model_label}: test image {test_index} moved down ({section.mode}) and "
-            f"its feature maps (one channel per layer, shared colour scale per row)\n"
-            f"{context.command}")
+  shown = np.clip(np.asarray(moved), 0, 255).astype(np.uint8)
+  return context.output(f"shiftability_maps_test{test_index}.png", lambda path: (
+      plots.plot_feature_maps(
+          shown, rows, path, column_titles=[f"moved down {d} px" for d in range(count)],
+          title=f"{context.model_label}: test image {test_index} moved down ({section.mode}) "
+                f"and its feature maps (one channel per layer, shared colour scale per row)\n"
+                f"{context.command}")))
 
 
 def check(section, layer_names) -> None:
@@ -204,16 +203,16 @@ def run(context, section) -> dict[str, Any]:
       say=context.say)
   check_finite(per_image, "equivariance_error")
   entries = summarize(per_image, context.layer_shapes)
-  np.savez(os.path.join(context.out_dir, "shiftability_per_image.npz"),
-           **{f"{name}:{metric}": array for name, values in per_image.items()
-              for metric, array in values.items()})
-  files = [plots.plot_by_depth(
+  context.save_arrays("shiftability_per_image.npz",
+                      **{f"{name}:{metric}": array for name, values in per_image.items()
+                         for metric, array in values.items()})
+  files = [context.output("shiftability_by_layer.png", lambda path: plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("equivariance_error", "equivariance error\n||F(Tx) - S F(x)|| / ||F(x)||"),
        ("global_sum_change", "global-sum change\n(relative)")],
-      os.path.join(context.out_dir, "shiftability_by_layer.png"),
+      path,
       title=f"{context.model_label}: one-pixel {section.mode} shifts {list(map(list, section.shifts))}, "
-            f"{len(context.images)} test images (mean ± stderr)\n{context.command}")]
+            f"{len(context.images)} test images (mean ± stderr)\n{context.command}"))]
   spatial = [e["name"] for e in entries if e["stride"] is not None]
   count = int(section.feature_map_layers)
   if section.feature_map_images > 0 and count > 0 and spatial:

@@ -17,7 +17,6 @@ bin's images (evaluate/metrics.py). Figure 8 of the paper: the less typical, the
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -206,18 +205,17 @@ def run(context, section) -> dict[str, Any]:
         key: float(np.corrcoef(typical, values)[0, 1]) if np.std(values) > 0 else None
         for key, values in (("p_top1_change", changed), ("mac", change))}
     series[name] = per_bin
-  np.savez(os.path.join(context.out_dir, "typicality_per_image.npz"), typicality=typical,
-           bins=bins, neighbours=train_rows[neighbours], correlations=correlations,
-           test_indices=context.image_indices)
-  files = [_plot_bins(series, os.path.join(context.out_dir, "typicality_bins.png"),
-                      f"{context.model_label}: sensitivity to one-pixel moves per typicality bin "
-                      f"({len(context.images)} test images, {int(section.neighbours)} nearest of "
-                      f"{len(train_rows)} training images, layer {layer}; ± stderr)\n"
-                      f"{context.command}")]
+  context.save_arrays("typicality_per_image.npz", typicality=typical, bins=bins,
+                      neighbours=train_rows[neighbours], correlations=correlations,
+                      test_indices=context.image_indices)
+  files = [context.output("typicality_bins.png", lambda path: _plot_bins(
+      series, path, f"{context.model_label}: sensitivity to one-pixel moves per typicality bin "
+      f"({len(context.images)} test images, {int(section.neighbours)} nearest of "
+      f"{len(train_rows)} training images, layer {layer}; ± stderr)\n{context.command}"))]
   if int(section.show_images) > 0:
-    files.append(_neighbour_figure(context, typical, neighbours, correlations, train_rows,
-                                   min(int(section.show_images), len(typical) // 2 or 1),
-                                   os.path.join(context.out_dir, "typicality_neighbours.png")))
+    files.append(context.output("typicality_neighbours.png", lambda path: _neighbour_figure(
+        context, typical, neighbours, correlations, train_rows,
+        min(int(section.show_images), len(typical) // 2 or 1), path)))
   return {"layer": layer, "train_images": int(len(train_rows)),
           "neighbours": int(section.neighbours),
           "typicality": metrics.stat(typical), "protocols": series, "files": files}

@@ -1,0 +1,209 @@
+"""One writer per workdir (runtime/workdir_lock.py) and one atomic-write helper
+(common/atomic_files.py): the lock's rules in-process, then real processes: a second train.py
+on a locked workdir, and two sweep.py processes sharing one sweep workdir."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from common import atomic_files
+from runtime import workdir_lock
+from tests.conftest import REPO_ROOT, write_tiny_sweep
+
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+TIMEOUT_S = 600
+# A real process that takes a workdir's lock and keeps it until its stdin closes.
+_HOLDER = ("import sys; from runtime import workdir_lock; workdir_lock.acquire(sys.argv[1]); "
+           "print('held', flush=True); sys.stdin.read()")
+
+
+def _env():
+  return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
+
+
+def _hold(workdir):
+  holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(workdir)], cwd=REPO_ROOT,
+                            env=_env(), text=True, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  assert holder.stdout.readline().strip() == "held", holder.stderr.read()
+  return holder
+
+
+def _kill(process):
+  os.kill(process.pid, signal.SIGKILL)
+  process.wait(timeout=60)
+
+
+def _write_owner(workdir, **fields):
+  os.makedirs(workdir, exist_ok=True)
+  owner = {"host": socket.gethostname(), "pid": os.getppid(), "command": "train.py",
+           "started": "2026-01-01T00:00:00+00:00", "token": "someone", **fields}
+  with open(os.path.join(workdir, workdir_lock.LOCK_FILE), "w") as f:
+    json.dump(owner, f)
+
+
+def _dead_pid():
+  process = subprocess.Popen([sys.executable, "-c", "pass"])
+  process.wait()
+  return process.pid
+
+
+# ---- the atomic-write helper
+
+def test_atomic_write_replaces_whole_files_and_leaves_nothing_behind_on_error(tmp_path):
+  path = tmp_path / "report.json"
+  atomic_files.atomic_write_text(path, "old\n")
+  with pytest.raises(RuntimeError):
+    with atomic_files.atomic_write(path) as f:
+      f.write("half of a new")
+      raise RuntimeError("disk full")
+  assert path.read_text() == "old\n"
+  with atomic_files.atomic_write(path, "wb") as f:
+    f.write(b"new\n")
+  assert path.read_text() == "new\n"
+  assert os.listdir(tmp_path) == ["report.json"]
+  assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() would
+  with pytest.raises(ValueError):
+    with atomic_files.atomic_write(path, "a"):
+      pass
+
+
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def test_temporary_files_are_unique_per_writer(tmp_path):
+  names = {atomic_files.temporary_path(str(tmp_path / "x.csv")) for _ in range(100)}
+  assert len(names) == 100
+  assert all(f".{socket.gethostname()}.{os.getpid()}." in name and name.endswith(".tmp")
+             for name in names)
+
+
+# ---- the lock, in this process
+
+def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
+  workdir = str(tmp_path / "run")
+  lock = workdir_lock.acquire(workdir)
+  owner = workdir_lock.read_owner(workdir)
+  assert (owner.host, owner.pid) == (socket.gethostname(), os.getpid())
+  assert workdir_lock.try_acquire(workdir) is lock  # re-entrant
+  lock.release()
+  assert os.path.exists(workdir_lock.lock_path(workdir))  # still held once
+  lock.release()
+  assert not os.path.exists(workdir)  # created by the lock, left empty: removed
+  with workdir_lock.hold(workdir):
+    assert workdir_lock.read_owner(workdir).pid == os.getpid()
+    with open(os.path.join(workdir, "config.json"), "w"):
+      pass
+  assert workdir_lock.read_owner(workdir) is None
+  assert os.listdir(workdir) == ["config.json"]
+
+
+def test_a_live_owner_is_named_and_a_gone_one_taken_over(tmp_path, capfd):
+  workdir = str(tmp_path / "run")
+  _write_owner(workdir)  # the parent of this process: alive
+  with pytest.raises(workdir_lock.WorkdirLockedError,
+                     match=f"in use by another run: process {os.getppid()} on host"):
+    workdir_lock.acquire(workdir)
+  with pytest.raises(workdir_lock.WorkdirLockedError):
+    with workdir_lock.hold(workdir):
+      pass
+  dead = _dead_pid()
+  _write_owner(workdir, pid=dead)
+  with workdir_lock.hold(workdir):
+    assert workdir_lock.read_owner(workdir).pid == os.getpid()
+  assert f"warning: taking over the lock of {workdir} from process {dead}" in capfd.readouterr().err
+  # A live pid that started at another time is a reused pid: its lock is stale too.
+  _write_owner(workdir, process_start="1")
+  workdir_lock.acquire(workdir).release()
+
+
+def test_locks_of_other_hosts_and_unreadable_locks_are_left_alone(tmp_path, monkeypatch):
+  workdir = str(tmp_path / "run")
+  _write_owner(workdir, host="elsewhere", pid=_dead_pid())
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="cannot be checked from here.*delete"):
+    workdir_lock.acquire(workdir)
+  monkeypatch.setattr(workdir_lock, "_UNREADABLE_GRACE_S", 0.1)
+  with open(workdir_lock.lock_path(workdir), "w"):
+    pass  # empty: its creator died before writing, or is writing now
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="names no owner"):
+    workdir_lock.acquire(workdir)
+
+
+def test_release_keeps_a_lock_that_is_not_ours_any_more(tmp_path):
+  workdir = str(tmp_path / "run")
+  lock = workdir_lock.acquire(workdir)
+  _write_owner(workdir)  # e.g. taken over by another run after a wrong stale guess
+  lock.release()
+  assert workdir_lock.read_owner(workdir).token == "someone"
+
+
+# ---- real processes
+
+def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(tmp_path, capfd):
+  workdir = tmp_path / "run"
+  holder = _hold(workdir)
+  try:
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config", "configs/quickstart.py",
+         f"--workdir={workdir}", "--config.data.source=synthetic", "--config.model.width=4"],
+        cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+  finally:
+    _kill(holder)  # like a crash: the lock stays behind
+  assert result.returncode == 1
+  assert (f"error: {workdir} is in use by another run: process {holder.pid} on host "
+          f"{socket.gethostname()}, started ") in result.stderr, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  assert os.listdir(workdir) == [workdir_lock.LOCK_FILE]  # nothing loaded, nothing written
+  lock = workdir_lock.acquire(str(workdir))  # the holder is gone: taken over
+  assert f"from process {holder.pid} on host" in capfd.readouterr().err
+  lock.release()
+
+
+def _sweep_py(config, workdir):
+  return subprocess.Popen([sys.executable, "sweep.py", f"--config={config}",
+                           f"--workdir={workdir}"], cwd=REPO_ROOT, env=_env(), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(tmp_path):
+  config = write_tiny_sweep(tmp_path / "sweep_config.py",
+                            [{"label": "a"}, {"label": "b"}, {"label": "c"}], evaluate=False)
+  with open(config, "a") as f:
+    f.write("\n\n_get_config = get_config\n\n\ndef get_config():\n"
+            "  sweep = _get_config()\n  sweep.base.model.width = 4\n"
+            "  sweep.base.train.num_steps = 2\n  sweep.base.train.checkpoint_every_steps = 2\n"
+            "  sweep.base.train.log_every_steps = 1\n"
+            "  return sweep\n")
+  workdir = tmp_path / "sweep"
+  holder = _hold(workdir / "a,seed=0")  # a live claim of member a by another process
+  try:
+    sweeps = [_sweep_py(config, workdir) for _ in range(2)]
+    outputs = [sweep.communicate(timeout=TIMEOUT_S) for sweep in sweeps]
+  finally:
+    _kill(holder)
+  assert [sweep.returncode for sweep in sweeps] == [0, 0], [err[-2000:] for _, err in outputs]
+  stdout = "".join(out for out, _ in outputs)
+  for out, _ in outputs:
+    assert f"a,seed=0: claimed by another process (process {holder.pid} on host" in out
+  for member in ("b,seed=0", "c,seed=0"):
+    assert stdout.count(f"{member}: starting") == 1, stdout  # trained by one process only
+    with open(workdir / member / "metrics.jsonl") as f:
+      assert [json.loads(line)["step"] for line in f] == [1, 2]
+  assert not os.path.exists(workdir / "a,seed=0" / "sweep_member.json")
+
+  out, err = _sweep_py(config, workdir).communicate(timeout=TIMEOUT_S)
+  assert f"warning: taking over the lock of {workdir / 'a,seed=0'} from process {holder.pid}" in err
+  assert "a,seed=0: starting" in out
+  assert "b,seed=0: already done, skipped" in out and "c,seed=0: already done, skipped" in out
+  with open(workdir / "summary.csv") as f:
+    assert [row["state"] for row in csv.DictReader(f)] == ["done"] * 3
+  assert not [name for _, _, files in os.walk(workdir) for name in files
+              if name.endswith((".tmp", ".lock"))]
