@@ -6,11 +6,14 @@ def default_augment_config() -> ml_collections.ConfigDict:
   """Defaults for config.augment; each policy's sub-dict is used only when it is listed."""
   config = ml_collections.ConfigDict()
   # Comma-separated policy names applied in order; '' or 'none' = no augmentation.
-  # Registered: crop, downsize_embed, flip, translate, upscale_crop, worst_of_k.
+  # Registered: alternating_flip, crop, downsize_embed, flip, translate, upscale_crop, worst_of_k.
   config.policies = "crop,flip"
   config.flip = ml_collections.ConfigDict(dict(
       prob=0.5,  # Probability in [0, 1] that an example is mirrored left-right; 0 = identity.
   ))
+  # Mirrored in every other epoch, the first orientation a fair coin per example (airbench's
+  # derandomised flip; augment/flip.py). No options.
+  config.alternating_flip = ml_collections.ConfigDict()
   config.crop = ml_collections.ConfigDict(dict(
       pad=4,  # Padding per side in pixels (>= 0); the window moves by up to +-pad; 0 = identity.
       fill="black",  # Padding: 'black' (0), 'mean' (CIFAR10_MEAN), 'reflect' or 'edge'.

@@ -4,14 +4,18 @@ The result is pure and jittable and is meant to run inside the jitted train step
 batch: policy i (in the order listed) uses key fold_in(key, i), split into one key per example,
 and a vmapped per-example function, so every example gets its own independent draw.
 
-Two hooks for policies that wrap others or need the model (e.g. worst_of_k):
+Three hooks for policies that wrap others, need the model, or are tied to the example:
 - a factory with a keyword parameter named WHOLE_CONFIG_PARAMETER receives the whole
   config.augment (to build the policy it wraps from that policy's own section); it is not a
   user option;
 - a factory may return a LossAwarePolicy instead of a per-example function: it works on the
   whole batch and gets `loss_fn`, the current model's per-candidate loss, which the caller
   (training.steps) passes as augment(key, images, loss_fn=...). `augment.needs_loss` says
-  whether a built pipeline holds such a policy.
+  whether a built pipeline holds such a policy;
+- a factory may return an ExampleAwarePolicy: its draw depends on which example of the
+  training set it augments and on the epoch, not on the step (e.g. alternating_flip); the
+  caller passes augment(key, images, example_keys=..., epoch=...). `augment.needs_examples`
+  says whether a built pipeline holds such a policy.
 """
 from __future__ import annotations
 
@@ -44,6 +48,20 @@ class LossAwarePolicy:
   """
   name: str
   apply: Callable[[jax.Array, jnp.ndarray, CandidateLossFn], jnp.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleAwarePolicy:
+  """A per-example policy whose draw is tied to the training example and the epoch.
+
+  Attributes:
+    name: the POLICIES name (for error messages).
+    apply: apply(example_key, epoch, image (H, W, C)) -> image, pure and jittable;
+      `example_key` is the example's own key, the same in every epoch of a run (folded with
+      the policy's position in the list), `epoch` an int32 scalar.
+  """
+  name: str
+  apply: Callable[[jax.Array, jnp.ndarray, jnp.ndarray], jnp.ndarray]
 
 
 def parse_policy_names(policies: str) -> list[str]:
@@ -108,10 +126,14 @@ def build_augment(augment_config: Any) -> BatchAugment:
       'policies' must be a registered policy name (catches typos in sub-dict names).
 
   Returns:
-    A pure, jittable function augment(key, images, loss_fn=None): images (B, H, W, C) float
-    pixel values in [0, 255] -> same shape and dtype. Policy i uses jax.random.fold_in(key, i).
-    Its attribute `needs_loss` is True when a LossAwarePolicy is listed: then loss_fn (a
-    CandidateLossFn) must be given, else calling it raises ValueError (at trace time).
+    A pure, jittable function augment(key, images, loss_fn=None, example_keys=None,
+    epoch=None): images (B, H, W, C) float pixel values in [0, 255] -> same shape and dtype.
+    Policy i uses jax.random.fold_in(key, i) (an ExampleAwarePolicy: fold_in(example_keys[b],
+    i) for example b). Its attribute `needs_loss` is True when a LossAwarePolicy is listed:
+    then loss_fn (a CandidateLossFn) must be given; `needs_examples` is True when an
+    ExampleAwarePolicy is listed: then example_keys ((B,) keys, one per training example,
+    the same in every epoch) and epoch (int32 scalar) must be given. Calling it without them
+    raises ValueError (at trace time).
 
   Raises (at build time):
     UnknownNameError: unknown policy name (lists the valid names).
@@ -128,8 +150,9 @@ def build_augment(augment_config: Any) -> BatchAugment:
   per_example_fns = [make_policy(name, _get(augment_config, name), augment_config)
                      for name in parse_policy_names(policies)]
 
-  def augment(key: jax.Array, images: jnp.ndarray,
-              loss_fn: CandidateLossFn | None = None) -> jnp.ndarray:
+  def augment(key: jax.Array, images: jnp.ndarray, loss_fn: CandidateLossFn | None = None,
+              example_keys: jax.Array | None = None,
+              epoch: jnp.ndarray | None = None) -> jnp.ndarray:
     if not jnp.issubdtype(images.dtype, jnp.floating):
       raise TypeError(f"augment expects float pixel values in [0, 255], got {images.dtype}")
     for index, per_example_fn in enumerate(per_example_fns):
@@ -139,9 +162,18 @@ def build_augment(augment_config: Any) -> BatchAugment:
           raise ValueError(f"augmentation policy {per_example_fn.name!r} needs the model's "
                            "loss: call augment(key, images, loss_fn=...) (training.steps does)")
         images = per_example_fn.apply(policy_key, images, loss_fn)
+      elif isinstance(per_example_fn, ExampleAwarePolicy):
+        if example_keys is None or epoch is None:
+          raise ValueError(f"augmentation policy {per_example_fn.name!r} needs each example's "
+                           "key and the epoch: call augment(key, images, example_keys=..., "
+                           "epoch=...) (training.steps does)")
+        keys = jax.vmap(lambda example_key: jax.random.fold_in(example_key, index))(
+            example_keys)
+        images = jax.vmap(per_example_fn.apply, in_axes=(0, None, 0))(keys, epoch, images)
       else:
         images = apply_per_example(per_example_fn, policy_key, images)
     return images
 
   augment.needs_loss = any(isinstance(fn, LossAwarePolicy) for fn in per_example_fns)
+  augment.needs_examples = any(isinstance(fn, ExampleAwarePolicy) for fn in per_example_fns)
   return augment

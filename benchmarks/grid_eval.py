@@ -66,14 +66,15 @@ def main(argv):
   images = rng.integers(0, 256, (num_images, *IMAGE_SHAPE), np.uint8)
   labels = rng.integers(0, 10, (num_images,), np.int32)
   points = grid.grid_size(protocol)
-  plan = grid.plan_chunks(num_images, points, grid.bytes_per_grid_image(predict, variables,
-                                                                       protocol),
-                          _MAX_BYTES.value, _CHUNK.value, shardings.num_devices)
   common = dict(shardings=shardings, max_chunk_bytes=_MAX_BYTES.value)
+  # The chunks as evaluate_grid sizes them (from the compiled program's memory report).
+  chunking = grid.evaluate_grid(predict, variables, images, labels, protocol,
+                                images_per_chunk=_CHUNK.value, **common).chunking
+  plan = grid.ChunkPlan(chunking["images"], chunking["points"])
 
   def run_vmap():
     return grid.evaluate_grid(predict, variables, images, labels, protocol,
-                              images_per_chunk=plan.images, **common).probs
+                              images_per_chunk=_CHUNK.value, **common).probs
 
   def run_loop():
     return grid.evaluate_grid_loop(predict, variables, images, labels, protocol,
@@ -93,7 +94,9 @@ def main(argv):
   print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}; model {_MODEL.value} "
         f"{options} (random weights); protocol {protocol.name} {protocol.options}")
   print(f"N = {num_images} images x G = {points} grid points = {total} model inputs; vmap "
-        f"chunk = {plan.images} images x {plan.points} grid points ({batch} inputs per call); "
+        f"chunk = {plan.images} images x {plan.points} grid points ({batch} inputs per call, "
+        f"{chunking['bytes_per_device'] / 2**20:.1f} MiB per device by the "
+        f"{chunking['memory']} memory, bound {_MAX_BYTES.value / 2**20:.0f} MiB); "
         f"forward batch = {batch}")
   seconds = {"vmap": _best_time(run_vmap, _REPEATS.value),
              "loop": _best_time(run_loop, _REPEATS.value),

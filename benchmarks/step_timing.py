@@ -22,7 +22,7 @@ from data.constants import IMAGE_SHAPE
 from runtime.mesh import MeshShardings, put_replicated
 from training.optim import build_optimizer
 from training.state import TrainState
-from training.steps import epoch_permutation, make_train_step, make_update_fn
+from training.steps import epoch_permutation, jit_train_step, make_train_step, make_update_fn
 from training.temperature import build_temperature_schedule, temperature_config
 
 NUM_SYNTHETIC_TRAIN = 10_000  # Size of the synthetic on-device training set.
@@ -146,7 +146,7 @@ def build_full_step(model: nn.Module, augment_batch: Callable,
   steps_per_epoch = num_train // batch
   tx, _ = build_optimizer(train_cfg, total_steps=_OPTIMIZER_STEPS,
                           steps_per_epoch=steps_per_epoch)
-  root_key = jax.random.key(0)
+  root_key = jax.jit(lambda: jax.random.key(0), out_shardings=shardings.replicated)()
 
   def init(key):
     variables = model.init(key, jnp.zeros((1, *IMAGE_SHAPE)), train=False)
@@ -156,10 +156,10 @@ def build_full_step(model: nn.Module, augment_batch: Callable,
   temperature_schedule = (
       build_temperature_schedule(temperature_config(train_cfg), _OPTIMIZER_STEPS)
       if models.uses_temperature(model) else None)
-  step = jax.jit(make_train_step(model, tx, augment_batch, batch_size=batch,
-                                 steps_per_epoch=steps_per_epoch, num_classes=10,
-                                 label_smoothing=0.0, batch_sharding=shardings.batch,
-                                 temperature_schedule=temperature_schedule),
-                 donate_argnums=0, out_shardings=shardings.replicated)
+  step = jit_train_step(make_train_step(model, tx, augment_batch, batch_size=batch,
+                                       steps_per_epoch=steps_per_epoch, num_classes=10,
+                                       label_smoothing=0.0, batch_sharding=shardings.batch,
+                                       temperature_schedule=temperature_schedule),
+                        shardings.replicated)
   permutation = jax.jit(epoch_permutation, static_argnums=2)(root_key, 0, num_train)
   return FullStep(step=step, state=state, args=(root_key, images, labels, permutation), tx=tx)

@@ -13,19 +13,22 @@ step on, i.e. those logged after the checkpoint by the session that died, which 
 run logs again (metrics.jsonl drops the same lines). So no step is shown twice or out of
 order, in a TensorBoard started later or one that is already open. Old files are never
 deleted (a TensorBoard reading one would stop updating that run).
+
+tensorboardX is imported when the first event file is opened, not with this module. Where it
+is not installed (an accelerator image with a preinstalled Python, say), no event files are
+written and one warning says so; metrics.jsonl and eval.json are complete either way.
 """
 from __future__ import annotations
 
+import functools
 import glob
+import importlib.util
+import logging
 import math
 import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
-
-from tensorboardX import summary
-from tensorboardX.event_file_writer import EventsWriter
-from tensorboardX.proto.event_pb2 import Event, SessionLog
 
 # Event files of a training run's metrics.jsonl (in the run's workdir) and of an
 # evaluation's headline metrics (in its eval directory).
@@ -33,6 +36,17 @@ TRAIN_SUFFIX = ".metrics"
 EVAL_SUFFIX = ".eval"
 # The record field that is the x-axis (TensorBoard's step), not a scalar.
 STEP_KEY = "step"
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+  """Whether tensorboardX is installed; if not, warns once (event files are skipped)."""
+  if importlib.util.find_spec("tensorboardX") is not None:
+    return True
+  logging.warning("tensorboardX is not installed: no TensorBoard event files are written "
+                  "(metrics.jsonl and eval.json hold every value; pip install tensorboardX "
+                  "to get them).")
+  return False
 
 
 def event_files(logdir: str, suffix: str) -> list[str]:
@@ -55,7 +69,7 @@ class ScalarEventFile:
   def __init__(self, logdir: str, suffix: str):
     self.logdir = logdir
     self.suffix = suffix
-    self._writer: Optional[EventsWriter] = None
+    self._writer = None  # a tensorboardX EventsWriter while a file is open
 
   def start(self, purge_from: Optional[int],
             backfill: Iterable[Mapping[str, Any]] = ()) -> None:
@@ -67,6 +81,11 @@ class ScalarEventFile:
     first, so that the files hold everything the JSON file holds.
     """
     self.close()
+    if not available():
+      return
+    # pylint: disable=g-import-not-at-top
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
     existing = event_files(self.logdir, self.suffix)
     os.makedirs(self.logdir, exist_ok=True)
     # Viewers read a run's files in name order: events.out.tfevents.<second>.<host><suffix>;
@@ -86,6 +105,8 @@ class ScalarEventFile:
     file (without purging) if start() was not called."""
     if self._writer is None:
       self.start(purge_from=None)
+    if self._writer is None:  # no tensorboardX
+      return
     self._write_scalars(step, scalars)
     self._writer.flush()
 
@@ -95,6 +116,9 @@ class ScalarEventFile:
       self._writer = None
 
   def _write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    # pylint: disable=g-import-not-at-top
+    from tensorboardX import summary
+    from tensorboardX.proto.event_pb2 import Event
     wall_time = time.time()
     for tag, value in scalars.items():
       self._writer.write_event(Event(wall_time=wall_time, step=step,

@@ -73,6 +73,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "cosine"  # cosine | onecycle | constant, after warm-up.
   config.train.warmup_epochs = 1.0  # Linear warm-up from 0 to learning_rate.
   config.train.label_smoothing = 0.0  # 0 = plain cross-entropy.
+  # Lookahead around the optimiser (training/optim.py): every sync_period steps the slow
+  # weights move slow_step_size of the way to the fast ones, which restart from them.
+  config.train.lookahead = ml_collections.ConfigDict()
+  config.train.lookahead.sync_period = 0  # Steps between syncs (0 = no Lookahead).
+  config.train.lookahead.slow_step_size = 0.5  # Fraction of the way, in (0, 1].
   # Gumbel-softmax temperature of downsample='lps' in training (unused by other strategies;
   # evaluation always takes the hard argmax). See training/temperature.py.
   config.train.lps_temperature = ml_collections.ConfigDict()

@@ -19,6 +19,8 @@ integer rolls; fractional_shift with step=0.5, max_shift=None: all 64 x 64 half-
 the torus). With sampled grids (sample_pairs > 0) they are taken over the uniformly drawn
 points (GridResult.point_columns) only, so they over-estimate the adversarial values;
 `adversarial_summary` records which, and over what ('over', from GRID_DESCRIPTIONS).
+Both are formed from the per-image values (evaluate.per_image: per image, 1 if every grid
+point of the group is stable / right), like every other summary number.
 The gradient attack over continuous shifts (evaluate/attack.py) reports the same two numbers
 over the points it visited.
 Pure NumPy; Stat = {"mean", "stderr"} with the standard error over images (evaluate.metrics).
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluate import metrics
+from evaluate import metrics, per_image
 from evaluate.json_values import json_stat
 
 
@@ -58,9 +60,13 @@ def describe_grid(protocol_name: str, options: dict[str, Any], points: int,
   return describe(options, points) if describe else f"the full grid ({points} points)"
 
 
-def adversarial_summary(result: Any) -> dict[str, Any]:
+def adversarial_summary(result: Any, values: Any = None) -> dict[str, Any]:
   """The adversarial summary of one evaluate.grid.GridResult, JSON-able.
 
+  Args:
+    result: the GridResult (its grid description; its probabilities only if `values` is None).
+    values: the grid's evaluate.per_image.PerImage (stable_prediction and worst_case_accuracy
+      per image and group), or None to reduce result.probs.
   Returns:
     {"exhaustive": bool (full grid, not sampled pairs), "num_grid_points": G,
      "over": describe_grid(...), e.g. "every 0.5-pixel (raw image) circular shift of the
@@ -70,27 +76,29 @@ def adversarial_summary(result: Any) -> dict[str, Any]:
        per group: {"group": [...], "stable_prediction": {...}, "worst_case_accuracy": {...}}}
     Non-finite values (the standard error of one image) become None.
   """
+  if values is None:
+    values = per_image.reduce_grid(result, seed=0)
   columns = np.asarray(result.point_columns)
-  probs, labels = np.asarray(result.probs)[:, columns], np.asarray(result.labels)
   point_group = np.asarray(result.point_group)[columns]
+  several = len(np.unique(point_group)) > 1
   summary = {
       "exhaustive": not bool(result.sampled),
-      "num_grid_points": int(probs.shape[1]),
+      "num_grid_points": int(columns.shape[0]),
       "over": describe_grid(result.protocol_name, dict(result.protocol_options),
-                            int(probs.shape[1]), bool(result.sampled)),
-      "pooling": metrics.POOLING if len(np.unique(point_group)) > 1 else metrics.POOLING_ONE_GROUP,
-      "stable_prediction": json_stat(metrics.stable_prediction(probs, point_group, pool=True)),
-      "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels, point_group,
-                                                                   pool=True)),
+                            int(columns.shape[0]), bool(result.sampled)),
+      "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
+      "stable_prediction": json_stat(per_image.pooled_stat(values.values["stable_prediction"])),
+      "worst_case_accuracy": json_stat(per_image.pooled_stat(
+          values.values["worst_case_accuracy"])),
       "by_group": None,
   }
-  if len(np.unique(point_group)) > 1:
-    stable = metrics.stable_prediction(probs, point_group)
+  if several:
+    stable = per_image.group_stats(values.values["stable_prediction"], values.groups)
+    worst = per_image.group_stats(values.values["worst_case_accuracy"], values.groups)
     summary["by_group"] = {
         "group": stable["group"],
         "stable_prediction": json_stat(stable),
-        "worst_case_accuracy": json_stat(metrics.worst_case_accuracy(probs, labels,
-                                                                     point_group)),
+        "worst_case_accuracy": json_stat(worst),
     }
   return summary
 

@@ -33,13 +33,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate import grid as grid_engine
@@ -318,8 +316,7 @@ def run_attack(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
   worst_loss = np.full(num_images, -np.inf, np.float32)
   worst_shift = np.zeros((num_images, 2), np.float32)
   low = high = reference = None
-  for output, rows in tqdm(outputs, desc="shift_attack", unit="chunk", leave=False,
-                           file=sys.stdout, dynamic_ncols=True, disable=not progress):
+  for output, rows in grid_engine.progress_bar(outputs, "shift_attack", progress):
     count = rows.stop - rows.start
     # (with several processes, rows sharded over their devices are gathered first)
     output = {key: value[:count] for key, value in fetch(output).items()}

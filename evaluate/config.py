@@ -22,6 +22,8 @@ import ml_collections
 
 # How the evaluated test images are chosen (see evaluate.images.select_test_images).
 IMAGE_SELECTIONS = ("first", "random")
+# config.eval.dtype values besides the model dtypes (models.layers.DTYPES): the run's own.
+RUN_DTYPE = "model"
 # Keys of a protocol entry that are options of the evaluation, not of the protocol's factory
 # (module docstring).
 PROTOCOL_EVALUATION_OPTIONS = ("num_images",)
@@ -62,14 +64,21 @@ def default_eval_config() -> ml_collections.ConfigDict:
   # that fits max_chunk_bytes, else with a slice of its grid points); 0 = planned from
   # max_chunk_bytes.
   config.images_per_chunk = 0
-  # Memory bound, in bytes, of one chunk of (images x grid points), by the grid engine's
-  # estimate (evaluate.grid.bytes_per_grid_image: the sum of every intermediate value of
-  # transform + model per model input, no buffer reuse, so the real peak is a fraction of
-  # it). A grid larger than the bound is split into chunks of grid points: e.g. the 1024
-  # circular shifts of one image (~4.6 GiB for AlexNet width 64, ~14 GiB for
-  # alexnet_nostride) run in chunks of fewer shifts. Only a bound too small for one model
-  # input per device is an error, raised before any work.
+  # Memory bound, in bytes, of one chunk of (images x grid points) on one device: what the
+  # compiled chunk program needs by its own memory report (arguments, outputs, temporaries),
+  # or, where the backend gives no report, the grid engine's estimate
+  # (evaluate.grid.bytes_per_grid_image: every intermediate value, no buffer reuse, far
+  # above the real need). A grid larger than the bound is split into chunks of grid
+  # points: e.g. the 1024 circular shifts of one image run in chunks of fewer shifts. Only a
+  # bound too small for one model input per device (by the estimate) is an error, raised
+  # before any work. The host keeps per-image values, not the (images x grid points x
+  # classes) probabilities (evaluate.grid_summary).
   config.max_chunk_bytes = 2 * 1024**3
+  # Compute dtype of the evaluated model: 'float32' (a run trained with model.dtype=bfloat16
+  # is evaluated in float32: its params and BatchNorm statistics are float32, and "invariant
+  # up to float rounding" is then judged at float32 rounding), 'bfloat16', or 'model' (the
+  # run's config.model.dtype).
+  config.dtype = "float32"
   # Run this evaluation at the end of train.py (writes workdir/eval/ like `python -m evaluate`).
   config.run_after_training = False
   # Plots: how many images get a "jagged" curve of the correct class's probability versus
@@ -130,9 +139,22 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
   for name in ("num_images", "images_per_chunk", "num_jagged_images", "max_heatmap_sizes"):
     if int(config[name]) < 0:
       raise ValueError(f"config.eval.{name} must be >= 0, got {config[name]}")
+  from models.layers import DTYPES  # pylint: disable=g-import-not-at-top
+  if config.dtype != RUN_DTYPE and config.dtype not in DTYPES:
+    raise ValueError(f"config.eval.dtype must be {RUN_DTYPE!r} or one of "
+                     f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
   if int(config.max_chunk_bytes) <= 0:
     raise ValueError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
   return config
+
+
+def evaluated_model_options(model_config: Mapping[str, Any], eval_config) -> dict[str, Any]:
+  """The model options an evaluation builds: the run's `config.model` with the compute dtype
+  of `config.eval.dtype` (unchanged for 'model')."""
+  options = _as_dict(model_config)
+  if eval_config.get("dtype", RUN_DTYPE) != RUN_DTYPE:
+    options["dtype"] = eval_config.dtype
+  return options
 
 
 def protocol_num_images(entry: Mapping[str, Any] | ml_collections.ConfigDict,

@@ -1,7 +1,8 @@
 """ENGINES: how each kind of protocol is evaluated, looked up by the protocol's `kind`.
 
   'grid'    evaluate.protocols.Protocol (crop_shift, embed_*, circular_shift,
-            fractional_shift): the grid engine (evaluate.grid), its report entry
+            fractional_shift): the grid engine (evaluate.grid) reducing every chunk of
+            images as it arrives (evaluate.grid_summary), its report entry
             (evaluate.report.protocol_entry) and its figures (evaluate.figures).
   'attack'  evaluate.protocols.ShiftAttack (shift_attack): evaluate.attack.
 
@@ -22,7 +23,7 @@ import dataclasses
 from typing import Any, Callable
 
 from common.registry import Registry
-from evaluate import attack, figures, grid, per_image, report
+from evaluate import attack, figures, grid, grid_summary, per_image, report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +36,16 @@ class Engine:
 
 
 ENGINES: Registry[Engine] = Registry("evaluation engine")
-ENGINES.register("grid")(Engine(check_fits=grid.check_fits, run=grid.evaluate_grid,
-                                values=per_image.reduce_grid, entry=report.protocol_entry,
-                                figures=figures.plot_protocol))
+# The grid engine reduces each chunk of images as it arrives (evaluate.grid_summary): its
+# result is a SummarizedGrid, never the (images x grid points x classes) probabilities.
+ENGINES.register("grid")(Engine(
+    check_fits=grid.check_fits, run=grid_summary.evaluate_summarized,
+    values=lambda summarized, *, seed: summarized.summary.per_image,
+    entry=lambda summarized, *, protocol_type, seconds, seed, values: report.protocol_entry(
+        summarized.result, protocol_type=protocol_type, seconds=seconds, seed=seed,
+        summary=summarized.summary),
+    figures=lambda eval_dir, name, entry, summarized, *args: figures.plot_protocol(
+        eval_dir, name, entry, summarized.result, *args, summary=summarized.summary)))
 ENGINES.register("attack")(Engine(
     check_fits=attack.check_fits, run=attack.run_attack,
     values=lambda result, *, seed: attack.per_image_values(result),

@@ -22,8 +22,12 @@ def _is_position_grid(grid: Mapping[str, np.ndarray]) -> bool:
 
 def plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, protocol,
                   images: np.ndarray, image_indices: np.ndarray, class_names: Sequence[str],
-                  eval_config: ml_collections.ConfigDict) -> list[str]:
-  """The PNGs of one protocol: heat maps over (dx, dy) and jagged curves (full grids only)."""
+                  eval_config: ml_collections.ConfigDict, summary=None) -> list[str]:
+  """The PNGs of one protocol: heat maps over (dx, dy) and jagged curves (full grids only).
+
+  summary: the grid's evaluate.grid_summary.GridSummary with the jagged path's
+  probabilities (path_correct), for a result that holds no probabilities.
+  """
   paths = []
   per_point = entry.get("per_grid_point")
   if not per_point:
@@ -40,10 +44,13 @@ def plot_protocol(eval_dir: str, name: str, entry: Mapping[str, Any], result, pr
           title=f"{name} ({entry['type']}): accuracy, and P(top-1 change) of the "
                 f"{entry['options'].get('step', 'one')}-pixel "
                 f"{entry['options'].get('direction', '')} move from each grid point"))
-  if eval_config.num_jagged_images > 0:
+  has_path = result.probs is not None or (summary is not None
+                                          and summary.path_correct is not None)
+  if eval_config.num_jagged_images > 0 and has_path:
     curves, x_label, x_symbol = jagged.jagged_curves(
         result, protocol, entry["type"], images, image_indices, class_names,
-        eval_config.num_jagged_images)
+        eval_config.num_jagged_images,
+        path_correct=None if summary is None else summary.path_correct)
     if curves and len(curves[0]["x"]) >= 2:
       paths.append(plots.plot_jagged_curves(
           curves, os.path.join(eval_dir, f"{name}_jagged.png"), x_label=x_label,

@@ -7,11 +7,16 @@ into one batch sharded over the mesh's 'data' axis (as in training), runs the mo
 min and max of every logit over the chunk's points; the chunks are assembled into one
 (N, G, C) array of probabilities and into the logits' spread over each group
 (GridResult.logit_spread: how exact an invariance is; the logits are not kept). Chunks are
-sized from a memory bound (plan_chunks): several images with their whole grid when one image's
-grid fits, else one image and a slice of its grid points. A bound too small for even one model
-input per device is a ValueError raised before anything is compiled. Any number of images
-works on any number of devices: every chunk is padded (by repeating its last image or grid
-column, results discarded) to a multiple of the device count.
+sized from a memory bound per device (plan_chunks): several images with their whole grid when
+one image's grid fits, else one image and a slice of its grid points; the bytes a chunk needs
+come from the compiled chunk program's own memory report (plan_from_compiled), or, where the
+backend gives none, from an estimate traced without compiling (bytes_per_grid_image). A
+bound too small for even one model input per device is a ValueError raised before anything
+is compiled. Any number of images works on any number of devices: every chunk is padded (by
+repeating its last image or grid column, results discarded) to a multiple of the device
+count. With keep_probs=False the (N, G, C) array is never built: each chunk of images is
+handed to `on_rows` as soon as all its grid points are in (evaluate.grid_summary reduces it
+to per-image values), so the host holds one chunk at a time.
 
 `evaluate_grid_loop` is the reference: a plain Python loop over grid points, each a jitted
 forward pass of the transformed images. Both return the same GridResult (up to float
@@ -24,8 +29,10 @@ Usage:
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import importlib.util
 import math
 import sys
 from typing import Any, Callable
@@ -34,7 +41,6 @@ import jax
 import jax.extend  # jax.extend.core.(Closed)Jaxpr in jaxpr_value_bytes; not loaded by `import jax`
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
@@ -52,7 +58,8 @@ class GridResult:
   """Predictions of N images at G grid points.
 
   Attributes:
-    probs: (N, G, C) float32 softmax probabilities.
+    probs: (N, G, C) float32 softmax probabilities; None when evaluated with keep_probs=False
+      (the caller reduced each chunk of images: evaluate_grid's on_rows).
     labels: (N,) int32 true classes.
     protocol_name: the PROTOCOLS name; protocol_options: its JSON-able options.
     grid: key -> int32 grid parameters, shape (G,) for a full grid (shared by every image) or
@@ -68,6 +75,9 @@ class GridResult:
       points). 0 = exactly invariant on the grid. None when not computed (a GridResult
       built by hand); the engines always fill it.
     logit_groups: (K,) int32 the group of each column of logit_spread (sorted).
+    chunking: how evaluate_grid cut the grid (SizedChunks.description: images and points
+      per chunk, the bytes per device they were sized by and where that number came from);
+      None for a result built otherwise.
   """
   probs: np.ndarray
   labels: np.ndarray
@@ -81,6 +91,7 @@ class GridResult:
   point_columns: np.ndarray | None = None
   logit_spread: np.ndarray | None = None
   logit_groups: np.ndarray | None = None
+  chunking: dict[str, Any] | None = None
 
   def __post_init__(self):
     if self.point_columns is None:
@@ -89,11 +100,11 @@ class GridResult:
 
   @property
   def num_images(self) -> int:
-    return self.probs.shape[0]
+    return np.shape(self.labels)[0]
 
   @property
   def num_points(self) -> int:
-    return self.probs.shape[1]
+    return np.shape(self.point_group)[0]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -118,6 +129,12 @@ def _plan_grid(protocol: Protocol, num_images: int, seed: int) -> _PlannedGrid:
   return _PlannedGrid(per_image, dict(protocol.grid), protocol.pairs, protocol.pair_group,
                       protocol.point_group, False,
                       np.arange(protocol.num_points, dtype=np.int32))
+
+
+def planned_description(protocol: Protocol, num_images: int, seed: int) -> _PlannedGrid:
+  """What evaluate_grid's result will say about its grid (pairs, pair_group, point_group,
+  point_columns, grid, sampled) for these arguments, before it runs (for a GridSummarizer)."""
+  return _plan_grid(protocol, num_images, seed)
 
 
 def grid_size(protocol: Protocol) -> int:
@@ -239,13 +256,128 @@ def plan_chunks(num_images: int, points: int, bytes_per_input: int, max_chunk_by
   return ChunkPlan(images, _balanced(points, largest, point_step))
 
 
+# Chunks in flight: evaluate_grid fetches a chunk once this many later ones are dispatched,
+# so the devices keep working while the host reduces, and at most this many chunks' outputs
+# wait on the devices.
+_IN_FLIGHT = 2
+# The compiled memory may re-size the chunks only when it changes the planned number of
+# inputs per chunk by at least this factor (each re-size is one more compile).
+_RESIZE_FACTOR = 2.0
+
+
+def _variables_bytes(variables) -> int:
+  """Bytes of the model variables on one device (they are replicated)."""
+  return sum(int(np.prod(np.shape(leaf))) * np.dtype(leaf.dtype).itemsize
+             for leaf in jax.tree.leaves(variables))
+
+
+def compiled_bytes(compiled) -> int | None:
+  """What a compiled program needs on one device by its own memory report (arguments +
+  outputs + temporaries - aliased), or None where the backend gives no report."""
+  try:
+    stats = compiled.memory_analysis()
+  except (NotImplementedError, RuntimeError, AttributeError):
+    return None
+  if stats is None:
+    return None
+  total = (stats.argument_size_in_bytes + stats.output_size_in_bytes
+           + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+  return int(total) if total > 0 else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SizedChunks:
+  """The chunk shape evaluate_grid runs and its compiled program.
+
+  Attributes:
+    plan: the ChunkPlan.
+    compiled: the chunk program compiled for that shape (jax.stages.Compiled).
+    bytes_per_device: what one chunk needs on one device: the compiled program's memory
+      report, or the estimate (bytes_per_grid_image) where the backend gives none.
+    source: 'compiled' or 'estimate'.
+    compiles: how many chunk shapes were compiled to get here (1 or 2).
+  """
+  plan: ChunkPlan
+  compiled: Any
+  bytes_per_device: int
+  source: str
+  compiles: int
+
+  def description(self) -> dict[str, Any]:
+    """JSON-able: images, points, bytes_per_device, memory (source), compiles."""
+    return {"images": self.plan.images, "points": self.plan.points,
+            "bytes_per_device": int(self.bytes_per_device), "memory": self.source,
+            "compiles": self.compiles}
+
+
+def plan_from_compiled(chunk_fn, variables, per_image_grid: dict[str, np.ndarray],
+                       num_groups: int, num_images: int, estimate_per_input: int,
+                       max_chunk_bytes: int, images_per_chunk: int,
+                       shardings: MeshShardings) -> SizedChunks:
+  """Sizes the chunks from the compiled chunk program's own memory report, per device.
+
+  First the chunks are planned from `estimate_per_input` (bytes_per_grid_image: the sum of
+  every intermediate value, no buffer reuse, so usually far above the real need) and that
+  shape is compiled; its memory report then gives the real bytes per model input on one
+  device (beyond the replicated variables). If that re-plans the chunks by at least
+  _RESIZE_FACTOR (more inputs per chunk where the estimate was pessimistic, or fewer where
+  the report exceeds max_chunk_bytes), the new shape is compiled too and used if its own
+  report fits the bound. Where the backend gives no report, the estimate's plan stands.
+  A grid whose whole evaluation already fits one chunk is compiled once.
+
+  Raises:
+    ValueError: max_chunk_bytes too small for one model input per device (plan_chunks).
+  """
+  devices = shardings.num_devices
+  points = next(iter(per_image_grid.values())).shape[1]
+
+  def compile_for(plan: ChunkPlan):
+    replicated = shardings.replicated
+    grid = {key: jax.ShapeDtypeStruct(
+                (plan.images, plan.points),
+                jax.dtypes.canonicalize_dtype(np.asarray(values).dtype), sharding=replicated)
+            for key, values in per_image_grid.items()}
+    return chunk_fn.lower(
+        variables,
+        jax.ShapeDtypeStruct((plan.images, *IMAGE_SHAPE), jnp.uint8, sharding=replicated),
+        grid,
+        jax.ShapeDtypeStruct((plan.points, num_groups), jnp.bool_, sharding=replicated),
+    ).compile()
+
+  # Chunk-wide bytes per input such that inputs * it is the bytes on one device.
+  first = plan_chunks(num_images, points, -(-estimate_per_input // devices), max_chunk_bytes,
+                      images_per_chunk, devices)
+  compiled = compile_for(first)
+  measured = compiled_bytes(compiled)
+  if measured is None:
+    return SizedChunks(first, compiled, -(-first.inputs // devices) * estimate_per_input,
+                       "estimate", 1)
+  fixed = _variables_bytes(variables)
+  per_input = max(1, -(-(measured - fixed) * devices // first.inputs))  # on one device
+  room = max(max_chunk_bytes - fixed, 1)
+  try:
+    second = plan_chunks(num_images, points, -(-per_input // devices), room, images_per_chunk,
+                         devices)
+  except ValueError:
+    second = first
+  grows = second.inputs >= _RESIZE_FACTOR * first.inputs
+  if not (grows or measured > max_chunk_bytes) or second == first:
+    return SizedChunks(first, compiled, measured, "compiled", 1)
+  resized = compile_for(second)
+  resized_bytes = compiled_bytes(resized)
+  if resized_bytes is not None and (resized_bytes <= max_chunk_bytes
+                                    or measured > max_chunk_bytes):
+    return SizedChunks(second, resized, resized_bytes, "compiled", 2)
+  return SizedChunks(first, compiled, measured, "compiled", 2)
+
+
 def check_fits(protocol: Protocol, predict: PredictFn, variables, max_chunk_bytes: int,
                num_devices: int | None = None) -> int:
   """Raises ValueError if max_chunk_bytes cannot hold one model input per device (see
   plan_chunks); returns the bytes of one model input (bytes_per_grid_image)."""
   per_input = bytes_per_grid_image(predict, variables, protocol)
-  plan_chunks(1, grid_size(protocol), per_input, max_chunk_bytes, 0,
-              num_devices or jax.device_count())
+  devices = num_devices or jax.device_count()
+  plan_chunks(1, grid_size(protocol), -(-per_input // devices), max_chunk_bytes, 0, devices)
   return per_input
 
 
@@ -356,25 +488,36 @@ def validate_images(images: np.ndarray, labels: np.ndarray):
 
 
 def _result(probs, labels, protocol: Protocol, planned: _PlannedGrid,
-            logit_range: _LogitRange) -> GridResult:
+            logit_range: _LogitRange, chunking: dict[str, Any] | None = None) -> GridResult:
   return GridResult(probs=probs, labels=labels, protocol_name=protocol.name,
                     protocol_options=dict(protocol.options), grid=planned.grid,
                     pairs=planned.pairs, pair_group=planned.pair_group,
                     point_group=planned.point_group, sampled=planned.sampled,
                     point_columns=planned.point_columns, logit_spread=logit_range.spread(),
-                    logit_groups=logit_range.groups)
+                    logit_groups=logit_range.groups, chunking=chunking)
+
+
+def progress_bar(items: list, name: str, show: bool):
+  """`items`, behind a tqdm bar over them on stdout when `show` (and tqdm is installed)."""
+  if not show or importlib.util.find_spec("tqdm") is None:
+    return items
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm(items, desc=name, unit="chunk", leave=False, file=sys.stdout, dynamic_ncols=True)
 
 
 def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, labels: np.ndarray,
                   protocol: Protocol, *, shardings: MeshShardings | None = None,
                   images_per_chunk: int = 0, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-                  seed: int = 0, progress: bool = False) -> GridResult:
+                  seed: int = 0, progress: bool = False,
+                  on_rows: Callable[[slice, np.ndarray], None] | None = None,
+                  keep_probs: bool = True) -> GridResult:
   """Evaluates every image at every grid point with one jitted vmap per chunk.
 
   A chunk is (images x grid points), shaped by plan_chunks: several images with their whole
   grid when one image's grid fits max_chunk_bytes, else one image (or images_per_chunk) and a
   slice of the grid's columns. Every chunk has the same shape (the last ones padded), so the
-  jitted function compiles once.
+  jitted function compiles once, or twice when the compiled program's own memory report
+  (plan_from_compiled) re-sizes the chunks.
 
   Args:
     predict: predict(variables, images float (B, 32, 32, 3) pixel units) -> logits (B, C),
@@ -385,12 +528,19 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
     protocol: an evaluate.protocols.Protocol.
     shardings: runtime.mesh.MeshShardings (None = make_data_parallel_mesh()).
     images_per_chunk: images per jitted call (0 = planned from max_chunk_bytes).
-    max_chunk_bytes: memory bound (bytes) of one chunk, see bytes_per_grid_image.
+    max_chunk_bytes: memory bound (bytes) of one chunk's program on one device (compiled
+      memory report, else the estimate of bytes_per_grid_image).
     seed: seeds the per-image pairs of a protocol with sample_pairs > 0.
     progress: show a tqdm progress bar over the chunks on stdout (for a terminal).
+    on_rows: called as on_rows(rows, probs) with the (n, G, C) probabilities of images
+      `rows` at every grid column, once per chunk of images, in order (e.g.
+      evaluate.grid_summary.GridSummarizer.add): reduce them there.
+    keep_probs: False = the result holds no (N, G, C) probabilities (probs is None): the host
+      then holds one chunk of images' probabilities at a time, whatever N and G.
 
   Returns:
-    GridResult with probs (N, G, C) and logit_spread (N, groups).
+    GridResult with probs (N, G, C) (None if not keep_probs), logit_spread (N, groups) and
+    chunking (the chunk shape and the memory it was sized by).
 
   Raises:
     ValueError: bad shapes, or a max_chunk_bytes too small for one model input per device
@@ -401,42 +551,58 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
   num_images = images.shape[0]
   planned = _plan_grid(protocol, num_images, seed)
   points = planned.point_group.shape[0]
-  plan = plan_chunks(num_images, points, bytes_per_grid_image(predict, variables, protocol),
-                     max_chunk_bytes, images_per_chunk, shardings.num_devices)
-  chunk_probs = make_chunk_fn(predict, protocol, shardings.batch)
+  chunk_fn = make_chunk_fn(predict, protocol, shardings.batch)
+  estimate = bytes_per_grid_image(predict, variables, protocol)  # as check_fits estimates
   variables = jax.device_put(variables, shardings.replicated)
   logit_range = _LogitRange(num_images, planned.point_group)
-  # ((device probs (n, p, C), logit min and max (n, K, C)), image slice, point slice):
-  # fetched after everything is dispatched.
-  outputs = []
-  for start in range(0, num_images, plan.images):
-    stop = min(start + plan.images, num_images)
+  sized = plan_from_compiled(chunk_fn, variables, planned.per_image, len(logit_range.groups),
+                             num_images, estimate, max_chunk_bytes, images_per_chunk,
+                             shardings)
+  plan, chunk_probs = sized.plan, sized.compiled
+
+  def dispatch(start, stop, first, last):
     chunk_images = jax.device_put(pad_rows(images[start:stop], plan.images),
                                   shardings.replicated)
-    for first in range(0, points, plan.points):
-      last = min(first + plan.points, points)
-      chunk_grid = {
-          key: jax.device_put(pad_columns(pad_rows(np.asarray(values[start:stop, first:last]),
-                                                     plan.images), plan.points),
-                              shardings.replicated)
-          for key, values in planned.per_image.items()}
-      column_groups = jax.device_put(
-          logit_range.column_groups(slice(first, last), plan.points), shardings.replicated)
-      outputs.append((chunk_probs(variables, chunk_images, chunk_grid, column_groups),
-                      slice(start, stop), slice(first, last)))
-  probs = None
-  for (output, low, high), rows, columns in tqdm(
-      outputs, desc=protocol.name, unit="chunk", leave=False, file=sys.stdout,
-      dynamic_ncols=True, disable=not progress):
-    count = rows.stop - rows.start
-    # Waits for this chunk (the bar counts finished chunks); with several processes, the
-    # chunk's rows sharded over their devices are gathered first.
-    output, low, high = fetch((output, low, high))
-    if probs is None:
-      probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
-    probs[rows, columns] = output[:count, :columns.stop - columns.start]
-    logit_range.merge(rows, low[:count], high[:count])
-  return _result(probs, labels, protocol, planned, logit_range)
+    chunk_grid = {
+        key: jax.device_put(pad_columns(pad_rows(np.asarray(values[start:stop, first:last]),
+                                                   plan.images), plan.points),
+                            shardings.replicated)
+        for key, values in planned.per_image.items()}
+    column_groups = jax.device_put(
+        logit_range.column_groups(slice(first, last), plan.points), shardings.replicated)
+    return chunk_probs(variables, chunk_images, chunk_grid, column_groups)
+
+  chunks = [(slice(start, min(start + plan.images, num_images)),
+             slice(first, min(first + plan.points, points)))
+            for start in range(0, num_images, plan.images)
+            for first in range(0, points, plan.points)]
+  probs, rows_buffer = None, None
+  in_flight = collections.deque()  # (device outputs, rows, columns), at most _IN_FLIGHT
+  for index, (rows, columns) in enumerate(progress_bar(chunks, protocol.name, progress)):
+    in_flight.append((dispatch(rows.start, rows.stop, columns.start, columns.stop), rows,
+                      columns))
+    last_chunk = index + 1 == len(chunks)
+    while len(in_flight) > _IN_FLIGHT or (last_chunk and in_flight):
+      # The oldest chunk: waiting for it leaves the next ones running on the devices.
+      (output, low, high), done_rows, done_columns = in_flight.popleft()
+      count = done_rows.stop - done_rows.start
+      # Waits for this chunk; with several processes, the chunk's rows sharded over their
+      # devices are gathered first.
+      output, low, high = fetch((output, low, high))
+      output = output[:count, :done_columns.stop - done_columns.start]
+      if rows_buffer is None or rows_buffer[0] != done_rows:
+        rows_buffer = (done_rows, np.empty((count, points, output.shape[-1]), output.dtype))
+      rows_buffer[1][:, done_columns] = output
+      logit_range.merge(done_rows, low[:count], high[:count])
+      if done_columns.stop == points:  # every column of these images: hand them over
+        if on_rows is not None:
+          on_rows(done_rows, rows_buffer[1])
+        if keep_probs:
+          if probs is None:
+            probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
+          probs[done_rows] = rows_buffer[1]
+        rows_buffer = None
+  return _result(probs, labels, protocol, planned, logit_range, chunking=sized.description())
 
 
 # --- the reference loop -----------------------------------------------------------------------
@@ -473,8 +639,10 @@ def evaluate_grid_loop(predict: PredictFn, variables, images_uint8: np.ndarray,
   num_images = images.shape[0]
   planned = _plan_grid(protocol, num_images, seed)
   points = planned.point_group.shape[0]
-  plan = plan_chunks(num_images, 1, bytes_per_grid_image(predict, variables, protocol),
-                     max_chunk_bytes, 0, shardings.num_devices)  # raises if nothing fits
+  devices = shardings.num_devices
+  plan = plan_chunks(num_images, 1,  # raises if nothing fits
+                     -(-bytes_per_grid_image(predict, variables, protocol) // devices),
+                     max_chunk_bytes, 0, devices)
   chunk = (_round_up(min(images_per_chunk, num_images), shardings.num_devices)
            if images_per_chunk > 0 else plan.images)
   point_probs = make_point_fn(predict, protocol, shardings.batch)

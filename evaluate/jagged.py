@@ -48,14 +48,23 @@ def jagged_path(grid: Mapping[str, np.ndarray], pairs: np.ndarray,
 
 def jagged_curves(result, protocol, protocol_type: str, images: np.ndarray,
                   image_indices: np.ndarray, class_names: Sequence[str],
-                  count: int) -> tuple[list[dict], str, str]:
+                  count: int, path_correct: np.ndarray | None = None
+                  ) -> tuple[list[dict], str, str]:
   """Data for plots.plot_jagged_curves: the `count` images whose correct-class probability
-  varies most along the jagged path, with the transformed images at its max and min."""
+  varies most along the jagged path, with the transformed images at its max and min.
+
+  path_correct: (N, K) the correct class's probability at the path's columns
+  (evaluate.grid_summary.GridSummary.path_correct, for a result evaluated without keeping
+  its probabilities); None = read from result.probs.
+  """
   path, x, x_label, x_symbol = jagged_path(result.grid, np.asarray(result.pairs),
                                            protocol_type)
   labels = np.asarray(result.labels)
-  correct = np.take_along_axis(np.asarray(result.probs)[:, path, :],
-                               labels[:, None, None], axis=2)[..., 0]  # (N, K)
+  if path_correct is not None:
+    correct = np.asarray(path_correct)
+  else:
+    correct = np.take_along_axis(np.asarray(result.probs)[:, path, :],
+                                 labels[:, None, None], axis=2)[..., 0]  # (N, K)
   swing = correct.max(axis=1) - correct.min(axis=1)
   curves = []
   for row in np.argsort(-swing, kind="stable")[:count]:

@@ -211,13 +211,22 @@ def reduce_grid(result: Any, *, seed: int, consistency_samples: int = 16) -> Per
   draws = consistency_draws(layout, probs.shape[0], consistency_samples, seed)
   values = reduce_rows(probs, np.asarray(result.labels), layout, draws)
   if result.logit_spread is not None:
-    spread = np.full((probs.shape[0], len(layout.groups)), np.nan)
-    logit_groups = np.asarray(result.logit_groups)
-    present = np.isin(logit_groups, layout.groups)
-    spread[:, np.searchsorted(layout.groups, logit_groups[present])] = np.asarray(
-        result.logit_spread, np.float64)[:, present]
-    values["max_logit_change"] = spread
+    values["max_logit_change"] = logit_change_values(layout, result.logit_spread,
+                                                     result.logit_groups)
   return PerImage(groups=layout.groups, values=values)
+
+
+def logit_change_values(layout: GroupLayout, logit_spread: np.ndarray,
+                        logit_groups: np.ndarray) -> np.ndarray:
+  """(N, K) float64 max_logit_change per image and group of `layout` from the grid engine's
+  (N, groups) logit spread (GridResult.logit_spread, logit_groups); NaN for a group the
+  engine did not measure."""
+  logit_spread = np.asarray(logit_spread, np.float64)
+  spread = np.full((logit_spread.shape[0], len(layout.groups)), np.nan)
+  logit_groups = np.asarray(logit_groups)
+  present = np.isin(logit_groups, layout.groups)
+  spread[:, np.searchsorted(layout.groups, logit_groups[present])] = logit_spread[:, present]
+  return spread
 
 
 # --- summaries ------------------------------------------------------------------------------

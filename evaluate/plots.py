@@ -2,7 +2,9 @@
 
 Figures are built with `matplotlib.figure.Figure` and written by its Agg canvas: no pyplot,
 no global backend state, no display needed. Every function takes plain data (lists, NumPy
-arrays, the dicts of eval.json) and writes one PNG; none computes a metric.
+arrays, the dicts of eval.json) and writes one PNG; none computes a metric. matplotlib is
+imported when the first figure is drawn, not with this module (`available()` says whether
+it can be), so code that imports this module runs where matplotlib is not installed.
 
 Data shapes used below:
   Metric: {"mean": float, "stderr": float} (stderr: standard error over images, an error
@@ -16,16 +18,16 @@ Data shapes used below:
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+  from matplotlib.figure import Figure
 
 from common.atomic_files import atomic_write
 
@@ -36,8 +38,22 @@ _DPI = 110
 _MAX_LABELLED_TICKS = 12
 
 
+def available() -> bool:
+  """Whether matplotlib is installed (every plot needs it)."""
+  return importlib.util.find_spec("matplotlib") is not None
+
+
+def MaxNLocator(**options):  # pylint: disable=invalid-name
+  """matplotlib.ticker.MaxNLocator(**options), imported on first use."""
+  from matplotlib.ticker import MaxNLocator as locator  # pylint: disable=g-import-not-at-top
+  return locator(**options)
+
+
 def new_figure(width: float, height: float) -> Figure:
   """A blank figure (inches) with an Agg canvas and constrained layout; no pyplot state."""
+  # pylint: disable=g-import-not-at-top
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
   figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
   FigureCanvasAgg(figure)
   return figure
@@ -279,6 +295,7 @@ def plot_paired_differences(panels: Sequence[Mapping[str, Any]], path: str, *, t
     axis.grid(axis="x", alpha=0.3)
   for axis in axes[len(panels):]:
     axis.set_visible(False)
+  from matplotlib.lines import Line2D  # pylint: disable=g-import-not-at-top
   handles = [Line2D([], [], marker="o", linestyle="", color="gray", markersize=7,
                     label="interval excludes 0 (distinguishable)"),
              Line2D([], [], marker="o", linestyle="", color="gray", markerfacecolor="white",

@@ -56,7 +56,7 @@ from typing import Any, Optional
 import numpy as np
 
 from common.atomic_files import atomic_write, atomic_write_text
-from evaluate import adversarial, metrics, per_image
+from evaluate import adversarial, grid_summary, metrics, per_image
 from evaluate.json_values import finite_or_none, json_list, json_metric
 
 EVAL_JSON = "eval.json"
@@ -81,7 +81,7 @@ SAMPLING_NOTE = ("sampled: P(top-1 change) and MAC on K pairs per size drawn uni
 
 def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
                    consistency_samples: int = 16,
-                   values: Optional[per_image.PerImage] = None) -> dict[str, Any]:
+                   summary: Optional[grid_summary.GridSummary] = None) -> dict[str, Any]:
   """The JSON-able report entry of one protocol (module docstring).
 
   Every metric is summarised from the per-image values (evaluate.per_image: per image and
@@ -95,14 +95,16 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
     seconds: wall time of the grid evaluation.
     seed: seeds the random grid-point pairs of the consistency metric.
     consistency_samples: random pairs of grid points per image for the consistency metric.
-    values: per_image.reduce_grid(result, seed=seed, consistency_samples=...) when the
-      caller already has it (evaluate.run writes it to the per-image file); None = computed.
+    summary: the grid's evaluate.grid_summary.GridSummary when the caller has it (evaluate.run
+      builds it chunk by chunk while the grid is evaluated, and the result then holds no
+      probabilities); None = summarised from result.probs with `seed` and
+      `consistency_samples`.
   """
-  probs = np.asarray(result.probs)
   pairs = np.asarray(result.pairs)
   pair_group, point_group = np.asarray(result.pair_group), np.asarray(result.point_group)
-  if values is None:
-    values = per_image.reduce_grid(result, seed=seed, consistency_samples=consistency_samples)
+  if summary is None:
+    summary = grid_summary.summarize(result, seed=seed, consistency_samples=consistency_samples)
+  values = summary.per_image
   # The point metrics use the point columns (all of a full grid; the uniform draws when
   # sampled); every metric is pooled over the groups with equal weight.
   point_groups = point_group[np.asarray(result.point_columns)]
@@ -112,13 +114,13 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
       "options": result.protocol_options,
       "sampled": bool(result.sampled),
       "sampling": None,
-      "num_grid_points": int(probs.shape[1]),
+      "num_grid_points": int(point_group.shape[0]),
       "num_pairs": int(pairs.shape[0]),
       "seconds": float(seconds),
       "pooling": metrics.POOLING if several else metrics.POOLING_ONE_GROUP,
       "metrics": {name: json_metric(per_image.pooled_stat(values.values[name]))
                   for name in per_image.MEAN_METRICS},
-      "adversarial": adversarial.adversarial_summary(result),
+      "adversarial": adversarial.adversarial_summary(result, values),
       "max_logit_change": (None if result.logit_spread is None else
                            finite_or_none(metrics.max_logit_change(result.logit_spread))),
       "by_group": None,
@@ -146,8 +148,9 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
   if not result.sampled:
     entry["per_grid_point"] = {
         "grid": {key: json_list(values) for key, values in result.grid.items()},
-        "accuracy": json_list(metrics.accuracy_per_grid_point(probs, result.labels)),
-        "p_top1_change": json_list(change_per_grid_point(probs, pairs)),
+        "accuracy": json_list(summary.point_accuracy),
+        "p_top1_change": json_list(change_per_start_point(summary.pair_change, pairs,
+                                                          point_group.shape[0])),
     }
   return entry
 
@@ -178,9 +181,15 @@ def change_per_grid_point(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
   pairs whose first point is g; NaN where no pair starts at g. Weighted by the number of
   pairs per point, it averages to the protocol's P(top-1 change).
   """
+  return change_per_start_point(metrics.top1_changed(probs, pairs).mean(0), pairs,
+                                probs.shape[1])
+
+
+def change_per_start_point(changed: np.ndarray, pairs: np.ndarray,
+                           num_points: int) -> np.ndarray:
+  """(G,) change_per_grid_point from `changed` (P,), the fraction of images whose top-1
+  changes across each pair (evaluate.grid_summary.GridSummary.pair_change)."""
   pairs = np.asarray(pairs)
-  changed = metrics.top1_changed(probs, pairs).mean(0)  # (P,)
-  num_points = probs.shape[1]
   counts = np.bincount(pairs[:, 0], minlength=num_points)
   totals = np.bincount(pairs[:, 0], weights=changed, minlength=num_points)
   with np.errstate(invalid="ignore", divide="ignore"):

@@ -26,8 +26,8 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures, metrics, per_image, report
-from evaluate.config import protocol_num_images
+from evaluate import figures, metrics, per_image, plots, report
+from evaluate.config import evaluated_model_options, protocol_num_images
 from evaluate.engines import engine_of
 from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import protocol_image_rows, select_test_images
@@ -99,7 +99,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
   run_config = load_checkpoint_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
-  model = models.build_model(**run_config.model)
+  model = models.build_model(**evaluated_model_options(run_config.model, eval_config))
   built = build_protocols(eval_config.protocols)
   predict = make_predict_fn(model)
   shardings = make_data_parallel_mesh()
@@ -135,6 +135,10 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   if is_main:
     os.makedirs(eval_dir, exist_ok=True)
   entries, pictures, per_image_values = {}, [], {}
+  draw = plots.available()
+  if not draw:
+    say("note: matplotlib is not installed: no plots (eval.json, the CSVs and summary.md are "
+        "complete)")
   for index, (name, protocol) in enumerate(built.items(), 1):
     protocol_start = time.perf_counter()
     rows = subsets[name]
@@ -157,7 +161,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
         f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
         + (" (sampled)" if entry["sampled"] else ""))
-    if is_main:
+    if is_main and draw:
       pictures += engine.figures(eval_dir, name, entry, result, protocol, images[rows],
                                  image_indices[rows], data.class_names, eval_config)
     del result
@@ -182,7 +186,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
         os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
         labels=labels, clean_correct=clean_correct, protocols=per_image_values)
     tensorboard_events.write_eval_events(eval_dir, eval_report)
-    files["png"] = pictures + figures.plot_report(eval_dir, eval_report)
+    files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
     eval_report["files"] = files
     say(report.markdown_summary(eval_report))
     say(f"evaluation done in {format_duration(eval_report['seconds'])}; results in {eval_dir}")

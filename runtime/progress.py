@@ -4,14 +4,15 @@ otherwise (CI logs, files, pipes), so that logs stay readable and grep-able.
 On a terminal a bar over the training steps shows the rate, elapsed time, ETA and the latest
 loss / accuracy / images per second; the header, one line per evaluation (with the test
 accuracy) and the final line are printed above it. Elsewhere every log step prints one line:
-step, epoch, loss, accuracy, learning rate, speed and ETA. Durations are formatted by tqdm.
+step, epoch, loss, accuracy, learning rate, speed and ETA. Durations are formatted as tqdm
+formats them. tqdm is imported only for a bar on a terminal; without it (not installed),
+the lines are printed there too.
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Optional, TextIO
-
-from tqdm import tqdm
 
 
 def is_terminal(stream: Optional[TextIO] = None) -> bool:
@@ -21,9 +22,24 @@ def is_terminal(stream: Optional[TextIO] = None) -> bool:
   return bool(isatty and isatty())
 
 
+def bars_available() -> bool:
+  """Whether tqdm (the progress bars) is installed."""
+  return importlib.util.find_spec("tqdm") is not None
+
+
 def format_duration(seconds: float) -> str:
-  """'42s'-style durations as tqdm writes them: '00:42', '03:05', '1:02:03'."""
-  return tqdm.format_interval(max(int(seconds), 0))
+  """Durations as tqdm writes them: '00:42', '03:05', '1:02:03'."""
+  minutes, secs = divmod(max(int(seconds), 0), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _write_line(line: str, stream: TextIO) -> None:
+  """Prints `line` to `stream`, above a tqdm bar if one is showing."""
+  if "tqdm" in sys.modules:  # a bar may be showing: tqdm.write keeps it below the line
+    sys.modules["tqdm"].tqdm.write(line, file=stream)
+  else:
+    print(line, file=stream)
 
 
 def progress_line(record: dict, total_steps: int, eta_seconds: float) -> str:
@@ -40,7 +56,7 @@ def progress_line(record: dict, total_steps: int, eta_seconds: float) -> str:
 
 def print_progress(line: str, enabled: bool) -> None:
   if enabled:
-    tqdm.write(line, file=sys.stdout)  # above any progress bar; a plain print otherwise
+    _write_line(line, sys.stdout)  # above any progress bar; a plain print otherwise
     sys.stdout.flush()
 
 
@@ -62,10 +78,12 @@ class TrainProgress:
     self._step = initial_step
     self.enabled = enabled
     self.stream = sys.stdout if stream is None else stream
-    self.interactive = enabled and is_terminal(self.stream)
-    self._bar = (tqdm(total=total_steps, initial=initial_step, unit="step", file=self.stream,
-                      dynamic_ncols=True, desc=self._epoch_label()) if self.interactive
-                 else None)
+    self.interactive = enabled and is_terminal(self.stream) and bars_available()
+    self._bar = None
+    if self.interactive:
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", file=self.stream,
+                       dynamic_ncols=True, desc=self._epoch_label())
 
   def _epoch_label(self) -> str:
     epochs = -(-self.total_steps // self.steps_per_epoch)
@@ -97,7 +115,7 @@ class TrainProgress:
   def say(self, line: str) -> None:
     """Prints `line` (above the bar on a terminal)."""
     if self.enabled:
-      tqdm.write(line, file=self.stream)
+      _write_line(line, self.stream)
       self.stream.flush()
 
   def close(self) -> None:
@@ -110,5 +128,5 @@ class TrainProgress:
 def print_warning(line: str, enabled: bool) -> None:
   """'warning: <line>' on stderr (above any progress bar), if `enabled` (process 0)."""
   if enabled:
-    tqdm.write(f"warning: {line}", file=sys.stderr)
+    _write_line(f"warning: {line}", sys.stderr)
     sys.stderr.flush()

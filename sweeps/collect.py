@@ -435,6 +435,8 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
   error bars; the others (marked †) with ± the standard deviation over seeds (with one seed,
   per size, the standard error over images).
   """
+  if not plots.available():
+    return []  # matplotlib is not installed: summary.csv and summary.md only
   groups = group_results(results)
   summaries = intervals.summaries if intervals else {}
   fallback = [group for group, members in groups.items() if group not in summaries

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import models
-from evaluate import grid, metrics, protocols, report
+from evaluate import grid, grid_summary, metrics, protocols, report
 from runtime.accuracy import make_predict_fn
 
 # --- metrics on hand-made probabilities -------------------------------------------------------
@@ -223,7 +223,10 @@ def test_vmap_grid_equals_loop(small_alexnet, name, options):
     ("crop_shift", dict(sample_pairs=5), 0, 4),  # sampled, 10 points: 1 image x 4 points
 ])
 def test_vmap_with_grid_point_chunks_equals_loop(small_alexnet, name, options, images_per_chunk,
-                                                 inputs_per_chunk):
+                                                 inputs_per_chunk, monkeypatch):
+  # Chunks planned from the estimate (as where the backend gives no memory report), so that
+  # the grid really is cut into several, uneven chunks of grid points.
+  monkeypatch.setattr(grid, "compiled_bytes", lambda compiled: None)
   predict, variables = small_alexnet
   protocol = protocols.build_protocol(name, **options)
   points = grid.grid_size(protocol)
@@ -233,6 +236,8 @@ def test_vmap_with_grid_point_chunks_equals_loop(small_alexnet, name, options, i
   images, labels = _images(5, seed=1)
   vmapped = grid.evaluate_grid(predict, variables, images, labels, protocol,
                                images_per_chunk=images_per_chunk, max_chunk_bytes=bound, seed=2)
+  assert (vmapped.chunking["images"], vmapped.chunking["points"]) == (plan.images, plan.points)
+  assert vmapped.chunking["memory"] == "estimate"
   looped = grid.evaluate_grid_loop(predict, variables, images, labels, protocol, seed=2)
   assert vmapped.probs.shape == (5, points, 10)
   np.testing.assert_allclose(vmapped.probs, looped.probs, atol=2e-6)
@@ -249,8 +254,11 @@ def test_grid_too_large_for_memory_bound_fails_before_work(small_alexnet):
   assert grid.check_fits(protocol, predict, variables, max_chunk_bytes=one_input) == one_input
   with pytest.raises(ValueError, match="grid too large"):
     grid.check_fits(protocol, predict, variables, max_chunk_bytes=one_input - 1)
+  # The bound is per device: on two devices the smallest chunk (one input each) fits it too.
+  assert grid.check_fits(protocol, predict, variables, max_chunk_bytes=one_input,
+                         num_devices=2) == one_input
   with pytest.raises(ValueError, match="grid too large"):
-    grid.check_fits(protocol, predict, variables, max_chunk_bytes=one_input, num_devices=2)
+    grid.check_fits(protocol, predict, variables, max_chunk_bytes=one_input - 1, num_devices=2)
   with pytest.raises(ValueError, match="grid too large"):
     grid.evaluate_grid(predict, variables, images, labels, protocol,
                        max_chunk_bytes=one_input - 1)
@@ -320,3 +328,62 @@ def test_circular_nostride_model_is_exactly_shift_invariant_and_strided_is_not()
   assert summaries["alexnet"][0] > 0.1
   assert summaries["alexnet"][1] > 1e-2
   assert summaries["alexnet"][2] > 100 * report.FLOAT_ROUNDING_LOGITS
+
+
+def test_chunks_are_sized_by_the_compiled_programs_memory_report(small_alexnet):
+  predict, variables = small_alexnet
+  protocol = protocols.build_protocol("circular_shift", max_shift=3)  # 49 points
+  estimate = grid.bytes_per_grid_image(predict, variables, protocol)
+  bound = 6 * estimate  # the estimate allows 6 inputs per chunk
+  images, labels = _images(4, seed=3)
+  result = grid.evaluate_grid(predict, variables, images, labels, protocol,
+                              max_chunk_bytes=bound)
+  chunking = result.chunking
+  # The estimate assumes no buffer reuse; the compiled program needs far less per input, so
+  # its own report allows chunks of at least twice as many inputs, still within the bound.
+  assert chunking["memory"] == "compiled" and chunking["compiles"] == 2
+  assert chunking["images"] * chunking["points"] >= 12
+  assert chunking["bytes_per_device"] <= bound
+  looped = grid.evaluate_grid_loop(predict, variables, images, labels, protocol)
+  np.testing.assert_allclose(result.probs, looped.probs, atol=2e-6)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("embed_shift", dict(sizes=[28, 29])),
+    ("crop_shift", dict(sample_pairs=3)),
+])
+def test_chunk_by_chunk_summary_equals_the_summary_of_all_probabilities(small_alexnet, name,
+                                                                        options, monkeypatch):
+  monkeypatch.setattr(grid, "compiled_bytes", lambda compiled: None)  # small chunks, below
+  predict, variables = small_alexnet
+  protocol = protocols.build_protocol(name, **options)
+  images, labels = _images(5, seed=4)
+  full = grid.evaluate_grid(predict, variables, images, labels, protocol, seed=1)
+  path = None if protocol.sample_pairs else np.arange(0, protocol.num_points, 3)
+  expected = grid_summary.summarize(full, seed=1, path=path)
+  summarizer = grid_summary.GridSummarizer(grid.planned_description(protocol, 5, 1), labels,
+                                           seed=1, path=path)
+  bound = 3 * grid.bytes_per_grid_image(predict, variables, protocol)  # 3 inputs per chunk
+  streamed = grid.evaluate_grid(predict, variables, images, labels, protocol, seed=1,
+                                max_chunk_bytes=bound, images_per_chunk=2,
+                                on_rows=summarizer.add, keep_probs=False)
+  assert streamed.probs is None and streamed.chunking["points"] < grid.grid_size(protocol)
+  summary = summarizer.finish(streamed.logit_spread, streamed.logit_groups)
+  # Equal up to float rounding (other chunk shapes: other batch sizes in the model).
+  for metric, values in expected.per_image.values.items():
+    np.testing.assert_allclose(summary.per_image.values[metric], values, rtol=1e-4,
+                               atol=1e-5, err_msg=metric)
+  np.testing.assert_allclose(summary.point_accuracy, expected.point_accuracy)
+  np.testing.assert_allclose(summary.pair_change, expected.pair_change)
+  if path is not None:
+    np.testing.assert_allclose(summary.path_correct, expected.path_correct, atol=2e-6)
+  # The report entry from the chunked summary equals the one from all the probabilities.
+  entry = report.protocol_entry(streamed, protocol_type=name, seconds=0.0, seed=1,
+                                summary=summary)
+  reference = report.protocol_entry(full, protocol_type=name, seconds=0.0, seed=1)
+  for metric, value in reference["metrics"].items():
+    assert entry["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-6,
+                                                     nan_ok=True), metric
+  assert entry["adversarial"] == reference["adversarial"]
+  with pytest.raises(ValueError, match="no probabilities"):
+    grid_summary.summarize(streamed, seed=1)

@@ -1,8 +1,11 @@
 """Optimisers and learning-rate schedules, looked up by name from `config.train`.
 
 All schedules are functions of the optimiser step (an int) returning the learning rate.
+Any optimiser can be wrapped in Lookahead (Zhang et al. 2019) by `config.train.lookahead`.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +66,61 @@ def adamw(schedule: optax.Schedule, train: ml_collections.ConfigDict) -> optax.G
   return optax.adamw(schedule, weight_decay=train.weight_decay, mask=_decay_mask)
 
 
+class LookaheadState(NamedTuple):
+  """inner: the wrapped optimiser's state; slow: the slow weights (a copy of the params
+  tree); count: int32 scalar, optimiser steps taken."""
+  inner: optax.OptState
+  slow: optax.Params
+  count: jax.Array
+
+
+def lookahead(inner: optax.GradientTransformation, sync_period: int, slow_step_size: float,
+              total_steps: int) -> optax.GradientTransformation:
+  """Lookahead (Zhang et al. 2019) around `inner`, as one optax transformation.
+
+  The params are the fast weights, updated by `inner` at every step. Every `sync_period`
+  steps, and at step `total_steps` (so that a run ends on the slow weights), the slow
+  weights move towards the fast ones, slow += slow_step_size * (fast - slow), and the fast
+  weights are reset to them. The params tree is unchanged (no LookaheadParams), so the
+  model, its checkpoints' params and its evaluation need nothing new.
+  """
+  if sync_period < 1 or not 0.0 < slow_step_size <= 1.0:
+    raise ValueError(f"lookahead needs sync_period >= 1 and 0 < slow_step_size <= 1, got "
+                     f"{sync_period} and {slow_step_size}")
+
+  def init(params):
+    return LookaheadState(inner.init(params), jax.tree.map(jnp.copy, params),
+                          jnp.zeros((), jnp.int32))
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("lookahead needs the params in update()")
+    updates, inner_state = inner.update(updates, state.inner, params)
+    fast = optax.apply_updates(params, updates)
+    count = state.count + 1
+    sync = (count % sync_period == 0) | (count == total_steps)
+    slow = jax.tree.map(lambda s, f: jnp.where(sync, s + slow_step_size * (f - s), s),
+                        state.slow, fast)
+    new_params = jax.tree.map(lambda s, f: jnp.where(sync, s, f), slow, fast)
+    updates = jax.tree.map(lambda n, p: (n - p).astype(p.dtype), new_params, params)
+    return updates, LookaheadState(inner_state, slow, count)
+
+  return optax.GradientTransformation(init, update)
+
+
+def check_lookahead_config(train: ml_collections.ConfigDict) -> None:
+  """Raises ValueError for an impossible config.train.lookahead (before any data loads)."""
+  settings = train.get("lookahead")
+  if settings is None:
+    return
+  if int(settings.sync_period) < 0:
+    raise ValueError(f"config.train.lookahead.sync_period must be >= 0 (0 = off), got "
+                     f"{settings.sync_period}")
+  if int(settings.sync_period) > 0 and not 0.0 < float(settings.slow_step_size) <= 1.0:
+    raise ValueError(f"config.train.lookahead.slow_step_size must be in (0, 1], got "
+                     f"{settings.slow_step_size}")
+
+
 def build_optimizer(train: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int):
   """Builds the optimiser and its schedule from `config.train`.
 
@@ -72,4 +130,8 @@ def build_optimizer(train: ml_collections.ConfigDict, total_steps: int, steps_pe
   warmup_steps = int(round(train.warmup_epochs * steps_per_epoch))
   schedule = SCHEDULES.get(train.schedule)(train.learning_rate, total_steps, warmup_steps)
   tx = OPTIMIZERS.get(train.optimizer)(schedule, train)
+  check_lookahead_config(train)
+  settings = train.get("lookahead")
+  if settings is not None and int(settings.sync_period) > 0:
+    tx = lookahead(tx, int(settings.sync_period), float(settings.slow_step_size), total_steps)
   return tx, schedule

@@ -25,6 +25,7 @@ AugmentFn = Callable[..., jax.Array]
 _PERMUTATION_STREAM = 1
 _AUGMENT_STREAM = 2
 _LPS_STREAM = 3  # Gumbel noise of learnable downsampling (models.uses_temperature)
+_EXAMPLE_STREAM = 4  # per-example keys, fixed for the run (augment.ExampleAwarePolicy)
 
 
 def epoch_permutation(root_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
@@ -36,6 +37,12 @@ def epoch_permutation(root_key: jax.Array, epoch: jax.Array, num_examples: int) 
 def augment_key(root_key: jax.Array, step: jax.Array) -> jax.Array:
   """The key from which step `step`'s per-example augmentation keys are split."""
   return jax.random.fold_in(jax.random.fold_in(root_key, _AUGMENT_STREAM), step)
+
+
+def example_keys(root_key: jax.Array, indices: jax.Array) -> jax.Array:
+  """(B,) keys of the training examples `indices` (int32 (B,)), the same in every epoch."""
+  base = jax.random.fold_in(root_key, _EXAMPLE_STREAM)
+  return jax.vmap(lambda index: jax.random.fold_in(base, index))(indices)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int,
@@ -133,13 +140,23 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, augment:
     batch_images = jnp.take(images, indices, axis=0).astype(jnp.float32)
     batch_labels = jnp.take(labels, indices, axis=0)
     key = augment_key(root_key, state.step)
+    context = {}
     if getattr(augment, "needs_loss", False):
-      loss_fn = make_candidate_loss_fn(model, state, batch_labels, num_classes=num_classes,
-                                       label_smoothing=label_smoothing)
-      batch_images = augment(key, batch_images, loss_fn=loss_fn)
-    else:
-      batch_images = augment(key, batch_images)
+      context["loss_fn"] = make_candidate_loss_fn(
+          model, state, batch_labels, num_classes=num_classes, label_smoothing=label_smoothing)
+    if getattr(augment, "needs_examples", False):
+      context.update(example_keys=example_keys(root_key, indices),
+                     epoch=state.step // steps_per_epoch)
+    batch_images = augment(key, batch_images, **context)
     lps_key = jax.random.fold_in(jax.random.fold_in(root_key, _LPS_STREAM), state.step)
     return update(state, normalize(batch_images), batch_labels, lps_key)
 
   return train_step
+
+
+def jit_train_step(train_step, replicated: jax.sharding.Sharding):
+  """`jax.jit` of a make_train_step function as the training loop runs it: the state
+  (argument 0) is donated, so its buffers are reused for the new state instead of being
+  copied (on every backend that supports donation, CPU included), and the new state is
+  replicated over the mesh. Lower and compile it with the first step's arguments."""
+  return jax.jit(train_step, donate_argnums=0, out_shardings=replicated)

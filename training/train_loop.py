@@ -29,9 +29,9 @@ from data.constants import IMAGE_SHAPE
 from runtime import checkpointing, numerics, progress, resume_config, run_files
 from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
 from runtime.mesh import check_divisible, make_data_parallel_mesh, put_replicated
-from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer
+from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, check_lookahead_config
 from training.state import TrainState
-from training.steps import epoch_permutation, make_train_step
+from training.steps import epoch_permutation, jit_train_step, make_train_step
 from training.temperature import (build_temperature_schedule, check_temperature_config,
                                   temperature_config)
 
@@ -62,6 +62,7 @@ def _validate_train_config(train: ml_collections.ConfigDict) -> None:
   if train.num_epochs <= 0 and train.num_steps <= 0:
     raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
   check_temperature_config(temperature_config(train))
+  check_lookahead_config(train)
 
 
 def _check_state_finite(state: TrainState, last_saved: int | None) -> None:
@@ -137,7 +138,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   tx, schedule = build_optimizer(train_cfg, total_steps, steps_per_epoch)
 
   # Train state, replicated on every device; restored if the workdir has a checkpoint.
-  root_key = jax.random.key(config.seed)
+  # On every device (replicated), like the state: a key on one device would be copied to
+  # the others at every step (the step's transfer guard refuses that).
+  seed = int(config.seed)
+  root_key = jax.jit(lambda: jax.random.key(seed), out_shardings=shardings.replicated)()
   init_key = jax.random.fold_in(root_key, _INIT_STREAM)
 
   def init_state(key):
@@ -192,7 +196,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   permutation_fn = jax.jit(epoch_permutation, static_argnums=2,
                            out_shardings=shardings.replicated)
   first_permutation = permutation_fn(root_key, 0, num_train)
-  train_step = jax.jit(step_fn, donate_argnums=0, out_shardings=shardings.replicated).lower(
+  train_step = jit_train_step(step_fn, shardings.replicated).lower(
       state, root_key, train_images, train_labels, first_permutation).compile()
   reset_metrics = jax.jit(TrainState.reset_metrics, donate_argnums=0,
                           out_shardings=shardings.replicated)
@@ -220,7 +224,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
     permutation = permutation_fn(root_key, epoch, num_train)
     epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
     while step < epoch_end:
-      state = train_step(state, root_key, train_images, train_labels, permutation)
+      # Every argument is already on the device: a host transfer here is a bug (an argument
+      # that became a host array, a Python number), and fails at once instead of slowing
+      # every step (tests/test_accel.py).
+      with jax.transfer_guard("disallow"):
+        state = train_step(state, root_key, train_images, train_labels, permutation)
       step += 1
       reporter.step()
       record = {}
