@@ -104,7 +104,13 @@ class Options:
 
 def _tiny_scale(base: ml_collections.ConfigDict) -> None:
   # The AlexNet-style net (stride, or the member's downsampling) is the cheapest to compile.
+  import models  # pylint: disable=g-import-not-at-top
   base.model.name = "alexnet"
+  # Options of the sweep's own model that the AlexNet-style net does not take (e.g. the
+  # ResNet block options of beyond_blurpool's base).
+  accepted = models.model_options("alexnet")
+  for option in [key for key in base.model.keys() if key != "name" and key not in accepted]:
+    del base.model[option]
   base.data.source = "synthetic"
   base.data.synthetic_train_size = 256
   base.data.synthetic_test_size = 64
