@@ -1,7 +1,30 @@
-"""Shared test fixtures: a tiny config that trains in seconds on synthetic data."""
+"""Shared test fixtures: a tiny config that trains in seconds on synthetic data.
+
+The whole test session, subprocesses included (they inherit the environment), shares one
+persistent JAX compilation cache in a temporary directory: many tests compile the same tiny
+programs, and XLA's compile time is most of this suite's time on a CPU. The cache only
+returns what compiling would have produced (same program, same executable), and is removed at
+the end of the session. A cache directory already set in the environment is kept.
+"""
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import textwrap
+
+
+def _share_compilation_cache() -> None:
+  if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  directory = tempfile.mkdtemp(prefix="cifar_invariance_test_jax_cache_")
+  atexit.register(shutil.rmtree, directory, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = directory
+  # Cache every program, however quickly it compiled (the default skips those under 1 s).
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+
+
+_share_compilation_cache()
 
 import pytest
 
