@@ -53,3 +53,51 @@ def apply_cpu_scale(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   config.eval.num_images = CPU_EVAL_IMAGES
   config.eval.num_jagged_images = 2
   return config
+
+
+# Settings of the ':cpu_seeds' variants of the three headline sweeps (figure 11, the BlurPool
+# filters, beyond BlurPool): the multi-seed study RESULTS.md reports, every member trained with
+# each of STUDY_SEEDS, the three sweeps together in about 2 hours of a 2-core CPU. Smaller runs
+# than ':cpu' (which trains one seed on 20000 images for 3 epochs) buy the seeds; the
+# comparisons are paired differences with intervals over seeds and images (evaluate/bootstrap.py).
+STUDY_SEEDS = (0, 1, 2)  # Training seeds per member.
+STUDY_TRAIN_SUBSET = 5000  # Training images, of 50000 (a class-balanced prefix).
+STUDY_EPOCHS = 2.0  # Passes over that subset (78 steps of 128 images).
+STUDY_EVAL_IMAGES = 200  # Test images drawn for the evaluation (config.eval.num_images).
+STUDY_SAMPLE_PAIRS = 8  # Random pairs (and positions) per image and size, sampled protocols.
+# Test images per protocol (each a nested subset of the STUDY_EVAL_IMAGES, evaluate/config.py):
+# the cheap sampled protocols on all of them, the costlier ones (6 sizes of embed_black, full
+# grids: 1024 rolls, 81 quarter-pixel points, the adversary's 1000+ forward passes) on fewer.
+# Protocols not named: every image.
+STUDY_PROTOCOL_IMAGES = {
+    "embed_black": 100,
+    "circular": 20,  # Only where it is the full grid of 1024 rolls (beyond_blurpool).
+    "fractional_quarter": 40,
+    "fractional_quarter_band_limited": 40,
+    "fractional_half": 100,  # Sampled pairs on the half-pixel torus in the study.
+    "fractional_half_band_limited": 100,
+    "shift_attack": 10,
+}
+
+
+def apply_cpu_study_scale(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a run config in place to the multi-seed study scale above: the CPU scale's model
+  widths, batch and learning rates, STUDY_TRAIN_SUBSET images for STUDY_EPOCHS, and the
+  evaluation's image counts; sampled protocols draw STUDY_SAMPLE_PAIRS pairs, and the
+  half-pixel torus is sampled instead of exhaustive (its worst case is then an upper bound)."""
+  apply_cpu_scale(config)
+  config.data.train_subset = STUDY_TRAIN_SUBSET
+  config.train.num_epochs = STUDY_EPOCHS
+  config.train.warmup_epochs = 0.25
+  config.train.log_every_steps = 20
+  config.train.checkpoint_every_steps = 50
+  config.eval.num_images = STUDY_EVAL_IMAGES
+  for name, entry in config.eval.protocols.items():
+    if "sample_pairs" in entry and entry.sample_pairs:
+      entry.sample_pairs = STUDY_SAMPLE_PAIRS
+    if name.startswith("fractional_half"):
+      entry.sample_pairs = STUDY_SAMPLE_PAIRS
+    exhaustive_circular = name == "circular" and not entry.get("sample_pairs", 0)
+    if name in STUDY_PROTOCOL_IMAGES and (name != "circular" or exhaustive_circular):
+      entry.num_images = STUDY_PROTOCOL_IMAGES[name]
+  return config

@@ -135,6 +135,37 @@ def test_every_shipped_sweep_config_expands_and_validates(name):
     assert len({m.group for m in members}) >= 2, name
 
 
+STUDY_SWEEPS = ("stride_vs_nostride", "blurpool_filters", "beyond_blurpool")
+
+
+@pytest.mark.parametrize("name", STUDY_SWEEPS)
+def test_the_multi_seed_study_expands_every_member_with_every_seed(name):
+  """The ':cpu_seeds' study of RESULTS.md: every member with each of the study's seeds, at the
+  study scale, its per-protocol image counts within the evaluation's (validated)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from configs import scales  # pylint: disable=g-import-not-at-top
+  from sweeps.runner import validate_members  # pylint: disable=g-import-not-at-top
+  module = importlib.import_module(f"configs.sweeps.{name}")
+  members = expand_sweep(module.get_config("cpu_seeds"))
+  validate_members(members, evaluate=True)
+  groups = {m.group for m in members}
+  assert len(members) == len(groups) * len(scales.STUDY_SEEDS) and len(groups) >= 3
+  for member in members:
+    config = member.config
+    assert config.data.train_subset == scales.STUDY_TRAIN_SUBSET
+    assert config.train.num_epochs == scales.STUDY_EPOCHS
+    assert config.eval.num_images == scales.STUDY_EVAL_IMAGES
+    for protocol_name, entry in config.eval.protocols.items():
+      assert entry.get("num_images", 0) <= config.eval.num_images
+      if entry.get("sample_pairs", 0):  # sampled protocols draw the study's number of pairs
+        assert entry.sample_pairs == scales.STUDY_SAMPLE_PAIRS, protocol_name
+  circular = members[0].config.eval.protocols.get("circular")
+  if circular is not None:  # a full grid of rolls runs on fewer images, sampled rolls on all
+    assert ("num_images" in circular) == (not circular.get("sample_pairs", 0))
+  with pytest.raises(ValueError, match="cpu_seeds"):
+    module.get_config("gpu")
+
+
 def test_beyond_blurpool_protocols_and_augmentation_validate():
   """configs/sweeps/beyond_blurpool.py: its protocols, members and their settings."""
   import augment  # pylint: disable=g-import-not-at-top

@@ -2,6 +2,8 @@
 
   python sweep.py --config configs/sweeps/blurpool_filters.py --workdir runs/blurpool
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blurpool_cpu
+  python sweep.py --config configs/sweeps/blurpool_filters.py:cpu_seeds --workdir runs/blurpool_seeds
+':cpu_seeds' is the multi-seed study of RESULTS.md (configs/scales.py, apply_cpu_study_scale).
 Members: ResNet-20 (configs/blurpool.py) whose every subsampling is "op at stride 1, then a
 binomial blur of blur_size taps (reflect-padded, Zhang's default), then subsample" (Zhang
 2019); blur_size 1 is no blur, i.e. exactly the plain strided network (every op at its
@@ -18,17 +20,21 @@ from configs import blurpool, scales
 from sweeps import default_sweep_config
 
 BLUR_SIZES = (1, 3, 5, 7)  # Binomial filter taps; 1 = no blur (exactly the strided network).
+STUDY_BLUR_SIZES = (1, 3, 5)  # The ':cpu_seeds' study's filters (issue 18: the three per seed).
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale) or 'cpu'."""
-  if arg not in ("", "cpu"):
-    raise ValueError(f"configs/sweeps/blurpool_filters.py takes '' or 'cpu', got {arg!r}")
+  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md)."""
+  if arg not in ("", "cpu", "cpu_seeds"):
+    raise ValueError(f"configs/sweeps/blurpool_filters.py takes '', 'cpu' or 'cpu_seeds', "
+                     f"got {arg!r}")
   base = blurpool.get_config()
   base.eval.protocols = scales.paper_protocols(sample_pairs=32)
   if arg == "cpu":
     scales.apply_cpu_scale(base)
+  elif arg == "cpu_seeds":
+    scales.apply_cpu_study_scale(base)
   sweep = default_sweep_config(base)
-  sweep.product = [("model.blur_size", BLUR_SIZES)]
-  sweep.seeds = (0,) if arg == "cpu" else (0, 1, 2)
+  sweep.product = [("model.blur_size", STUDY_BLUR_SIZES if arg == "cpu_seeds" else BLUR_SIZES)]
+  sweep.seeds = (0,) if arg == "cpu" else scales.STUDY_SEEDS  # (0, 1, 2) at full scale too
   return sweep
