@@ -1,0 +1,49 @@
+"""scripts/paired_table.py: RESULTS.md's tables from a paired.json, every number as written."""
+import json
+
+import pytest
+
+from scripts import paired_table
+
+
+def _result(a, b, low, high):
+  return dict(a=a, b=b, diff=b - a, ci_low=low, ci_high=high,
+              distinguishable=not low <= 0.0 <= high, a_ci_low=a - 0.01, a_ci_high=a + 0.01,
+              b_ci_low=b - 0.01, b_ci_high=b + 0.01)
+
+
+def _paired():
+  def pair(b, planted):
+    return dict(a="stride", b=b, n_images=50, clean_accuracy=_result(0.4, 0.41, -0.02, 0.04),
+                protocols=dict(circular=dict(n_images=20, metrics=dict(
+                    p_top1_change=_result(0.1, 0.1 + planted, planted - 0.01, planted + 0.01)
+                    if planted else _result(0.1, 0.1, -0.02, 0.02)))))
+  return dict(baseline="stride", pairs=[pair("aps", -0.1), pair("blur", 0.0)])
+
+
+def test_distinguishable_differences_are_bold_and_the_others_marked_indistinguishable():
+  lines = paired_table.paired_table(_paired()).splitlines()
+  assert lines[0] == ("| member | untransformed accuracy (50 images) | circular (20 images) |")
+  assert lines[2] == "| `stride` (baseline) | 0.400 [0.390, 0.410] | 0.100 [0.090, 0.110] |"
+  assert "0.000, Δ **-0.100 [-0.110, -0.090]**" in lines[3]  # planted: found
+  assert "0.100, Δ +0.000 [-0.020, +0.020] ≈" in lines[4]  # none planted: not ranked
+  assert lines[3].count("≈") == 1  # the accuracy difference's interval holds 0
+
+
+@pytest.mark.parametrize("option, message", [
+    (dict(metric="stable"), "unknown metric 'stable'; paired.json has"),
+    (dict(protocols=["crop"]), r"unknown protocol\(s\) \['crop'\]; paired.json has"),
+])
+def test_unknown_names_fail_and_list_the_valid_ones(option, message):
+  with pytest.raises(ValueError, match=message):
+    paired_table.paired_table(_paired(), **option)
+
+
+def test_the_command_prints_the_table_and_exits_2_on_bad_input(tmp_path, capsys):
+  path = tmp_path / "paired.json"
+  path.write_text(json.dumps(_paired()))
+  assert paired_table.main([str(path), "--protocols=circular"]) == 0
+  assert "`aps`" in capsys.readouterr().out
+  assert paired_table.main([str(tmp_path / "missing.json")]) == 2
+  assert paired_table.main([str(path), "--metric=nope"]) == 2
+  assert "unknown metric" in capsys.readouterr().err
