@@ -30,10 +30,11 @@ AUGMENTATIONS = {
 
 
 def get_config(arg: str = "downsize_embed"):
-  """arg: an AUGMENTATIONS name, optionally followed by ',cpu' for the CPU scale."""
+  """arg: an AUGMENTATIONS name, optionally followed by ',cpu' for the CPU scale or
+  ',cpu_seeds' for the multi-seed study's scale (configs/scales.py)."""
   augmentation, *rest = arg.split(",")
-  if augmentation not in AUGMENTATIONS or rest not in ([], ["cpu"]):
-    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,cpu]' with "
+  if augmentation not in AUGMENTATIONS or rest not in ([], ["cpu"], ["cpu_seeds"]):
+    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,cpu|,cpu_seeds]' with "
                      f"<augmentation> one of {sorted(AUGMENTATIONS)}, got {arg!r}")
   config = resnet18.get_config()
   config.augment.policies = AUGMENTATIONS[augmentation]
@@ -44,5 +45,6 @@ def get_config(arg: str = "downsize_embed"):
   config.eval.run_after_training = True  # Evaluate right after training (writes eval/).
   if rest:
     config.model.name = "resnet20"  # ResNet-18 is too slow for a CPU.
-    scales.apply_cpu_scale(config)
+    scale = {"cpu": scales.apply_cpu_scale, "cpu_seeds": scales.apply_cpu_study_scale}[rest[0]]
+    scale(config)
   return config

@@ -2,6 +2,8 @@
 
   python sweep.py --config configs/sweeps/fig10_augmentation.py --workdir runs/fig10
   python sweep.py --config configs/sweeps/fig10_augmentation.py:cpu --workdir runs/fig10_cpu
+  python sweep.py --config configs/sweeps/fig10_augmentation.py:cpu_seeds --workdir runs/fig10_seeds
+':cpu_seeds' is the multi-seed study of RESULTS.md (configs/scales.py, apply_cpu_study_scale).
 Members: no augmentation, downsize_embed (sizes 16-32 on black), upscale_crop (1x-2x); each
 trained as configs/fig10_augmentation.py and evaluated with its protocols. The collected
 sensitivity_vs_size_embed_black.png is the figure (P(top-1 change), MAC, accuracy versus
@@ -15,10 +17,11 @@ from sweeps import default_sweep_config
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale) or 'cpu'."""
-  scale = ",cpu" if arg == "cpu" else ""
-  if arg not in ("", "cpu"):
-    raise ValueError(f"configs/sweeps/fig10_augmentation.py takes '' or 'cpu', got {arg!r}")
+  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md)."""
+  if arg not in ("", "cpu", "cpu_seeds"):
+    raise ValueError(f"configs/sweeps/fig10_augmentation.py takes '', 'cpu' or 'cpu_seeds', "
+                     f"got {arg!r}")
+  scale = "," + arg if arg else ""
   sweep = default_sweep_config(fig10_augmentation.get_config("none" + scale))
   sweep.members = [
       {"label": name, "augment.policies": policies}
