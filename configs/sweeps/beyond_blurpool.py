@@ -3,7 +3,9 @@
   python sweep.py --config configs/sweeps/beyond_blurpool.py --workdir runs/beyond_blurpool
   python sweep.py --config configs/sweeps/beyond_blurpool.py:cpu --workdir runs/beyond_blurpool_cpu
   python sweep.py --config configs/sweeps/beyond_blurpool.py:cpu_seeds --workdir runs/beyond_blurpool_seeds
-':cpu_seeds' is the multi-seed study of RESULTS.md (configs/scales.py, apply_cpu_study_scale).
+':cpu_seeds' is the multi-seed study of RESULTS.md (configs/scales.py, apply_cpu_study_scale),
+with six of the members and fewer images for some protocols (STUDY_MEMBERS and
+STUDY_PROTOCOL_IMAGES below).
 Members: ResNet-20 with circular padding (so that exact invariance to circular shifts is
 possible at all) and subsampling, differing only in how it subsamples or trains:
   stride             plain strided subsampling (the baseline)
@@ -62,9 +64,16 @@ LPS, 3.4x for worst-of-10 (python -m benchmarks.sweep_step_cost; table in docs/p
 from configs import default, scales
 from sweeps import default_sweep_config
 
-# The ':cpu_seeds' study's members: one of each kind of fix (blur3 and aps_blur3 are left out
-# to buy three seeds for the rest within the study's CPU budget).
-STUDY_MEMBERS = ("stride", "blur5", "aps", "lps", "upsampled_relu", "afc", "stride_worst_of_10")
+# The ':cpu_seeds' study's members: one of each kind of fix. Left out to buy three seeds for
+# the rest within the study's CPU budget: blur3 and aps_blur3, and upsampled_relu (the
+# StyleGAN3 partial fix, whose FFT-free resampling still costs about 2x stride per step and
+# 2.5x per evaluated image; afc is the alias-free network of the papers).
+STUDY_MEMBERS = ("stride", "blur5", "aps", "lps", "afc", "stride_worst_of_10")
+# Test images per protocol in the ':cpu_seeds' study where this sweep, the study's costliest
+# (nine protocols; the adversary's and the circular grid's 1000+ forward passes per image),
+# uses fewer than configs/scales.py's STUDY_PROTOCOL_IMAGES.
+STUDY_PROTOCOL_IMAGES = {"embed_black": 40, "embed_scale": 100, "fractional_quarter": 20,
+                         "fractional_quarter_band_limited": 20, "shift_attack": 8}
 
 
 def _protocols():
@@ -104,6 +113,8 @@ def get_config(arg: str = ""):
     scales.apply_cpu_scale(base)
   elif arg == "cpu_seeds":
     scales.apply_cpu_study_scale(base)
+    for name, count in STUDY_PROTOCOL_IMAGES.items():
+      base.eval.protocols[name].num_images = count
   sweep = default_sweep_config(base)
   sweep.members = [
       {"label": "stride", "model.downsample": "stride"},
