@@ -101,6 +101,9 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
     panels = [_panel("untransformed images: accuracy (higher is better)", pairs,
                      lambda pair: pair[paired.CLEAN])]
     for name in names:
+      if not any(metric in (pair["protocols"].get(name) or {}).get("metrics", {})
+                 for pair in pairs):
+        continue  # a protocol without this metric (the shift attack has no pairs): no panel
       counts = {pair["protocols"][name].get("n_images") for pair in pairs
                 if name in pair["protocols"]}
       shown = (paired.protocol_title(name, counts.pop(), pairs[0]["n_images"])

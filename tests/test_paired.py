@@ -385,3 +385,26 @@ def test_compare_plots_intervals_where_per_image_files_exist_and_labels_the_fall
       "stride", "blur [blur,seed=0] (± s.e.)", "blur [blur,seed=1] (± s.e.)"]
   assert "stderr" in series[1]["metrics"]["embed"]["p_top1_change"]
   assert "95% interval" in kwargs["title"] and "standard error" in kwargs["title"]
+
+
+def test_paired_plots_leave_out_protocols_without_the_metric(tmp_path, monkeypatch):
+  """The shift attack has no pairs of points, so no P(top-1 change): its panel is left out of
+  paired_p_top1_change.png (not drawn empty) and kept where it has the metric."""
+  from evaluate import interval_plots  # pylint: disable=g-import-not-at-top
+  drawn = {}
+  monkeypatch.setattr(plots, "plot_paired_differences",
+                      lambda panels, path, **kwargs: drawn.setdefault(path, panels) and path)
+  entry = dict(a=0.5, b=0.4, diff=-0.1, ci_low=-0.2, ci_high=-0.05, distinguishable=True)
+  comparison = dict(baseline="stride", confidence=0.95,
+                    runs={"stride": {"n_seeds": 1}, "aps": {"n_seeds": 1}},
+                    pairs=[dict(a="stride", b="aps", n_images=10, clean_accuracy=entry,
+                                protocols=dict(
+                                    circular=dict(metrics=dict(p_top1_change=entry,
+                                                               accuracy=entry)),
+                                    shift_attack=dict(metrics=dict(accuracy=entry))))])
+  interval_plots.plot_paired_differences(comparison, str(tmp_path),
+                                         metrics=("p_top1_change", "accuracy"))
+  titles = {os.path.basename(path): [panel["title"].split(":")[0] for panel in panels]
+            for path, panels in drawn.items()}
+  assert titles["paired_p_top1_change.png"] == ["untransformed images", "circular"]
+  assert titles["paired_accuracy.png"] == ["untransformed images", "circular", "shift_attack"]
