@@ -5,10 +5,10 @@
       --protocols=circular,shift_attack
 
 Reads the paired.json that `sweep.py --collect --baseline=<member>` (or `python -m
-evaluate.compare --baseline=...`) writes and prints one row per member, one column per
-protocol: the baseline's value with its 95% interval, and for every other member its value and
-its paired difference from the baseline, B - A [95% interval] (hierarchical bootstrap over
-seeds and images, evaluate/bootstrap.py). A difference whose interval excludes 0 is printed in
+evaluate.compare --baseline=...`) writes and prints one row per member (with its number of
+seeds), one column per protocol: the baseline's value with its 95% interval, and for every
+other member its value and its paired difference from the baseline, B - A [95% interval]
+(hierarchical bootstrap over seeds and images, evaluate/bootstrap.py). A difference whose interval excludes 0 is printed in
 bold; one whose interval holds 0 is marked "≈" (indistinguishable on this evidence, not
 ranked). The first column is the accuracy on the untransformed evaluated images, paired the
 same way. Nothing is recomputed: every number is paired.json's.
@@ -37,6 +37,10 @@ def _difference(result: Mapping[str, Any]) -> str:
   text = f"{result['diff']:+.3f} [{result['ci_low']:+.3f}, {result['ci_high']:+.3f}]"
   text = f"**{text}**" if result["distinguishable"] else f"{text} ≈"
   return f"{result['b']:.3f}, Δ {text}"
+
+
+def _seeds(count: Optional[int]) -> str:
+  return f", {count} seed{'s' if count != 1 else ''}" if count else ""
 
 
 def _cell(result: Optional[Mapping[str, Any]], baseline: bool) -> str:
@@ -76,12 +80,15 @@ def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
   header += [f"{name}{images(name)}" for name in chosen]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   first = pairs[0]
-  row = [f"`{first['a']}` (baseline)", _cell(first["clean_accuracy"], baseline=True)]
+  row = [f"`{first['a']}` (baseline{_seeds(first.get('n_seeds_a'))})",
+         _cell(first["clean_accuracy"], baseline=True)]
   row += [_cell(first["protocols"][name]["metrics"].get(metric), baseline=True)
           for name in chosen]
   lines.append("| " + " | ".join(row) + " |")
   for pair in pairs:
-    row = [f"`{pair['b']}`", _cell(pair["clean_accuracy"], baseline=False)]
+    seeds = _seeds(pair.get("n_seeds_b")).lstrip(", ")
+    row = [f"`{pair['b']}`" + (f" ({seeds})" if seeds else ""),
+           _cell(pair["clean_accuracy"], baseline=False)]
     for name in chosen:
       protocol = pair["protocols"].get(name)
       row.append(_cell(None if protocol is None else protocol["metrics"].get(metric),

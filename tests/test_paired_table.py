@@ -14,7 +14,7 @@ def _result(a, b, low, high):
 
 def _paired():
   def pair(b, planted):
-    return dict(a="stride", b=b, n_images=50, clean_accuracy=_result(0.4, 0.41, -0.02, 0.04),
+    return dict(a="stride", b=b, n_images=50, n_seeds_a=3, n_seeds_b=1 if b == "aps" else 3, clean_accuracy=_result(0.4, 0.41, -0.02, 0.04),
                 protocols=dict(circular=dict(n_images=20, metrics=dict(
                     p_top1_change=_result(0.1, 0.1 + planted, planted - 0.01, planted + 0.01)
                     if planted else _result(0.1, 0.1, -0.02, 0.02)))))
@@ -24,7 +24,9 @@ def _paired():
 def test_distinguishable_differences_are_bold_and_the_others_marked_indistinguishable():
   lines = paired_table.paired_table(_paired()).splitlines()
   assert lines[0] == ("| member | untransformed accuracy (50 images) | circular (20 images) |")
-  assert lines[2] == "| `stride` (baseline) | 0.400 [0.390, 0.410] | 0.100 [0.090, 0.110] |"
+  assert lines[2] == ("| `stride` (baseline, 3 seeds) | 0.400 [0.390, 0.410] "
+                      "| 0.100 [0.090, 0.110] |")
+  assert lines[3].startswith("| `aps` (1 seed) |") and lines[4].startswith("| `blur` (3 seeds) |")
   assert "0.000, Δ **-0.100 [-0.110, -0.090]**" in lines[3]  # planted: found
   assert "0.100, Δ +0.000 [-0.020, +0.020] ≈" in lines[4]  # none planted: not ranked
   assert lines[3].count("≈") == 1  # the accuracy difference's interval holds 0

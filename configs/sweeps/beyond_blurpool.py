@@ -40,8 +40,7 @@ grid, then gradient ascent over continuous shifts from its 2 worst points and 4 
 starts). Per evaluated image that is about 1024 + 2 x 4096 + 2 x 81 forward passes for the
 grids and 1024 + 6 x 11 forward passes with 6 x 10 gradients for the attack.
 Expected, from the papers: APS gives 100% circular-shift consistency with no loss of accuracy
-(APS paper, CIFAR-10); a public rerun of ResNet-18 with circular padding at the APS recipe
-reports accuracy 0.942 and consistency 1.0 for APS against 0.94 and 0.968 for a size-3 blur.
+(Chaman & Dokmanic, "Truly shift-invariant convolutional neural networks", CVPR 2021, CIFAR-10).
 LPS is exactly invariant like APS; the alias-free convnet (afc) is invariant up to float
 rounding to integer and sub-pixel circular shifts alike (tests/test_afc.py, raw images),
 which APS is not; the upsampled ReLU is exact only through its first subsampling, so close to
@@ -49,12 +48,11 @@ but not exactly invariant (docs/models.md); worst-of-k training lowers, but does
 the sensitivity of the strided network.
 Full scale: 9 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
 width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py).
-RESULTS.md ran ':cpu' with --config.base.train.num_epochs=1.5 (command there): on a 2-core CPU
-each member took 10-14 minutes of training and evaluation (the full circular grid is 1024
-forward passes per image, half of the evaluation), worst-of-10 16 minutes, the upsampled ReLU
-(then 'alias_free', with FFT resampling) 28.5 minutes of training plus more than 40 of
-evaluation; at the ':cpu' default of 3 epochs, plan on about 4 hours for the sweep (before
-the sub-pixel protocols and afc were added).
+An earlier session ran ':cpu' with --config.base.train.num_epochs=1.5: each member took 10-14
+minutes of training and evaluation on a 2-core CPU, worst-of-10 16, the upsampled ReLU (then
+with FFT resampling) over an hour; plan on about 4 hours for ':cpu' at its 3 epochs.
+RESULTS.md reports ':cpu_seeds' (six members x 3 seeds): about 1 h 40 min of this CPU with two
+sweep processes sharing it (python sweep.py ... twice on one workdir: they split the members).
 Train-step cost of each member relative to stride, by CPU time: 1.2-1.5x for blur, APS and
 LPS, 3.4x for worst-of-10 (python -m benchmarks.sweep_step_cost; table in docs/performance.md);
 2.1x for upsampled_relu (5.3x with the FFT resampling it had before) and 2.5x for afc
