@@ -34,8 +34,8 @@ def get_config(arg: str = "downsize_embed"):
   ',cpu_seeds' for the multi-seed study's scale (configs/scales.py)."""
   augmentation, *rest = arg.split(",")
   if augmentation not in AUGMENTATIONS or rest not in ([], ["cpu"], ["cpu_seeds"]):
-    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,cpu|,cpu_seeds]' with "
-                     f"<augmentation> one of {sorted(AUGMENTATIONS)}, got {arg!r}")
+    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,cpu|,cpu_seeds]' "
+                     f"with <augmentation> one of {sorted(AUGMENTATIONS)}, got {arg!r}")
   config = resnet18.get_config()
   config.augment.policies = AUGMENTATIONS[augmentation]
   config.augment.downsize_embed.min_size = 16  # Trained sizes 16..32 (evaluated down to 8).

@@ -67,11 +67,11 @@ STUDY_EVAL_IMAGES = 200  # Test images drawn for the evaluation (config.eval.num
 STUDY_SAMPLE_PAIRS = 8  # Random pairs (and positions) per image and size, sampled protocols.
 # Test images per protocol (each a nested subset of the STUDY_EVAL_IMAGES, evaluate/config.py):
 # the cheap sampled protocols on all of them, the costlier ones (6 sizes of embed_black, full
-# grids: 1024 rolls, 81 quarter-pixel points, the adversary's 1000+ forward passes) on fewer.
-# Protocols not named: every image.
+# grids: 81 quarter-pixel points, the adversary's 1000+ forward passes) on fewer. Protocols
+# not named: every image (a sweep with costlier protocols, such as the full grid of 1024
+# rolls in configs/sweeps/beyond_blurpool.py, sets its own counts after this scale).
 STUDY_PROTOCOL_IMAGES = {
     "embed_black": 100,
-    "circular": 20,  # Only where it is the full grid of 1024 rolls (beyond_blurpool).
     "fractional_quarter": 40,
     "fractional_quarter_band_limited": 40,
     "fractional_half": 100,  # Sampled pairs on the half-pixel torus in the study.
@@ -97,7 +97,6 @@ def apply_cpu_study_scale(config: ml_collections.ConfigDict) -> ml_collections.C
       entry.sample_pairs = STUDY_SAMPLE_PAIRS
     if name.startswith("fractional_half"):
       entry.sample_pairs = STUDY_SAMPLE_PAIRS
-    exhaustive_circular = name == "circular" and not entry.get("sample_pairs", 0)
-    if name in STUDY_PROTOCOL_IMAGES and (name != "circular" or exhaustive_circular):
+    if name in STUDY_PROTOCOL_IMAGES:
       entry.num_images = STUDY_PROTOCOL_IMAGES[name]
   return config

@@ -450,11 +450,11 @@ def format_value(value: Optional[float]) -> str:
 
 
 def format_interval(mean: Optional[float], low: Optional[float], high: Optional[float],
-                    signed: bool = False) -> str:
-  """'0.1630 [0.1400, 0.1870]' (signed: '+0.0480 [+0.0120, +0.0830]')."""
+                    signed: bool = False, digits: int = 4) -> str:
+  """'0.1630 [0.1400, 0.1870]' (signed: '+0.0480 [+0.0120, +0.0830]'), `digits` decimals."""
   if mean is None:
     return "n/a"
-  spec = "+.4f" if signed else ".4f"
+  spec = f"{'+' if signed else ''}.{digits}f"
   return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 

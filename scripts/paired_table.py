@@ -8,10 +8,11 @@ Reads the paired.json that `sweep.py --collect --baseline=<member>` (or `python 
 evaluate.compare --baseline=...`) writes and prints one row per member (with its number of
 seeds), one column per protocol: the baseline's value with its 95% interval, and for every
 other member its value and its paired difference from the baseline, B - A [95% interval]
-(hierarchical bootstrap over seeds and images, evaluate/bootstrap.py). A difference whose interval excludes 0 is printed in
-bold; one whose interval holds 0 is marked "≈" (indistinguishable on this evidence, not
-ranked). The first column is the accuracy on the untransformed evaluated images, paired the
-same way. Nothing is recomputed: every number is paired.json's.
+(hierarchical bootstrap over seeds and images, evaluate/bootstrap.py). A difference whose
+interval excludes 0 is printed in bold; one whose interval holds 0 is marked "≈"
+(indistinguishable on this evidence, not ranked). The first column is the accuracy on the
+untransformed evaluated images, paired the same way. Nothing is recomputed: every number is
+paired.json's.
 
 Exit status 0; 2 for a missing or unreadable file, or an unknown metric or protocol (the
 message lists the valid ones).
@@ -24,30 +25,34 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from evaluate.paired import format_interval
+
 UNTRANSFORMED = "untransformed accuracy"
 
 
-def _value_with_interval(value: float, low: float, high: float) -> str:
-  return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+DIGITS = 3  # Decimals of every value in the table.
 
 
 def _difference(result: Mapping[str, Any]) -> str:
   """'0.052, Δ **-0.045 [-0.058, -0.033]**' (interval excludes 0) or '..., Δ -0.004 [-0.044,
   +0.036] ≈' (holds 0)."""
-  text = f"{result['diff']:+.3f} [{result['ci_low']:+.3f}, {result['ci_high']:+.3f}]"
+  text = format_interval(result["diff"], result["ci_low"], result["ci_high"], signed=True,
+                         digits=DIGITS)
   text = f"**{text}**" if result["distinguishable"] else f"{text} ≈"
-  return f"{result['b']:.3f}, Δ {text}"
+  return f"{result['b']:.{DIGITS}f}, Δ {text}"
 
 
 def _seeds(count: Optional[int]) -> str:
-  return f", {count} seed{'s' if count != 1 else ''}" if count else ""
+  """'3 seeds', '1 seed', or '' when paired.json does not say."""
+  return f"{count} seed{'s' if count != 1 else ''}" if count else ""
 
 
 def _cell(result: Optional[Mapping[str, Any]], baseline: bool) -> str:
   if result is None:
     return "n/a"
   if baseline:
-    return _value_with_interval(result["a"], result["a_ci_low"], result["a_ci_high"])
+    return format_interval(result["a"], result["a_ci_low"], result["a_ci_high"],
+                           digits=DIGITS)
   return _difference(result)
 
 
@@ -80,13 +85,14 @@ def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
   header += [f"{name}{images(name)}" for name in chosen]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   first = pairs[0]
-  row = [f"`{first['a']}` (baseline{_seeds(first.get('n_seeds_a'))})",
+  seeds = _seeds(first.get("n_seeds_a"))
+  row = [f"`{first['a']}` (baseline" + (f", {seeds})" if seeds else ")"),
          _cell(first["clean_accuracy"], baseline=True)]
   row += [_cell(first["protocols"][name]["metrics"].get(metric), baseline=True)
           for name in chosen]
   lines.append("| " + " | ".join(row) + " |")
   for pair in pairs:
-    seeds = _seeds(pair.get("n_seeds_b")).lstrip(", ")
+    seeds = _seeds(pair.get("n_seeds_b"))
     row = [f"`{pair['b']}`" + (f" ({seeds})" if seeds else ""),
            _cell(pair["clean_accuracy"], baseline=False)]
     for name in chosen:
