@@ -30,12 +30,13 @@ AUGMENTATIONS = {
 
 
 def get_config(arg: str = "downsize_embed"):
-  """arg: an AUGMENTATIONS name, optionally followed by ',cpu' for the CPU scale or
-  ',cpu_seeds' for the multi-seed study's scale (configs/scales.py)."""
-  augmentation, *rest = arg.split(",")
-  if augmentation not in AUGMENTATIONS or rest not in ([], ["cpu"], ["cpu_seeds"]):
-    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,cpu|,cpu_seeds]' "
+  """arg: an AUGMENTATIONS name, optionally followed by ',<scale>' with a scale of
+  configs/scales.py ('cpu', 'cpu_seeds', 'cpu_trained')."""
+  augmentation, _, scale_name = arg.partition(",")
+  if augmentation not in AUGMENTATIONS:
+    raise ValueError(f"configs/fig10_augmentation.py takes '<augmentation>[,<scale>]' "
                      f"with <augmentation> one of {sorted(AUGMENTATIONS)}, got {arg!r}")
+  scale = scales.get_scale(scale_name, "configs/fig10_augmentation.py")
   config = resnet18.get_config()
   config.augment.policies = AUGMENTATIONS[augmentation]
   config.augment.downsize_embed.min_size = 16  # Trained sizes 16..32 (evaluated down to 8).
@@ -43,8 +44,6 @@ def get_config(arg: str = "downsize_embed"):
   config.augment.upscale_crop.max_scale = 2.0  # Upscaled 1x..2x, then a random 32x32 crop.
   config.eval.protocols = scales.paper_protocols(sample_pairs=32)
   config.eval.run_after_training = True  # Evaluate right after training (writes eval/).
-  if rest:
+  if scale_name:
     config.model.name = "resnet20"  # ResNet-18 is too slow for a CPU.
-    scale = {"cpu": scales.apply_cpu_scale, "cpu_seeds": scales.apply_cpu_study_scale}[rest[0]]
-    scale(config)
-  return config
+  return scale.apply(config)

@@ -23,7 +23,9 @@ chance (models/afc.py; benchmarks/afc_stability.py, numbers in docs/models.md).
 """
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+import functools
+import inspect
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -155,11 +157,44 @@ class ResNet(nn.Module):
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
 
 
-def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int,
-            downsample: str, blur_size: int, padding: str, dtype: str, width: int,
-            norm: str, blur_padding: str, aps_norm: str, nonlinearity: str,
-            lps_hidden_divisor: int, activation_after_sum: bool,
-            zero_init_residual: bool) -> ResNet:
+@dataclasses.dataclass(frozen=True)
+class ResNetFamily:
+  """What sets one registered ResNet apart from the others.
+
+  Attributes:
+    block: BasicBlock or Bottleneck.
+    stage_sizes: blocks per stage; channels are width * 2**stage (x4 out for Bottleneck).
+    width: default first-stage channels.
+    description: one line for the factory's docstring.
+  """
+  block: type[_Block]
+  stage_sizes: tuple[int, ...]
+  width: int
+  description: str
+
+
+# Registered name -> family; each is registered in MODELS by `_register` below.
+RESNETS = {
+    "resnet20": ResNetFamily(BasicBlock, (3, 3, 3), 16,
+                             "He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], "
+                             "channels width * (1, 2, 4)."),
+    "resnet18": ResNetFamily(BasicBlock, (2, 2, 2, 2), 64,
+                             "CIFAR ResNet-18: basic blocks [2, 2, 2, 2], "
+                             "channels width * (1, 2, 4, 8)."),
+    "resnet50": ResNetFamily(Bottleneck, (3, 4, 6, 3), 64,
+                             "CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], "
+                             "channels width * (1, 2, 4, 8) x 4."),
+}
+
+
+def resnet(family: ResNetFamily, *, num_classes: int = 10, downsample: str = "stride",
+           blur_size: int = 3, padding: str = "zeros", dtype: str = "float32",
+           width: int | None = None, norm: str = "batch", blur_padding: str = "auto",
+           aps_norm: str = "l2", nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
+           activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
+  """The ResNet of `family` with these options (width None: the family's default); the
+  options are every ResNet's, each registered factory's signature (`_register`)."""
+  width = family.width if width is None else width
   downsampler = common_parts(downsample=downsample, blur_size=blur_size, padding=padding,
                              dtype=dtype, num_classes=num_classes, width=width,
                              blur_padding=blur_padding, aps_norm=aps_norm,
@@ -172,52 +207,23 @@ def _resnet(block: type[_Block], stage_sizes: Sequence[int], *, num_classes: int
       raise ValueError(f"{option} must be true or false, got {value!r}")
   if zero_init_residual and not layers.NORMS.get(norm).has_scale:
     raise ValueError(f"zero_init_residual needs a norm with a learned scale, not norm={norm!r}")
-  return ResNet(block=block, stage_sizes=tuple(stage_sizes), num_classes=num_classes,
+  return ResNet(block=family.block, stage_sizes=family.stage_sizes, num_classes=num_classes,
                 downsampler=downsampler, padding=padding, dtype=dtype, width=width, norm=norm,
                 nonlinearity=nonlinearity, activation_after_sum=activation_after_sum,
                 zero_init_residual=zero_init_residual)
 
 
-@MODELS.register("resnet20")
-def resnet20(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
-             padding: str = "zeros", dtype: str = "float32", width: int = 16,
-             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
-             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
-  """He et al. CIFAR ResNet-20: basic blocks [3, 3, 3], channels width * (1, 2, 4)."""
-  return _resnet(BasicBlock, (3, 3, 3), num_classes=num_classes, downsample=downsample,
-                 blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor,
-                 activation_after_sum=activation_after_sum,
-                 zero_init_residual=zero_init_residual)
+def _register(name: str, family: ResNetFamily) -> None:
+  """Registers `resnet` with `family` bound as MODELS[name]; its signature (the model's valid
+  options and their defaults, models.model_options) shows the family's default width."""
+  factory = functools.partial(resnet, family)
+  signature = inspect.signature(factory)
+  factory.__signature__ = signature.replace(parameters=[
+      parameter.replace(default=family.width) if option == "width" else parameter
+      for option, parameter in signature.parameters.items()])
+  factory.__doc__ = family.description
+  MODELS.register(name)(factory)
 
 
-@MODELS.register("resnet18")
-def resnet18(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
-             padding: str = "zeros", dtype: str = "float32", width: int = 64,
-             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
-             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
-  """CIFAR ResNet-18: basic blocks [2, 2, 2, 2], channels width * (1, 2, 4, 8)."""
-  return _resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, downsample=downsample,
-                 blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor,
-                 activation_after_sum=activation_after_sum,
-                 zero_init_residual=zero_init_residual)
-
-
-@MODELS.register("resnet50")
-def resnet50(*, num_classes: int = 10, downsample: str = "stride", blur_size: int = 3,
-             padding: str = "zeros", dtype: str = "float32", width: int = 64,
-             norm: str = "batch", blur_padding: str = "auto", aps_norm: str = "l2",
-             nonlinearity: str = "relu", lps_hidden_divisor: int = 4,
-             activation_after_sum: bool = True, zero_init_residual: bool = False) -> ResNet:
-  """CIFAR ResNet-50: bottleneck blocks [3, 4, 6, 3], channels width * (1, 2, 4, 8) x 4."""
-  return _resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, downsample=downsample,
-                 blur_size=blur_size, padding=padding, dtype=dtype, width=width, norm=norm,
-                 blur_padding=blur_padding, aps_norm=aps_norm, nonlinearity=nonlinearity,
-                 lps_hidden_divisor=lps_hidden_divisor,
-                 activation_after_sum=activation_after_sum,
-                 zero_init_residual=zero_init_residual)
+for _name, _family in RESNETS.items():
+  _register(_name, _family)

@@ -12,26 +12,39 @@ per machine). ':cpu': ResNet-20 width 8, 20000 images, 3 epochs, 100 evaluation 
 seed, fewer ranges (min_size 32, 24, 16; max_scale 2): about 10 minutes per member on a
 2-core CPU.
 """
-from configs import fig10_augmentation
+from configs import fig10_augmentation, scales
 from sweeps import default_sweep_config
 
 MIN_SIZES = (32, 28, 24, 20, 16, 12)  # Smallest side length of the downsize_embed augmentation.
 MAX_SCALES = (1.25, 1.5, 2.0)  # Largest factor of the upscale_crop augmentation.
+# Scale -> (min_sizes, max_scales, with_none, flip): the ranges swept at that scale (others:
+# MIN_SIZES, MAX_SCALES), whether a member without translation or scale augmentation ('none')
+# is added, and a flip policy added to every member ('' = none). The trained study flips
+# every member, 'none' included: a mirror image is neither a translation nor a rescaling, so it
+# teaches neither, and it buys the accuracy (configs/scales.py) the study needs.
+RANGES = {
+    "": (MIN_SIZES, MAX_SCALES, False, ""),
+    "cpu": ((32, 24, 16), (2.0,), False, ""),
+    "cpu_trained": ((24, 16), (1.5, 2.0), True, "alternating_flip"),
+}
+
+
+def _policies(policy: str, flip: str) -> str:
+  """`policy` and the flip policy, comma-separated ('' when both are empty)."""
+  return ",".join(name for name in (policy, flip) if name)
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale) or 'cpu'."""
-  if arg not in ("", "cpu"):
-    raise ValueError(f"configs/sweeps/augment_range.py takes '' or 'cpu', got {arg!r}")
-  cpu = arg == "cpu"
-  base = fig10_augmentation.get_config("downsize_embed" + (",cpu" if cpu else ""))
+  """arg: a scale of configs/scales.py ('' full scale, 'cpu', 'cpu_trained', ...)."""
+  scale = scales.get_scale(arg, "configs/sweeps/augment_range.py")
+  base = fig10_augmentation.get_config("downsize_embed" + ("," + arg if arg else ""))
   sweep = default_sweep_config(base)
-  min_sizes = (32, 24, 16) if cpu else MIN_SIZES
-  max_scales = (2.0,) if cpu else MAX_SCALES
+  min_sizes, max_scales, with_none, flip = RANGES.get(arg, RANGES[""])
   sweep.members = (
-      [{"label": f"embed_min{size}", "augment.policies": "downsize_embed",
-        "augment.downsize_embed.min_size": size} for size in min_sizes]
-      + [{"label": f"crop_max{scale}", "augment.policies": "upscale_crop",
+      ([{"label": "none", "augment.policies": _policies("", flip)}] if with_none else [])
+      + [{"label": f"embed_min{size}", "augment.policies": _policies("downsize_embed", flip),
+          "augment.downsize_embed.min_size": size} for size in min_sizes]
+      + [{"label": f"crop_max{scale}", "augment.policies": _policies("upscale_crop", flip),
           "augment.upscale_crop.max_scale": scale} for scale in max_scales])
-  sweep.seeds = (0,) if cpu else (0, 1, 2)
+  sweep.seeds = scale.seeds
   return sweep

@@ -96,11 +96,9 @@ def _protocols():
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md:
-  STUDY_MEMBERS only)."""
-  if arg not in ("", "cpu", "cpu_seeds"):
-    raise ValueError(f"configs/sweeps/beyond_blurpool.py takes '', 'cpu' or 'cpu_seeds', "
-                     f"got {arg!r}")
+  """arg: a scale of configs/scales.py ('' full scale, 'cpu', 'cpu_seeds': the multi-seed study
+  of RESULTS.md, STUDY_MEMBERS only, ...)."""
+  scale = scales.get_scale(arg, "configs/sweeps/beyond_blurpool.py")
   base = default.get_config()
   base.model.name = "resnet20"
   base.model.padding = "circular"
@@ -109,10 +107,8 @@ def get_config(arg: str = ""):
   base.model.activation_after_sum = True
   base.model.zero_init_residual = False
   base.eval.protocols = _protocols()
-  if arg == "cpu":
-    scales.apply_cpu_scale(base)
-  elif arg == "cpu_seeds":
-    scales.apply_cpu_study_scale(base)
+  scale.apply(base)
+  if arg == "cpu_seeds":
     for name, count in STUDY_PROTOCOL_IMAGES.items():
       base.eval.protocols[name].num_images = count
   sweep = default_sweep_config(base)
@@ -133,5 +129,5 @@ def get_config(arg: str = ""):
   ]
   if arg == "cpu_seeds":
     sweep.members = [m for m in sweep.members if m["label"] in STUDY_MEMBERS]
-  sweep.seeds = (0,) if arg == "cpu" else scales.STUDY_SEEDS  # (0, 1, 2) at full scale too
+  sweep.seeds = scale.seeds
   return sweep

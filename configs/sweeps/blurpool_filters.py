@@ -24,17 +24,11 @@ STUDY_BLUR_SIZES = (1, 3, 5)  # The ':cpu_seeds' study's filters (issue 18: the 
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md)."""
-  if arg not in ("", "cpu", "cpu_seeds"):
-    raise ValueError(f"configs/sweeps/blurpool_filters.py takes '', 'cpu' or 'cpu_seeds', "
-                     f"got {arg!r}")
+  """arg: a scale of configs/scales.py ('' full scale, 'cpu', 'cpu_seeds', ...)."""
+  scale = scales.get_scale(arg, "configs/sweeps/blurpool_filters.py")
   base = blurpool.get_config()
   base.eval.protocols = scales.paper_protocols(sample_pairs=32)
-  if arg == "cpu":
-    scales.apply_cpu_scale(base)
-  elif arg == "cpu_seeds":
-    scales.apply_cpu_study_scale(base)
-  sweep = default_sweep_config(base)
+  sweep = default_sweep_config(scale.apply(base))
   sweep.product = [("model.blur_size", STUDY_BLUR_SIZES if arg == "cpu_seeds" else BLUR_SIZES)]
-  sweep.seeds = (0,) if arg == "cpu" else scales.STUDY_SEEDS  # (0, 1, 2) at full scale too
+  sweep.seeds = scale.seeds
   return sweep

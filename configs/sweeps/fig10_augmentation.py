@@ -12,19 +12,16 @@ Full scale: 3 ResNet-18 runs of 60 epochs (GPU/TPU; expected result in
 configs/fig10_augmentation.py). ':cpu': ResNet-20 width 8, 20000 images, 3 epochs, 100
 evaluation images, one seed; about 10 minutes per member on a 2-core CPU (RESULTS.md).
 """
-from configs import fig10_augmentation
+from configs import fig10_augmentation, scales
 from sweeps import default_sweep_config
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md)."""
-  if arg not in ("", "cpu", "cpu_seeds"):
-    raise ValueError(f"configs/sweeps/fig10_augmentation.py takes '', 'cpu' or 'cpu_seeds', "
-                     f"got {arg!r}")
-  scale = "," + arg if arg else ""
-  sweep = default_sweep_config(fig10_augmentation.get_config("none" + scale))
+  """arg: a scale of configs/scales.py ('' full scale, 'cpu', 'cpu_seeds', ...)."""
+  scale = scales.get_scale(arg, "configs/sweeps/fig10_augmentation.py")
+  sweep = default_sweep_config(fig10_augmentation.get_config("none" + ("," + arg if arg else "")))
   sweep.members = [
       {"label": name, "augment.policies": policies}
       for name, policies in fig10_augmentation.AUGMENTATIONS.items()]
-  sweep.seeds = (0,) if arg == "cpu" else (0, 1, 2)  # Curves: mean and spread over seeds.
+  sweep.seeds = scale.seeds  # Curves: mean and spread over seeds.
   return sweep

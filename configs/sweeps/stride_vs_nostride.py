@@ -21,24 +21,18 @@ from sweeps import default_sweep_config
 
 
 def get_config(arg: str = ""):
-  """arg: '' (full scale), 'cpu' (one seed) or 'cpu_seeds' (the multi-seed study of RESULTS.md)."""
-  if arg not in ("", "cpu", "cpu_seeds"):
-    raise ValueError(f"configs/sweeps/stride_vs_nostride.py takes '', 'cpu' or 'cpu_seeds', "
-                     f"got {arg!r}")
+  """arg: a scale of configs/scales.py ('' full scale, 'cpu', 'cpu_seeds', ...)."""
+  scale = scales.get_scale(arg, "configs/sweeps/stride_vs_nostride.py")
   base = alexnet.get_config()
   base.eval.protocols = scales.paper_protocols(sample_pairs=32)
   # Every roll of the image: the exact-invariance test (one grid of 32 x 32 rolls).
   base.eval.protocols.circular = dict(type="circular_shift", sample_pairs=32)
-  if arg == "cpu":
-    scales.apply_cpu_scale(base)
-  elif arg == "cpu_seeds":
-    scales.apply_cpu_study_scale(base)
-  sweep = default_sweep_config(base)
+  sweep = default_sweep_config(scale.apply(base))
   sweep.members = [
       {"label": "stride", "model.name": "alexnet", "model.downsample": "stride"},
       {"label": "nostride", "model.name": "alexnet_nostride", "model.downsample": "none"},
       {"label": "nostride_circular", "model.name": "alexnet_nostride",
        "model.downsample": "none", "model.padding": "circular"},
   ]
-  sweep.seeds = (0,) if arg == "cpu" else scales.STUDY_SEEDS  # (0, 1, 2) at full scale too
+  sweep.seeds = scale.seeds
   return sweep
