@@ -298,20 +298,52 @@ def run_attack(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
 
   plan = grid_engine.plan_chunks(num_images, attack.num_starts, per_start, max_chunk_bytes,
                                  images_per_chunk, shardings.num_devices)
-  ascent = make_ascent_fn(predict, attack, shardings.batch)
+  outputs = _dispatch_ascent(make_ascent_fn(predict, attack, shardings.batch), variables,
+                             images, labels, starts, attack.num_starts, plan, shardings)
+  ascent = _gather_ascent(outputs, num_images, progress)
+  return _attack_result(ascent, grid, labels, attack)
+
+
+def _dispatch_ascent(ascent, variables, images: np.ndarray, labels: np.ndarray,
+                     starts: np.ndarray, num_starts: int, plan,
+                     shardings: MeshShardings) -> list[tuple[Any, slice]]:
+  """Starts the jitted `ascent` on every chunk of (plan.images images x plan.points starts),
+  padded to that static shape; returns [(device outputs, image rows)] without waiting.
+  starts: (N, num_starts, 2) float32 shifts (dy, dx) in pixels."""
+  num_images = images.shape[0]
   outputs = []
   for first_row in range(0, num_images, plan.images):
     rows = slice(first_row, min(first_row + plan.images, num_images))
     put = lambda array: jax.device_put(  # noqa: E731
         grid_engine.pad_rows(np.asarray(array[rows]), plan.images), shardings.replicated)
     chunk_images, chunk_labels = put(images), put(labels)
-    for first in range(0, attack.num_starts, plan.points):
-      columns = slice(first, min(first + plan.points, attack.num_starts))
+    for first in range(0, num_starts, plan.points):
+      columns = slice(first, min(first + plan.points, num_starts))
       chunk_starts = grid_engine.pad_columns(
           grid_engine.pad_rows(starts[rows, columns], plan.images), plan.points)
       outputs.append((ascent(variables, chunk_images, chunk_labels,
                              jax.device_put(chunk_starts, shardings.replicated)), rows))
+  return outputs
 
+
+@dataclasses.dataclass(frozen=True)
+class _AscentPhase:
+  """The ascent phase per image, over all its starts: wrong (N,) and changed (N,) bool (some
+  visited shift misclassifies / changes the top-1 of the unshifted image), worst_loss (N,)
+  float32 and worst_shift (N, 2) where the loss was highest, reference (N, C) logits of the
+  unshifted image, low and high (N, C) per-class min and max logits over the visited shifts."""
+  wrong: np.ndarray
+  changed: np.ndarray
+  worst_loss: np.ndarray
+  worst_shift: np.ndarray
+  reference: np.ndarray
+  low: np.ndarray
+  high: np.ndarray
+
+
+def _gather_ascent(outputs: list[tuple[Any, slice]], num_images: int,
+                   progress: bool) -> _AscentPhase:
+  """Waits for the chunks of _dispatch_ascent in order and reduces them per image."""
   wrong, changed = np.zeros(num_images, bool), np.zeros(num_images, bool)
   worst_loss = np.full(num_images, -np.inf, np.float32)
   worst_shift = np.zeros((num_images, 2), np.float32)
@@ -331,9 +363,17 @@ def run_attack(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
     worst_shift[rows] = np.where(better[:, None], output["worst_shift"], worst_shift[rows])
     low[rows] = np.minimum(low[rows], output["low"])
     high[rows] = np.maximum(high[rows], output["high"])
-  reference_top1 = reference.argmax(-1)
-  correct, stable = ~wrong, ~changed
-  spread = (high - low).max(-1)
+  return _AscentPhase(wrong, changed, worst_loss, worst_shift, reference, low, high)
+
+
+def _attack_result(ascent: _AscentPhase, grid: _GridPhase | None, labels: np.ndarray,
+                   attack: ShiftAttack) -> AttackResult:
+  """The attack's result: the ascent's, and where there was a grid phase, the worse of the
+  two per image."""
+  worst_loss, worst_shift = ascent.worst_loss, ascent.worst_shift
+  reference_top1 = ascent.reference.argmax(-1)
+  correct, stable = ~ascent.wrong, ~ascent.changed
+  spread = (ascent.high - ascent.low).max(-1)
   grid_correct = grid_stable = None
   if grid is not None:
     grid_correct = (grid.top1 == labels[:, None]).all(1)

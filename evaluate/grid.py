@@ -558,51 +558,78 @@ def evaluate_grid(predict: PredictFn, variables, images_uint8: np.ndarray, label
   sized = plan_from_compiled(chunk_fn, variables, planned.per_image, len(logit_range.groups),
                              num_images, estimate, max_chunk_bytes, images_per_chunk,
                              shardings)
-  plan, chunk_probs = sized.plan, sized.compiled
+  plan = sized.plan
 
-  def dispatch(start, stop, first, last):
-    chunk_images = jax.device_put(pad_rows(images[start:stop], plan.images),
-                                  shardings.replicated)
-    chunk_grid = {
-        key: jax.device_put(pad_columns(pad_rows(np.asarray(values[start:stop, first:last]),
-                                                   plan.images), plan.points),
-                            shardings.replicated)
-        for key, values in planned.per_image.items()}
-    column_groups = jax.device_put(
-        logit_range.column_groups(slice(first, last), plan.points), shardings.replicated)
-    return chunk_probs(variables, chunk_images, chunk_grid, column_groups)
+  def dispatch(rows: slice, columns: slice):
+    return _dispatch_chunk(sized.compiled, variables, images, planned, logit_range, plan,
+                           shardings, rows, columns)
 
   chunks = [(slice(start, min(start + plan.images, num_images)),
              slice(first, min(first + plan.points, points)))
             for start in range(0, num_images, plan.images)
             for first in range(0, points, plan.points)]
-  probs, rows_buffer = None, None
+  assembled = _AssembledRows(num_images, points, logit_range, on_rows, keep_probs)
   in_flight = collections.deque()  # (device outputs, rows, columns), at most _IN_FLIGHT
   for index, (rows, columns) in enumerate(progress_bar(chunks, protocol.name, progress)):
-    in_flight.append((dispatch(rows.start, rows.stop, columns.start, columns.stop), rows,
-                      columns))
+    in_flight.append((dispatch(rows, columns), rows, columns))
     last_chunk = index + 1 == len(chunks)
     while len(in_flight) > _IN_FLIGHT or (last_chunk and in_flight):
       # The oldest chunk: waiting for it leaves the next ones running on the devices.
-      (output, low, high), done_rows, done_columns = in_flight.popleft()
-      count = done_rows.stop - done_rows.start
-      # Waits for this chunk; with several processes, the chunk's rows sharded over their
-      # devices are gathered first.
-      output, low, high = fetch((output, low, high))
-      output = output[:count, :done_columns.stop - done_columns.start]
-      if rows_buffer is None or rows_buffer[0] != done_rows:
-        rows_buffer = (done_rows, np.empty((count, points, output.shape[-1]), output.dtype))
-      rows_buffer[1][:, done_columns] = output
-      logit_range.merge(done_rows, low[:count], high[:count])
-      if done_columns.stop == points:  # every column of these images: hand them over
-        if on_rows is not None:
-          on_rows(done_rows, rows_buffer[1])
-        if keep_probs:
-          if probs is None:
-            probs = np.empty((num_images, points, output.shape[-1]), output.dtype)
-          probs[done_rows] = rows_buffer[1]
-        rows_buffer = None
-  return _result(probs, labels, protocol, planned, logit_range, chunking=sized.description())
+      assembled.add(*in_flight.popleft())
+  return _result(assembled.probs, labels, protocol, planned, logit_range,
+                 chunking=sized.description())
+
+
+def _dispatch_chunk(chunk_probs, variables, images: np.ndarray, planned: _PlannedGrid,
+                    logit_range: _LogitRange, plan, shardings: MeshShardings, rows: slice,
+                    columns: slice):
+  """Starts the compiled `chunk_probs` on images `rows` at grid columns `columns`, padded to
+  the plan's static (plan.images, plan.points) chunk shape; returns its device outputs
+  (probs (images, points, C), per-group logit min and max (images, K, C)) without waiting."""
+  chunk_images = jax.device_put(pad_rows(images[rows.start:rows.stop], plan.images),
+                                shardings.replicated)
+  chunk_grid = {
+      key: jax.device_put(pad_columns(pad_rows(np.asarray(values[rows, columns]),
+                                               plan.images), plan.points),
+                          shardings.replicated)
+      for key, values in planned.per_image.items()}
+  column_groups = jax.device_put(logit_range.column_groups(columns, plan.points),
+                                 shardings.replicated)
+  return chunk_probs(variables, chunk_images, chunk_grid, column_groups)
+
+
+class _AssembledRows:
+  """Collects the chunks' outputs, in dispatch order, into whole rows of images: merges their
+  logit range, hands each image row set over to `on_rows` once all its G grid columns are in,
+  and (keep_probs) keeps the (N, G, C) probabilities as `probs` (None until the first rows)."""
+
+  def __init__(self, num_images: int, points: int, logit_range: _LogitRange,
+               on_rows: Callable[[slice, np.ndarray], None] | None, keep_probs: bool):
+    self.num_images, self.points, self.logit_range = num_images, points, logit_range
+    self.on_rows, self.keep_probs = on_rows, keep_probs
+    self.probs: np.ndarray | None = None
+    self._rows_buffer = None  # (rows, (n, G, C) probabilities of the columns in so far)
+
+  def add(self, outputs, rows: slice, columns: slice) -> None:
+    """Waits for one chunk's device `outputs` (images `rows` at grid `columns`) and adds it."""
+    count = rows.stop - rows.start
+    # Waits for this chunk; with several processes, the chunk's rows sharded over their
+    # devices are gathered first.
+    output, low, high = fetch(outputs)
+    output = output[:count, :columns.stop - columns.start]
+    if self._rows_buffer is None or self._rows_buffer[0] != rows:
+      self._rows_buffer = (rows, np.empty((count, self.points, output.shape[-1]),
+                                          output.dtype))
+    self._rows_buffer[1][:, columns] = output
+    self.logit_range.merge(rows, low[:count], high[:count])
+    if columns.stop == self.points:  # every column of these images: hand them over
+      if self.on_rows is not None:
+        self.on_rows(rows, self._rows_buffer[1])
+      if self.keep_probs:
+        if self.probs is None:
+          self.probs = np.empty((self.num_images, self.points, output.shape[-1]), output.dtype)
+        self.probs[rows] = self._rows_buffer[1]
+      self._rows_buffer = None
 
 
 # --- the reference loop -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ images), evaluate.jagged (the jagged curves), evaluate.figures (the PNGs).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -97,6 +98,72 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   start = time.perf_counter()
   is_main = jax.process_index() == 0
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
+  setup = _build_and_check(workdir, eval_config)
+  test = _load_test_images(setup, data_dir, say)
+  clean_correct = _clean_correct(setup.predict, setup.variables, test.images, test.labels,
+                                 setup.shardings)
+  clean_accuracy = metrics.stat(clean_correct)
+  say(f"evaluating {setup.run_config.model.name} (step {setup.step}) on "
+      f"{test.images.shape[0]} test images: {len(setup.built)} protocol(s); accuracy on the "
+      f"untransformed images {clean_accuracy['mean']:.4f}")
+
+  eval_dir = out_dir or os.path.join(workdir, run_files.EVAL_SUBDIR)
+  if is_main:
+    os.makedirs(eval_dir, exist_ok=True)
+  entries, pictures, per_image_values = {}, [], {}
+  draw = plots.available()
+  if not draw:
+    say("note: matplotlib is not installed: no plots (eval.json, the CSVs and summary.md are "
+        "complete)")
+  for index, name in enumerate(setup.built, 1):
+    entry, values, result = _evaluate_protocol(setup, test, name,
+                                               progress=verbose and is_main and is_terminal())
+    rows = test.subsets[name]
+    per_image_values[name] = per_image.ProtocolValues(
+        type=entry["type"], options=entry["options"], sampled=entry["sampled"],
+        per_image=values, rows=rows)
+    entries[name] = entry
+    say(_protocol_line(index, len(setup.built), name, entry, len(rows)))
+    if is_main and draw:
+      protocol = setup.built[name]
+      pictures += engine_of(protocol).figures(
+          eval_dir, name, entry, result, protocol, test.images[rows], test.image_indices[rows],
+          test.class_names, setup.eval_config)
+    del result
+
+  eval_report = _eval_report(workdir, setup, test, clean_accuracy, entries,
+                             seconds=time.perf_counter() - start)
+  if is_main:
+    _write_outputs(eval_dir, eval_report, test, clean_correct, per_image_values, pictures,
+                   draw, say)
+  return eval_report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+  """What the run and the eval config build, checked before the test set is loaded.
+
+  Attributes:
+    run_config: the run's config (config.json).
+    eval_config: the complete eval config.
+    built: protocol name -> its built protocol, in the config's order.
+    predict: (variables, images) -> logits of the evaluated model.
+    shardings: the data-parallel mesh.
+    variables: the checkpoint's model variables, replicated on every device.
+    step: the checkpoint's step.
+  """
+  run_config: Any
+  eval_config: Any
+  built: dict[str, Any]
+  predict: Any
+  shardings: Any
+  variables: Any
+  step: int
+
+
+def _build_and_check(workdir: str, eval_config: Optional[Mapping[str, Any]]) -> _Setup:
+  """Builds the model and ALL protocols, restores the latest checkpoint and checks that every
+  protocol's grid fits the memory bound (a bad name, option or bound fails here)."""
   run_config = load_checkpoint_config(workdir)
   eval_config = resolve_eval_config(run_config, eval_config)
   model = models.build_model(**evaluated_model_options(run_config.model, eval_config))
@@ -112,8 +179,31 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
                                      int(eval_config.max_chunk_bytes))
     except ValueError as error:
       raise ValueError(f"config.eval.protocols.{name}: {error}") from error
+  return _Setup(run_config, eval_config, built, predict, shardings, variables, step)
 
-  data = load_cifar10(run_data_config(run_config, data_dir))
+
+@dataclasses.dataclass(frozen=True)
+class _TestImages:
+  """The evaluated test images.
+
+  Attributes:
+    images: uint8 [N, 32, 32, 3], the selected test images.
+    labels: int32 [N].
+    image_indices: [N] their indices in the test set.
+    subsets: protocol name -> the rows of `images` it runs on (all, or its num_images subset).
+    class_names: the dataset's class names.
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  image_indices: np.ndarray
+  subsets: dict[str, np.ndarray]
+  class_names: Any
+
+
+def _load_test_images(setup: _Setup, data_dir: Optional[str], say) -> _TestImages:
+  """Loads the test set and selects the evaluated images and each protocol's rows."""
+  eval_config = setup.eval_config
+  data = load_cifar10(run_data_config(setup.run_config, data_dir))
   image_indices = select_test_images(data.test_images.shape[0], int(eval_config.num_images),
                                      eval_config.image_selection, int(eval_config.seed))
   images = data.test_images[image_indices]
@@ -124,70 +214,75 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   # Per protocol, the rows of `images` it runs on (all, or its num_images subset).
   subsets = {name: protocol_image_rows(image_indices, protocol_num_images(
       eval_config.protocols[name], int(eval_config.num_images), name=name),
-      int(eval_config.seed)) for name in built}
-  clean_correct = _clean_correct(predict, variables, images, labels, shardings)
-  clean_accuracy = metrics.stat(clean_correct)
-  say(f"evaluating {run_config.model.name} (step {step}) on {images.shape[0]} test images: "
-      f"{len(built)} protocol(s); accuracy on the untransformed images "
-      f"{clean_accuracy['mean']:.4f}")
+      int(eval_config.seed)) for name in setup.built}
+  return _TestImages(images, labels, image_indices, subsets, data.class_names)
 
-  eval_dir = out_dir or os.path.join(workdir, run_files.EVAL_SUBDIR)
-  if is_main:
-    os.makedirs(eval_dir, exist_ok=True)
-  entries, pictures, per_image_values = {}, [], {}
-  draw = plots.available()
-  if not draw:
-    say("note: matplotlib is not installed: no plots (eval.json, the CSVs and summary.md are "
-        "complete)")
-  for index, (name, protocol) in enumerate(built.items(), 1):
-    protocol_start = time.perf_counter()
-    rows = subsets[name]
-    engine = engine_of(protocol)
-    result = engine.run(
-        predict, variables, images[rows], labels[rows], protocol, shardings=shardings,
-        images_per_chunk=int(eval_config.images_per_chunk),
-        max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
-        progress=verbose and is_main and is_terminal())
-    seconds = time.perf_counter() - protocol_start
-    values = engine.values(result, seed=int(eval_config.seed))
-    entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
-                         seconds=seconds, seed=int(eval_config.seed), values=values)
-    entry.update(report.images_entry(image_indices, rows))
-    per_image_values[name] = per_image.ProtocolValues(
-        type=entry["type"], options=entry["options"], sampled=entry["sampled"],
-        per_image=values, rows=rows)
-    entries[name] = entry
-    say(f"[{index}/{len(built)}] {name} ({entry['type']}): {len(rows)} images x "
-        f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
-        f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
-        + (" (sampled)" if entry["sampled"] else ""))
-    if is_main and draw:
-      pictures += engine.figures(eval_dir, name, entry, result, protocol, images[rows],
-                                 image_indices[rows], data.class_names, eval_config)
-    del result
 
-  eval_report = {
+def _evaluate_protocol(setup: _Setup, test: _TestImages, name: str, progress: bool):
+  """Runs protocol `name` on its rows with its engine.
+
+  Returns:
+    (entry, values, result): its report entry (with its images and "seconds", the wall time),
+    its per-image values and the engine's raw result (for the figures).
+  """
+  eval_config, protocol = setup.eval_config, setup.built[name]
+  protocol_start = time.perf_counter()
+  rows = test.subsets[name]
+  engine = engine_of(protocol)
+  result = engine.run(
+      setup.predict, setup.variables, test.images[rows], test.labels[rows], protocol,
+      shardings=setup.shardings, images_per_chunk=int(eval_config.images_per_chunk),
+      max_chunk_bytes=int(eval_config.max_chunk_bytes), seed=int(eval_config.seed),
+      progress=progress)
+  seconds = time.perf_counter() - protocol_start
+  values = engine.values(result, seed=int(eval_config.seed))
+  entry = engine.entry(result, protocol_type=eval_config.protocols[name].type,
+                       seconds=seconds, seed=int(eval_config.seed), values=values)
+  entry.update(report.images_entry(test.image_indices, rows))
+  return entry, values, result
+
+
+def _protocol_line(index: int, count: int, name: str, entry: Mapping[str, Any],
+                   num_images: int) -> str:
+  """The progress line of the `index`-th of `count` protocols, evaluated on `num_images`."""
+  seconds = entry["seconds"]
+  return (f"[{index}/{count}] {name} ({entry['type']}): {num_images} images x "
+          f"{entry['num_grid_points']} {'visited' if entry.get('kind') == 'attack' else 'grid'} "
+          f"points in {format_duration(seconds)} ({seconds:.1f}s) | {_shown_metrics(entry)}"
+          + (" (sampled)" if entry["sampled"] else ""))
+
+
+def _eval_report(workdir: str, setup: _Setup, test: _TestImages, clean_accuracy: dict,
+                 entries: dict[str, Any], seconds: float) -> dict[str, Any]:
+  """The report (evaluate.report), `seconds` the wall time of the whole evaluation."""
+  eval_config = setup.eval_config
+  return {
       "workdir": os.path.abspath(workdir),
-      "checkpoint_step": int(step),
-      "model": run_config.model.to_dict(),
-      "num_images": int(images.shape[0]),
+      "checkpoint_step": int(setup.step),
+      "model": setup.run_config.model.to_dict(),
+      "num_images": int(test.images.shape[0]),
       "image_selection": eval_config.image_selection,
       "seed": int(eval_config.seed),
-      "image_indices": [int(i) for i in image_indices],
+      "image_indices": [int(i) for i in test.image_indices],
       "clean_accuracy": report.json_metric(clean_accuracy),
       "eval_config": json.loads(eval_config.to_json()),
       "matmul_precision": numerics.matmul_precision(),
-      "seconds": time.perf_counter() - start,
+      "seconds": seconds,
       "protocols": entries,
   }
-  if is_main:
-    files = report.write_reports(eval_dir, eval_report)
-    files["per_image"] = per_image.save(
-        os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=image_indices,
-        labels=labels, clean_correct=clean_correct, protocols=per_image_values)
-    tensorboard_events.write_eval_events(eval_dir, eval_report)
-    files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
-    eval_report["files"] = files
-    say(report.markdown_summary(eval_report))
-    say(f"evaluation done in {format_duration(eval_report['seconds'])}; results in {eval_dir}")
-  return eval_report
+
+
+def _write_outputs(eval_dir: str, eval_report: dict[str, Any], test: _TestImages,
+                   clean_correct: np.ndarray, per_image_values: dict, pictures: list[str],
+                   draw: bool, say) -> None:
+  """Writes the reports, per_image.npz, the TensorBoard events and the figures into
+  `eval_dir`; records their paths as eval_report["files"] and prints the summary."""
+  files = report.write_reports(eval_dir, eval_report)
+  files["per_image"] = per_image.save(
+      os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=test.image_indices,
+      labels=test.labels, clean_correct=clean_correct, protocols=per_image_values)
+  tensorboard_events.write_eval_events(eval_dir, eval_report)
+  files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
+  eval_report["files"] = files
+  say(report.markdown_summary(eval_report))
+  say(f"evaluation done in {format_duration(eval_report['seconds'])}; results in {eval_dir}")

@@ -6,7 +6,7 @@ pipeline.train_then_evaluate.)
 Order of work: build and validate everything that a config can get wrong (model, augmentation,
 optimiser, mesh) before touching data; load CIFAR-10 once and keep it on the device as uint8;
 restore the latest checkpoint if there is one; then loop over jitted train steps, syncing with
-the device only to log, evaluate and checkpoint.
+the device only to log, evaluate and checkpoint (the cadence hooks of training.hooks).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -24,65 +24,23 @@ import numpy as np
 
 import augment
 import models
-from data import load_cifar10
+from data import CifarArrays, load_cifar10
 from data.constants import IMAGE_SHAPE
 from runtime import checkpointing, numerics, progress, resume_config, run_files
 from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
-from runtime.mesh import check_divisible, make_data_parallel_mesh, put_replicated
+from runtime.mesh import (MeshShardings, check_divisible, make_data_parallel_mesh,
+                          put_replicated)
+from training import hooks
+from training.divergence import TrainingDivergedError, check_state_finite
 from training.optim import OPTIMIZERS, SCHEDULES, build_optimizer, check_lookahead_config
 from training.state import TrainState
 from training.steps import epoch_permutation, jit_train_step, make_train_step
 from training.temperature import (build_temperature_schedule, check_temperature_config,
                                   temperature_config)
 
+__all__ = ["TrainingDivergedError", "train"]
+
 _INIT_STREAM = 0
-
-
-class TrainingDivergedError(RuntimeError):
-  """The loss or the gradients became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class _Timer:
-  """Wall time spent in train steps since the last log, excluding evaluation."""
-  start: float
-  excluded: float = 0.0
-
-  def elapsed(self) -> float:
-    return time.perf_counter() - self.start - self.excluded
-
-
-def _validate_train_config(train: ml_collections.ConfigDict) -> None:
-  SCHEDULES.get(train.schedule)
-  OPTIMIZERS.get(train.optimizer)
-  for name in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps",
-               "keep_checkpoints", "eval_every_epochs"):
-    if int(train[name]) < 1:
-      raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
-  if train.num_epochs <= 0 and train.num_steps <= 0:
-    raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
-  check_temperature_config(temperature_config(train))
-  check_lookahead_config(train)
-
-
-def _check_state_finite(state: TrainState, last_saved: int | None) -> None:
-  bad_step = int(state.bad_step)
-  if bad_step >= 0:
-    saved = (f"the last checkpoint (step {last_saved}) is intact" if last_saved is not None
-             else "no checkpoint was written")
-    raise TrainingDivergedError(
-        f"Training diverged: the loss or gradients became NaN/inf at step {bad_step}. The run "
-        f"stopped without saving the bad state; {saved}. Try a lower config.train.learning_rate, "
-        "a longer warm-up, or label smoothing.")
-
-
-def _check_resume(workdir: str, config: ml_collections.ConfigDict, item, step: int
-                  ) -> resume_config.ConfigChanges:
-  """Refuses (ConfigMismatchError) to resume from checkpoint `step`, whose saved config is
-  `item` (None: a checkpoint without one, compared with config.json), if run-changing fields
-  differ; returns the changes."""
-  saved, source = resume_config.saved_config(workdir, item)
-  return resume_config.check_resume(saved, config, step=step, source=source)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -93,15 +51,82 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   Returns:
     The summary dict (also written as summary.json).
   """
+  wall_start = time.perf_counter()
   # The checkpoint writer (orbax threads) and the metrics files are opened when needed and
   # closed on every exit path, so an error ends with its message, not with a thread's trace.
   with contextlib.ExitStack() as open_files:
-    return _train(config, workdir, open_files)
+    plan = _build_and_check(config, workdir)
+    start = _restore_or_initialise(config, workdir, plan, open_files)
+    metrics_log = _open_run_files(config, workdir, plan, start, open_files)
+    device_data = _DeviceData.put(plan.data, plan.shardings)
+    compiled = _compile(config, plan, start, device_data)
+    step = int(start.state.step)
+    _print_start(config, plan, start, compiled.seconds)
+    reporter = progress.TrainProgress(plan.total_steps, step, plan.steps_per_epoch,
+                                      enabled=plan.is_main)
+
+    def test_accuracy(state: TrainState) -> float:
+      return evaluate_accuracy(compiled.count_correct, state.variables,
+                               device_data.test_images, device_data.test_labels)
+
+    throughput = hooks.Throughput(step, config.train.batch_size)
+    checkpoint = hooks.SaveCheckpoint(start.writer, config.train.checkpoint_every_steps,
+                                      plan.total_steps, json.loads(config.to_json()),
+                                      last_saved=start.restored_step)
+    evaluation = hooks.EvaluateTestAccuracy(
+        plan.steps_per_epoch * config.train.eval_every_epochs, plan.total_steps,
+        test_accuracy, throughput)
+    cadence = [
+        hooks.LogTrainMetrics(config.train.log_every_steps, plan.total_steps, plan.schedule,
+                              compiled.reset_metrics, throughput, checkpoint.check_finite),
+        evaluation,
+        hooks.ReportRecord(metrics_log, reporter, throughput, plan.steps_per_epoch,
+                           plan.total_steps),
+        checkpoint,
+    ]
+    state, step = _loop(start.state, plan, compiled, reporter, cadence)
+    reporter.close()
+    start.writer.wait()
+    check_state_finite(state, checkpoint.last_saved)
+    final_test_accuracy = evaluation.last_accuracy
+    if final_test_accuracy is None:  # the run had already finished: just report
+      final_test_accuracy = test_accuracy(state)
+    return _summarise(config, workdir, plan, start, step, final_test_accuracy, throughput,
+                      wall_start)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str,
-           open_files: contextlib.ExitStack) -> dict[str, Any]:
-  wall_start = time.perf_counter()
+# -- Build and check ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunPlan:
+  """What the config builds, checked before any training state exists.
+
+  Attributes:
+    model: the flax module of config.model.
+    augment_batch: the augmentation of config.augment (uint8 images in, float images out).
+    shardings: the data-parallel mesh over every device of every host.
+    is_main: whether this is process 0 (the one that writes the run's files and prints).
+    data: CIFAR-10 on the host (uint8 images [N, 32, 32, 3], int labels [N]).
+    steps_per_epoch: whole batches of config.train.batch_size in the training set.
+    total_steps: train steps of the run (config.train.num_steps, or num_epochs epochs).
+    tx: the optax optimiser.
+    schedule: the learning rate of a step (0-based).
+  """
+  model: Any
+  augment_batch: Callable[..., Any]
+  shardings: MeshShardings
+  is_main: bool
+  data: CifarArrays
+  steps_per_epoch: int
+  total_steps: int
+  tx: Any
+  schedule: Callable[[int], Any]
+
+
+def _build_and_check(config: ml_collections.ConfigDict, workdir: str) -> _RunPlan:
+  """Builds everything a config can get wrong, refuses a resume that would change the run, then
+  loads the data and sizes the run (creating `workdir`)."""
   train_cfg = config.train
   if train_cfg.get("deterministic_gpu_ops", False):  # before anything starts JAX's backends
     numerics.require_deterministic_gpu_ops()
@@ -123,6 +148,28 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
 
   os.makedirs(workdir, exist_ok=True)
   data = load_cifar10(config.data)
+  steps_per_epoch, total_steps = _count_steps(config, data)
+  tx, schedule = build_optimizer(train_cfg, total_steps, steps_per_epoch)
+  return _RunPlan(model, augment_batch, shardings, is_main, data, steps_per_epoch, total_steps,
+                  tx, schedule)
+
+
+def _validate_train_config(train: ml_collections.ConfigDict) -> None:
+  SCHEDULES.get(train.schedule)
+  OPTIMIZERS.get(train.optimizer)
+  for name in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps",
+               "keep_checkpoints", "eval_every_epochs"):
+    if int(train[name]) < 1:
+      raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
+  if train.num_epochs <= 0 and train.num_steps <= 0:
+    raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
+  check_temperature_config(temperature_config(train))
+  check_lookahead_config(train)
+
+
+def _count_steps(config: ml_collections.ConfigDict, data: CifarArrays) -> tuple[int, int]:
+  """(steps_per_epoch, total_steps) of the run on `data`, after checking its labels fit."""
+  train_cfg = config.train
   num_classes = int(config.model.num_classes)
   max_label = int(max(data.train_labels.max(), data.test_labels.max()))
   if max_label >= num_classes:
@@ -135,161 +182,227 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
                      f"{num_train} training images.")
   total_steps = (int(train_cfg.num_steps) if train_cfg.num_steps > 0
                  else int(round(train_cfg.num_epochs * steps_per_epoch)))
-  tx, schedule = build_optimizer(train_cfg, total_steps, steps_per_epoch)
+  return steps_per_epoch, total_steps
 
-  # Train state, replicated on every device; restored if the workdir has a checkpoint.
+
+def _check_resume(workdir: str, config: ml_collections.ConfigDict, item, step: int
+                  ) -> resume_config.ConfigChanges:
+  """Refuses (ConfigMismatchError) to resume from checkpoint `step`, whose saved config is
+  `item` (None: a checkpoint without one, compared with config.json), if run-changing fields
+  differ; returns the changes."""
+  saved, source = resume_config.saved_config(workdir, item)
+  return resume_config.check_resume(saved, config, step=step, source=source)
+
+
+# -- Restore or initialise ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Start:
+  """Where the run starts.
+
+  Attributes:
+    state: the train state, replicated on every device (restored, or freshly initialised).
+    root_key: the run's PRNG key (from config.seed), replicated.
+    writer: the checkpoint writer of the workdir (open until the run ends).
+    restored_step: the step of the restored checkpoint; None for a fresh start.
+    changes: the config changes that the resume allows (None for a fresh start).
+    num_params: the model's parameter count.
+  """
+  state: TrainState
+  root_key: jax.Array
+  writer: checkpointing.CheckpointWriter
+  restored_step: Optional[int]
+  changes: Optional[resume_config.ConfigChanges]
+  num_params: int
+
+
+def _restore_or_initialise(config: ml_collections.ConfigDict, workdir: str, plan: _RunPlan,
+                           open_files: contextlib.ExitStack) -> _Start:
+  """Restores the latest checkpoint of `workdir` onto this mesh, or initialises the state."""
   # On every device (replicated), like the state: a key on one device would be copied to
   # the others at every step (the step's transfer guard refuses that).
   seed = int(config.seed)
-  root_key = jax.jit(lambda: jax.random.key(seed), out_shardings=shardings.replicated)()
+  replicated = plan.shardings.replicated
+  root_key = jax.jit(lambda: jax.random.key(seed), out_shardings=replicated)()
   init_key = jax.random.fold_in(root_key, _INIT_STREAM)
 
   def init_state(key):
-    variables = model.init(key, jnp.zeros((1, *IMAGE_SHAPE), jnp.float32), train=False)
-    return TrainState.create(variables, tx)
+    variables = plan.model.init(key, jnp.zeros((1, *IMAGE_SHAPE), jnp.float32), train=False)
+    return TrainState.create(variables, plan.tx)
 
   writer = open_files.enter_context(
-      checkpointing.CheckpointWriter(workdir, train_cfg.keep_checkpoints))
+      checkpointing.CheckpointWriter(workdir, config.train.keep_checkpoints))
   resumed = {}
 
   def check_config(item, step):
     resumed["changes"] = _check_resume(workdir, config, item, step)
 
   # Restored onto this mesh whatever mesh saved it (an abstract target: nothing initialised).
-  restored = writer.restore(jax.eval_shape(init_state, init_key), shardings.replicated,
-                            check_config)
+  restored = writer.restore(jax.eval_shape(init_state, init_key), replicated, check_config)
   if restored is None:
-    state, restored_step = jax.jit(init_state, out_shardings=shardings.replicated)(init_key), None
+    state, restored_step = jax.jit(init_state, out_shardings=replicated)(init_key), None
   else:
     state, restored_step = restored.state, restored.step
-  num_params = models.count_params(state.params)
-  last_saved = restored_step
-  saved_config = json.loads(config.to_json())  # saved with every checkpoint
+  changes = resumed["changes"] if restored is not None else None
+  return _Start(state, root_key, writer, restored_step, changes,
+                models.count_params(state.params))
 
+
+def _open_run_files(config: ml_collections.ConfigDict, workdir: str, plan: _RunPlan,
+                    start: _Start, open_files: contextlib.ExitStack) -> run_files.MetricsLog:
+  """Opens metrics.jsonl (cut back to the restored step) and records the start in config.json:
+  the config of a fresh run, or a resume entry; prints the changes a resume makes. Only the
+  main process writes (the others get a log that writes nothing)."""
   metrics_log = open_files.enter_context(contextlib.closing(
-      run_files.MetricsLog(workdir) if is_main else run_files.NullMetricsLog()))
-  if is_main:
-    metrics_log.truncate_after(restored_step or 0)
-    if restored is None:
+      run_files.MetricsLog(workdir) if plan.is_main else run_files.NullMetricsLog()))
+  if plan.is_main:
+    metrics_log.truncate_after(start.restored_step or 0)
+    if start.restored_step is None:
       run_files.write_config(workdir, config)
     else:
       run_files.append_resume(workdir, config, resume_config.resume_entry(
-          restored.step, resumed["changes"], num_devices=shardings.num_devices))
-  changed = resume_config.describe(resumed["changes"]) if restored is not None else None
+          start.restored_step, start.changes, num_devices=plan.shardings.num_devices))
+  changed = (resume_config.describe(start.changes) if start.restored_step is not None
+             else None)
   if changed:
-    progress.print_progress(changed, is_main)
+    progress.print_progress(changed, plan.is_main)
+  return metrics_log
 
-  # The datasets go to the device once, as uint8.
-  train_images = put_replicated(data.train_images, shardings.replicated)
-  train_labels = put_replicated(data.train_labels.astype(np.int32), shardings.replicated)
-  test_images = put_replicated(data.test_images, shardings.replicated)
-  test_labels = put_replicated(data.test_labels.astype(np.int32), shardings.replicated)
 
+# -- The loop -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeviceData:
+  """The datasets on every device, as uint8 images [N, 32, 32, 3] and int32 labels [N]."""
+  train_images: jax.Array
+  train_labels: jax.Array
+  test_images: jax.Array
+  test_labels: jax.Array
+
+  @classmethod
+  def put(cls, data: CifarArrays, shardings: MeshShardings) -> "_DeviceData":
+    """Copies `data` to the devices once (replicated)."""
+    replicated = shardings.replicated
+    return cls(put_replicated(data.train_images, replicated),
+               put_replicated(data.train_labels.astype(np.int32), replicated),
+               put_replicated(data.test_images, replicated),
+               put_replicated(data.test_labels.astype(np.int32), replicated))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compiled:
+  """The run's compiled programs.
+
+  Attributes:
+    permutation: epoch (int) -> the order of the training images in that epoch, [N] int32.
+    train_step: (state, permutation) -> state after one step (all arguments on the devices).
+    reset_metrics: state -> the state with its metric sums zeroed (donates its argument).
+    count_correct: the accuracy counter of runtime.accuracy, for the test set.
+    seconds: the wall time of compiling them.
+  """
+  permutation: Callable[[int], jax.Array]
+  train_step: Callable[[TrainState, jax.Array], TrainState]
+  reset_metrics: Callable[[TrainState], TrainState]
+  count_correct: Callable[..., Any]
+  seconds: float
+
+
+def _compile(config: ml_collections.ConfigDict, plan: _RunPlan, start: _Start,
+             device_data: _DeviceData) -> _Compiled:
+  """Builds the train step of `config` and compiles it for `start.state` and the data."""
+  train_cfg, shardings = config.train, plan.shardings
+  num_train = plan.data.train_images.shape[0]
   step_fn = make_train_step(
-      model, tx, augment_batch, batch_size=train_cfg.batch_size,
-      steps_per_epoch=steps_per_epoch, num_classes=num_classes,
+      plan.model, plan.tx, plan.augment_batch, batch_size=train_cfg.batch_size,
+      steps_per_epoch=plan.steps_per_epoch, num_classes=int(config.model.num_classes),
       label_smoothing=train_cfg.label_smoothing, batch_sharding=shardings.batch,
       temperature_schedule=(build_temperature_schedule(temperature_config(train_cfg),
-                                                       total_steps, steps_per_epoch)
-                            if models.uses_temperature(model) else None))
+                                                       plan.total_steps, plan.steps_per_epoch)
+                            if models.uses_temperature(plan.model) else None))
   compile_start = time.perf_counter()
   permutation_fn = jax.jit(epoch_permutation, static_argnums=2,
                            out_shardings=shardings.replicated)
-  first_permutation = permutation_fn(root_key, 0, num_train)
+  first_permutation = permutation_fn(start.root_key, 0, num_train)
+  data_args = (device_data.train_images, device_data.train_labels)
   train_step = jit_train_step(step_fn, shardings.replicated).lower(
-      state, root_key, train_images, train_labels, first_permutation).compile()
+      start.state, start.root_key, *data_args, first_permutation).compile()
   reset_metrics = jax.jit(TrainState.reset_metrics, donate_argnums=0,
                           out_shardings=shardings.replicated)
-  count_correct = make_accuracy_fn(model, batch_size=train_cfg.eval_batch_size,
+  count_correct = make_accuracy_fn(plan.model, batch_size=train_cfg.eval_batch_size,
                                    batch_sharding=shardings.batch,
                                    replicated=shardings.replicated)
-  step = int(state.step)
+  return _Compiled(
+      permutation=lambda epoch: permutation_fn(start.root_key, epoch, num_train),
+      train_step=lambda state, permutation: train_step(state, start.root_key, *data_args,
+                                                       permutation),
+      reset_metrics=reset_metrics, count_correct=count_correct,
+      seconds=time.perf_counter() - compile_start)
+
+
+def _print_start(config: ml_collections.ConfigDict, plan: _RunPlan, start: _Start,
+                 compile_seconds: float) -> None:
+  """Prints the run's one-line description (model, size, devices, data, steps, resume)."""
   progress.print_progress(
-      f"{type(model).__name__} ({config.model.name}), {num_params:,} parameters, "
-      f"{shardings.num_devices} device(s), {num_train} train / {data.test_images.shape[0]} test "
-      f"images, {total_steps} steps of {train_cfg.batch_size}; "
-      + (f"resumed from step {restored_step}; " if restored_step is not None else "")
-      + f"compiled in {time.perf_counter() - compile_start:.1f}s", is_main)
-  reporter = progress.TrainProgress(total_steps, step, steps_per_epoch, enabled=is_main)
+      f"{type(plan.model).__name__} ({config.model.name}), {start.num_params:,} parameters, "
+      f"{plan.shardings.num_devices} device(s), {plan.data.train_images.shape[0]} train / "
+      f"{plan.data.test_images.shape[0]} test images, {plan.total_steps} steps of "
+      f"{config.train.batch_size}; "
+      + (f"resumed from step {start.restored_step}; " if start.restored_step is not None else "")
+      + f"compiled in {compile_seconds:.1f}s", plan.is_main)
 
-  def test_accuracy() -> float:
-    return evaluate_accuracy(count_correct, state.variables, test_images, test_labels)
 
-  final_test_accuracy = None
-  images_trained, train_seconds = 0, 0.0
-  timer = _Timer(time.perf_counter())
-  interval_start_step = step
-  while step < total_steps:
-    epoch = step // steps_per_epoch
-    permutation = permutation_fn(root_key, epoch, num_train)
-    epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
+def _loop(state: TrainState, plan: _RunPlan, compiled: _Compiled,
+          reporter: progress.TrainProgress, cadence: list[hooks.Hook]) -> tuple[TrainState, int]:
+  """Runs the train steps from `state.step` to `plan.total_steps`, calling every hook of
+  `cadence` after each; returns the last state and its step."""
+  step = int(state.step)
+  while step < plan.total_steps:
+    epoch = step // plan.steps_per_epoch
+    permutation = compiled.permutation(epoch)
+    epoch_end = min((epoch + 1) * plan.steps_per_epoch, plan.total_steps)
     while step < epoch_end:
       # Every argument is already on the device: a host transfer here is a bug (an argument
       # that became a host array, a Python number), and fails at once instead of slowing
       # every step (tests/test_accel.py).
       with jax.transfer_guard("disallow"):
-        state = train_step(state, root_key, train_images, train_labels, permutation)
+        state = compiled.train_step(state, permutation)
       step += 1
       reporter.step()
       record = {}
-      if step % train_cfg.log_every_steps == 0 or step == total_steps:
-        loss_sum, correct_sum, count = jax.device_get(
-            (state.loss_sum, state.correct_sum, state.count))
-        _check_state_finite(state, last_saved)
-        seconds = timer.elapsed()
-        images = (step - interval_start_step) * train_cfg.batch_size
-        images_trained += images
-        train_seconds += seconds
-        record.update(
-            train_loss=float(loss_sum / max(count, 1)),
-            train_accuracy=float(correct_sum / max(count, 1)),
-            learning_rate=float(schedule(step - 1)),
-            images_per_sec=images / max(seconds, 1e-9))
-        state = reset_metrics(state)
-        timer, interval_start_step = _Timer(time.perf_counter()), step
-      end_of_epoch = step == epoch_end
-      if (end_of_epoch and (epoch + 1) % train_cfg.eval_every_epochs == 0) or step == total_steps:
-        jax.block_until_ready(state)  # so that pending train steps are not timed as eval
-        eval_start = time.perf_counter()
-        final_test_accuracy = test_accuracy()
-        record["test_accuracy"] = final_test_accuracy
-        timer.excluded += time.perf_counter() - eval_start
-      if record:
-        record = {"step": step, "epoch": step / steps_per_epoch, **record}
-        metrics_log.write(record)
-        steps_per_sec = images_trained / max(train_seconds, 1e-9) / train_cfg.batch_size
-        eta = (total_steps - step) / steps_per_sec if steps_per_sec > 0 else 0.0
-        reporter.log(record, eta)
-      if step == total_steps or step % train_cfg.checkpoint_every_steps == 0:
-        _check_state_finite(state, last_saved)
-        writer.save(step, state, saved_config)
-        last_saved = step
-  reporter.close()
-  writer.wait()
-  _check_state_finite(state, last_saved)
-  if final_test_accuracy is None:  # the run had already finished: just report
-    final_test_accuracy = test_accuracy()
+      for hook in cadence:
+        state = hook(step, state, record)
+  return state, step
 
+
+# -- The summary --------------------------------------------------------------------------------
+
+
+def _summarise(config: ml_collections.ConfigDict, workdir: str, plan: _RunPlan, start: _Start,
+               step: int, final_test_accuracy: float, throughput: hooks.Throughput,
+               wall_start: float) -> dict[str, Any]:
+  """The run's summary; written as summary.json and announced by the main process."""
   summary = {
       "final_test_accuracy": final_test_accuracy,
-      "num_params": num_params,
+      "num_params": start.num_params,
       "model": config.model.name,
       "steps": step,
-      "epochs": step / steps_per_epoch,
-      "resumed_from_step": restored_step,
-      "num_devices": shardings.num_devices,
-      "train_images_per_sec": images_trained / train_seconds if train_seconds else None,
+      "epochs": step / plan.steps_per_epoch,
+      "resumed_from_step": start.restored_step,
+      "num_devices": plan.shardings.num_devices,
+      "train_images_per_sec": throughput.images_per_second(),
       "wall_time_sec": time.perf_counter() - wall_start,
   }
-  previous = run_files.read_summary(workdir) if images_trained == 0 else None
+  previous = run_files.read_summary(workdir) if throughput.images_trained == 0 else None
   if previous is not None and previous.get("steps") == step:
     # Nothing trained now (the run had finished): keep the timing of the run that trained it.
     for key in ("train_images_per_sec", "wall_time_sec"):
       summary[key] = previous.get(key, summary[key])
-  if is_main:
+  if plan.is_main:
     run_files.write_summary(workdir, summary)
     progress.print_progress(
         f"done: test accuracy {final_test_accuracy:.4f} after {step} steps, "
         f"{progress.format_duration(summary['wall_time_sec'])} wall time; results in {workdir}",
-        is_main)
+        plan.is_main)
   return summary

@@ -172,37 +172,76 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   config = config if config is not None else default_layers_config()
   names = check_layers_config(config)
   say = lambda line: print_progress(line, verbose and hosts.is_main_process())  # noqa: E731
+  run_config, model, shardings, restored = _restore_checked(workdir, config, names)
+  if data is None:
+    data = load_cifar10(run_data_config(run_config, data_dir))
+  context = _layer_context(workdir, config, run_config, model, shardings, restored, data,
+                           out_dir or os.path.join(workdir, LAYERS_SUBDIR), say)
+  indices = context.image_indices
+  if 0 < int(config.num_images) != len(indices):
+    say(f"note: the test set has {len(indices)} images; analysing all of them instead of "
+        f"config.num_images={config.num_images}")
+  say(f"layer analyses of {context.model_label} (step {restored.step}) on {len(indices)} test "
+      f"images: {', '.join(names)}; {len(context.layer_shapes)} layers")
+  entries = _run_analyses(context, config, names, say)
+  report_path = os.path.join(context.out_dir, REPORT_FILE)
+  earlier = _earlier_analyses(report_path, int(restored.step), [int(i) for i in indices])
+  report = {"workdir": os.path.abspath(workdir), "checkpoint_step": int(restored.step),
+            "model": run_config.model.to_dict(), "model_label": context.model_label,
+            "num_images": int(len(indices)), "image_indices": [int(i) for i in indices],
+            "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
+            "matmul_precision": numerics.matmul_precision(),
+            "analyses": {**earlier, **entries}}
+  if context.writes_files:
+    atomic_write_text(report_path, json.dumps(_finite_or_none(report), indent=1,
+                                              default=_json_default, allow_nan=False))
+  say(f"layer analyses done in {format_duration(report['seconds'])}; results in "
+      f"{context.out_dir}")
+  return report
+
+
+def _restore_checked(workdir: str, config: ml_collections.ConfigDict, names: list[str]):
+  """Builds the run's model, restores its latest checkpoint onto this mesh (whatever mesh
+  trained it) and checks each analysis' section against the model's layers.
+
+  Returns:
+    (run_config, model, shardings, restored): restored.state the variables (replicated),
+    restored.step the checkpoint's step.
+  """
   run_config = load_checkpoint_config(workdir)
   model = models.build_model(**run_config.model)
   shardings = make_data_parallel_mesh()
-  # Restored onto this mesh, whatever mesh the run was trained on.
   restored = checkpointing.restore_model_variables(workdir, model, shardings.replicated)
-  variables, step = restored.state, restored.step
-  layer_names = list(capture.layer_shapes(model, variables, config.layer_pattern))
+  layer_names = list(capture.layer_shapes(model, restored.state, config.layer_pattern))
   for name in names:
     try:
       ANALYSES.get(name).check(config[name], layer_names)
     except (TypeError, ValueError) as error:
       raise type(error)(f"config.{name}: {error}") from error
-  if data is None:
-    data = load_cifar10(run_data_config(run_config, data_dir))
+  return run_config, model, shardings, restored
+
+
+def _layer_context(workdir: str, config: ml_collections.ConfigDict, run_config, model,
+                   shardings: MeshShardings, restored, data: CifarArrays, out_dir: str,
+                   say: Callable[[str], None]) -> LayerContext:
+  """The context of the analyses: the selected test images, and `out_dir` (created by the
+  process that writes the files)."""
   indices = select_test_images(data.test_images.shape[0], int(config.num_images),
                                config.image_selection, int(config.seed))
-  out_dir = out_dir or os.path.join(workdir, LAYERS_SUBDIR)
   writes_files = hosts.is_main_process()
   if writes_files:
     os.makedirs(out_dir, exist_ok=True)
   label = f"{os.path.basename(os.path.normpath(workdir))} ({run_config.model.name})"
-  context = LayerContext(
-      model=model, variables=variables, model_label=label, config=config,
+  return LayerContext(
+      model=model, variables=restored.state, model_label=label, config=config,
       images=data.test_images[indices], labels=data.test_labels[indices].astype(np.int32),
       image_indices=indices, data=data, shardings=shardings, out_dir=out_dir, say=say,
       command=f"python -m evaluate.layers --workdir {workdir}", writes_files=writes_files)
-  if 0 < int(config.num_images) != len(indices):
-    say(f"note: the test set has {len(indices)} images; analysing all of them instead of "
-        f"config.num_images={config.num_images}")
-  say(f"layer analyses of {label} (step {step}) on {len(indices)} test images: "
-      f"{', '.join(names)}; {len(context.layer_shapes)} layers")
+
+
+def _run_analyses(context: LayerContext, config: ml_collections.ConfigDict, names: list[str],
+                  say: Callable[[str], None]) -> dict[str, Any]:
+  """Runs each named analysis in turn; returns name -> its entry, with "seconds" (wall time)."""
   entries = {}
   for number, name in enumerate(names, 1):
     began = time.perf_counter()
@@ -212,16 +251,4 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
     entries[name] = entry
     say(f"[{number}/{len(names)}] {name} done in {format_duration(entry['seconds'])}; files: "
         f"{', '.join(os.path.basename(f) for f in entry.get('files', []))}")
-  report_path = os.path.join(out_dir, REPORT_FILE)
-  earlier = _earlier_analyses(report_path, int(step), [int(i) for i in indices])
-  report = {"workdir": os.path.abspath(workdir), "checkpoint_step": int(step),
-            "model": run_config.model.to_dict(), "model_label": label,
-            "num_images": int(len(indices)), "image_indices": [int(i) for i in indices],
-            "config": json.loads(config.to_json()), "seconds": time.perf_counter() - start,
-            "matmul_precision": numerics.matmul_precision(),
-            "analyses": {**earlier, **entries}}
-  if writes_files:
-    atomic_write_text(report_path, json.dumps(_finite_or_none(report), indent=1,
-                                              default=_json_default, allow_nan=False))
-  say(f"layer analyses done in {format_duration(report['seconds'])}; results in {out_dir}")
-  return report
+  return entries
