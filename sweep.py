@@ -4,6 +4,8 @@
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --list
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --index 3
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --collect
+  python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augsweep --index 3 \
+      --export_to results/augsweep     # then: --collect --workdir results/augsweep
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \
       --collect --baseline=blur_size=1     # every member's paired difference against it
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
@@ -52,6 +54,11 @@ _BOOTSTRAP_SAMPLES = flags.DEFINE_integer(
     "bootstrap_samples", 2000, "Bootstrap resamples of the intervals when collecting.",
     lower_bound=1)
 _BOOTSTRAP_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
+_EXPORT_TO = flags.DEFINE_string(
+    "export_to", None, "At the end (also with --index or --collect), copy every finished "
+    "member's small outputs (config, metrics, summary, eval.json, per-image results; no "
+    "checkpoints or event files) to this folder, e.g. results/<study>, where `--collect "
+    "--workdir <folder>` works alone (sweeps/export.py).")
 flags.mark_flags_as_required(["config", "workdir"])
 flags.adopt_module_key_flags(host_flags)
 
@@ -121,6 +128,10 @@ def _sweep():
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)
     _print_collection(collected)
+  if _EXPORT_TO.value and hosts.is_main_process():
+    from sweeps.export import export_results  # pylint: disable=g-import-not-at-top
+    exported = export_results(workdir, _EXPORT_TO.value)
+    print(f"exported {len(exported)} finished member(s) to {_EXPORT_TO.value}")
   if failed:  # the same on every process of a multi-host run: they leave together
     raise hosts.AgreedExit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n"
                            + "\n".join(f"  {o.member.index} {o.member.name}: {o.error}"
