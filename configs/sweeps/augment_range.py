@@ -2,6 +2,8 @@
 
   python sweep.py --config configs/sweeps/augment_range.py --workdir runs/augrange
   python sweep.py --config configs/sweeps/augment_range.py:cpu --workdir runs/augrange_cpu
+  python sweep.py --config configs/sweeps/augment_range.py:cpu_trained \
+      --workdir runs/augment_range_trained --export_to results/augment_range_trained
 Members: downsize_embed with the smallest trained size min_size in 32 (= no augmentation), 28,
 24, 20, 16, 12, and upscale_crop with max_scale in 1.25, 1.5, 2; 3 seeds each at full scale.
 Read sensitivity_vs_size_embed_black.png: the paper's claim (section 5.2) is that each curve
@@ -10,7 +12,10 @@ only.
 Full scale: 27 ResNet-18 runs of 60 epochs (GPU/TPU; spread them with --index, one member
 per machine). ':cpu': ResNet-20 width 8, 20000 images, 3 epochs, 100 evaluation images, one
 seed, fewer ranges (min_size 32, 24, 16; max_scale 2): about 10 minutes per member on a
-2-core CPU.
+2-core CPU. ':cpu_trained' (the trained study, configs/scales.py): all 50,000 images, 6 epochs
+of the fast recipe, 3 seeds, 1000 evaluation images; members 'none' (no translation or scale
+augmentation), embed_min24, embed_min16, crop_max1.5, crop_max2, all with alternating flips
+(RANGES).
 """
 from configs import fig10_augmentation, scales
 from sweeps import default_sweep_config
