@@ -35,6 +35,9 @@ The file (PER_IMAGE_FILE, written beside eval.json by evaluate.run; `save` / `lo
   image_indices   (N,) int64   test-set index of every evaluated image, in evaluation order
   labels          (N,) int64   its true class
   clean_correct   (N,) float64 1.0 where the untransformed image is classified right
+  test_set_correct (T,) float64 the same for every image of the test set, in test-set order
+                               (T = 10,000 for CIFAR-10), so that accuracy can be compared
+                               over the whole test set; absent in files written before it
   meta            () str       JSON: {"format_version", "protocols": {name: {"type",
                                "options", "sampled", "metrics": [...], "num_images"}}}
   <name>/rows     (N_p,) int64 the rows of image_indices the protocol ran on, in the order of
@@ -287,6 +290,7 @@ class PerImageFile:
   labels: np.ndarray
   clean_correct: np.ndarray
   protocols: dict[str, ProtocolValues]
+  test_set_correct: Optional[np.ndarray] = None
 
   def protocol_indices(self, name: str) -> np.ndarray:
     """(N_p,) the test-set indices of protocol `name`'s rows of values."""
@@ -294,8 +298,9 @@ class PerImageFile:
 
 
 def save(path: str, *, image_indices, labels, clean_correct,
-         protocols: Mapping[str, ProtocolValues]) -> str:
-  """Writes the per-image file (module docstring) atomically; returns its path."""
+         protocols: Mapping[str, ProtocolValues], test_set_correct=None) -> str:
+  """Writes the per-image file (module docstring) atomically; returns its path
+  (test_set_correct: None writes no such array)."""
   count = len(image_indices)
   rows = {name: np.arange(count, dtype=np.int64) if entry.rows is None
           else np.asarray(entry.rows, np.int64) for name, entry in protocols.items()}
@@ -307,6 +312,8 @@ def save(path: str, *, image_indices, labels, clean_correct,
             "labels": np.asarray(labels, np.int64),
             "clean_correct": np.asarray(clean_correct, np.float64),
             "meta": np.asarray(json.dumps(meta, default=str))}
+  if test_set_correct is not None:
+    arrays["test_set_correct"] = np.asarray(test_set_correct, np.float64)
   for name, entry in protocols.items():
     arrays[f"{name}/rows"] = rows[name]
     arrays[f"{name}/groups"] = np.asarray(entry.per_image.groups, np.int64)
@@ -382,7 +389,8 @@ def load(workdir_or_path: str) -> PerImageFile:
   if arrays["labels"].shape != (count,) or arrays["clean_correct"].shape != (count,):
     raise PerImageFileError(f"{path}: labels or clean_correct do not have {count} rows")
   return PerImageFile(path=path, image_indices=indices, labels=arrays["labels"],
-                      clean_correct=arrays["clean_correct"], protocols=protocols)
+                      clean_correct=arrays["clean_correct"], protocols=protocols,
+                      test_set_correct=arrays.get("test_set_correct"))
 
 
 def max_over_images(values: Optional[np.ndarray]) -> Optional[float]:

@@ -103,6 +103,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   clean_correct = _clean_correct(setup.predict, setup.variables, test.images, test.labels,
                                  setup.shardings)
   clean_accuracy = metrics.stat(clean_correct)
+  test_set_correct = _clean_correct(setup.predict, setup.variables, test.test_set_images,
+                                    test.test_set_labels, setup.shardings)
   say(f"evaluating {setup.run_config.model.name} (step {setup.step}) on "
       f"{test.images.shape[0]} test images: {len(setup.built)} protocol(s); accuracy on the "
       f"untransformed images {clean_accuracy['mean']:.4f}")
@@ -134,8 +136,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   eval_report = _eval_report(workdir, setup, test, clean_accuracy, entries,
                              seconds=time.perf_counter() - start)
   if is_main:
-    _write_outputs(eval_dir, eval_report, test, clean_correct, per_image_values, pictures,
-                   draw, say)
+    _write_outputs(eval_dir, eval_report, test, clean_correct, test_set_correct,
+                   per_image_values, pictures, draw, say)
   return eval_report
 
 
@@ -192,12 +194,16 @@ class _TestImages:
     image_indices: [N] their indices in the test set.
     subsets: protocol name -> the rows of `images` it runs on (all, or its num_images subset).
     class_names: the dataset's class names.
+    test_set_images: uint8 [T, 32, 32, 3], the whole test set (T = 10,000 for CIFAR-10).
+    test_set_labels: int32 [T].
   """
   images: np.ndarray
   labels: np.ndarray
   image_indices: np.ndarray
   subsets: dict[str, np.ndarray]
   class_names: Any
+  test_set_images: np.ndarray
+  test_set_labels: np.ndarray
 
 
 def _load_test_images(setup: _Setup, data_dir: Optional[str], say) -> _TestImages:
@@ -215,7 +221,8 @@ def _load_test_images(setup: _Setup, data_dir: Optional[str], say) -> _TestImage
   subsets = {name: protocol_image_rows(image_indices, protocol_num_images(
       eval_config.protocols[name], int(eval_config.num_images), name=name),
       int(eval_config.seed)) for name in setup.built}
-  return _TestImages(images, labels, image_indices, subsets, data.class_names)
+  return _TestImages(images, labels, image_indices, subsets, data.class_names,
+                     data.test_images, data.test_labels.astype(np.int32))
 
 
 def _evaluate_protocol(setup: _Setup, test: _TestImages, name: str, progress: bool):
@@ -273,14 +280,16 @@ def _eval_report(workdir: str, setup: _Setup, test: _TestImages, clean_accuracy:
 
 
 def _write_outputs(eval_dir: str, eval_report: dict[str, Any], test: _TestImages,
-                   clean_correct: np.ndarray, per_image_values: dict, pictures: list[str],
+                   clean_correct: np.ndarray, test_set_correct: np.ndarray,
+                   per_image_values: dict, pictures: list[str],
                    draw: bool, say) -> None:
   """Writes the reports, per_image.npz, the TensorBoard events and the figures into
   `eval_dir`; records their paths as eval_report["files"] and prints the summary."""
   files = report.write_reports(eval_dir, eval_report)
   files["per_image"] = per_image.save(
       os.path.join(eval_dir, per_image.PER_IMAGE_FILE), image_indices=test.image_indices,
-      labels=test.labels, clean_correct=clean_correct, protocols=per_image_values)
+      labels=test.labels, clean_correct=clean_correct, protocols=per_image_values,
+      test_set_correct=test_set_correct)
   tensorboard_events.write_eval_events(eval_dir, eval_report)
   files["png"] = pictures + (figures.plot_report(eval_dir, eval_report) if draw else [])
   eval_report["files"] = files

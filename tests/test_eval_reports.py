@@ -112,6 +112,18 @@ def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
       assert entry["by_group"]["accuracy"]["mean"] == pytest.approx(per_size)
 
 
+def test_per_image_file_holds_the_whole_test_set_at_the_runs_accuracy(evaluated):
+  """test_set_correct: one value per test-set image whose mean is the training summary's
+  final_test_accuracy (the same weights on the same images); the evaluated images' rows
+  agree with clean_correct."""
+  workdir, summary, _ = evaluated
+  saved = per_image.load(workdir)
+  assert saved.test_set_correct.shape == (NUM_TEST_IMAGES,)
+  assert saved.test_set_correct.mean() == pytest.approx(summary["final_test_accuracy"])
+  np.testing.assert_array_equal(saved.test_set_correct[saved.image_indices],
+                                saved.clean_correct)
+
+
 def _mean_and_stderr(per_image_values):
   """Independent of evaluate/: mean and standard error (ddof 1) over images."""
   count = len(per_image_values)
