@@ -16,14 +16,18 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-# package -> the top-level packages its modules must not import.
+# package -> the top-level packages its modules must not import. Nothing of the library
+# imports the measurement programs (benchmarks/, experiments/) that sit on top of it.
+_PROGRAMS = ("benchmarks", "experiments")
 _FORBIDDEN = {
-    "training": ("evaluate", "pipeline", "sweeps"),
-    "evaluate": ("training", "pipeline", "sweeps"),
-    "runtime": ("training", "evaluate", "pipeline", "sweeps"),
-    "models": ("training", "evaluate", "runtime", "pipeline", "sweeps"),
+    "training": ("evaluate", "pipeline", "sweeps") + _PROGRAMS,
+    "evaluate": ("training", "pipeline", "sweeps") + _PROGRAMS,
+    "runtime": ("training", "evaluate", "pipeline", "sweeps") + _PROGRAMS,
+    "models": ("training", "evaluate", "runtime", "pipeline", "sweeps") + _PROGRAMS,
     "common": ("augment", "data", "models", "training", "evaluate", "runtime", "pipeline",
-               "sweeps"),
+               "sweeps") + _PROGRAMS,
+    "pipeline": ("sweeps",) + _PROGRAMS,
+    "sweeps": _PROGRAMS,
 }
 
 
@@ -78,7 +82,7 @@ def test_every_import_of_a_project_module_resolves():
   stale import behind in them (or anywhere)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   missing = []
-  for top in ("benchmarks", "scripts", "tests", "pipeline", "training", "evaluate", "runtime",
+  for top in ("benchmarks", "experiments", "scripts", "tests", "pipeline", "training", "evaluate", "runtime",
               "models", "augment", "data", "sweeps", "common", "configs"):
     for path in _modules(top):
       with open(path) as f:

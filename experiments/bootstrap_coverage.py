@@ -1,6 +1,6 @@
 """Simulated coverage of evaluate.bootstrap's paired interval (the numbers in docs/evaluation.md).
 
-  python scripts/bootstrap_coverage.py [--replications 200] [--images 100] [--variant plain]
+  python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
 
 --variant: 'default' (evaluate.bootstrap.difference_interval as `python -m evaluate.compare`
 uses it), 'no_widening' (the same without the t / z widening), 'plain' (the plain
@@ -17,14 +17,10 @@ seed x image noise of per-image binary metrics), with and without a seed effect,
 continuous values dominated by the seed effect.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-from evaluate import bootstrap  # pylint: disable=g-import-not-at-top
+from evaluate import bootstrap
 
 
 def binary_seeds(rng, images, seeds, seed_sd, shift=0.1):
