@@ -213,13 +213,14 @@ def resolve_eval_config(run_config: ml_collections.ConfigDict,
 
 def build_protocols(protocol_configs: Mapping[str, Any]) -> dict[str, Any]:
   """Builds every protocol of `config.eval.protocols` (name -> dict(type=..., **options));
-  the evaluation options of an entry (PROTOCOL_EVALUATION_OPTIONS, e.g. num_images) are not the protocol's and are left out.
+  the evaluation options of an entry (PROTOCOL_EVALUATION_OPTIONS, e.g. num_images) are not
+  the protocol's and are left out.
 
   Raises:
     UnknownNameError (a ValueError listing the valid names) for an unknown type, or a
     ValueError naming the protocol and the bad option.
   """
-  from evaluate import protocols  # pylint: disable=g-import-not-at-top  (JAX: only when built)
+  from evaluate import protocols  # pylint: disable=g-import-not-at-top
   built = {}
   for name, entry in protocol_configs.items():
     entry = factory_options(entry)

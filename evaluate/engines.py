@@ -11,7 +11,7 @@ An Engine has:
     cannot hold one model input per device (raised before any data are loaded).
   run(predict, variables, images, labels, protocol, *, shardings, images_per_chunk,
       max_chunk_bytes, seed, progress) -> result.
-  values(result, *, seed) -> evaluate.per_image.PerImage: every metric per image (and
+  values(result, *, seed) -> evaluate.stats.per_image.PerImage: every metric per image (and
     group), what the per-image file holds and every summary is formed from.
   entry(result, *, protocol_type, seconds, seed, values) -> the JSON-able report entry.
   figures(eval_dir, name, entry, result, protocol, images, image_indices, class_names,
@@ -23,7 +23,8 @@ import dataclasses
 from typing import Any, Callable
 
 from common.registry import Registry
-from evaluate import attack, figures, grid, grid_summary, per_image, report
+from evaluate import attack, figures, grid, grid_summary, report
+from evaluate.stats import per_image
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""Plots of interval summaries and paired comparisons (evaluate.paired's dicts), shared by
+"""Plots of interval summaries and paired comparisons (evaluate.stats.paired's dicts), shared by
 `python -m evaluate.compare` and `sweep.py --collect`.
 
-Turns evaluate.paired.summarise_run dicts (a run's means over seeds and images with their
+Turns evaluate.stats.paired.summarise_run dicts (a run's means over seeds and images with their
 bootstrap intervals) into the series evaluate.plots draws, with the intervals as error bars,
 and draws the paired differences of a comparison against a baseline (compare_runs with a
 baseline) as one forest plot per metric, a panel per protocol:
@@ -18,7 +18,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from evaluate import paired, plots
+from evaluate import paired_tables, plots
+from evaluate.stats import paired
 
 # Metrics of a sensitivity-versus-size plot (its panels).
 SIZE_METRICS = ("p_top1_change", "mac", "accuracy")
@@ -64,7 +65,7 @@ def protocol_labels(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, str
   out = {}
   for summary in summaries.values():
     for name, entry in summary["protocols"].items():
-      out.setdefault(name, paired.protocol_title(name, entry.get("n_images"),
+      out.setdefault(name, paired_tables.protocol_title(name, entry.get("n_images"),
                                                  summary["n_images"]))
   return out
 
@@ -97,7 +98,7 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
           + f"; seeds: {seeds}")
   paths = []
   for metric in metrics:
-    title_metric = paired.METRIC_TITLES[metric]
+    title_metric = paired_tables.METRIC_TITLES[metric]
     panels = [_panel("untransformed images: accuracy (higher is better)", pairs,
                      lambda pair: pair[paired.CLEAN])]
     for name in names:
@@ -106,7 +107,7 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
         continue  # a protocol without this metric (the shift attack has no pairs): no panel
       counts = {pair["protocols"][name].get("n_images") for pair in pairs
                 if name in pair["protocols"]}
-      shown = (paired.protocol_title(name, counts.pop(), pairs[0]["n_images"])
+      shown = (paired_tables.protocol_title(name, counts.pop(), pairs[0]["n_images"])
                if len(counts) == 1 else name)
       panels.append(_panel(
           f"{shown}: {title_metric} ({_BETTER[metric]} is better)", pairs,

@@ -9,7 +9,7 @@ it can be), so code that imports this module runs where matplotlib is not instal
 Data shapes used below:
   Metric: {"mean": float, "stderr": float} (stderr: standard error over images, an error
     bar of ± stderr), or {"mean", "ci_low", "ci_high"} (an interval, e.g. the 95% bootstrap
-    interval over seeds and images of evaluate.paired.summarise_run: an error bar from
+    interval over seeds and images of evaluate.stats.paired.summarise_run: an error bar from
     ci_low to ci_high). The caller's title says which.
   Sweep series: dict(label=str, p_top1_change=SweepMetric, mac=SweepMetric,
     accuracy=SweepMetric) (the "by_group" of an eval.json protocol entry, plus a label), with

@@ -227,7 +227,7 @@ def _fake_finished_sweep(workdir, rng, *, planted=0.15, old_member=None):
 
 
 def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(tmp_path):
-  from evaluate import paired  # pylint: disable=g-import-not-at-top
+  from evaluate.stats import paired  # pylint: disable=g-import-not-at-top
   from sweeps import collect  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path)
   members = _fake_finished_sweep(workdir, np.random.default_rng(0))

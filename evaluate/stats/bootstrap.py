@@ -2,7 +2,7 @@
 
 The data of one run (a setting, trained with S seeds, each evaluated on the same N test
 images) and one or more metrics: values (M, S, N), M metrics, per seed and image (e.g. an
-image's P(top-1 change) pooled over sizes, evaluate.per_image.pooled). The estimate is the
+image's P(top-1 change) pooled over sizes, evaluate.stats.per_image.pooled). The estimate is the
 mean over seeds and images. Seeds and images are crossed (every seed sees every image), so a
 replicate resamples both, independently (as the "multi-bootstrap" of Sellam et al. 2022, The
 MultiBERTs, ICLR), with its seed level corrected and a small-sample widening. Per run and metric, from values X:
