@@ -31,7 +31,7 @@ and writes into --out:
     the 95% bootstrap interval (seeds and images, evaluate.stats.paired.summarise_run) as error
     bars; with --baseline, paired_<metric>.png (P(top-1 change), accuracy, MAC): each run's
     paired difference from the baseline with its interval, a panel per protocol
-    (evaluate.interval_plots); compare.md (one row per workdir and protocol; mean ± standard
+    (evaluate.plots.intervals); compare.md (one row per workdir and protocol; mean ± standard
     error over images of each evaluation on its own).
 Workdirs evaluated before per-image files existed get the plots (drawn per workdir with ±
 standard error over images, labelled "(± s.e.)") and compare.md, with a note instead of the
@@ -48,7 +48,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from common.atomic_files import atomic_write_text
-from evaluate import interval_plots, paired_tables, plots
+from evaluate import paired_tables
+from evaluate.plots import comparison as comparison_plots
+from evaluate.plots import intervals as interval_plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (SUMMARY_METRICS, format_invariance, format_stat, load_report,
                              protocol_image_count)
@@ -110,7 +112,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
       of runs without a summary are drawn one by one with ± standard error over images,
       labelled "(± s.e.)". None: every report on its own.
     comparison: an evaluate.stats.paired.compare_runs dict; with a baseline, also
-      paired_<metric>.png (evaluate.interval_plots).
+      paired_<metric>.png (evaluate.plots.intervals).
     confidence: the intervals' level, for the titles.
   Returns:
     {"markdown": path, "png": [paths]}.
@@ -138,7 +140,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
     series += [dict(label=mark(label), **reports[label]["protocols"][protocol]["by_group"])
                for label in fallback
                if reports[label]["protocols"].get(protocol, {}).get("by_group")]
-    pictures.append(plots.plot_sensitivity_vs_size(
+    pictures.append(comparison_plots.plot_sensitivity_vs_size(
         series, os.path.join(out_dir, f"sensitivity_vs_size_{protocol}.png"),
         title=f"{protocol}: sensitivity to one-pixel moves versus embedding size ({bars})"))
   series = [interval_plots.metric_series(run, summary) for run, summary in summaries.items()]
@@ -149,11 +151,11 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
   labels = interval_plots.protocol_labels(summaries)
   for label in fallback:
     labels.update({name: name for name in reports[label]["protocols"] if name not in labels})
-  pictures.append(plots.plot_protocol_bars(
+  pictures.append(comparison_plots.plot_protocol_bars(
       series, os.path.join(out_dir, "metrics_per_protocol.png"),
       clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
       protocol_labels=labels, title=f"metrics per protocol ({bars})"))
-  pictures.append(plots.plot_invariance_vs_accuracy(
+  pictures.append(comparison_plots.plot_invariance_vs_accuracy(
       series, os.path.join(out_dir, "invariance_vs_accuracy.png"),
       title=f"invariance versus accuracy ({bars}; lower right is better)"))
   if comparison:

@@ -26,7 +26,8 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures, metrics, plots, report
+from evaluate import metrics, plots, report
+from evaluate.plots import evaluation as figures
 from evaluate.stats import per_image
 from evaluate.config import (build_protocols, evaluated_model_options, protocol_num_images,
                              resolve_eval_config)

@@ -34,7 +34,7 @@ Written into the sweep workdir:
     bars; groups without per-image files, marked †, with ± the standard deviation over seeds)
   accuracy.png: final test accuracy per group (bar = mean, dots = seeds);
   paired_<metric>.png: with a baseline only, every group's paired difference from it with its
-    interval, a panel per protocol (evaluate.interval_plots).
+    interval, a panel per protocol (evaluate.plots.intervals).
 """
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ from typing import Any, Optional
 import numpy as np
 
 from common.atomic_files import atomic_write, atomic_write_text
-from evaluate import interval_plots, paired_tables, plots
+from evaluate import paired_tables, plots
+from evaluate.plots import comparison as comparison_plots
+from evaluate.plots import intervals as interval_plots
 from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, format_stat, is_float_rounding_zero,
                              protocol_image_count)
@@ -439,7 +441,7 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
       if curve:
         series.append(curve)
     if series:
-      paths.append(plots.plot_sensitivity_vs_size(
+      paths.append(comparison_plots.plot_sensitivity_vs_size(
           series, os.path.join(workdir, f"sensitivity_vs_size_{protocol}.png"),
           title=f"{protocol}: sensitivity to one-pixel moves versus embedding size, per "
                 f"member ({curve_bars})"))
@@ -452,18 +454,18 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
                                for protocol in protocols}})
   if series:
     labels = interval_plots.protocol_labels(summaries)
-    paths.append(plots.plot_protocol_bars(
+    paths.append(comparison_plots.plot_protocol_bars(
         series, os.path.join(workdir, METRICS_PNG),
         clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
         protocol_labels=labels, title=f"metrics per protocol, per member ({bars})"))
-    paths.append(plots.plot_invariance_vs_accuracy(
+    paths.append(comparison_plots.plot_invariance_vs_accuracy(
         series, os.path.join(workdir, INVARIANCE_PNG),
         title=f"invariance versus accuracy, per member ({bars}; lower right is better)"))
   accuracies = {group: [r.test_accuracy for r in members if r.state == DONE
                         and r.test_accuracy is not None]
                 for group, members in groups.items()}
   if any(accuracies.values()):
-    paths.append(plots.plot_accuracy_per_group(
+    paths.append(comparison_plots.plot_accuracy_per_group(
         accuracies, os.path.join(workdir, ACCURACY_PNG),
         title="final test accuracy per member (bar: mean over seeds, dots: seeds)"))
   if comparison:

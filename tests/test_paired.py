@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from evaluate import compare, images, paired_tables, plots
+from evaluate import compare, images, paired_tables
+from evaluate.plots import comparison as plots
 from evaluate.stats import bootstrap, paired, per_image
 from tests.conftest import REPO_ROOT
 from tests.synthetic_eval import write_evaluation
@@ -391,7 +392,7 @@ def test_compare_plots_intervals_where_per_image_files_exist_and_labels_the_fall
 def test_paired_plots_leave_out_protocols_without_the_metric(tmp_path, monkeypatch):
   """The shift attack has no pairs of points, so no P(top-1 change): its panel is left out of
   paired_p_top1_change.png (not drawn empty) and kept where it has the metric."""
-  from evaluate import interval_plots  # pylint: disable=g-import-not-at-top
+  from evaluate.plots import intervals as interval_plots  # pylint: disable=g-import-not-at-top
   drawn = {}
   monkeypatch.setattr(plots, "plot_paired_differences",
                       lambda panels, path, **kwargs: drawn.setdefault(path, panels) and path)
