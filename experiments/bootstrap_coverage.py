@@ -1,4 +1,4 @@
-"""Simulated coverage of evaluate.stats.bootstrap's paired interval (the numbers in docs/evaluation.md).
+"""Simulated coverage of evaluate.stats.bootstrap's paired interval (numbers: docs/evaluation.md).
 
   python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
 

@@ -7,12 +7,13 @@ seed form a group (a "member" in the sweep's own words, e.g. `blur_size=3`).
 
 A group's invariance metrics: the mean over its finished seeds and the test images they
 share, with a 95% interval from the hierarchical bootstrap over seeds and images
-(evaluate.stats.paired.summarise_run; the scheme in evaluate/stats/bootstrap.py). Groups whose members
-have no per-image file (evaluated before it existed) show mean ± standard deviation over
-seeds instead, marked. Test accuracy (the whole test set, no per-image record): mean ±
+(evaluate.stats.paired.summarise_run; the scheme in evaluate/stats/bootstrap.py). Groups whose
+members have no per-image file (evaluated before it existed) show mean ± standard deviation
+over seeds instead, marked. Test accuracy (the whole test set, no per-image record): mean ±
 standard deviation over seeds. With a baseline group (`sweep.py --baseline=<group>`), every
-other group's paired difference against it (evaluate.stats.paired.compare_runs, the same machinery
-as `python -m evaluate.compare`): paired.json and paired.md, and a table in summary.md.
+other group's paired difference against it (evaluate.stats.paired.compare_runs, the same
+machinery as `python -m evaluate.compare`): paired.json and paired.md, and a table in
+summary.md.
 
 Written into the sweep workdir:
   summary.csv: one row per member: index, name, group, seed, every setting, state, error,
@@ -23,7 +24,8 @@ Written into the sweep workdir:
   summary.md: a table of the groups' accuracies, one table per protocol (groups x metrics,
     mean [95% interval]), the differences against the baseline, the failed and missing
     members, the plots.
-  paired.json, paired.md: with a baseline only (evaluate.stats.paired computes, evaluate.paired_tables renders).
+  paired.json, paired.md: with a baseline only (evaluate.stats.paired computes them,
+    evaluate.paired_tables writes and renders them).
   sensitivity_vs_size_<protocol>.png: P(top-1 change), MAC and accuracy versus embedding size,
     one curve per group (protocols with a size sweep only);
   metrics_per_protocol.png: accuracy, worst-case accuracy, P(top-1 change) and MAC per

@@ -1,4 +1,4 @@
-"""The per-image reduction (evaluate.stats.per_image) against evaluate.metrics, chunked, and its file."""
+"""evaluate.stats.per_image: the per-image reduction against evaluate.metrics, chunked, its file."""
 import numpy as np
 import pytest
 
