@@ -49,9 +49,9 @@ from typing import Any, Optional
 
 from common.atomic_files import atomic_write_text
 from evaluate import paired_tables
+from evaluate.metrics import PAIR_METRICS
 from evaluate.plots import comparison as comparison_plots
 from evaluate.plots import intervals as interval_plots
-from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (SUMMARY_METRICS, format_invariance, format_stat, load_report,
                              protocol_image_count)
 from evaluate.stats import bootstrap, paired

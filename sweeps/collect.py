@@ -47,16 +47,15 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-import numpy as np
-
 from common.atomic_files import atomic_write, atomic_write_text
 from evaluate import paired_tables, plots
+from evaluate.metrics import PAIR_METRICS
 from evaluate.plots import comparison as comparison_plots
 from evaluate.plots import intervals as interval_plots
-from evaluate.metrics import PAIR_METRICS
 from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, format_stat, is_float_rounding_zero,
                              protocol_image_count)
 from evaluate.stats import bootstrap, paired, per_image
+from evaluate.stats.seeds import mean_and_spread
 from runtime import run_files
 from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
@@ -147,17 +146,6 @@ def group_results(results: Sequence[MemberResult]) -> dict[str, list[MemberResul
   for result in results:
     groups.setdefault(result.member.group, []).append(result)
   return groups
-
-
-def mean_and_spread(values: Sequence[Optional[float]]) -> tuple[Optional[float],
-                                                                 Optional[float], int]:
-  """(mean, standard deviation over seeds (ddof 1; None for fewer than 2), count) of the
-  values that are present."""
-  present = np.asarray([v for v in values if v is not None], np.float64)
-  if present.size == 0:
-    return None, None, 0
-  spread = float(np.std(present, ddof=1)) if present.size > 1 else None
-  return float(present.mean()), spread, int(present.size)
 
 
 def _format(mean: Optional[float], spread: Optional[float]) -> str:

@@ -8,6 +8,7 @@
                 dict paired.json holds (rendered by evaluate.paired_tables)
   compare.py    the statistics of `python -m evaluate.compare`: each run's interval summary
                 and the paired comparison of the runs
+  seeds.py      mean and standard deviation over seeds, where no per-image values exist
 Pure NumPy on per-image values: no JAX, no plotting. From the rest of evaluate/ they import
 only evaluate.metrics (the metric definitions) and evaluate.json_values
 (tests/test_layering.py); evaluate, sweeps, scripts and experiments import them.
