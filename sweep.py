@@ -25,7 +25,7 @@ A member (group of seeds) is summarised by the mean over seeds and test images w
 interval (seeds and images bootstrapped; the plots draw these intervals as error bars);
 --baseline=<member> adds every other member's paired difference against it (paired.json,
 paired.md and the forest plots paired_<metric>.png): see sweeps/collect.py and
-evaluate/bootstrap.py.
+evaluate/stats/bootstrap.py.
 Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
 unknown --baseline, or members that cannot be paired with the baseline.
 """

@@ -17,7 +17,7 @@
 #                                                                             -> time_to_94.json
 #   grid      grid-evaluation throughput (benchmarks/grid_eval.py, circular shifts)
 #                                                                             -> grid_eval.txt
-#   slice     a slice of scripts/paper_scale.py: figure 11's stride member, seed 0, full
+#   slice     a slice of sweeps/paper_scale.py: figure 11's stride member, seed 0, full
 #             grids on 200 evaluation images, sized to a 1.5-minute budget (its plan's
 #             estimates against the measured seconds test the cost model there)
 #                                                                -> paper_scale.md, plan.json
@@ -137,7 +137,7 @@ fi
 
 if wants slice; then
   rm -rf "$WORK/slice"
-  run_step slice "${LIMITS[4]}" "$PYTHON" -m scripts.paper_scale "${SLICE[@]}" \
+  run_step slice "${LIMITS[4]}" "$PYTHON" -m sweeps.paper_scale "${SLICE[@]}" \
     --workdir "$WORK/slice"
   cp "$WORK/slice/paper_scale.md" "$WORK/slice/plan.json" "$OUT/" 2>> "$LOG"
 fi

@@ -21,8 +21,8 @@ from typing import Optional
 
 # Top-level packages and modules of this project (pyproject.toml installs exactly these, plus
 # cifar_invariance itself; tests/test_package.py checks that the two lists agree).
-PROJECT_PACKAGES = ("augment", "benchmarks", "common", "configs", "data", "evaluate", "models",
-                    "pipeline", "runtime", "sweeps", "training")
+PROJECT_PACKAGES = ("augment", "benchmarks", "common", "configs", "data", "evaluate",
+                    "experiments", "models", "pipeline", "runtime", "sweeps", "training")
 PROJECT_MODULES = ("sweep", "train")
 # The name of this project's distribution (pyproject.toml [project] name).
 DISTRIBUTION = "cifar-invariance"

@@ -4,7 +4,7 @@
   python train.py --config configs/fast.py:resnet18 --workdir runs/fast_r18     # ResNet-18
   python train.py --config configs/fast.py:alexnet --workdir runs/fast_alexnet
 The argument names the config the recipe starts from (FAST_BASES); `apply_fast_recipe` turns
-any run config into its fast version (scripts/paper_scale.py applies it to the sweeps). Only
+any run config into its fast version (sweeps/paper_scale.py applies it to the sweeps). Only
 training changes: the model, the evaluation and the invariance protocols are the base
 config's (no test-time augmentation), and flips stay flips.
 

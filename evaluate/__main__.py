@@ -56,7 +56,7 @@ def _set_field(config, path: str, value) -> None:
 
 def _chosen_eval_config(run_config):
   """The eval config the flags ask for (see the module docstring); None = run's or default."""
-  from evaluate.eval_config import resolve_eval_config  # pylint: disable=g-import-not-at-top
+  from evaluate.config import resolve_eval_config  # pylint: disable=g-import-not-at-top
   if flags.FLAGS["config"].present:
     return _CONFIG.value
   base = resolve_eval_config(run_config)

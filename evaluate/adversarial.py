@@ -19,7 +19,7 @@ integer rolls; fractional_shift with step=0.5, max_shift=None: all 64 x 64 half-
 the torus). With sampled grids (sample_pairs > 0) they are taken over the uniformly drawn
 points (GridResult.point_columns) only, so they over-estimate the adversarial values;
 `adversarial_summary` records which, and over what ('over', from GRID_DESCRIPTIONS).
-Both are formed from the per-image values (evaluate.per_image: per image, 1 if every grid
+Both are formed from the per-image values (evaluate.stats.per_image: per image, 1 if every grid
 point of the group is stable / right), like every other summary number.
 The gradient attack over continuous shifts (evaluate/attack.py) reports the same two numbers
 over the points it visited.
@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluate import metrics, per_image
+from evaluate import metrics
+from evaluate.stats import per_image
 from evaluate.json_values import json_stat
 
 
@@ -65,7 +66,7 @@ def adversarial_summary(result: Any, values: Any = None) -> dict[str, Any]:
 
   Args:
     result: the GridResult (its grid description; its probabilities only if `values` is None).
-    values: the grid's evaluate.per_image.PerImage (stable_prediction and worst_case_accuracy
+    values: the grid's evaluate.stats.per_image.PerImage (stable_prediction and worst_case_accuracy
       per image and group), or None to reduce result.probs.
   Returns:
     {"exhaustive": bool (full grid, not sampled pairs), "num_grid_points": G,

@@ -41,7 +41,8 @@ import numpy as np
 
 from data.constants import IMAGE_SHAPE
 from evaluate import grid as grid_engine
-from evaluate import metrics, per_image
+from evaluate import metrics
+from evaluate.stats import per_image
 from evaluate.json_values import finite_or_none, json_metric
 from evaluate.protocols import SIDE, ShiftAttack
 from runtime.hosts import fetch

@@ -20,18 +20,19 @@ Reads each workdir's eval/eval.json and eval/per_image.npz (written by `python -
 and writes into --out:
   paired.json, paired.md: for every pair of runs (or each run against --baseline), every
     protocol and metric: A, B, B - A and its bootstrap interval over the shared test images
-    (and seeds), and whether it excludes 0 (evaluate.paired; the scheme in
-    evaluate/bootstrap.py). Runs evaluated on different images or under different protocol
+    (and seeds), and whether it excludes 0 (computed by evaluate.stats.compare and
+    evaluate.stats.paired, the scheme in evaluate/stats/bootstrap.py; paired.md rendered by
+    evaluate.paired_tables). Runs evaluated on different images or under different protocol
     options are refused (exit status 2, nothing written).
   sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding
     size, one line per run, for every protocol with a size sweep),
     metrics_per_protocol.png (grouped bars, one colour per run),
     invariance_vs_accuracy.png (one panel per protocol: each run's P(top-1 change) against
     its accuracy on untransformed images): each run is its mean over seeds and images with
-    the 95% bootstrap interval (seeds and images, evaluate.paired.summarise_run) as error
+    the 95% bootstrap interval (seeds and images, evaluate.stats.paired.summarise_run) as error
     bars; with --baseline, paired_<metric>.png (P(top-1 change), accuracy, MAC): each run's
     paired difference from the baseline with its interval, a panel per protocol
-    (evaluate.interval_plots); compare.md (one row per workdir and protocol; mean ± standard
+    (evaluate.plots.intervals); compare.md (one row per workdir and protocol; mean ± standard
     error over images of each evaluation on its own).
 Workdirs evaluated before per-image files existed get the plots (drawn per workdir with ±
 standard error over images, labelled "(± s.e.)") and compare.md, with a note instead of the
@@ -48,10 +49,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from common.atomic_files import atomic_write_text
-from evaluate import bootstrap, interval_plots, paired, per_image, plots
+from evaluate import paired_tables
 from evaluate.metrics import PAIR_METRICS
-from evaluate.report import (SUMMARY_METRICS, format_invariance, load_report,
+from evaluate.plots import comparison as comparison_plots
+from evaluate.plots import intervals as interval_plots
+from evaluate.report import (SUMMARY_METRICS, format_invariance, format_stat, load_report,
                              protocol_image_count)
+from evaluate.stats import bootstrap, paired
+from evaluate.stats import compare as stats_compare
 
 COMPARE_MD = "compare.md"
 
@@ -62,13 +67,6 @@ def default_labels(workdirs: Sequence[str]) -> list[str]:
   if len(set(labels)) < len(labels):
     labels = [os.path.join(*os.path.normpath(w).split(os.sep)[-2:]) for w in workdirs]
   return labels
-
-
-def _format(metric: Optional[Mapping[str, Any]]) -> str:
-  if not metric or metric.get("mean") is None:
-    return "n/a"
-  stderr = metric.get("stderr")
-  return f"{metric['mean']:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
 
 
 def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
@@ -86,10 +84,10 @@ def markdown_table(reports: Mapping[str, Mapping[str, Any]]) -> str:
   for label, report in reports.items():
     for name, entry in report["protocols"].items():
       cells = [label, report["model"].get("name", "?"), str(report["checkpoint_step"]),
-               str(protocol_image_count(report, name)), _format(report["clean_accuracy"]),
+               str(protocol_image_count(report, name)), format_stat(report["clean_accuracy"]),
                name + (" (sampled)" if entry.get("sampled") else "")]
       cells += [format_invariance(entry["metrics"].get(key), entry.get("max_logit_change"))
-                if key in PAIR_METRICS else _format(entry["metrics"].get(key))
+                if key in PAIR_METRICS else format_stat(entry["metrics"].get(key))
                 for key, _ in SUMMARY_METRICS]
       lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
@@ -108,14 +106,14 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
 
   Args:
     reports: plot label -> eval.json dict, one per workdir (compare.md has a row each).
-    summaries: run label -> evaluate.paired.summarise_run(..., by_group=True) dict, for the
+    summaries: run label -> evaluate.stats.paired.summarise_run(..., by_group=True) dict, for the
       runs with per-image files: the plots draw each such run once, its mean over seeds and
       images with its interval as error bars.
     members: run label -> the plot labels (keys of `reports`) of its workdirs; the workdirs
       of runs without a summary are drawn one by one with ± standard error over images,
       labelled "(± s.e.)". None: every report on its own.
-    comparison: an evaluate.paired.compare_runs dict; with a baseline, also
-      paired_<metric>.png (evaluate.interval_plots).
+    comparison: an evaluate.stats.paired.compare_runs dict; with a baseline, also
+      paired_<metric>.png (evaluate.plots.intervals).
     confidence: the intervals' level, for the titles.
   Returns:
     {"markdown": path, "png": [paths]}.
@@ -143,7 +141,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
     series += [dict(label=mark(label), **reports[label]["protocols"][protocol]["by_group"])
                for label in fallback
                if reports[label]["protocols"].get(protocol, {}).get("by_group")]
-    pictures.append(plots.plot_sensitivity_vs_size(
+    pictures.append(comparison_plots.plot_sensitivity_vs_size(
         series, os.path.join(out_dir, f"sensitivity_vs_size_{protocol}.png"),
         title=f"{protocol}: sensitivity to one-pixel moves versus embedding size ({bars})"))
   series = [interval_plots.metric_series(run, summary) for run, summary in summaries.items()]
@@ -154,11 +152,11 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
   labels = interval_plots.protocol_labels(summaries)
   for label in fallback:
     labels.update({name: name for name in reports[label]["protocols"] if name not in labels})
-  pictures.append(plots.plot_protocol_bars(
+  pictures.append(comparison_plots.plot_protocol_bars(
       series, os.path.join(out_dir, "metrics_per_protocol.png"),
       clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
       protocol_labels=labels, title=f"metrics per protocol ({bars})"))
-  pictures.append(plots.plot_invariance_vs_accuracy(
+  pictures.append(comparison_plots.plot_invariance_vs_accuracy(
       series, os.path.join(out_dir, "invariance_vs_accuracy.png"),
       title=f"invariance versus accuracy ({bars}; lower right is better)"))
   if comparison:
@@ -245,7 +243,7 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
     paired_comparison: True: the paired comparison is required; None: made when every
       workdir has a per-image file (else a note); False: not made.
     baseline: compare every run with this one only (default: every pair of runs).
-    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.bootstrap).
+    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.stats.bootstrap).
     say: prints the notes.
   Returns:
     {"markdown": compare.md, "png": [paths], "paired": {"json", "markdown"} or None}.
@@ -253,7 +251,7 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
     FileNotFoundError: a workdir has no eval/eval.json (it was not evaluated).
     ValueError: no workdirs, labels that do not match the workdirs, an unknown baseline, a
       missing per-image file when paired_comparison is True.
-    evaluate.paired.IncomparableRunsError (a ValueError): runs that cannot be paired; raised
+    evaluate.stats.paired.IncomparableRunsError (a ValueError): runs that cannot be paired; raised
       before anything is written.
   """
   runs = group_workdirs(workdirs, labels)
@@ -262,38 +260,13 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
   plot_labels = _plot_labels(runs)
   reports = {label: load_report(workdir) for labels in plot_labels.values()
              for label, workdir in labels.items()}
-  missing = [w for ws in runs.values() for w in ws if not os.path.exists(per_image.find(w))]
-  if missing and paired_comparison:
-    raise per_image.PerImageFileError(
-        f"No per-image results for {', '.join(missing)}: re-run `python -m evaluate` on "
-        "them (evaluations before per-image files existed have only eval.json).")
-  pairing = paired_comparison is not False and not missing and len(runs) > 1
-  options = dict(replicates=replicates, seed=bootstrap_seed, confidence=confidence)
-  loaded, summaries = {}, {}
-  for label, ws in runs.items():
-    if any(w in missing for w in ws):
-      continue
-    loaded[label] = paired.load_run(label, ws)
-    try:
-      summaries[label] = paired.summarise_run(loaded[label], by_group=True, **options)
-    except paired.IncomparableRunsError as error:
-      if pairing:
-        raise
-      say(f"note: run {label!r}: no interval in the plots: its seeds cannot be pooled: "
-          f"{error}")
-  comparison = None
-  if paired_comparison is not False:
-    if missing:
-      say(f"note: no paired comparison: no per_image.npz in {', '.join(missing)} (evaluated "
-          "before per-image results existed; re-run `python -m evaluate` to get them)")
-    elif len(runs) < 2:
-      say("note: no paired comparison: one run only")
-    else:
-      comparison = paired.compare_runs(list(loaded.values()), baseline=baseline, **options)
+  summaries, comparison = stats_compare.summarise_and_compare(
+      runs, paired_comparison=paired_comparison, baseline=baseline, replicates=replicates,
+      seed=bootstrap_seed, confidence=confidence, say=say)
   members = {label: list(labels) for label, labels in plot_labels.items()}
   files = compare_reports(reports, out_dir, summaries=summaries, members=members,
                           comparison=comparison, confidence=confidence)
-  files["paired"] = paired.write_paired(out_dir, comparison) if comparison else None
+  files["paired"] = paired_tables.write_paired(out_dir, comparison) if comparison else None
   return files
 
 

@@ -3,7 +3,7 @@
   'grid'    evaluate.protocols.Protocol (crop_shift, embed_*, circular_shift,
             fractional_shift): the grid engine (evaluate.grid) reducing every chunk of
             images as it arrives (evaluate.grid_summary), its report entry
-            (evaluate.report.protocol_entry) and its figures (evaluate.figures).
+            (evaluate.report.protocol_entry) and its figures (evaluate.plots.evaluation).
   'attack'  evaluate.protocols.ShiftAttack (shift_attack): evaluate.attack.
 
 An Engine has:
@@ -11,7 +11,7 @@ An Engine has:
     cannot hold one model input per device (raised before any data are loaded).
   run(predict, variables, images, labels, protocol, *, shardings, images_per_chunk,
       max_chunk_bytes, seed, progress) -> result.
-  values(result, *, seed) -> evaluate.per_image.PerImage: every metric per image (and
+  values(result, *, seed) -> evaluate.stats.per_image.PerImage: every metric per image (and
     group), what the per-image file holds and every summary is formed from.
   entry(result, *, protocol_type, seconds, seed, values) -> the JSON-able report entry.
   figures(eval_dir, name, entry, result, protocol, images, image_indices, class_names,
@@ -23,7 +23,9 @@ import dataclasses
 from typing import Any, Callable
 
 from common.registry import Registry
-from evaluate import attack, figures, grid, grid_summary, per_image, report
+from evaluate import attack, grid, grid_summary, report
+from evaluate.plots import evaluation
+from evaluate.stats import per_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ ENGINES.register("grid")(Engine(
     entry=lambda summarized, *, protocol_type, seconds, seed, values: report.protocol_entry(
         summarized.result, protocol_type=protocol_type, seconds=seconds, seed=seed,
         summary=summarized.summary),
-    figures=lambda eval_dir, name, entry, summarized, *args: figures.plot_protocol(
+    figures=lambda eval_dir, name, entry, summarized, *args: evaluation.plot_protocol(
         eval_dir, name, entry, summarized.result, *args, summary=summarized.summary)))
 ENGINES.register("attack")(Engine(
     check_fits=attack.check_fits, run=attack.run_attack,

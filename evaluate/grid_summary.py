@@ -4,7 +4,7 @@ built chunk by chunk, never the (images x grid points x classes) probabilities.
 The grid engine (evaluate.grid.evaluate_grid with `on_rows`) hands over the probabilities
 of each chunk of images at every grid point, (n, G, C); a GridSummarizer reduces them at
 once and keeps, for all N images:
-  per_image       every metric per image and group (evaluate.per_image.reduce_rows: the
+  per_image       every metric per image and group (evaluate.stats.per_image.reduce_rows: the
                   per-image values every summary of eval.json is formed from), plus
                   max_logit_change from the engine's logit spread when it finishes;
   point_hits      (G,) how many images are classified right at each grid column;
@@ -26,7 +26,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate import metrics, per_image
+from evaluate import metrics
+from evaluate.stats import per_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,7 @@ class GridSummary:
   """The module docstring's summary of one protocol over N images.
 
   Attributes:
-    per_image: evaluate.per_image.PerImage (metric -> (N, K) values, groups (K,)).
+    per_image: evaluate.stats.per_image.PerImage (metric -> (N, K) values, groups (K,)).
     point_accuracy: (G,) float64 fraction of images classified right at each grid column.
     pair_change: (P,) float64 fraction of images whose top-1 class differs across each pair.
     path: (L,) int grid columns of the jagged path, or None.

@@ -50,8 +50,9 @@ def jagged_curves(result, protocol, protocol_type: str, images: np.ndarray,
                   image_indices: np.ndarray, class_names: Sequence[str],
                   count: int, path_correct: np.ndarray | None = None
                   ) -> tuple[list[dict], str, str]:
-  """Data for plots.plot_jagged_curves: the `count` images whose correct-class probability
-  varies most along the jagged path, with the transformed images at its max and min.
+  """Data for evaluate.plots.evaluation.plot_jagged_curves: the `count` images whose
+  correct-class probability varies most along the jagged path, with the transformed images at
+  its max and min.
 
   path_correct: (N, K) the correct class's probability at the path's columns
   (evaluate.grid_summary.GridSummary.path_correct, for a result evaluated without keeping

@@ -207,6 +207,10 @@ def max_logit_change(logit_spread: np.ndarray | None, groups: np.ndarray | None 
 def summarize(result: Any, *, seed: int = 0, consistency_samples: int = 16) -> dict[str, Any]:
   """Every metric of a GridResult, pooled over groups (module docstring) and per group.
 
+  Not on the evaluation's path (eval.json's summaries are formed from per-image values:
+  evaluate.grid_summary, evaluate.report): only tests/test_grid_metrics.py calls it, as a
+  summary computed straight from the metric functions above.
+
   Keys: num_images, num_points, num_pairs, pooling, p_top1_change, mac (pooled over pair
   groups, on the pairs), accuracy, worst_case_accuracy, consistency (pooled over point
   groups, on result.point_columns), max_logit_change (float), accuracy_per_grid_point

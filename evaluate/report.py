@@ -42,7 +42,7 @@ keys where they apply.
 
 Files in workdir/eval/: eval.json; protocols.csv (one row per protocol); <name>_by_<group>.csv
 per sweep (e.g. metrics per embedding size); <name>_grid.csv per full grid; summary.md (and
-per_image.npz, written by evaluate.run with evaluate.per_image: the values every summary
+per_image.npz, written by evaluate.run with evaluate.stats.per_image: the values every summary
 here is formed from).
 """
 from __future__ import annotations
@@ -56,7 +56,8 @@ from typing import Any, Optional
 import numpy as np
 
 from common.atomic_files import atomic_write, atomic_write_text
-from evaluate import adversarial, grid_summary, metrics, per_image
+from evaluate import adversarial, grid_summary, metrics
+from evaluate.stats import per_image
 from evaluate.json_values import finite_or_none, json_list, json_metric
 
 EVAL_JSON = "eval.json"
@@ -84,7 +85,7 @@ def protocol_entry(result, *, protocol_type: str, seconds: float, seed: int,
                    summary: Optional[grid_summary.GridSummary] = None) -> dict[str, Any]:
   """The JSON-able report entry of one protocol (module docstring).
 
-  Every metric is summarised from the per-image values (evaluate.per_image: per image and
+  Every metric is summarised from the per-image values (evaluate.stats.per_image: per image and
   group, then per group and pooled over groups with equal weight).
 
   Args:
@@ -204,7 +205,9 @@ def _variant(entry: Mapping[str, Any]) -> str:
   return " (band-limited)" if options["band_limit"] else " (raw)"
 
 
-def _format(metric: Optional[Mapping[str, Any]]) -> str:
+def format_stat(metric: Optional[Mapping[str, Any]]) -> str:
+  """A {"mean", "stderr"} table cell: '0.1630 ± 0.0120' ('0.1630' without a standard error,
+  'n/a' without a mean); the one format of eval.json's Stats in summary.md and compare.md."""
   if not metric or metric.get("mean") is None:
     return "n/a"
   stderr = metric.get("stderr")
@@ -227,7 +230,7 @@ def format_invariance(metric: Optional[Mapping[str, Any]], max_logit_change: Opt
     bar = "\\|" if table else "|"
     return (f"0 up to float rounding (max {bar}logit change{bar} = "
             f"{max_logit_change:.1e})")
-  return _format(metric)
+  return format_stat(metric)
 
 
 def markdown_summary(report: Mapping[str, Any]) -> str:
@@ -240,7 +243,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
       f"Model `{model.get('name', '?')}`, checkpoint step {report['checkpoint_step']}, "
       f"{report['num_images']} test images ({report['image_selection']}, seed "
       f"{report['seed']}); accuracy on the untransformed images "
-      f"{_format(report['clean_accuracy'])}. Values: mean ± standard error over images (a "
+      f"{format_stat(report['clean_accuracy'])}. Values: mean ± standard error over images (a "
       "protocol's images: all of them, or a subset drawn with the seed where the images "
       "column says fewer). "
       "MAC: mean absolute change of the first frame's top-class probability. Max \\|logit "
@@ -264,7 +267,7 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
     for key, _ in SUMMARY_METRICS:
       metric = entry["metrics"].get(key)
       cells.append(format_invariance(metric, change) if key in metrics.PAIR_METRICS
-                   else _format(metric))
+                   else format_stat(metric))
     cells.append("n/a" if change is None else f"{change:.2e}" + (" (lower bound)" if sampled
                                                                   else ""))
     cells.append(f"{entry['seconds']:.1f}")

@@ -27,10 +27,12 @@ import numpy as np
 import models
 from common import tensorboard_events
 from data import load_cifar10
-from evaluate import figures, metrics, per_image, plots, report
-from evaluate.config import evaluated_model_options, protocol_num_images
+from evaluate import metrics, plots, report
+from evaluate.plots import evaluation as figures
+from evaluate.stats import per_image
+from evaluate.config import (build_protocols, evaluated_model_options, protocol_num_images,
+                             resolve_eval_config)
 from evaluate.engines import engine_of
-from evaluate.eval_config import build_protocols, resolve_eval_config
 from evaluate.images import protocol_image_rows, select_test_images
 from runtime import checkpointing, numerics, run_files
 from runtime.accuracy import (eval_batch_for_devices, make_correct_fn, make_predict_fn,

@@ -44,7 +44,7 @@ with branches at full strength from the start, rare large values are squared blo
 block. The ResNets therefore get activation_after_sum=False and zero_init_residual=True
 (models/resnet.py, models.afc_options), like the LayerScale of near-zero initial residual
 branches in their ConvNeXt; then resnet20 trains with the same recipe as the ReLU networks
-(learning rate, schedule, no gradient clipping). benchmarks/afc_stability.py trains each
+(learning rate, schedule, no gradient clipping). experiments/afc_stability.py trains each
 combination of the two options; the numbers are in docs/models.md.
 """
 from __future__ import annotations

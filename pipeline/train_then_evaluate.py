@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from evaluate.eval_config import check_eval_config
+from evaluate.config import check_eval_config
 from evaluate.run import evaluate_workdir
 from runtime import workdir_lock
 from training.train_loop import train

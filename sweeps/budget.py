@@ -28,7 +28,7 @@ import numpy as np
 import augment
 import models
 from data.constants import IMAGE_SHAPE
-from evaluate.eval_config import build_protocols, resolve_eval_config
+from evaluate.config import build_protocols, resolve_eval_config
 from evaluate.grid import grid_size
 from runtime.accuracy import make_predict_fn
 from runtime.mesh import MeshShardings, make_data_parallel_mesh, put_replicated

@@ -7,12 +7,13 @@ seed form a group (a "member" in the sweep's own words, e.g. `blur_size=3`).
 
 A group's invariance metrics: the mean over its finished seeds and the test images they
 share, with a 95% interval from the hierarchical bootstrap over seeds and images
-(evaluate.paired.summarise_run; the scheme in evaluate/bootstrap.py). Groups whose members
-have no per-image file (evaluated before it existed) show mean ± standard deviation over
-seeds instead, marked. Test accuracy (the whole test set, no per-image record): mean ±
+(evaluate.stats.paired.summarise_run; the scheme in evaluate/stats/bootstrap.py). Groups whose
+members have no per-image file (evaluated before it existed) show mean ± standard deviation
+over seeds instead, marked. Test accuracy (the whole test set, no per-image record): mean ±
 standard deviation over seeds. With a baseline group (`sweep.py --baseline=<group>`), every
-other group's paired difference against it (evaluate.paired.compare_runs, the same machinery
-as `python -m evaluate.compare`): paired.json and paired.md, and a table in summary.md.
+other group's paired difference against it (evaluate.stats.paired.compare_runs, the same
+machinery as `python -m evaluate.compare`): paired.json and paired.md, and a table in
+summary.md.
 
 Written into the sweep workdir:
   summary.csv: one row per member: index, name, group, seed, every setting, state, error,
@@ -23,7 +24,8 @@ Written into the sweep workdir:
   summary.md: a table of the groups' accuracies, one table per protocol (groups x metrics,
     mean [95% interval]), the differences against the baseline, the failed and missing
     members, the plots.
-  paired.json, paired.md: with a baseline only (evaluate.paired).
+  paired.json, paired.md: with a baseline only (evaluate.stats.paired computes them,
+    evaluate.paired_tables writes and renders them).
   sensitivity_vs_size_<protocol>.png: P(top-1 change), MAC and accuracy versus embedding size,
     one curve per group (protocols with a size sweep only);
   metrics_per_protocol.png: accuracy, worst-case accuracy, P(top-1 change) and MAC per
@@ -34,7 +36,7 @@ Written into the sweep workdir:
     bars; groups without per-image files, marked †, with ± the standard deviation over seeds)
   accuracy.png: final test accuracy per group (bar = mean, dots = seeds);
   paired_<metric>.png: with a baseline only, every group's paired difference from it with its
-    interval, a panel per protocol (evaluate.interval_plots).
+    interval, a panel per protocol (evaluate.plots.intervals).
 """
 from __future__ import annotations
 
@@ -45,13 +47,15 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-import numpy as np
-
 from common.atomic_files import atomic_write, atomic_write_text
-from evaluate import bootstrap, interval_plots, paired, per_image, plots
+from evaluate import paired_tables, plots
 from evaluate.metrics import PAIR_METRICS
-from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, is_float_rounding_zero,
+from evaluate.plots import comparison as comparison_plots
+from evaluate.plots import intervals as interval_plots
+from evaluate.report import (EVAL_JSON, SUMMARY_METRICS, format_stat, is_float_rounding_zero,
                              protocol_image_count)
+from evaluate.stats import bootstrap, paired, per_image
+from evaluate.stats.seeds import mean_and_spread
 from runtime import run_files
 from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import DONE, FAILED, member_dir, read_json_or_none, read_status, state_of
@@ -144,21 +148,9 @@ def group_results(results: Sequence[MemberResult]) -> dict[str, list[MemberResul
   return groups
 
 
-def mean_and_spread(values: Sequence[Optional[float]]) -> tuple[Optional[float],
-                                                                 Optional[float], int]:
-  """(mean, standard deviation over seeds (ddof 1; None for fewer than 2), count) of the
-  values that are present."""
-  present = np.asarray([v for v in values if v is not None], np.float64)
-  if present.size == 0:
-    return None, None, 0
-  spread = float(np.std(present, ddof=1)) if present.size > 1 else None
-  return float(present.mean()), spread, int(present.size)
-
-
 def _format(mean: Optional[float], spread: Optional[float]) -> str:
-  if mean is None:
-    return "n/a"
-  return f"{mean:.4f}" + (f" ± {spread:.4f}" if spread is not None else "")
+  """mean ± spread over seeds, in the cell format of eval.json's Stats."""
+  return format_stat({"mean": mean, "stderr": spread})
 
 
 def _format_zero_aware(values: Sequence[float], max_logit_changes: Sequence[Optional[float]]
@@ -199,10 +191,10 @@ def seed_curve(members: Sequence[MemberResult], protocol: str) -> Optional[dict[
 class GroupIntervals:
   """The interval summaries of a sweep's groups.
 
-  summaries: group -> evaluate.paired.summarise_run's dict (groups with per-image results);
+  summaries: group -> evaluate.stats.paired.summarise_run's dict (groups with per-image results);
   errors: group -> why it has none (no finished member, no per-image file, seeds that cannot
   be pooled); incomparable: the groups of `errors` whose seeds were evaluated on different
-  images or under different protocol options; runs: group -> its evaluate.paired.Run (for
+  images or under different protocol options; runs: group -> its evaluate.stats.paired.Run (for
   paired comparisons).
   """
   summaries: dict[str, dict[str, Any]]
@@ -243,7 +235,7 @@ def group_intervals(workdir: str, results: Sequence[MemberResult], *,
 
 
 def baseline_comparison(intervals: GroupIntervals, baseline: str, **options) -> dict[str, Any]:
-  """evaluate.paired.compare_runs of every group with interval summaries against `baseline`;
+  """evaluate.stats.paired.compare_runs of every group with interval summaries against `baseline`;
   the groups left out (no finished member, no per-image file) are listed in "left_out".
 
   Raises:
@@ -265,7 +257,7 @@ def baseline_comparison(intervals: GroupIntervals, baseline: str, **options) -> 
 def _cell_interval(value: Optional[Mapping[str, Any]]) -> str:
   if not value:
     return "n/a"
-  return paired.format_interval(value["mean"], value["ci_low"], value["ci_high"])
+  return paired_tables.format_interval(value["mean"], value["ci_low"], value["ci_high"])
 
 
 def _accuracy_table(groups, intervals: Optional[GroupIntervals], confidence: str) -> list[str]:
@@ -317,26 +309,6 @@ def _protocol_table(protocol: str, groups, intervals: Optional[GroupIntervals]) 
   return lines
 
 
-def _difference_table(comparison: Mapping[str, Any]) -> list[str]:
-  metrics = [key for key, _ in SUMMARY_METRICS]
-  lines = ["| member | protocol | untransformed accuracy | "
-           + " | ".join(title for _, title in SUMMARY_METRICS) + " |",
-           "|" + "---|" * (3 + len(metrics))]
-
-  def cell(entry):
-    if not entry:
-      return "n/a"
-    text = paired.format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], True)
-    return f"**{text}**" if entry["distinguishable"] else text
-
-  for pair in comparison["pairs"]:
-    for index, (name, protocol) in enumerate(pair["protocols"].items()):
-      lines.append("| " + " | ".join(
-          [pair["b"], name, cell(pair[paired.CLEAN]) if index == 0 else ""]
-          + [cell(protocol["metrics"].get(metric)) for metric in metrics]) + " |")
-  return lines
-
-
 def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
                      title: str, intervals: Optional[GroupIntervals] = None,
                      comparison: Optional[Mapping[str, Any]] = None,
@@ -355,7 +327,7 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
            + ", ".join(f"{count} {state}" for state, count in counts.items()) + ".", "",
            f"Per member: mean over the seeds that finished and the test images they share "
            f"[{level} interval, hierarchical bootstrap over seeds and images: "
-           f"evaluate/bootstrap.py]. Invariance metrics: the protocol's summary number; for "
+           f"evaluate/stats/bootstrap.py]. Invariance metrics: the protocol's summary number; for "
            f"protocols with several sizes (embed_*) each image's equal-weight mean over sizes "
            f"(evaluate/metrics.py, POOLING), with the per-size values in the plots. MAC: mean "
            f"absolute change of the first frame's top-class probability. Worst case and "
@@ -389,7 +361,7 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
               f"{comparison['method']}]; **bold** where the interval excludes 0 "
               f"(distinguishable); otherwise indistinguishable on this evidence. Every value "
               f"and the per-size differences: paired.md, paired.json.", ""]
-    lines += _difference_table(comparison)
+    lines += paired_tables.difference_rows(comparison, SUMMARY_METRICS)
   failed = [r for r in results if r.state == FAILED]
   if failed:
     lines += ["", "## Failed members", ""]
@@ -459,7 +431,7 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
       if curve:
         series.append(curve)
     if series:
-      paths.append(plots.plot_sensitivity_vs_size(
+      paths.append(comparison_plots.plot_sensitivity_vs_size(
           series, os.path.join(workdir, f"sensitivity_vs_size_{protocol}.png"),
           title=f"{protocol}: sensitivity to one-pixel moves versus embedding size, per "
                 f"member ({curve_bars})"))
@@ -472,18 +444,18 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
                                for protocol in protocols}})
   if series:
     labels = interval_plots.protocol_labels(summaries)
-    paths.append(plots.plot_protocol_bars(
+    paths.append(comparison_plots.plot_protocol_bars(
         series, os.path.join(workdir, METRICS_PNG),
         clean_accuracy={entry["label"]: entry["clean_accuracy"]["mean"] for entry in series},
         protocol_labels=labels, title=f"metrics per protocol, per member ({bars})"))
-    paths.append(plots.plot_invariance_vs_accuracy(
+    paths.append(comparison_plots.plot_invariance_vs_accuracy(
         series, os.path.join(workdir, INVARIANCE_PNG),
         title=f"invariance versus accuracy, per member ({bars}; lower right is better)"))
   accuracies = {group: [r.test_accuracy for r in members if r.state == DONE
                         and r.test_accuracy is not None]
                 for group, members in groups.items()}
   if any(accuracies.values()):
-    paths.append(plots.plot_accuracy_per_group(
+    paths.append(comparison_plots.plot_accuracy_per_group(
         accuracies, os.path.join(workdir, ACCURACY_PNG),
         title="final test accuracy per member (bar: mean over seeds, dots: seeds)"))
   if comparison:
@@ -500,13 +472,13 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sw
   Args:
     baseline: a group name: also write every other group's paired difference against it
       (paired.json, paired.md).
-    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.bootstrap).
+    replicates, bootstrap_seed, confidence: the bootstrap (evaluate.stats.bootstrap).
   Returns:
     {"csv", "markdown", "groups_json", "paired": {"json", "markdown"} or None,
      "png": [paths], "results": [MemberResult]}.
   Raises:
     ValueError: a baseline that is not a group with per-image results;
-      evaluate.paired.IncomparableRunsError: a group that cannot be paired with the baseline
+      evaluate.stats.paired.IncomparableRunsError: a group that cannot be paired with the baseline
       (raised before anything is written).
   """
   results = [read_member(workdir, member) for member in members]
@@ -526,6 +498,6 @@ def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sw
   markdown_path = os.path.join(workdir, SUMMARY_MD)
   atomic_write_text(markdown_path, markdown_summary(results, pictures, title, intervals,
                                                     comparison, confidence))
-  paired_files = paired.write_paired(workdir, comparison) if comparison else None
+  paired_files = paired_tables.write_paired(workdir, comparison) if comparison else None
   return {"csv": csv_path, "markdown": markdown_path, "groups_json": groups_path,
           "paired": paired_files, "png": pictures, "results": results}

@@ -32,7 +32,7 @@ import ml_collections
 import augment
 import models
 from common.atomic_files import atomic_write_text
-from evaluate.eval_config import check_eval_config
+from evaluate.config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
 from runtime import hosts, workdir_lock
 from runtime.progress import format_duration, print_progress

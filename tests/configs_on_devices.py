@@ -36,7 +36,7 @@ from evaluate import attack, grid, protocols  # pylint: disable=g-import-not-at-
 from runtime.accuracy import (evaluate_accuracy, make_accuracy_fn,  # pylint: disable=g-import-not-at-top
                               make_predict_fn)
 import augment  # pylint: disable=g-import-not-at-top
-from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
+from evaluate.config import check_eval_config  # pylint: disable=g-import-not-at-top
 from runtime import checkpointing  # pylint: disable=g-import-not-at-top
 from runtime.mesh import (check_divisible, make_data_parallel_mesh,  # pylint: disable=g-import-not-at-top
                           put_replicated)

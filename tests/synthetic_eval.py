@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from evaluate import metrics, per_image
+from evaluate import metrics
+from evaluate.stats import per_image
 from evaluate.json_values import json_metric
 
 OPTIONS = {"sizes": [24, 28], "fill": "black"}

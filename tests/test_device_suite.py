@@ -1,5 +1,5 @@
 """benchmarks/device_suite.sh --tiny on CPU (some of its steps: the suite budget is tight; the
-slice step is scripts/paper_scale.py --tiny, tested in tests/test_paper_scale.py), and
+slice step is sweeps/paper_scale.py --tiny, tested in tests/test_paper_scale.py), and
 benchmarks/time_to_accuracy.py."""
 import json
 import os

@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from common.registry import UnknownNameError
-from evaluate import (compare, eval_config, images, jagged, metrics, per_image, protocols,
-                      report, run)
+from evaluate import compare, images, jagged, metrics, protocols, report, run
+from evaluate.stats import per_image
+from evaluate import config as eval_config
 from evaluate.config import complete_eval_config, default_eval_config, get_config
 from pipeline.train_then_evaluate import train_and_evaluate
 from tests.conftest import REPO_ROOT, tiny_config

@@ -1,4 +1,4 @@
-"""Paired comparisons with bootstrap intervals (evaluate.bootstrap, evaluate.paired,
+"""Paired comparisons with bootstrap intervals (evaluate.stats.bootstrap, evaluate.stats.paired,
 evaluate.compare) on synthetic per-image files with planted answers: no training."""
 import json
 import os
@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from evaluate import bootstrap, compare, images, paired, per_image, plots
+from evaluate import compare, images, paired_tables
+from evaluate.plots import comparison as plots
+from evaluate.stats import bootstrap, paired, per_image
 from tests.conftest import REPO_ROOT
 from tests.synthetic_eval import write_evaluation
 
@@ -186,7 +188,7 @@ def test_compare_runs_writes_every_metric_with_its_interval(tmp_path):
   assert len(protocol["by_group"]["mac"]) == 2
   assert not pair[paired.CLEAN]["distinguishable"]  # every image right in both
   assert "bootstrap" in result["method"] and result["bootstrap_samples"] == 500
-  text = paired.markdown(result)
+  text = paired_tables.markdown(result)
   assert "| embed | P(top-1 change) |" in text and "| yes |" in text
   assert "not bootstrapped" in text
 
@@ -296,7 +298,7 @@ def test_a_protocol_on_a_subset_is_paired_on_the_images_its_subsets_share(tmp_pa
   flips = pair["protocols"]["embed"]["metrics"]["p_top1_change"]
   assert flips["diff"] == pytest.approx(values_b[subset].mean() - values_a[subset].mean())
   assert flips["a"] == pytest.approx(values_a[subset].mean()) and flips["distinguishable"]
-  assert "| embed (60 images) | P(top-1 change) |" in paired.markdown(
+  assert "| embed (60 images) | P(top-1 change) |" in paired_tables.markdown(
       paired.compare_runs([run_a, run_b], replicates=50))
   summary = paired.summarise_run(run_a, replicates=100, by_group=True)
   assert summary["n_images"] == 200 and summary["protocols"]["embed"]["n_images"] == 60
@@ -390,7 +392,7 @@ def test_compare_plots_intervals_where_per_image_files_exist_and_labels_the_fall
 def test_paired_plots_leave_out_protocols_without_the_metric(tmp_path, monkeypatch):
   """The shift attack has no pairs of points, so no P(top-1 change): its panel is left out of
   paired_p_top1_change.png (not drawn empty) and kept where it has the metric."""
-  from evaluate import interval_plots  # pylint: disable=g-import-not-at-top
+  from evaluate.plots import intervals as interval_plots  # pylint: disable=g-import-not-at-top
   drawn = {}
   monkeypatch.setattr(plots, "plot_paired_differences",
                       lambda panels, path, **kwargs: drawn.setdefault(path, panels) and path)

@@ -1,10 +1,10 @@
-"""scripts/paper_scale.py (--tiny: the whole path on CPU) and its cost model, sweeps/budget.py."""
+"""sweeps/paper_scale.py (--tiny: the whole path on CPU) and its cost model, sweeps/budget.py."""
 import json
 import os
 
 import pytest
 
-from scripts import paper_scale
+from sweeps import paper_scale
 from sweeps import budget
 from tests.conftest import tiny_config
 

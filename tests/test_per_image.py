@@ -1,8 +1,9 @@
-"""The per-image reduction (evaluate.per_image) against evaluate.metrics, chunked, and its file."""
+"""evaluate.stats.per_image: the per-image reduction against evaluate.metrics, chunked, its file."""
 import numpy as np
 import pytest
 
-from evaluate import grid, metrics, per_image, protocols, report
+from evaluate import grid, metrics, protocols, report
+from evaluate.stats import per_image
 
 # (protocol type, options): several groups, pairs across two sizes, one group, sampled grids.
 CASES = [

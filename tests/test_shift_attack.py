@@ -220,7 +220,7 @@ def test_attacks_are_compared_across_runs_from_their_per_image_files(tmp_path):
   """The per-image file holds an attack like any protocol; a paired comparison bootstraps its
   three metrics (the pair metrics and consistency are NaN: left out, without warnings)."""
   import warnings  # pylint: disable=g-import-not-at-top
-  from evaluate import paired, per_image  # pylint: disable=g-import-not-at-top
+  from evaluate.stats import paired, per_image  # pylint: disable=g-import-not-at-top
   runs = []
   for seed in (0, 1):
     result = _fake_attack(seed)

@@ -170,7 +170,7 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   """configs/sweeps/beyond_blurpool.py: its protocols, members and their settings."""
   import augment  # pylint: disable=g-import-not-at-top
   from configs.sweeps import beyond_blurpool  # pylint: disable=g-import-not-at-top
-  from evaluate.eval_config import check_eval_config  # pylint: disable=g-import-not-at-top
+  from evaluate.config import check_eval_config  # pylint: disable=g-import-not-at-top
   sweep = beyond_blurpool.get_config("cpu")
   assert {"circular", "crop", "embed_black", "embed_scale", "fractional_half",
           "fractional_quarter", "fractional_half_band_limited",
@@ -227,7 +227,7 @@ def _fake_finished_sweep(workdir, rng, *, planted=0.15, old_member=None):
 
 
 def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(tmp_path):
-  from evaluate import paired  # pylint: disable=g-import-not-at-top
+  from evaluate.stats import paired  # pylint: disable=g-import-not-at-top
   from sweeps import collect  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path)
   members = _fake_finished_sweep(workdir, np.random.default_rng(0))

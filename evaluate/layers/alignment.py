@@ -45,10 +45,11 @@ import numpy as np
 from common.fourier import fourier_shift
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
-from evaluate.layers import maps, plots
+from evaluate.layers import maps
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
+from evaluate.plots import layers as layer_plots
 
 SIDE = IMAGE_SHAPE[0]
 FAMILIES = ("translation", "scale", "rotation")
@@ -240,7 +241,7 @@ def run(context, section) -> dict[str, Any]:
   context.save_arrays("alignment_per_image.npz", **per_image)
   panels = [(family, f"best alignment error\n{family}s") for family in FAMILIES
             if any(t.family == family for t in transforms)]
-  path = context.output("alignment_by_layer.png", lambda path: plots.plot_by_depth(
+  path = context.output("alignment_by_layer.png", lambda path: layer_plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)], panels, path,
       title=f"{context.model_label}: error of the best alignment of the original image's maps "
             f"to the transformed image's ({len(context.images)} test images)\n"

@@ -5,8 +5,8 @@ import json
 import os
 from collections.abc import Sequence
 
-from evaluate.layers import plots
 from evaluate.layers.runner import LAYERS_SUBDIR, REPORT_FILE
+from evaluate.plots import layers as layer_plots
 
 # analysis -> (metric key, y label) panels drawn versus relative depth.
 PANELS = {
@@ -44,7 +44,7 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str) -> list[str]:
               for label, workdir, report in zip(labels, workdirs, reports)]
     series = [dict(label=label, layers=report["analyses"][analysis]["layers"])
               for label, report in zip(labels, reports)]
-    paths.append(plots.plot_by_depth(
+    paths.append(layer_plots.plot_by_depth(
         series, panels, os.path.join(out_dir, f"{analysis}_by_depth.png"), relative_depth=True,
         title=f"{analysis} by depth ({', '.join(str(r['num_images']) for r in reports)} test "
               f"images; mean ± stderr)\n{command}"))

@@ -55,10 +55,10 @@ import numpy as np
 from common.fourier import fourier_shift, remove_nyquist
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
-from evaluate.layers import plots
 from evaluate.layers.capture import capture_layers_and_output, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.registry import ANALYSES, Analysis
+from evaluate.plots import layers as layer_plots
 
 SIDE = IMAGE_SHAPE[0]
 AXES = ("y", "x")  # image axis 1 (rows) and 2 (columns) of NHWC
@@ -190,7 +190,7 @@ def run(context, section) -> dict[str, Any]:
                       **{f"{name}:{metric}": array for name, values in per_image.items()
                          for metric, array in values.items()})
   image = "band-limited" if section.band_limit else "raw"
-  path = context.output("lie_derivative_by_layer.png", lambda path: plots.plot_by_depth(
+  path = context.output("lie_derivative_by_layer.png", lambda path: layer_plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("relative_lie_derivative", "relative Lie derivative\n||L F|| / ||F|| per pixel"),
        ("lie_derivative", "Lie derivative\nmean |L F| per pixel")],

@@ -29,10 +29,10 @@ import optax
 
 from evaluate import grid as grid_engine
 from evaluate import metrics, protocols
-from evaluate.layers import plots
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative, require_positive
+from evaluate.plots import layers as layer_plots
 
 _MIN_STD = 1e-6
 
@@ -194,7 +194,7 @@ def run(context, section) -> dict[str, Any]:
         "p_top1_change": metrics.p_top1_change(layer_probs, result.pairs),
         "mac": metrics.mac(layer_probs, result.pairs),
         "accuracy": metrics.accuracy(layer_probs, result.labels)})
-  path = context.output("readout_by_layer.png", lambda path: plots.plot_by_depth(
+  path = context.output("readout_by_layer.png", lambda path: layer_plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("p_top1_change", f"P(top-1 change)\n{protocol.name}"), ("mac", "MAC"),
        ("accuracy", "readout accuracy\nover the grid")],

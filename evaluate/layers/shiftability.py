@@ -39,10 +39,11 @@ from common.fourier import fourier_shift
 from common.registry import Registry
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
-from evaluate.layers import maps, plots
+from evaluate.layers import maps
 from evaluate.layers.capture import capture_layers, layer_shapes
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative
+from evaluate.plots import layers as layer_plots
 
 SIDE = IMAGE_SHAPE[0]
 
@@ -169,7 +170,7 @@ def feature_map_figure(context, section, layer_names: list[str], index: int) -> 
   test_index = int(context.image_indices[index])
   shown = np.clip(np.asarray(moved), 0, 255).astype(np.uint8)
   return context.output(f"shiftability_maps_test{test_index}.png", lambda path: (
-      plots.plot_feature_maps(
+      layer_plots.plot_feature_maps(
           shown, rows, path, column_titles=[f"moved down {d} px" for d in range(count)],
           title=f"{context.model_label}: test image {test_index} moved down ({section.mode}) "
                 f"and its feature maps (one channel per layer, shared colour scale per row)\n"
@@ -206,7 +207,7 @@ def run(context, section) -> dict[str, Any]:
   context.save_arrays("shiftability_per_image.npz",
                       **{f"{name}:{metric}": array for name, values in per_image.items()
                          for metric, array in values.items()})
-  files = [context.output("shiftability_by_layer.png", lambda path: plots.plot_by_depth(
+  files = [context.output("shiftability_by_layer.png", lambda path: layer_plots.plot_by_depth(
       [dict(label=context.model_label, layers=entries)],
       [("equivariance_error", "equivariance error\n||F(Tx) - S F(x)|| / ||F(x)||"),
        ("global_sum_change", "global-sum change\n(relative)")],

@@ -26,8 +26,7 @@ import ml_collections
 import numpy as np
 
 from evaluate import grid as grid_engine
-from evaluate import metrics, protocols
-from evaluate.layers import plots
+from evaluate import metrics, plots, protocols
 from evaluate.layers.readout import pooled_features
 from evaluate.layers.registry import ANALYSES, Analysis, require_non_negative, require_positive
 from runtime.accuracy import make_predict_fn

@@ -1,8 +1,8 @@
 """The whole study at paper scale, sized to a time budget: figure 11 and beyond BlurPool.
 
-  python -m scripts.paper_scale --budget_minutes=30 --workdir runs/paper_scale
-  python -m scripts.paper_scale --budget_minutes=30 --workdir runs/paper_scale   # again: resumes
-  python -m scripts.paper_scale --tiny --workdir /tmp/paper_scale_tiny             # CPU, seconds
+  python -m sweeps.paper_scale --budget_minutes=30 --workdir runs/paper_scale
+  python -m sweeps.paper_scale --budget_minutes=30 --workdir runs/paper_scale   # again: resumes
+  python -m sweeps.paper_scale --tiny --workdir /tmp/paper_scale_tiny             # CPU, seconds
 
 Runs the members of configs/sweeps/stride_vs_nostride.py (figure 11: AlexNet-style with and
 without subsampling, and without it with circular padding) and configs/sweeps/beyond_blurpool.py
@@ -45,31 +45,6 @@ import ml_collections
 
 from cifar_invariance import host_flags
 
-_BUDGET = flags.DEFINE_float("budget_minutes", None, "Time budget of the whole study (all "
-                             "sweeps, seeds, training and evaluation), in minutes. Needed for "
-                             "the first run; a rerun keeps WORKDIR/plan.json.")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/paper_scale", "Where the sweeps and reports go.")
-_SWEEPS = flags.DEFINE_list("sweeps", ["fig11", "beyond_blurpool"], "Sweeps to run (SWEEPS).")
-_MEMBERS = flags.DEFINE_list("members", [], "Member labels to run (e.g. stride,aps); empty = "
-                             "all of each sweep.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every member.")
-_RECIPE = flags.DEFINE_enum("recipe", "fast", ["fast", "default"], "Training recipe: "
-                            "configs/fast.py applied to the sweeps' configs, or their own.")
-_BATCH = flags.DEFINE_integer("batch_size", 512, "Global batch (learning rate scaled linearly "
-                              "from the recipe's).")
-_DTYPE = flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16"], "Training compute "
-                           "dtype; auto = bfloat16 on an accelerator, float32 on a CPU.")
-_GRIDS = flags.DEFINE_enum("grids", "full", ["full", "sampled"], "Evaluation grids: every grid "
-                           "point, or the sweeps' sampled pairs.")
-_EVAL_IMAGES = flags.DEFINE_integer("eval_images", 1000, "Test images of every evaluation.")
-_MIN_EPOCHS = flags.DEFINE_float("min_epochs", 1.0, "Fewest epochs worth running.")
-_MAX_EPOCHS = flags.DEFINE_float("max_epochs", 15.0, "Most epochs (the fast recipe's length).")
-_REPLAN = flags.DEFINE_bool("replan", False, "Size the study again (new calibration).")
-_PLAN_ONLY = flags.DEFINE_bool("plan_only", False, "Write the plan and stop.")
-_TINY = flags.DEFINE_bool("tiny", False, "The same path on CPU in seconds (module docstring).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "CIFAR-10 directory (default: $CIFAR10_DIR, "
-                                "else TFDS).")
-flags.adopt_module_key_flags(host_flags)  # --multihost, --coordinator_address, ...
 
 # name -> the sweep config module's get_config (imported when used).
 SWEEPS = {"fig11": "configs.sweeps.stride_vs_nostride",
@@ -87,7 +62,7 @@ TINY_BUDGET_MINUTES = 10.0
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-  """This command's settings (the flags above, same names and defaults)."""
+  """This command's settings (the flags of _define_flags, same names and defaults)."""
   sweeps: tuple[str, ...] = ("fig11", "beyond_blurpool")
   members: tuple[str, ...] = ()
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -344,18 +319,20 @@ def main(argv):
 
 def _command():
   from runtime import hosts  # pylint: disable=g-import-not-at-top
-  tiny = _TINY.value
+  values = flags.FLAGS
+  tiny = values.tiny
   options = Options(
-      sweeps=tuple(_SWEEPS.value), members=tuple(_MEMBERS.value),
-      seeds=(0,) if tiny else tuple(int(seed) for seed in _SEEDS.value), recipe=_RECIPE.value,
-      batch_size=_BATCH.value, dtype=_DTYPE.value, grids=_GRIDS.value,
-      eval_images=_EVAL_IMAGES.value, min_epochs=_MIN_EPOCHS.value,
-      max_epochs=1.0 if tiny else _MAX_EPOCHS.value, tiny=tiny, data_dir=_DATA_DIR.value)
-  budget = _BUDGET.value if _BUDGET.value is not None or not tiny else TINY_BUDGET_MINUTES
+      sweeps=tuple(values.sweeps), members=tuple(values.members),
+      seeds=(0,) if tiny else tuple(int(seed) for seed in values.seeds), recipe=values.recipe,
+      batch_size=values.batch_size, dtype=values.dtype, grids=values.grids,
+      eval_images=values.eval_images, min_epochs=values.min_epochs,
+      max_epochs=1.0 if tiny else values.max_epochs, tiny=tiny, data_dir=values.data_dir)
+  budget = (values.budget_minutes if values.budget_minutes is not None or not tiny
+            else TINY_BUDGET_MINUTES)
   start = time.perf_counter()
   try:
-    result = run(_WORKDIR.value, budget, options, replan=_REPLAN.value,
-                 plan_only=_PLAN_ONLY.value)
+    result = run(values.workdir, budget, options, replan=values.replan,
+                 plan_only=values.plan_only)
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
@@ -368,5 +345,34 @@ def _command():
         f"  {o.member.name}: {o.error}" for o in result["failed"]))
 
 
+def _define_flags() -> None:
+  """The command's flags (defined only when it runs: `python -m sweeps.paper_scale`)."""
+  flags.DEFINE_float("budget_minutes", None, "Time budget of the whole study (all sweeps, "
+                     "seeds, training and evaluation), in minutes. Needed for the first run; "
+                     "a rerun keeps WORKDIR/plan.json.")
+  flags.DEFINE_string("workdir", "runs/paper_scale", "Where the sweeps and reports go.")
+  flags.DEFINE_list("sweeps", ["fig11", "beyond_blurpool"], "Sweeps to run (SWEEPS).")
+  flags.DEFINE_list("members", [], "Member labels to run (e.g. stride,aps); empty = all of "
+                    "each sweep.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every member.")
+  flags.DEFINE_enum("recipe", "fast", ["fast", "default"], "Training recipe: configs/fast.py "
+                    "applied to the sweeps' configs, or their own.")
+  flags.DEFINE_integer("batch_size", 512, "Global batch (learning rate scaled linearly from "
+                       "the recipe's).")
+  flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16"], "Training compute "
+                    "dtype; auto = bfloat16 on an accelerator, float32 on a CPU.")
+  flags.DEFINE_enum("grids", "full", ["full", "sampled"], "Evaluation grids: every grid "
+                    "point, or the sweeps' sampled pairs.")
+  flags.DEFINE_integer("eval_images", 1000, "Test images of every evaluation.")
+  flags.DEFINE_float("min_epochs", 1.0, "Fewest epochs worth running.")
+  flags.DEFINE_float("max_epochs", 15.0, "Most epochs (the fast recipe's length).")
+  flags.DEFINE_bool("replan", False, "Size the study again (new calibration).")
+  flags.DEFINE_bool("plan_only", False, "Write the plan and stop.")
+  flags.DEFINE_bool("tiny", False, "The same path on CPU in seconds (module docstring).")
+  flags.DEFINE_string("data_dir", None, "CIFAR-10 directory (default: $CIFAR10_DIR, else "
+                      "TFDS).")
+  flags.adopt_module_key_flags(host_flags)  # --multihost, --coordinator_address, ...
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -1,16 +1,9 @@
-"""PNG plots of an evaluation (and of several, for evaluate.compare), drawn with matplotlib.
+"""Figures that compare runs or sweep members (`python -m evaluate.compare`, `sweep.py
+--collect`, and one evaluation's report): sensitivity versus embedding size, metrics per
+protocol, invariance versus accuracy, paired differences from a baseline, accuracy per member.
+Drawn with the kit of evaluate.plots (matplotlib imported when the first figure is drawn).
 
-Figures are built with `matplotlib.figure.Figure` and written by its Agg canvas: no pyplot,
-no global backend state, no display needed. Every function takes plain data (lists, NumPy
-arrays, the dicts of eval.json) and writes one PNG; none computes a metric. matplotlib is
-imported when the first figure is drawn, not with this module (`available()` says whether
-it can be), so code that imports this module runs where matplotlib is not installed.
-
-Data shapes used below:
-  Metric: {"mean": float, "stderr": float} (stderr: standard error over images, an error
-    bar of ± stderr), or {"mean", "ci_low", "ci_high"} (an interval, e.g. the 95% bootstrap
-    interval over seeds and images of evaluate.paired.summarise_run: an error bar from
-    ci_low to ci_high). The caller's title says which.
+Data shapes used below (Metric: evaluate.plots):
   Sweep series: dict(label=str, p_top1_change=SweepMetric, mac=SweepMetric,
     accuracy=SweepMetric) (the "by_group" of an eval.json protocol entry, plus a label), with
     SweepMetric = {"group": [s1, ...], "mean": [...], "stderr": [...]}, or with "ci_low" and
@@ -18,78 +11,17 @@ Data shapes used below:
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import textwrap
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-if TYPE_CHECKING:
-  from matplotlib.figure import Figure
+from evaluate.plots import (MaxNLocator, as_floats, error_bars, new_figure, save,
+                            suptitle)
 
-from common.atomic_files import atomic_write
-
-# Colours of the two frames shown beside a jagged curve (the dots on the curve match them).
-_FRAME_COLORS = ("tab:green", "tab:red")
-_DPI = 110
 # Sweeps over at most this many sizes get one x tick per evaluated size.
 _MAX_LABELLED_TICKS = 12
-
-
-def available() -> bool:
-  """Whether matplotlib is installed (every plot needs it)."""
-  return importlib.util.find_spec("matplotlib") is not None
-
-
-def MaxNLocator(**options):  # pylint: disable=invalid-name
-  """matplotlib.ticker.MaxNLocator(**options), imported on first use."""
-  from matplotlib.ticker import MaxNLocator as locator  # pylint: disable=g-import-not-at-top
-  return locator(**options)
-
-
-def new_figure(width: float, height: float) -> Figure:
-  """A blank figure (inches) with an Agg canvas and constrained layout; no pyplot state."""
-  # pylint: disable=g-import-not-at-top
-  from matplotlib.backends.backend_agg import FigureCanvasAgg
-  from matplotlib.figure import Figure
-  figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-  FigureCanvasAgg(figure)
-  return figure
-
-
-def save(figure: Figure, path: str) -> str:
-  """Writes `figure` as a PNG to `path` (atomically); returns `path`."""
-  with atomic_write(path, "wb") as f:
-    figure.savefig(f, format="png", dpi=_DPI)
-  return path
-
-
-def suptitle(figure: Figure, title: str) -> None:
-  """The figure's title, wrapped to its width (about 9 characters per inch)."""
-  figure.suptitle(textwrap.fill(title, width=max(int(9 * figure.get_figwidth()), 40)))
-
-
-def as_floats(values: Sequence[Any]) -> np.ndarray:
-  """None -> NaN, so JSON nulls plot as gaps."""
-  return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
-
-
-def error_bars(metrics: Sequence[Optional[Mapping[str, Any]]]) -> np.ndarray:
-  """(2, n) lengths below and above the mean of the error bar of each Metric (module
-  docstring): to ci_low and ci_high when it has an interval, else ± stderr; NaN (no bar)
-  where it has neither, or is None."""
-  out = np.full((2, len(metrics)), np.nan)
-  for index, metric in enumerate(metrics):
-    if not metric or metric.get("mean") is None:
-      continue
-    mean = float(metric["mean"])
-    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
-      out[:, index] = mean - float(metric["ci_low"]), float(metric["ci_high"]) - mean
-    elif metric.get("stderr") is not None:
-      out[:, index] = float(metric["stderr"])
-  return out
 
 
 def _sweep_metrics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -334,118 +266,3 @@ def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str
   axis.grid(axis="y", alpha=0.3)
   suptitle(figure, title)
   return save(figure, path)
-
-
-def _grid_image(x: np.ndarray, y: np.ndarray, values: np.ndarray):
-  """Scatters values at (x, y) onto a dense (len(ys), len(xs)) array (NaN where absent)."""
-  xs, ys = np.unique(x), np.unique(y)
-  image = np.full((len(ys), len(xs)), np.nan)
-  image[np.searchsorted(ys, y), np.searchsorted(xs, x)] = values
-  return xs, ys, image
-
-
-def plot_shift_heatmaps(grid: Mapping[str, np.ndarray], accuracy: np.ndarray,
-                        change: np.ndarray, path: str, *, title: str,
-                        sizes: Optional[Sequence[int]] = None, x_key: str = "dx",
-                        y_key: str = "dy", size_key: str = "size") -> str:
-  """Heat maps of accuracy and of P(top-1 change) over the (dx, dy) grid.
-
-  Args:
-    grid: the protocol's grid, each array (G,): at least `x_key` and `y_key` (pixels), and
-      `size_key` when `sizes` is given.
-    accuracy: (G,) accuracy at each grid point, in [0, 1].
-    change: (G,) P(top-1 change) of the one-pixel move starting at each grid point (NaN for
-      points that start no pair).
-    path: the PNG written.
-    title: the figure title.
-    sizes: one row of heat maps per size (grid points with grid[size_key] == size); None =
-      one row with every grid point.
-  Returns:
-    `path`.
-  """
-  rows = [None] if sizes is None else list(sizes)
-  shown_change = np.asarray(change, np.float64)
-  if sizes is not None:
-    shown_change = shown_change[np.isin(np.asarray(grid[size_key]), rows)]
-  # One colour scale for every size, so that rows compare.
-  change_max = float(np.nanmax(shown_change)) if np.any(np.isfinite(shown_change)) else 1.0
-  change_max = change_max if change_max > 0 else 1.0
-  figure = new_figure(9.0, 3.8 * len(rows) + 0.4)
-  axes = np.asarray(figure.subplots(len(rows), 2, squeeze=False))
-  for row, size in zip(axes, rows):
-    keep = (np.ones_like(accuracy, bool) if size is None
-            else np.asarray(grid[size_key]) == size)
-    x, y = np.asarray(grid[x_key])[keep], np.asarray(grid[y_key])[keep]
-    for axis, values, label, cmap in ((row[0], accuracy, "accuracy", "viridis"),
-                                      (row[1], change, "P(top-1 change)", "magma")):
-      xs, ys, image = _grid_image(x, y, np.asarray(values, np.float64)[keep])
-      step_x = (xs[1] - xs[0]) if len(xs) > 1 else 1
-      step_y = (ys[1] - ys[0]) if len(ys) > 1 else 1
-      extent = (xs[0] - step_x / 2, xs[-1] + step_x / 2, ys[-1] + step_y / 2,
-                ys[0] - step_y / 2)
-      shown = axis.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=0.0,
-                          vmax=1.0 if label == "accuracy" else change_max, extent=extent,
-                          interpolation="nearest", aspect="equal")
-      figure.colorbar(shown, ax=axis, label=label, shrink=0.9)
-      axis.set_xlabel(f"{x_key} (pixels)")
-      axis.set_ylabel(f"{y_key} (pixels)")
-      axis.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-      axis.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-      where = "" if size is None else f", size {size}"
-      blank = " (blank: no move starts here)" if label != "accuracy" else ""
-      axis.set_title(f"{label}{where}{blank}", fontsize="medium")
-  suptitle(figure, title)
-  return save(figure, path)
-
-
-def plot_jagged_curves(curves: Sequence[Mapping[str, Any]], path: str, *, title: str,
-                       x_label: str, x_symbol: str = "dx") -> str:
-  """Correct-class probability versus shift for a few images, with the images (paper fig. 1).
-
-  Args:
-    curves: one dict per image: name=str (e.g. 'test image 17, true class: cat'),
-      x=(K,) shift of each point along the path, prob=(K,) probability of the correct class
-      at each point in [0, 1], frames=[(x, uint8 (32, 32, 3) image), ...] (up to two; the
-      transformed image at that point, drawn left of the curve and marked on it).
-    path: the PNG written.
-    title: the figure title.
-    x_label: the x-axis label (what the shift is).
-    x_symbol: the short name of the x value in the frame titles, e.g. 'dx' or 's'.
-  Returns:
-    `path`.
-  """
-  figure = new_figure(11.0, 2.4 * len(curves) + 0.6)
-  grid_spec = figure.add_gridspec(max(len(curves), 1), 4, width_ratios=(1, 1, 2.5, 2.5))
-  for row, curve in enumerate(curves):
-    x, prob = np.asarray(curve["x"]), np.asarray(curve["prob"])
-    plot_axis = figure.add_subplot(grid_spec[row, 2:])
-    plot_axis.plot(x, prob, color="tab:blue", marker=".", linewidth=1.2)
-    for column, ((frame_x, frame), color) in enumerate(zip(curve["frames"], _FRAME_COLORS)):
-      image_axis = figure.add_subplot(grid_spec[row, column])
-      image_axis.imshow(np.asarray(frame, np.uint8), interpolation="nearest")
-      image_axis.set_xticks([])
-      image_axis.set_yticks([])
-      for spine in image_axis.spines.values():
-        spine.set_color(color)
-        spine.set_linewidth(3)
-      frame_prob = float(prob[np.argmin(np.abs(x - frame_x))])
-      image_axis.set_title(f"{x_symbol}={frame_x:g}: p={frame_prob:.2f}",
-                           fontsize="small")
-      plot_axis.plot([frame_x], [frame_prob], "o", color=color, markersize=8)
-    plot_axis.set_ylim(-0.02, 1.02)
-    plot_axis.set_ylabel("P(correct class)")
-    plot_axis.set_title(curve["name"], fontsize="small")
-    plot_axis.grid(alpha=0.3)
-    if row == len(curves) - 1:
-      plot_axis.set_xlabel(x_label)
-  suptitle(figure, title)
-  return save(figure, path)
-
-
-def spread_sizes(sizes: Sequence[int], count: int) -> list[int]:
-  """Up to `count` of the sorted distinct `sizes`, evenly spread, always with both ends."""
-  distinct = sorted({int(s) for s in sizes})
-  if count <= 0 or len(distinct) <= count:
-    return distinct if count > 0 else []
-  picks = np.linspace(0, len(distinct) - 1, count)
-  return sorted({distinct[int(math.floor(p + 0.5))] for p in picks})

@@ -2,7 +2,7 @@
 
 The data of one run (a setting, trained with S seeds, each evaluated on the same N test
 images) and one or more metrics: values (M, S, N), M metrics, per seed and image (e.g. an
-image's P(top-1 change) pooled over sizes, evaluate.per_image.pooled). The estimate is the
+image's P(top-1 change) pooled over sizes, evaluate.stats.per_image.pooled). The estimate is the
 mean over seeds and images. Seeds and images are crossed (every seed sees every image), so a
 replicate resamples both, independently (as the "multi-bootstrap" of Sellam et al. 2022, The
 MultiBERTs, ICLR), with its seed level corrected and a small-sample widening. Per run and metric, from values X:
@@ -53,7 +53,7 @@ of a difference excludes 0. The replicates come from numpy.random.default_rng(se
 of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
 metric of a call shares the same resamples.
 
-Coverage of the 95% interval of a difference (scripts/bootstrap_coverage.py, 500
+Coverage of the 95% interval of a difference (experiments/bootstrap_coverage.py, 500
 replications, 100 and 1000 images; the table in docs/evaluation.md): 0.936-0.968 with one
 seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the estimate's real
 spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
@@ -249,7 +249,7 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
   """B - A of the means over seeds and images, with the paired hierarchical bootstrap
   (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
   the same test image. widen=False leaves out the t / z widening (for
-  scripts/bootstrap_coverage.py, which shows what it does).
+  experiments/bootstrap_coverage.py, which shows what it does).
 
   Raises:
     ValueError: shapes that do not pair (different metrics or images), NaN values, or bad

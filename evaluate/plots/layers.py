@@ -1,4 +1,5 @@
-"""PNG plots of the layer analyses (matplotlib Figure + Agg canvas; no pyplot state).
+"""The layer analyses' figures (`python -m evaluate.layers`), drawn with the kit of
+evaluate.plots (matplotlib Figure + Agg canvas; no pyplot state).
 
 Layer entries are dicts with 'name' and metrics as {"mean", "stderr"} (or None), as written to
 layers.json by the analyses.
@@ -10,8 +11,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-# The figure and PNG helpers of evaluate.plots (also used as plots.new_figure / plots.save by
-# the analyses).
 from evaluate.plots import new_figure, save
 
 

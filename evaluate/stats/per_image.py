@@ -4,7 +4,7 @@ The per-image reduction is the one place where a protocol's grid predictions bec
 `reduce_grid(result)` gives, per image and group (the embedding size for embed_*, the single
 group 0 otherwise), every metric of evaluate.metrics as that image's value over the group's
 pairs or grid points; evaluate.report forms every summary of eval.json from these values
-(`pooled_stat`, `group_stats`), and evaluate.paired compares runs on them.
+(`pooled_stat`, `group_stats`), and evaluate.stats.paired compares runs on them.
 
 Per image i and group k (values (N, K) float64; NaN where the metric has no pair or point in
 group k, e.g. a protocol whose pairs cover fewer groups than its points):

@@ -20,10 +20,10 @@ tests/test_afc.py assert it). With --workdir, the same three measurements of a t
 instead: its latest checkpoint, on its first --num_images test images (normalised as in
 evaluation; --models, --strategies, --size and --width are then not used).
 
-  python -m benchmarks.shift_exactness                       # 32 x 32, CPU-sized widths
-  python -m benchmarks.shift_exactness --size=16 --models=resnet20
-  python -m benchmarks.shift_exactness --models=resnet20 --strategies=alias_free_poly,afc
-  python -m benchmarks.shift_exactness --workdir=runs/x --num_images=16
+  python -m experiments.shift_exactness                       # 32 x 32, CPU-sized widths
+  python -m experiments.shift_exactness --size=16 --models=resnet20
+  python -m experiments.shift_exactness --models=resnet20 --strategies=alias_free_poly,afc
+  python -m experiments.shift_exactness --workdir=runs/x --num_images=16
 """
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
-"""Simulated coverage of evaluate.bootstrap's paired interval (the numbers in docs/evaluation.md).
+"""Simulated coverage of evaluate.stats.bootstrap's paired interval (numbers: docs/evaluation.md).
 
-  python scripts/bootstrap_coverage.py [--replications 200] [--images 100] [--variant plain]
+  python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
 
---variant: 'default' (evaluate.bootstrap.difference_interval as `python -m evaluate.compare`
+--variant: 'default' (evaluate.stats.bootstrap.difference_interval as `python -m evaluate.compare`
 uses it), 'no_widening' (the same without the t / z widening), 'plain' (the plain
 multi-bootstrap: every replicate the mean over resampled seeds and resampled images, the seed
 means resampled as they are, no widening; images shared by A and B as in the default).
 
 For each scenario, draws `replications` pairs of runs with a known true difference, computes
-the 95% interval of B - A (evaluate.bootstrap.difference_interval, 1000 resamples) and prints
+the 95% interval of B - A (evaluate.stats.bootstrap.difference_interval, 1000 resamples) and prints
 the fraction of intervals that hold the truth, and the mean interval width / 3.92 divided by
 the standard deviation of the estimated difference over the replications (1.0: as wide as the
 estimate's real spread; above 1: conservative). Scenarios: per-image values of one seed
@@ -17,14 +17,10 @@ seed x image noise of per-image binary metrics), with and without a seed effect,
 continuous values dominated by the seed effect.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-from evaluate import bootstrap  # pylint: disable=g-import-not-at-top
+from evaluate.stats import bootstrap
 
 
 def binary_seeds(rng, images, seeds, seed_sd, shift=0.1):

@@ -1,10 +1,10 @@
-"""Plots of interval summaries and paired comparisons (evaluate.paired's dicts), shared by
-`python -m evaluate.compare` and `sweep.py --collect`.
+"""Interval summaries and paired comparisons (evaluate.stats.paired's dicts) as the comparison
+figures' data, shared by `python -m evaluate.compare` and `sweep.py --collect`.
 
-Turns evaluate.paired.summarise_run dicts (a run's means over seeds and images with their
-bootstrap intervals) into the series evaluate.plots draws, with the intervals as error bars,
-and draws the paired differences of a comparison against a baseline (compare_runs with a
-baseline) as one forest plot per metric, a panel per protocol:
+Turns evaluate.stats.paired.summarise_run dicts (a run's means over seeds and images with their
+bootstrap intervals) into the series evaluate.plots.comparison draws, with the intervals as
+error bars, and has the paired differences of a comparison against a baseline (compare_runs
+with a baseline) as one forest plot per metric, a panel per protocol:
 
   paired_<metric>.png   for metric in PAIRED_PLOT_METRICS: the accuracy on untransformed
                         images, then per protocol that metric, each run minus the baseline
@@ -18,7 +18,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from evaluate import paired, plots
+from evaluate import paired_tables
+from evaluate.plots import comparison as comparison_plots
+from evaluate.stats import paired
 
 # Metrics of a sensitivity-versus-size plot (its panels).
 SIZE_METRICS = ("p_top1_change", "mac", "accuracy")
@@ -35,8 +37,8 @@ def interval_label(confidence: float) -> str:
 
 
 def size_series(label: str, protocol: Mapping[str, Any]) -> Optional[dict[str, Any]]:
-  """A plots "sweep series" (per size: mean, ci_low, ci_high) of one protocol of a
-  summarise_run(..., by_group=True) dict; None if it has no per-size values."""
+  """A "sweep series" of evaluate.plots.comparison (per size: mean, ci_low, ci_high) of one
+  protocol of a summarise_run(..., by_group=True) dict; None if it has no per-size values."""
   grouped = protocol.get("by_group")
   if not grouped:
     return None
@@ -53,7 +55,8 @@ def size_series(label: str, protocol: Mapping[str, Any]) -> Optional[dict[str, A
 
 def metric_series(label: str, summary: Mapping[str, Any]) -> dict[str, Any]:
   """dict(label, clean_accuracy, metrics={protocol: {metric: {mean, ci_low, ci_high}}}) of a
-  summarise_run dict: what plots.plot_protocol_bars and plot_invariance_vs_accuracy take."""
+  summarise_run dict: what comparison_plots.plot_protocol_bars and
+  plot_invariance_vs_accuracy take."""
   return {"label": label, "clean_accuracy": summary[paired.CLEAN],
           "metrics": {name: entry["metrics"] for name, entry in summary["protocols"].items()}}
 
@@ -64,7 +67,7 @@ def protocol_labels(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, str
   out = {}
   for summary in summaries.values():
     for name, entry in summary["protocols"].items():
-      out.setdefault(name, paired.protocol_title(name, entry.get("n_images"),
+      out.setdefault(name, paired_tables.protocol_title(name, entry.get("n_images"),
                                                  summary["n_images"]))
   return out
 
@@ -97,7 +100,7 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
           + f"; seeds: {seeds}")
   paths = []
   for metric in metrics:
-    title_metric = paired.METRIC_TITLES[metric]
+    title_metric = paired_tables.METRIC_TITLES[metric]
     panels = [_panel("untransformed images: accuracy (higher is better)", pairs,
                      lambda pair: pair[paired.CLEAN])]
     for name in names:
@@ -106,13 +109,13 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
         continue  # a protocol without this metric (the shift attack has no pairs): no panel
       counts = {pair["protocols"][name].get("n_images") for pair in pairs
                 if name in pair["protocols"]}
-      shown = (paired.protocol_title(name, counts.pop(), pairs[0]["n_images"])
+      shown = (paired_tables.protocol_title(name, counts.pop(), pairs[0]["n_images"])
                if len(counts) == 1 else name)
       panels.append(_panel(
           f"{shown}: {title_metric} ({_BETTER[metric]} is better)", pairs,
           lambda pair, name=name: (pair["protocols"].get(name) or {}).get(
               "metrics", {}).get(metric)))
-    paths.append(plots.plot_paired_differences(
+    paths.append(comparison_plots.plot_paired_differences(
         panels, os.path.join(out_dir, f"paired_{metric}.png"), note=note,
         title=f"{title_metric}: each run minus `{baseline}` (dot) with its {level} interval "
               f"(bar: paired bootstrap over test images and seeds); filled: the interval "

@@ -17,8 +17,8 @@ the step of the first non-finite loss or gradient (that update and every later o
 skipped, as in training, which then stops), and the evaluation-mode accuracy on held-out
 synthetic images.
 
-  python -m benchmarks.afc_stability                 # 30 steps of 128, width 8
-  python -m benchmarks.afc_stability --variants=he,afc --steps=60
+  python -m experiments.afc_stability                 # 30 steps of 128, width 8
+  python -m experiments.afc_stability --variants=he,afc --steps=60
 """
 from __future__ import annotations
 

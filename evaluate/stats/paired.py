@@ -2,16 +2,16 @@
 
 A Run is a label and one or more evaluated workdirs: the seeds of one setting (several
 trainings that differ only by config.seed), each with its per-image file
-(evaluate.per_image, eval/per_image.npz). For two runs A and B, every protocol both hold and
-every metric of evaluate.per_image.MEAN_METRICS (the protocol's pooled value, per image the
+(evaluate.stats.per_image, eval/per_image.npz). For two runs A and B, every protocol both hold and
+every metric of evaluate.stats.per_image.MEAN_METRICS (the protocol's pooled value, per image the
 equal-weight mean over sizes) is compared on the images both were evaluated on:
 
   a, b       the mean over seeds and shared images of A and of B (with a_ci_low..b_ci_high,
              each run's own interval from the same replicates)
   diff       b - a
-  ci_low, ci_high   its interval from evaluate.bootstrap.difference_interval: image
+  ci_low, ci_high   its interval from evaluate.stats.bootstrap.difference_interval: image
              resamples shared by A and B (paired by test-set index), seeds resampled
-             independently per run (the exact scheme: evaluate/bootstrap.py)
+             independently per run (the exact scheme: evaluate/stats/bootstrap.py)
   distinguishable   the interval excludes 0
 
 plus the accuracy on the untransformed images ("clean_accuracy"), and per size for protocols
@@ -29,35 +29,26 @@ Images evaluated by only some of the
 workdirs are left out (counted in "images_left_out"); protocols that only some hold are listed
 in "protocols_skipped".
 
-Written by `write_paired`: paired.json (PAIRED_JSON, the dict of `compare_runs`) and
-paired.md (one table per pair of runs).
+The dict of `compare_runs` is what paired.json holds; evaluate.paired_tables writes it and
+renders its tables (paired.md, the sweep summary's differences, RESULTS.md's tables).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
-from common.atomic_files import atomic_write_text
-from evaluate import bootstrap, per_image
+from evaluate.stats import bootstrap, per_image
 from evaluate.json_values import finite_or_none
 
-PAIRED_JSON = "paired.json"
-PAIRED_MD = "paired.md"
-# Titles of the compared quantities in paired.md, in order.
-METRIC_TITLES = {"accuracy": "accuracy", "worst_case_accuracy": "worst-case acc.",
-                 "consistency": "consistency", "p_top1_change": "P(top-1 change)",
-                 "mac": "MAC", "stable_prediction": "stable at every point"}
 CLEAN = "clean_accuracy"
 METHOD = ("95% percentile bootstrap of B - A over the shared test images (one image resample "
           "per replicate, shared by A and B: paired by test-set index) and, with several "
           "seeds, over seeds (resampled independently per run; the seed term carries the "
           "seed-to-seed variation beyond the seed x image noise), widened by t / z with "
-          "Welch-Satterthwaite degrees of freedom; evaluate/bootstrap.py")
+          "Welch-Satterthwaite degrees of freedom; evaluate/stats/bootstrap.py")
 
 
 class IncomparableRunsError(ValueError):
@@ -352,7 +343,7 @@ def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, s
                   confidence: float = bootstrap.DEFAULT_CONFIDENCE,
                   by_group: bool = False) -> dict[str, Any]:
   """One run's means over seeds and the images all its seeds share, with intervals
-  (evaluate.bootstrap.mean_interval, one call per set of images):
+  (evaluate.stats.bootstrap.mean_interval, one call per set of images):
 
     {"label", "n_images", "n_seeds", "clean_accuracy": {"mean", "ci_low", "ci_high"},
      "protocols": {name: {"type", "sampled", "n_images", "metrics": {metric: {"mean",
@@ -440,89 +431,3 @@ def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
       "runs": {run.label: {"workdirs": list(run.workdirs), "n_seeds": run.num_seeds}
                for run in runs},
       "pairs": [compare_pair(by_label[a], by_label[b], **options) for a, b in pairs]}
-
-
-# --- paired.md ------------------------------------------------------------------------------
-
-
-def format_value(value: Optional[float]) -> str:
-  return "n/a" if value is None else f"{value:.4f}"
-
-
-def format_interval(mean: Optional[float], low: Optional[float], high: Optional[float],
-                    signed: bool = False, digits: int = 4) -> str:
-  """'0.1630 [0.1400, 0.1870]' (signed: '+0.0480 [+0.0120, +0.0830]'), `digits` decimals."""
-  if mean is None:
-    return "n/a"
-  spec = f"{'+' if signed else ''}.{digits}f"
-  return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
-
-
-def _row(protocol: str, title: str, entry: Mapping[str, Any]) -> str:
-  cells = [protocol, title,
-           format_interval(entry["a"], entry["a_ci_low"], entry["a_ci_high"]),
-           format_interval(entry["b"], entry["b_ci_low"], entry["b_ci_high"]),
-           format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True),
-           "yes" if entry["distinguishable"] else "no (interval holds 0)"]
-  return "| " + " | ".join(cells) + " |"
-
-
-def markdown(paired: Mapping[str, Any]) -> str:
-  """paired.md: one table per pair (protocol, metric, A, B, B - A with its interval,
-  distinguishable), the method, and per pair what was left out."""
-  confidence = f"{paired['confidence']:.0%}"
-  lines = ["# Paired comparisons", "",
-           f"Values: mean over seeds and shared test images [{confidence} interval]. "
-           f"B - A: {paired['method']}; {paired['bootstrap_samples']} resamples, seed "
-           f"{paired['bootstrap_seed']}. Distinguishable: the interval of B - A excludes 0; "
-           "otherwise the two are indistinguishable on this evidence (not ranked). Protocols "
-           "with several sizes: the equal-weight mean over sizes per image (per-size "
-           "differences in paired.json, 'by_group'). A protocol shown with a number of "
-           "images ran on that subset of the shared images (its num_images) and is compared "
-           "on it. Max \\|logit change\\| is a max over images: shown, not bootstrapped.", ""]
-  for pair in paired["pairs"]:
-    lines += [f"## A = `{pair['a']}`, B = `{pair['b']}`", "",
-              f"{pair['n_images']} shared test images; seeds: A {pair['n_seeds_a']}, "
-              f"B {pair['n_seeds_b']}."
-              + (f" {pair['images_left_out']} (seed, image) evaluations outside the shared "
-                 "images left out." if pair["images_left_out"] else "")
-              + (f" Protocols not in every run (skipped): "
-                 f"{', '.join(pair['protocols_skipped'])}." if pair["protocols_skipped"]
-                 else ""), "",
-              f"| protocol | metric | A | B | B - A [{confidence}] | distinguishable |",
-              "|---|---|---|---|---|---|",
-              _row("untransformed", "accuracy", pair[CLEAN])]
-    for name, protocol in pair["protocols"].items():
-      shown = protocol_title(name, protocol.get("n_images"), pair["n_images"])
-      for metric, entry in protocol["metrics"].items():
-        lines.append(_row(shown, METRIC_TITLES[metric], entry))
-      change = protocol["max_logit_change"]
-      lines.append(f"| {shown} | max \\|logit change\\| (not bootstrapped) | "
-                   f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
-    lines.append("")
-  if paired.get("left_out"):
-    lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
-                                           for label, why in paired["left_out"].items()), ""]
-  return "\n".join(lines)
-
-
-def protocol_title(name: str, num_images: Optional[int], all_images: int) -> str:
-  """The protocol's name, with its number of images when it is compared on fewer than
-  `all_images` (a protocol with num_images)."""
-  if num_images is None or num_images == all_images:
-    return name
-  return f"{name} ({num_images} images)"
-
-
-def _format_change(value: Optional[float]) -> str:
-  return "n/a" if value is None else f"{value:.2e}"
-
-
-def write_paired(out_dir: str, paired: Mapping[str, Any]) -> dict[str, str]:
-  """Writes paired.json and paired.md into `out_dir`; returns their paths."""
-  os.makedirs(out_dir, exist_ok=True)
-  json_path = os.path.join(out_dir, PAIRED_JSON)
-  atomic_write_text(json_path, json.dumps(paired, indent=1) + "\n")
-  markdown_path = os.path.join(out_dir, PAIRED_MD)
-  atomic_write_text(markdown_path, markdown(paired))
-  return {"json": json_path, "markdown": markdown_path}

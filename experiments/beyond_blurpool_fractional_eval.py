@@ -5,7 +5,7 @@ then labelled alias_free and resampled by FFT, cost about 10x a strided one per 
 image, and the full circular grid alone took ~28 minutes of a 2-core CPU at 100 images):
 
   python -m evaluate --workdir "runs/beyond_blurpool_cpu/alias_free,seed=0" \
-      --config scripts/beyond_blurpool_fractional_eval.py \
+      --config experiments/beyond_blurpool_fractional_eval.py \
       --out_dir "runs/beyond_blurpool_cpu/alias_free,seed=0/eval_fractional"
 
 (Runs made since the member was relabelled are in "upsampled_relu,seed=N"; the afc member

@@ -1,0 +1,220 @@
+"""The one renderer of paired comparisons (the dict of evaluate.stats.paired.compare_runs, what
+paired.json holds) as Markdown tables; nothing is recomputed, every number is paired.json's.
+
+  markdown(paired)          paired.md: one table per pair of runs (protocol, metric, A, B,
+                            B - A with its interval, distinguishable), the method, what was left
+                            out (`python -m evaluate.compare`, `sweep.py --collect --baseline`)
+  difference_rows(paired)   the differences against the baseline in a sweep's summary.md
+                            (sweeps/collect.py): a row per member and protocol, bold where the
+                            interval excludes 0
+  paired_table(paired, metric, protocols)   RESULTS.md's compact table of one metric
+                            (`python -m scripts.paired_table`): a row per member with its
+                            number of seeds, a column per protocol: the baseline's value with
+                            its interval, every other member's value and its difference B - A
+                            [interval], bold where the interval excludes 0, "≈" where it
+                            holds 0 (indistinguishable on this evidence, not ranked); the first
+                            column is the accuracy on the untransformed evaluated images
+  write_paired(out_dir, paired)   paired.json and paired.md
+Cells: format_interval ('0.1630 [0.1400, 0.1870]'), format_value.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from common.atomic_files import atomic_write_text
+from evaluate.stats.paired import CLEAN
+
+PAIRED_JSON = "paired.json"
+PAIRED_MD = "paired.md"
+# Titles of the compared quantities in paired.md, in order.
+METRIC_TITLES = {"accuracy": "accuracy", "worst_case_accuracy": "worst-case acc.",
+                 "consistency": "consistency", "p_top1_change": "P(top-1 change)",
+                 "mac": "MAC", "stable_prediction": "stable at every point"}
+
+
+def format_value(value: Optional[float]) -> str:
+  return "n/a" if value is None else f"{value:.4f}"
+
+
+def format_interval(mean: Optional[float], low: Optional[float], high: Optional[float],
+                    signed: bool = False, digits: int = 4) -> str:
+  """'0.1630 [0.1400, 0.1870]' (signed: '+0.0480 [+0.0120, +0.0830]'), `digits` decimals."""
+  if mean is None:
+    return "n/a"
+  spec = f"{'+' if signed else ''}.{digits}f"
+  return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def _row(protocol: str, title: str, entry: Mapping[str, Any]) -> str:
+  cells = [protocol, title,
+           format_interval(entry["a"], entry["a_ci_low"], entry["a_ci_high"]),
+           format_interval(entry["b"], entry["b_ci_low"], entry["b_ci_high"]),
+           format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True),
+           "yes" if entry["distinguishable"] else "no (interval holds 0)"]
+  return "| " + " | ".join(cells) + " |"
+
+
+def markdown(paired: Mapping[str, Any]) -> str:
+  """paired.md: one table per pair (protocol, metric, A, B, B - A with its interval,
+  distinguishable), the method, and per pair what was left out."""
+  confidence = f"{paired['confidence']:.0%}"
+  lines = ["# Paired comparisons", "",
+           f"Values: mean over seeds and shared test images [{confidence} interval]. "
+           f"B - A: {paired['method']}; {paired['bootstrap_samples']} resamples, seed "
+           f"{paired['bootstrap_seed']}. Distinguishable: the interval of B - A excludes 0; "
+           "otherwise the two are indistinguishable on this evidence (not ranked). Protocols "
+           "with several sizes: the equal-weight mean over sizes per image (per-size "
+           "differences in paired.json, 'by_group'). A protocol shown with a number of "
+           "images ran on that subset of the shared images (its num_images) and is compared "
+           "on it. Max \\|logit change\\| is a max over images: shown, not bootstrapped.", ""]
+  for pair in paired["pairs"]:
+    lines += [f"## A = `{pair['a']}`, B = `{pair['b']}`", "",
+              f"{pair['n_images']} shared test images; seeds: A {pair['n_seeds_a']}, "
+              f"B {pair['n_seeds_b']}."
+              + (f" {pair['images_left_out']} (seed, image) evaluations outside the shared "
+                 "images left out." if pair["images_left_out"] else "")
+              + (f" Protocols not in every run (skipped): "
+                 f"{', '.join(pair['protocols_skipped'])}." if pair["protocols_skipped"]
+                 else ""), "",
+              f"| protocol | metric | A | B | B - A [{confidence}] | distinguishable |",
+              "|---|---|---|---|---|---|",
+              _row("untransformed", "accuracy", pair[CLEAN])]
+    for name, protocol in pair["protocols"].items():
+      shown = protocol_title(name, protocol.get("n_images"), pair["n_images"])
+      for metric, entry in protocol["metrics"].items():
+        lines.append(_row(shown, METRIC_TITLES[metric], entry))
+      change = protocol["max_logit_change"]
+      lines.append(f"| {shown} | max \\|logit change\\| (not bootstrapped) | "
+                   f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
+    lines.append("")
+  if paired.get("left_out"):
+    lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
+                                           for label, why in paired["left_out"].items()), ""]
+  return "\n".join(lines)
+
+
+def protocol_title(name: str, num_images: Optional[int], all_images: int) -> str:
+  """The protocol's name, with its number of images when it is compared on fewer than
+  `all_images` (a protocol with num_images)."""
+  if num_images is None or num_images == all_images:
+    return name
+  return f"{name} ({num_images} images)"
+
+
+def _format_change(value: Optional[float]) -> str:
+  return "n/a" if value is None else f"{value:.2e}"
+
+
+def write_paired(out_dir: str, paired: Mapping[str, Any]) -> dict[str, str]:
+  """Writes paired.json and paired.md into `out_dir`; returns their paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  json_path = os.path.join(out_dir, PAIRED_JSON)
+  atomic_write_text(json_path, json.dumps(paired, indent=1) + "\n")
+  markdown_path = os.path.join(out_dir, PAIRED_MD)
+  atomic_write_text(markdown_path, markdown(paired))
+  return {"json": json_path, "markdown": markdown_path}
+
+
+def difference_rows(comparison: Mapping[str, Any], metrics: Sequence[tuple[str, str]]
+                    ) -> list[str]:
+  """The differences of every member from the baseline (a compare_runs dict with a
+  baseline): a header, then a row per member and protocol with the untransformed accuracy
+  (on the member's first row) and `metrics` ((key, title) pairs), each B - A [interval], bold
+  where the interval excludes 0."""
+  keys = [key for key, _ in metrics]
+  lines = ["| member | protocol | untransformed accuracy | "
+           + " | ".join(title for _, title in metrics) + " |",
+           "|" + "---|" * (3 + len(keys))]
+
+  def cell(entry):
+    if not entry:
+      return "n/a"
+    text = format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], True)
+    return f"**{text}**" if entry["distinguishable"] else text
+
+  for pair in comparison["pairs"]:
+    for index, (name, protocol) in enumerate(pair["protocols"].items()):
+      lines.append("| " + " | ".join(
+          [pair["b"], name, cell(pair[CLEAN]) if index == 0 else ""]
+          + [cell(protocol["metrics"].get(metric)) for metric in keys]) + " |")
+  return lines
+
+
+# --- RESULTS.md's tables ----------------------------------------------------------------------
+
+
+UNTRANSFORMED = "untransformed accuracy"
+DIGITS = 3  # Decimals of every value in RESULTS.md's tables.
+
+
+def _difference(result: Mapping[str, Any]) -> str:
+  """'0.052, Δ **-0.045 [-0.058, -0.033]**' (interval excludes 0) or '..., Δ -0.004 [-0.044,
+  +0.036] ≈' (holds 0)."""
+  text = format_interval(result["diff"], result["ci_low"], result["ci_high"], signed=True,
+                         digits=DIGITS)
+  text = f"**{text}**" if result["distinguishable"] else f"{text} ≈"
+  return f"{result['b']:.{DIGITS}f}, Δ {text}"
+
+
+def _seeds(count: Optional[int]) -> str:
+  """'3 seeds', '1 seed', or '' when paired.json does not say."""
+  return f"{count} seed{'s' if count != 1 else ''}" if count else ""
+
+
+def _results_cell(result: Optional[Mapping[str, Any]], baseline: bool) -> str:
+  if result is None:
+    return "n/a"
+  if baseline:
+    return format_interval(result["a"], result["a_ci_low"], result["a_ci_high"],
+                           digits=DIGITS)
+  return _difference(result)
+
+
+def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
+                 protocols: Optional[Sequence[str]] = None) -> str:
+  """RESULTS.md's compact table of one metric (module docstring) over `protocols` (default:
+  every protocol of the first pair, in its order).
+
+  Raises:
+    ValueError: no pairs, or an unknown metric or protocol (the message lists the valid ones).
+  """
+  pairs = paired.get("pairs") or []
+  if not pairs:
+    raise ValueError("paired.json holds no pairs (was the sweep collected with --baseline?)")
+  available = list(pairs[0]["protocols"])
+  chosen = list(protocols) if protocols else available
+  unknown = [name for name in chosen if name not in available]
+  if unknown:
+    raise ValueError(f"unknown protocol(s) {unknown}; paired.json has {available}")
+  metrics = sorted({name for pair in pairs for protocol in pair["protocols"].values()
+                    for name in protocol["metrics"]})
+  if metric not in metrics:
+    raise ValueError(f"unknown metric {metric!r}; paired.json has {metrics}")
+
+  def images(name: str) -> str:
+    count = pairs[0]["protocols"][name].get("n_images")
+    return f" ({count} images)" if count else ""
+
+  header = ["member", UNTRANSFORMED + f" ({pairs[0]['n_images']} images)"]
+  header += [f"{name}{images(name)}" for name in chosen]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  first = pairs[0]
+  seeds = _seeds(first.get("n_seeds_a"))
+  row = [f"`{first['a']}` (baseline" + (f", {seeds})" if seeds else ")"),
+         _results_cell(first["clean_accuracy"], baseline=True)]
+  row += [_results_cell(first["protocols"][name]["metrics"].get(metric), baseline=True)
+          for name in chosen]
+  lines.append("| " + " | ".join(row) + " |")
+  for pair in pairs:
+    seeds = _seeds(pair.get("n_seeds_b"))
+    row = [f"`{pair['b']}`" + (f" ({seeds})" if seeds else ""),
+           _results_cell(pair["clean_accuracy"], baseline=False)]
+    for name in chosen:
+      protocol = pair["protocols"].get(name)
+      row.append(_results_cell(None if protocol is None else protocol["metrics"].get(metric),
+                       baseline=False))
+    lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines) + "\n"
