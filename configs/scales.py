@@ -82,7 +82,7 @@ def apply_cpu_scale(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
 # filters, beyond BlurPool): the multi-seed study RESULTS.md reports, every member trained with
 # each of STUDY_SEEDS, the three sweeps together in about 2 hours of a 2-core CPU. Smaller runs
 # than ':cpu' (which trains one seed on 20000 images for 3 epochs) buy the seeds; the
-# comparisons are paired differences with intervals over seeds and images (evaluate/bootstrap.py).
+# comparisons are paired differences with intervals over seeds and images (evaluate/stats/bootstrap.py).
 STUDY_SEEDS = (0, 1, 2)  # Training seeds per member.
 STUDY_TRAIN_SUBSET = 5000  # Training images, of 50000 (a class-balanced prefix).
 STUDY_EPOCHS = 2.0  # Passes over that subset (78 steps of 128 images).

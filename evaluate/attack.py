@@ -88,13 +88,13 @@ class AttackResult:
 
 
 
-# Per-image values of an attack beyond evaluate.per_image's metrics, in the per-image file.
+# Per-image values of an attack beyond evaluate.stats.per_image's metrics, in the per-image file.
 ATTACK_VALUES = ("worst_loss", "worst_dy", "worst_dx", "grid_worst_case_accuracy",
                  "grid_stable_prediction")
 
 
 def per_image_values(result: AttackResult) -> per_image.PerImage:
-  """The attack's per-image values in evaluate.per_image's form (one group, 0), as the
+  """The attack's per-image values in evaluate.stats.per_image's form (one group, 0), as the
   per-image file holds them: accuracy (at (0, 0)), worst_case_accuracy (right at every
   visited point: the adversarial accuracy), stable_prediction (the top-1 of (0, 0) at every
   visited point) and max_logit_change (AttackResult.logit_spread); the pair metrics and

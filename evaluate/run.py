@@ -6,11 +6,11 @@ memory bound; only then load the test set and evaluate each protocol with the ve
 engine (evaluate.grid), one progress line per protocol, each on all the evaluated images or on
 its `num_images` subset (evaluate.images.protocol_image_rows). Results go to `workdir/eval/`:
 eval.json, CSVs, summary.md (see evaluate.report), per_image.npz (every metric per image and
-group, see evaluate.per_image) and PNGs (see evaluate.figures).
+group, see evaluate.stats.per_image) and PNGs (see evaluate.plots.evaluation).
 
 The parts live in modules of their own: runtime.run_config (the run's config.json),
-evaluate.eval_config (the eval config and its protocols), evaluate.images (which test
-images), evaluate.jagged (the jagged curves), evaluate.figures (the PNGs).
+evaluate.config (the eval config and its protocols), evaluate.images (which test
+images), evaluate.jagged (the jagged curves), evaluate.plots.evaluation (the PNGs).
 """
 from __future__ import annotations
 

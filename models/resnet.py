@@ -19,7 +19,7 @@ Together they are what makes a polynomial network (nonlinearity='afc_poly') trai
 the nonlinearity on the sum, the identity path composes one polynomial per block and its
 activations overflow within a few blocks even at initialisation; with the branches at full
 scale from the start, rare large values are squared block after block and training stalls at
-chance (models/afc.py; benchmarks/afc_stability.py, numbers in docs/models.md).
+chance (models/afc.py; experiments/afc_stability.py, numbers in docs/models.md).
 """
 from __future__ import annotations
 

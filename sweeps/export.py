@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from common.atomic_files import atomic_write
-from evaluate.per_image import PER_IMAGE_FILE
+from evaluate.stats.per_image import PER_IMAGE_FILE
 from evaluate.report import EVAL_JSON, SUMMARY_MD
 from runtime.run_files import CONFIG_FILE, EVAL_SUBDIR, METRICS_FILE, SUMMARY_FILE
 from sweeps.runner import DONE, STATUS_FILE, SWEEP_FILE, read_status
