@@ -19,7 +19,7 @@ RECORD = os.path.join(REPO_ROOT, "tests", "data", "config_dumps.json")
 
 # Config file (relative to the repository) -> the arguments it is dumped with.
 _FIG10 = [f"{aug}{scale}" for aug in ("none", "downsize_embed", "upscale_crop")
-          for scale in ("", ",cpu", ",cpu_seeds")]
+          for scale in ("", ",cpu", ",cpu_seeds", ",cpu_trained")]
 RUN_CONFIGS = {
     "configs/default.py": [""], "configs/alexnet.py": [""], "configs/nostride.py": [""],
     "configs/blurpool.py": [""], "configs/resnet18.py": [""], "configs/quickstart.py": [""],
@@ -27,7 +27,7 @@ RUN_CONFIGS = {
     "configs/fig10_augmentation.py": _FIG10,
 }
 SWEEP_CONFIGS = {
-    "configs/sweeps/augment_range.py": ["", "cpu"],
+    "configs/sweeps/augment_range.py": ["", "cpu", "cpu_trained"],
     "configs/sweeps/beyond_blurpool.py": ["", "cpu", "cpu_seeds"],
     "configs/sweeps/blurpool_filters.py": ["", "cpu", "cpu_seeds"],
     "configs/sweeps/fig10_augmentation.py": ["", "cpu", "cpu_seeds"],

@@ -12,7 +12,7 @@ only.
 Full scale: 27 ResNet-18 runs of 60 epochs (GPU/TPU; spread them with --index, one member
 per machine). ':cpu': ResNet-20 width 8, 20000 images, 3 epochs, 100 evaluation images, one
 seed, fewer ranges (min_size 32, 24, 16; max_scale 2): about 10 minutes per member on a
-2-core CPU. ':cpu_trained' (the trained study, configs/scales.py): all 50,000 images, 6 epochs
+2-core CPU. ':cpu_trained' (the trained study, configs/scales.py): all 50,000 images, 10 epochs
 of the fast recipe, 3 seeds, 1000 evaluation images; members 'none' (no translation or scale
 augmentation), embed_min24, embed_min16, crop_max1.5, crop_max2, all with alternating flips
 (RANGES).
