@@ -36,7 +36,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to evaluate (t
                                "--workdir); results go to WORKDIR/eval/.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Evaluate on the CIFAR-10 copy in this directory (image folder tree or "
-    "cifar-10-batches-py) instead of the run's data settings.")
+    "cifar-10-batches-py) instead of where the run was trained from (WORKDIR/"
+    "data_location.json; $CIFAR10_DIR, if set, comes first: docs/data.md).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/.")
 flags.mark_flags_as_required(["workdir"])

@@ -32,7 +32,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to analyse; re
 _COMPARE = flags.DEFINE_list("compare", None, "Instead of analysing: workdirs whose "
                              "eval/layers/layers.json are drawn together (needs --out_dir).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Read CIFAR-10 from this directory instead "
-                                "of the run's data settings.")
+                                "of where the run was trained from (WORKDIR/data_location.json;"
+                                " $CIFAR10_DIR, if set, comes first: docs/data.md).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/layers/.")
 flags.adopt_module_key_flags(host_flags)
