@@ -84,3 +84,51 @@ def load_run_config_stub(workdir: Path, recorded: str):
   (workdir / run_files.DATA_LOCATION_FILE).write_text(json.dumps({"source": "auto",
                                                                   "dir": recorded}))
   return load_run_config(str(workdir))
+
+
+# ---- the README's quick start, as written
+
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# Kept short on the command line (the README's run is 4 epochs of 50,000 images).
+SHORTER = " --config.train.num_steps=2 --config.eval.num_images=4"
+
+
+def readme_quick_start() -> list[str]:
+  """The command lines of the README's quick-start code block: setup, train, evaluate."""
+  text = (Path(REPO_ROOT) / "README.md").read_text()
+  section = text[text.index("## Quick start"):]
+  block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+  return [line for line in block.splitlines() if line.strip()]
+
+
+def _project_copy(root: Path) -> Path:
+  """root/repo: the project's files (no .git, runs or caches), with .venv the running venv;
+  root/shared/data/cifar10-jpeg: a tiny image-folder CIFAR-10 (130 train, 10 test images),
+  where the README's relative path ../shared/data/cifar10-jpeg finds it."""
+  repo = root / "repo"
+  shutil.copytree(REPO_ROOT, repo, ignore=shutil.ignore_patterns(
+      ".git", "runs", "__pycache__", ".venv", ".pytest_cache"))
+  os.symlink(sys.prefix, repo / ".venv")
+  write_image_tree(root / "shared" / "data" / "cifar10-jpeg", train_per_class=13,
+                   test_per_class=1)
+  return repo
+
+
+@pytest.mark.slow
+def test_readme_quick_start_runs_as_written(tmp_path):
+  if sys.prefix == sys.base_prefix:
+    pytest.skip("the README's .venv/bin/python needs the tests to run in a virtual environment")
+  setup, train, evaluate = readme_quick_start()
+  assert setup.startswith("python3 -m venv .venv")  # (not run: it installs from the network)
+  assert train.startswith("CIFAR10_DIR=../shared/data/cifar10-jpeg .venv/bin/python train.py")
+  assert evaluate == ".venv/bin/python -m evaluate --workdir runs/quickstart"
+  repo = _project_copy(tmp_path)
+  env = {key: value for key, value in os.environ.items() if key != "CIFAR10_DIR"}
+  env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=FAST_COMPILE, XDG_CACHE_HOME=str(tmp_path / "cache"))
+  for line in (train + SHORTER, evaluate):
+    done = subprocess.run(line, shell=True, cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"{line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+  recorded = json.loads((repo / "runs" / "quickstart" / run_files.DATA_LOCATION_FILE).read_text())
+  assert recorded["dir"] == str(tmp_path / "shared" / "data" / "cifar10-jpeg")
+  assert (repo / "runs" / "quickstart" / "eval" / "eval.json").exists()
