@@ -77,6 +77,8 @@ def _evaluate():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
+  from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
+  check_shared(_WORKDIR.value)
   try:
     run_config = load_run_config(_WORKDIR.value)
     evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,

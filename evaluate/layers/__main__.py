@@ -50,6 +50,7 @@ def _analyse():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
   from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   try:
     if _COMPARE.value:
       if not hosts.is_main_process():  # only reads and draws files: process 0 alone
@@ -61,6 +62,7 @@ def _analyse():
       return
     if not _WORKDIR.value:
       raise ValueError("--workdir is required (or --compare with --out_dir)")
+    check_shared(_WORKDIR.value)
     runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
                            out_dir=_OUT_DIR.value)
   except (OSError, ValueError, TypeError, DataError) as error:
