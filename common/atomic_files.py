@@ -3,8 +3,13 @@
 The content goes to a temporary file beside the target, named uniquely per writer
 (`<name>.<host>.<pid>.<random>.tmp`, created with O_EXCL, so two writers never share one), is
 flushed and fsynced, and is then renamed over the target (os.replace, atomic on a POSIX file
-system). A reader therefore sees the old file or the whole new one, never a half-written one;
-two writers of the same file each write their own temporary file and the last rename wins. On
+system); then the directory that holds it is fsynced, so that the rename itself survives a
+power failure (fsync_directory). Where the platform or file system does not support directory
+fsync (no O_DIRECTORY, as on Windows; EINVAL or ENOTSUP/EOPNOTSUPP, as on some network and FUSE
+file systems; EACCES for a directory the writer may not open for reading) that step is
+skipped, and the rename is as durable as the file system makes it. A reader therefore sees the
+old file or the whole new one, never a half-written one; two writers of the same file each
+write their own temporary file and the last rename wins. On
 any error the temporary file is removed and the target is left as it was.
 
   with atomic_write(path) as f:          # text; mode="wb" for bytes
@@ -16,6 +21,7 @@ Append-only logs (metrics.jsonl, TensorBoard event files) are not written throug
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import socket
@@ -23,6 +29,39 @@ from collections.abc import Iterator
 from typing import IO
 
 TEMP_SUFFIX = ".tmp"
+# errno values with which a platform or file system says it cannot fsync a directory.
+_NO_DIRECTORY_FSYNC = frozenset(
+    code for code in (errno.EINVAL, getattr(errno, "ENOTSUP", None),
+                      getattr(errno, "EOPNOTSUPP", None), errno.EACCES)
+    if code is not None)
+
+
+def fsync_directory(directory: str | os.PathLike) -> bool:
+  """fsyncs `directory` so that renames and creations in it are on disk; returns False where
+  directory fsync is not supported (no O_DIRECTORY, as on Windows, or an OSError with errno
+  EINVAL, ENOTSUP/EOPNOTSUPP or EACCES from the platform or file system), True when done.
+
+  Raises:
+    OSError: any other failure (e.g. an I/O error on the disk).
+  """
+  flag = getattr(os, "O_DIRECTORY", None)
+  if flag is None:
+    return False
+  try:
+    descriptor = os.open(os.fspath(directory) or ".", os.O_RDONLY | flag)
+  except OSError as error:
+    if error.errno in _NO_DIRECTORY_FSYNC:
+      return False
+    raise
+  try:
+    os.fsync(descriptor)
+  except OSError as error:
+    if error.errno in _NO_DIRECTORY_FSYNC:
+      return False
+    raise
+  finally:
+    os.close(descriptor)
+  return True
 
 
 def temporary_path(path: str) -> str:
@@ -57,6 +96,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     with contextlib.suppress(OSError):
       os.unlink(temp)
     raise
+  fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 
@@ -85,6 +85,22 @@ def default_cache_dir() -> Path:
 def cache_dir(data_config: ml_collections.ConfigDict) -> Path:
   """The configured cache directory, or `default_cache_dir()`."""
   return Path(data_config.cache_dir).expanduser() if data_config.cache_dir else default_cache_dir()
+
+
+# Sources that read a local directory (data.dir, else $CIFAR10_DIR).
+LOCAL_SOURCES = ("auto", "folder", "cifar_python")
+
+
+def resolved_local_dir(data_config: ml_collections.ConfigDict | Mapping[str, Any],
+                       environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+  """The absolute path of the local CIFAR-10 copy `data_config` reads (its `dir`, else
+  $CIFAR10_DIR in `environ`, default os.environ, made absolute against the current
+  directory); None when it reads none (TFDS, synthetic, or 'auto' with neither set)."""
+  environ = os.environ if environ is None else environ
+  if data_config.get("source", "auto") not in LOCAL_SOURCES:
+    return None
+  directory = data_config.get("dir", "") or environ.get(CIFAR10_DIR_ENV, "")
+  return os.path.abspath(os.path.expanduser(directory)) if directory else None
 
 
 def local_dir(data_config: ml_collections.ConfigDict, source_name: str) -> Path:

@@ -36,7 +36,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to evaluate (t
                                "--workdir); results go to WORKDIR/eval/.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Evaluate on the CIFAR-10 copy in this directory (image folder tree or "
-    "cifar-10-batches-py) instead of the run's data settings.")
+    "cifar-10-batches-py) instead of where the run was trained from (WORKDIR/"
+    "data_location.json; $CIFAR10_DIR, if set, comes first: docs/data.md).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/.")
 flags.mark_flags_as_required(["workdir"])
@@ -76,6 +77,8 @@ def _evaluate():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
+  from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
+  check_shared(_WORKDIR.value)
   try:
     run_config = load_run_config(_WORKDIR.value)
     evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,

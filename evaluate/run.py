@@ -85,7 +85,8 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
       defaults), or a whole run config with an `eval` section; None = the run's
       config.eval, else default_eval_config().
     data_dir: evaluate on the CIFAR-10 copy in this directory (image folder tree or
-      cifar-10-batches-py) instead of the run's data settings, e.g. on another machine.
+      cifar-10-batches-py) instead of where the run was trained from (run_data_config:
+      $CIFAR10_DIR now, else the recorded data_location.json), e.g. on another machine.
     out_dir: where the reports go; default `workdir/eval`.
     verbose: print one progress line per protocol and the Markdown summary.
   Returns:
@@ -101,7 +102,7 @@ def evaluate_workdir(workdir: str, eval_config: Optional[Mapping[str, Any]] = No
   is_main = jax.process_index() == 0
   say = lambda line: print_progress(line, verbose and is_main)  # noqa: E731
   setup = _build_and_check(workdir, eval_config)
-  test = _load_test_images(setup, data_dir, say)
+  test = _load_test_images(setup, workdir, data_dir, say)
   clean_correct = _clean_correct(setup.predict, setup.variables, test.images, test.labels,
                                  setup.shardings)
   clean_accuracy = metrics.stat(clean_correct)
@@ -208,10 +209,11 @@ class _TestImages:
   test_set_labels: np.ndarray
 
 
-def _load_test_images(setup: _Setup, data_dir: Optional[str], say) -> _TestImages:
-  """Loads the test set and selects the evaluated images and each protocol's rows."""
+def _load_test_images(setup: _Setup, workdir: str, data_dir: Optional[str], say) -> _TestImages:
+  """Loads the test set (from `data_dir`, else where the run in `workdir` was trained from:
+  run_data_config) and selects the evaluated images and each protocol's rows."""
   eval_config = setup.eval_config
-  data = load_cifar10(run_data_config(setup.run_config, data_dir))
+  data = load_cifar10(run_data_config(setup.run_config, data_dir, workdir))
   image_indices = select_test_images(data.test_images.shape[0], int(eval_config.num_images),
                                      eval_config.image_selection, int(eval_config.seed))
   images = data.test_images[image_indices]

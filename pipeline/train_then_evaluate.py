@@ -16,7 +16,7 @@ import ml_collections
 
 from evaluate.config import check_eval_config
 from evaluate.run import evaluate_workdir
-from runtime import workdir_lock
+from runtime import shared_workdir, workdir_lock
 from training.train_loop import train
 
 
@@ -42,6 +42,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if evaluate_after:
     check_eval_config(config.eval)
   with workdir_lock.hold(workdir):
+    shared_workdir.check_shared(workdir)  # several processes: all see process 0's files
     summary = train(config, workdir)
     if evaluate_after:
       evaluate_workdir(workdir, config.eval)

@@ -205,7 +205,8 @@ def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
   # Looked at once, by process 0, for every process of a multi-host run: a process looking
   # after process 0 has created the directory (a fresh run) would open a reader the others
   # do not, and the processes' orbax barriers would stop matching.
-  if not hosts.broadcast_from_main(f"checkpoints of {workdir}",
+  # (The step's name leaves the path out: hosts may mount one shared workdir at other paths.)
+  if not hosts.broadcast_from_main("checkpoints of the workdir",
                                    lambda: os.path.isdir(checkpoint_dir(workdir))):
     return None
   with _open_reader(workdir) as manager:

@@ -9,8 +9,13 @@ config names the field (or a section above it) in `config.resume.allow_changes`,
   python train.py ... --config.train.num_epochs=60 --config.resume.allow_changes=train.num_epochs
 
 Every resume is logged in config.json (runtime.run_files.append_resume) with what changed.
-Fields that one side lacks (options added to the project since the run was saved, or
-removed) are not compared; models.complete_saved_options fills in the model's.
+A field that only the new config has (an option added to the project since the run was saved)
+is compared with its default, the value the saved run effectively used: for model options
+models.complete_saved_options' (the legacy value or the factory default), for every other
+field configs/default.py's (which builds the data, augment and eval sections with their
+default builders). A new field equal to its default resumes silently; any other value is a
+change like any other. Fields without a known default, and fields only the saved config has
+(options removed since), are not compared.
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ FREE_FIELDS: dict[str, str] = {
 }
 # The config field that names run-changing fields a resume may change anyway.
 ALLOW_FIELD = "resume.allow_changes"
+# After the old value of a field the saved config lacks, in the refusal message.
+_DEFAULTED = " (its default: the saved config predates the field)"
 
 
 class ConfigMismatchError(ValueError):
@@ -53,11 +60,13 @@ class ConfigMismatchError(ValueError):
 class ConfigChanges:
   """Fields whose values differ between the saved and the new config: dotted name ->
   (old, new), split into `free` (FREE_FIELDS), `allowed` (named in resume.allow_changes) and
-  `refused`; `not_compared`: fields only one side has."""
+  `refused`; `not_compared`: fields only one side has and that have no known default;
+  `defaulted`: fields the saved config lacks, whose old value is their default."""
   free: dict[str, tuple[Any, Any]]
   allowed: dict[str, tuple[Any, Any]]
   refused: dict[str, tuple[Any, Any]]
   not_compared: list[str]
+  defaulted: list[str] = dataclasses.field(default_factory=list)
 
   def log_entry(self) -> dict[str, Any]:
     """What the resume log in config.json records: {'changed': {field: [old, new]},
@@ -107,9 +116,20 @@ def allowed_changes(config: Mapping[str, Any] | ml_collections.ConfigDict) -> li
   return names
 
 
-def compare(saved: Mapping[str, Any], new: Mapping[str, Any] | ml_collections.ConfigDict
-            ) -> ConfigChanges:
-  """Sorts the differences between a saved config (JSON dict) and the new config."""
+def default_fields() -> dict[str, Any]:
+  """Every field of configs/default.py, flattened (dotted name -> JSON value): the value a run
+  saved before the field existed effectively used."""
+  # configs/ is read here only, for its defaults (it builds config.eval with evaluate.config's
+  # builder, which imports nothing of the project).
+  from configs import default  # pylint: disable=g-import-not-at-top
+  return flatten(_as_json(default.get_config()))
+
+
+def compare(saved: Mapping[str, Any], new: Mapping[str, Any] | ml_collections.ConfigDict,
+            defaults: Optional[Mapping[str, Any]] = None) -> ConfigChanges:
+  """Sorts the differences between a saved config (JSON dict) and the new config; a field only
+  the new config has is compared with `defaults[field]` (dotted name -> value; None:
+  default_fields()), and not compared where it has no default."""
   saved, new = _as_json(saved), _as_json(new)
   # Model options the saved run predates count as their legacy value on both sides.
   saved["model"] = models.complete_saved_options(saved.get("model", {}))
@@ -117,13 +137,16 @@ def compare(saved: Mapping[str, Any], new: Mapping[str, Any] | ml_collections.Co
   saved, new = _as_json(saved), _as_json(new)  # (defaults filled in may be tuples)
   allow = allowed_changes(new)
   old_fields, new_fields = flatten(saved), flatten(new)
+  defaults = default_fields() if defaults is None else dict(defaults)
   changes = ConfigChanges(free={}, allowed={}, refused={}, not_compared=[])
   for name in sorted(set(old_fields) | set(new_fields)):
-    if name not in old_fields or name not in new_fields:
+    if name not in new_fields or (name not in old_fields and name not in defaults):
       if not _under(name, FREE_FIELDS):
         changes.not_compared.append(name)
       continue
-    old, now = old_fields[name], new_fields[name]
+    if name not in old_fields:
+      changes.defaulted.append(name)
+    old, now = old_fields.get(name, defaults.get(name)), new_fields[name]
     if old == now:
       continue
     if _under(name, FREE_FIELDS):
@@ -155,8 +178,8 @@ def check_resume(saved: Optional[Mapping[str, Any]], new: ml_collections.ConfigD
     raise ConfigMismatchError(
         f"This workdir holds a run trained with a different config; resuming would change "
         f"it. Saved in {where} -> now:\n  "
-        + "\n  ".join(f"{name}: {old!r} -> {now!r}"
-                      for name, (old, now) in changes.refused.items())
+        + "\n  ".join(f"{name}: {old!r}{_DEFAULTED if name in changes.defaulted else ''} "
+                      f"-> {now!r}" for name, (old, now) in changes.refused.items())
         + "\nUse a new --workdir, or the saved values, or name the fields you mean to change: "
         f"--config.{ALLOW_FIELD}={','.join(changes.refused)}")
   return changes

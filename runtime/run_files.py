@@ -1,5 +1,6 @@
-"""The files a run writes into its workdir: config.json, metrics.jsonl, summary.json, and
-TensorBoard event files that mirror metrics.jsonl (common.tensorboard_events).
+"""The files a run writes into its workdir: config.json, metrics.jsonl, summary.json,
+data_location.json, and TensorBoard event files that mirror metrics.jsonl
+(common.tensorboard_events).
 
 Only process 0 writes; the other processes get writers that do nothing.
 """
@@ -14,10 +15,13 @@ import ml_collections
 
 from common import tensorboard_events
 from common.atomic_files import atomic_write_text
+from data.config import resolved_local_dir
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
+# Where the latest training session read CIFAR-10 from (write_data_location).
+DATA_LOCATION_FILE = "data_location.json"
 # The key of config.json that logs every resume (the rest is the config the run started with).
 RESUMES_KEY = "resumes"
 # The subdirectory of the workdir that evaluation (evaluate.run) writes its reports into.
@@ -50,6 +54,26 @@ def append_resume(workdir: str, config: ml_collections.ConfigDict, entry: dict[s
     entry = {**entry, "note": "config.json was missing; the config above is this resume's"}
   text = json.dumps({**started, RESUMES_KEY: resumes + [entry]}, indent=2) + "\n"
   atomic_write_text(os.path.join(workdir, CONFIG_FILE), text)
+
+
+def write_data_location(workdir: str, data_config: ml_collections.ConfigDict) -> None:
+  """Records in `workdir/data_location.json` where this session reads CIFAR-10 from:
+  {"source": config.data.source, "dir": the absolute path of the local copy (config.data.dir,
+  else $CIFAR10_DIR) or null (TFDS, synthetic)}. Evaluation reads it back
+  (read_data_location), so it need not be told again where the data are."""
+  record = {"source": data_config.source, "dir": resolved_local_dir(data_config)}
+  atomic_write_text(os.path.join(workdir, DATA_LOCATION_FILE), json.dumps(record, indent=2) + "\n")
+
+
+def read_data_location(workdir: str) -> Optional[str]:
+  """The absolute data directory recorded by write_data_location; None when the workdir has
+  no (readable) record or the run read no local copy."""
+  try:
+    with open(os.path.join(workdir, DATA_LOCATION_FILE)) as f:
+      directory = json.load(f).get("dir")
+  except (OSError, ValueError, AttributeError):
+    return None
+  return directory if isinstance(directory, str) and directory else None
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> None:

@@ -293,7 +293,8 @@ def hold(workdir: str) -> Iterator[None]:
     return None
 
   lock: Optional[WorkdirLock] = None
-  refusal = hosts.broadcast_from_main(f"lock {workdir}", take)
+  # (The step's name leaves the path out: hosts may mount one shared workdir at other paths.)
+  refusal = hosts.broadcast_from_main("lock of the workdir", take)
   if refusal is not None:
     raise WorkdirLockedError(refusal)
   try:

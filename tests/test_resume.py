@@ -184,6 +184,40 @@ def test_checkpoint_without_a_config_item_evaluates_and_resumes(finished, tmp_pa
   assert _model_digest(workdir) == (8, finished[1][8])
 
 
+def test_a_field_the_saved_config_lacks_is_compared_with_its_default(finished, tmp_path):
+  """A run saved before train.label_smoothing existed (config.json without it, a checkpoint
+  without a config item) effectively trained with its default, 0.0."""
+  workdir = _copy(finished, tmp_path)
+  shutil.rmtree(workdir / "checkpoints" / "8")
+  _make_legacy(workdir)
+  saved = json.loads((workdir / "config.json").read_text())
+  del saved["train"]["label_smoothing"]
+  (workdir / "config.json").write_text(json.dumps(saved))
+  changed = _config()
+  changed.train.label_smoothing = 0.1
+  with pytest.raises(resume_config.ConfigMismatchError,
+                     match=r"train.label_smoothing: 0.0 \(its default.*\) -> 0.1"):
+    train_and_evaluate(changed, str(workdir))
+  changed.resume.allow_changes = "train.label_smoothing"
+  allowed = resume_config.check_resume(saved, changed)
+  assert allowed.allowed == {"train.label_smoothing": (0.0, 0.1)}
+  assert allowed.defaulted == ["train.label_smoothing"]
+  summary = train_and_evaluate(_config(), str(workdir))  # the default value: resumes silently
+  assert summary["resumed_from_step"] == 4 and summary["steps"] == 8
+  (resume,) = json.loads((workdir / "config.json").read_text())[run_files.RESUMES_KEY]
+  assert resume["changed"] == {}
+
+
+def test_new_fields_without_a_default_are_not_compared():
+  saved = json.loads(_config().to_json())
+  new = _config()
+  new.train.experiment_only = 3  # in no default config
+  changes = resume_config.compare(saved, new)
+  assert changes.not_compared == ["train.experiment_only"] and not changes.refused
+  changes = resume_config.compare(saved, new, defaults={"train.experiment_only": 2})
+  assert changes.refused == {"train.experiment_only": (2, 3)}
+
+
 def test_deterministic_gpu_ops_flag_is_set_before_jax_starts_or_refused():
   environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
   numerics.require_deterministic_gpu_ops(environ, backends_started=False)

@@ -2,10 +2,12 @@
 (common/atomic_files.py): the lock's rules in-process, then real processes: a second train.py
 on a locked workdir, and two sweep.py processes sharing one sweep workdir."""
 import csv
+import errno
 import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 
@@ -84,6 +86,33 @@ def test_temporary_files_are_unique_per_writer(tmp_path):
   assert len(names) == 100
   assert all(f".{socket.gethostname()}.{os.getpid()}." in name and name.endswith(".tmp")
              for name in names)
+
+
+def test_atomic_write_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+  path = tmp_path / "report.json"
+  synced = []  # (is a directory, does the target exist yet) per fsync
+  real_fsync = os.fsync
+
+  def recording_fsync(descriptor):
+    synced.append((stat.S_ISDIR(os.fstat(descriptor).st_mode), path.exists()))
+    real_fsync(descriptor)
+
+  monkeypatch.setattr(os, "fsync", recording_fsync)
+  atomic_files.atomic_write_text(path, "new\n")
+  assert synced == [(False, False), (True, True)]  # the file, then its directory after the rename
+
+
+def test_directory_fsync_not_supported_is_tolerated_other_errors_are_not(tmp_path, monkeypatch):
+  def refuse(code):
+    def fsync(descriptor):
+      raise OSError(code, os.strerror(code))
+    return fsync
+
+  monkeypatch.setattr(os, "fsync", refuse(errno.EINVAL))
+  assert atomic_files.fsync_directory(tmp_path) is False
+  monkeypatch.setattr(os, "fsync", refuse(errno.EIO))
+  with pytest.raises(OSError):
+    atomic_files.fsync_directory(tmp_path)
 
 
 # ---- the lock, in this process

@@ -252,8 +252,9 @@ def _restore_or_initialise(config: ml_collections.ConfigDict, workdir: str, plan
 def _open_run_files(config: ml_collections.ConfigDict, workdir: str, plan: _RunPlan,
                     start: _Start, open_files: contextlib.ExitStack) -> run_files.MetricsLog:
   """Opens metrics.jsonl (cut back to the restored step) and records the start in config.json:
-  the config of a fresh run, or a resume entry; prints the changes a resume makes. Only the
-  main process writes (the others get a log that writes nothing)."""
+  the config of a fresh run, or a resume entry, and where this session reads the data from
+  (data_location.json); prints the changes a resume makes. Only the main process writes (the
+  others get a log that writes nothing)."""
   metrics_log = open_files.enter_context(contextlib.closing(
       run_files.MetricsLog(workdir) if plan.is_main else run_files.NullMetricsLog()))
   if plan.is_main:
@@ -263,6 +264,7 @@ def _open_run_files(config: ml_collections.ConfigDict, workdir: str, plan: _RunP
     else:
       run_files.append_resume(workdir, config, resume_config.resume_entry(
           start.restored_step, start.changes, num_devices=plan.shardings.num_devices))
+    run_files.write_data_location(workdir, config.data)
   changed = (resume_config.describe(start.changes) if start.restored_step is not None
              else None)
   if changed:

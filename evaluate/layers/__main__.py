@@ -32,7 +32,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run to analyse; re
 _COMPARE = flags.DEFINE_list("compare", None, "Instead of analysing: workdirs whose "
                              "eval/layers/layers.json are drawn together (needs --out_dir).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Read CIFAR-10 from this directory instead "
-                                "of the run's data settings.")
+                                "of where the run was trained from (WORKDIR/data_location.json;"
+                                " $CIFAR10_DIR, if set, comes first: docs/data.md).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Write the results here instead of "
                                "WORKDIR/eval/layers/.")
 flags.adopt_module_key_flags(host_flags)
@@ -49,6 +50,7 @@ def _analyse():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
   from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   try:
     if _COMPARE.value:
       if not hosts.is_main_process():  # only reads and draws files: process 0 alone
@@ -60,6 +62,7 @@ def _analyse():
       return
     if not _WORKDIR.value:
       raise ValueError("--workdir is required (or --compare with --out_dir)")
+    check_shared(_WORKDIR.value)
     runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
                            out_dir=_OUT_DIR.value)
   except (OSError, ValueError, TypeError, DataError) as error:

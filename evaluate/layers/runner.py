@@ -156,7 +156,8 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   Args:
     workdir: a training run (config.json + checkpoints/).
     config: the layers config (default: default_layers_config()).
-    data_dir: read CIFAR-10 from this directory instead of the run's data settings.
+    data_dir: read CIFAR-10 from this directory instead of where the run was trained from
+      (run_data_config).
     out_dir: default workdir/eval/layers.
     verbose: progress lines.
     data: an already loaded dataset (tests), instead of loading the run's.
@@ -174,7 +175,7 @@ def analyse_workdir(workdir: str, config: Optional[Mapping[str, Any]] = None, *,
   say = lambda line: print_progress(line, verbose and hosts.is_main_process())  # noqa: E731
   run_config, model, shardings, restored = _restore_checked(workdir, config, names)
   if data is None:
-    data = load_cifar10(run_data_config(run_config, data_dir))
+    data = load_cifar10(run_data_config(run_config, data_dir, workdir))
   context = _layer_context(workdir, config, run_config, model, shardings, restored, data,
                            out_dir or os.path.join(workdir, LAYERS_SUBDIR), say)
   indices = context.image_indices
