@@ -13,7 +13,11 @@ paired.json holds) as Markdown tables; nothing is recomputed, every number is pa
                             its interval, every other member's value and its difference B - A
                             [interval], bold where the interval excludes 0, "≈" where it
                             holds 0 (indistinguishable on this evidence, not ranked); the first
-                            column is the accuracy on the untransformed evaluated images
+                            column is the accuracy on the whole test set where paired.json has
+                            it (test_set_accuracy), else on the untransformed evaluated images
+  size_table(paired, protocol, metric)   RESULTS.md's table of one metric of one protocol per
+                            size (embedded side): a row per member, a column per size, cells
+                            as paired_table's
   write_paired(out_dir, paired)   paired.json and paired.md
 Cells: format_interval ('0.1630 [0.1400, 0.1870]'), format_value.
 """
@@ -25,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from common.atomic_files import atomic_write_text
-from evaluate.stats.paired import CLEAN
+from evaluate.stats.paired import CLEAN, TEST_SET
 
 PAIRED_JSON = "paired.json"
 PAIRED_MD = "paired.md"
@@ -147,6 +151,8 @@ def difference_rows(comparison: Mapping[str, Any], metrics: Sequence[tuple[str, 
 
 
 UNTRANSFORMED = "untransformed accuracy"
+# Title of the accuracy column of paired_table, by the paired.json key it shows.
+ACCURACY_TITLES = {TEST_SET: "accuracy, whole test set", CLEAN: UNTRANSFORMED}
 DIGITS = 3  # Decimals of every value in RESULTS.md's tables.
 
 
@@ -173,6 +179,60 @@ def _results_cell(result: Optional[Mapping[str, Any]], baseline: bool) -> str:
   return _difference(result)
 
 
+def _member_cell(pair: Mapping[str, Any], baseline: bool) -> str:
+  """'`none` (baseline, 3 seeds)' for the pair's A, '`b` (3 seeds)' for its B."""
+  if baseline:
+    seeds = _seeds(pair.get("n_seeds_a"))
+    return f"`{pair['a']}` (baseline" + (f", {seeds})" if seeds else ")")
+  seeds = _seeds(pair.get("n_seeds_b"))
+  return f"`{pair['b']}`" + (f" ({seeds})" if seeds else "")
+
+
+def _pairs_and_metric(paired: Mapping[str, Any], metric: str) -> list[Mapping[str, Any]]:
+  """paired.json's pairs, checked to exist and to hold `metric` somewhere.
+
+  Raises:
+    ValueError: no pairs, or an unknown metric (the message lists the valid ones).
+  """
+  pairs = paired.get("pairs") or []
+  if not pairs:
+    raise ValueError("paired.json holds no pairs (was the sweep collected with --baseline?)")
+  metrics = sorted({name for pair in pairs for protocol in pair["protocols"].values()
+                    for name in protocol["metrics"]})
+  if metric not in metrics:
+    raise ValueError(f"unknown metric {metric!r}; paired.json has {metrics}")
+  return pairs
+
+
+def size_table(paired: Mapping[str, Any], protocol: str,
+               metric: str = "p_top1_change") -> str:
+  """One metric of one protocol with sizes (embed_*), per size: a row per member (the
+  baseline's value with its interval, every other member's value and B - A [interval], bold
+  where the interval excludes 0, "≈" where it holds 0), a column per size.
+
+  Raises:
+    ValueError: no pairs, an unknown metric, or a protocol that paired.json does not hold
+      per size (the message lists those it does).
+  """
+  pairs = _pairs_and_metric(paired, metric)
+  by_size = [name for name, entry in pairs[0]["protocols"].items() if entry.get("by_group")]
+  if protocol not in by_size:
+    raise ValueError(f"paired.json holds no per-size values of {protocol!r}; protocols with "
+                     f"sizes: {by_size}")
+  sizes = pairs[0]["protocols"][protocol]["by_group"]["groups"]
+  count = pairs[0]["protocols"][protocol].get("n_images")
+  header = [f"member ({count} images)" if count else "member"]
+  header += [f"size {size}" for size in sizes]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for index, pair in enumerate([pairs[0]] + list(pairs)):
+    baseline = index == 0
+    grouped = (pair["protocols"].get(protocol) or {}).get("by_group") or {}
+    cells = grouped.get(metric) or [None] * len(sizes)
+    lines.append("| " + " | ".join([_member_cell(pair, baseline)] + [
+        _results_cell(cell, baseline) for cell in cells]) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
                  protocols: Optional[Sequence[str]] = None) -> str:
   """RESULTS.md's compact table of one metric (module docstring) over `protocols` (default:
@@ -181,37 +241,30 @@ def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
   Raises:
     ValueError: no pairs, or an unknown metric or protocol (the message lists the valid ones).
   """
-  pairs = paired.get("pairs") or []
-  if not pairs:
-    raise ValueError("paired.json holds no pairs (was the sweep collected with --baseline?)")
+  pairs = _pairs_and_metric(paired, metric)
   available = list(pairs[0]["protocols"])
   chosen = list(protocols) if protocols else available
   unknown = [name for name in chosen if name not in available]
   if unknown:
     raise ValueError(f"unknown protocol(s) {unknown}; paired.json has {available}")
-  metrics = sorted({name for pair in pairs for protocol in pair["protocols"].values()
-                    for name in protocol["metrics"]})
-  if metric not in metrics:
-    raise ValueError(f"unknown metric {metric!r}; paired.json has {metrics}")
 
   def images(name: str) -> str:
     count = pairs[0]["protocols"][name].get("n_images")
     return f" ({count} images)" if count else ""
 
-  header = ["member", UNTRANSFORMED + f" ({pairs[0]['n_images']} images)"]
+  accuracy = TEST_SET if all(TEST_SET in pair for pair in pairs) else CLEAN
+  accuracy_images = (pairs[0][TEST_SET]["n_images"] if accuracy == TEST_SET
+                     else pairs[0]["n_images"])
+  header = ["member", ACCURACY_TITLES[accuracy] + f" ({accuracy_images} images)"]
   header += [f"{name}{images(name)}" for name in chosen]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   first = pairs[0]
-  seeds = _seeds(first.get("n_seeds_a"))
-  row = [f"`{first['a']}` (baseline" + (f", {seeds})" if seeds else ")"),
-         _results_cell(first["clean_accuracy"], baseline=True)]
+  row = [_member_cell(first, baseline=True), _results_cell(first[accuracy], baseline=True)]
   row += [_results_cell(first["protocols"][name]["metrics"].get(metric), baseline=True)
           for name in chosen]
   lines.append("| " + " | ".join(row) + " |")
   for pair in pairs:
-    seeds = _seeds(pair.get("n_seeds_b"))
-    row = [f"`{pair['b']}`" + (f" ({seeds})" if seeds else ""),
-           _results_cell(pair["clean_accuracy"], baseline=False)]
+    row = [_member_cell(pair, baseline=False), _results_cell(pair[accuracy], baseline=False)]
     for name in chosen:
       protocol = pair["protocols"].get(name)
       row.append(_results_cell(None if protocol is None else protocol["metrics"].get(metric),

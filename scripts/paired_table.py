@@ -3,6 +3,7 @@
   python -m scripts.paired_table runs/fig11/paired.json
   python -m scripts.paired_table runs/beyond/paired.json --metric=worst_case_accuracy \
       --protocols=circular,shift_attack
+  python -m scripts.paired_table results/augment_range_trained/paired.json --by_size=embed_black
 
 Reads the paired.json that `sweep.py --collect --baseline=<member>` (or `python -m
 evaluate.compare --baseline=...`) writes and prints one row per member (with its number of
@@ -11,7 +12,9 @@ other member its value and its paired difference from the baseline, B - A [95% i
 (hierarchical bootstrap over seeds and images, evaluate/stats/bootstrap.py). A difference whose
 interval excludes 0 is printed in bold; one whose interval holds 0 is marked "≈"
 (indistinguishable on this evidence, not ranked). The first column is the accuracy on the
-untransformed evaluated images, paired the same way. Nothing is recomputed: every number is
+untransformed evaluated images, paired the same way (on the whole test set where the
+evaluations recorded it). With --by_size=<protocol>, one row per member and one column per size
+of that protocol (embed_black, embed_scale), cells as above. Nothing is recomputed: every number is
 paired.json's. The table is rendered by evaluate.paired_tables.paired_table, the renderer of
 every paired table (paired.md, a sweep's summary.md); this is its command line.
 
@@ -26,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from evaluate.paired_tables import paired_table
+from evaluate.paired_tables import paired_table, size_table
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -36,12 +39,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help="a metric of paired.json (default p_top1_change)")
   parser.add_argument("--protocols", default="",
                       help="comma-separated protocol names (default: all, in file order)")
+  parser.add_argument("--by_size", default="",
+                      help="a protocol with sizes: its metric per size instead (one column "
+                      "per size)")
   args = parser.parse_args(argv)
   try:
     with open(args.paired_json) as f:
       paired = json.load(f)
     protocols = [name for name in args.protocols.split(",") if name]
-    sys.stdout.write(paired_table(paired, args.metric, protocols or None))
+    sys.stdout.write(size_table(paired, args.by_size, args.metric) if args.by_size
+                     else paired_table(paired, args.metric, protocols or None))
   except (OSError, ValueError, KeyError) as error:
     print(f"error: {args.paired_json}: {error}", file=sys.stderr)
     return 2

@@ -13,13 +13,14 @@ OPTIONS = {"sizes": [24, 28], "fill": "black"}
 
 
 def write_evaluation(directory, values, *, image_indices=None, labels=None, options=None,
-                     clean_correct=None, protocol="embed", rows=None):
+                     clean_correct=None, protocol="embed", rows=None, test_set_correct=None):
   """Writes directory/eval/{per_image.npz, eval.json} of a fake evaluation.
 
   values: metric -> (N_p, K) per-image values of `protocol` (an embed_shift with len(K)
   sizes); metrics not given are copies of the first one. rows: the rows of the N evaluated
   images the protocol ran on (a protocol with num_images; then image_indices gives N), or
-  None for all (N = N_p).
+  None for all (N = N_p). test_set_correct: (T,) per-image correctness on the whole test set,
+  or None to write none (as evaluations before it).
   """
   first = next(iter(values.values()))
   protocol_count, num_groups = first.shape
@@ -40,7 +41,7 @@ def write_evaluation(directory, values, *, image_indices=None, labels=None, opti
                  labels=labels, clean_correct=clean_correct,
                  protocols={protocol: per_image.ProtocolValues(
                      "embed_shift", options, False, per_image.PerImage(groups, arrays),
-                     rows=rows)})
+                     rows=rows)}, test_set_correct=test_set_correct)
   entry = {"type": "embed_shift", "options": options, "sampled": False,
            "num_grid_points": 10, "num_pairs": 5, "by_group": None, "max_logit_change": 0.5,
            "num_images": protocol_count,

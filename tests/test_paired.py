@@ -193,6 +193,28 @@ def test_compare_runs_writes_every_metric_with_its_interval(tmp_path):
   assert "not bootstrapped" in text
 
 
+def test_whole_test_set_accuracy_is_paired_where_every_evaluation_recorded_it(tmp_path):
+  """test_set_accuracy pairs the T test-set images across seeds: a planted difference of 0.3
+  on 2,000 images is found with an interval holding it; identical runs differ by exactly 0;
+  a run without test_set_correct gives no such entry."""
+  rng = np.random.default_rng(5)
+  values = {"p_top1_change": rng.random((20, 2))}
+  test_sets = {"a": [rng.random(2000) < 0.5 for _ in range(2)],
+               "b": [rng.random(2000) < 0.8 for _ in range(2)]}
+  dirs = {label: [write_evaluation(tmp_path / f"{label}{seed}", values,
+                                   test_set_correct=test_sets[label][seed].astype(float))
+                  for seed in range(2)] for label in test_sets}
+  runs = [paired.load_run(label, ws) for label, ws in dirs.items()]
+  entry = paired.compare_pair(*runs, replicates=500)[paired.TEST_SET]
+  assert entry["n_images"] == 2000 and entry["distinguishable"]
+  assert entry["ci_low"] < 0.3 < entry["ci_high"] and entry["diff"] == pytest.approx(
+      np.mean(test_sets["b"]) - np.mean(test_sets["a"]))
+  same = paired.compare_pair(runs[0], runs[0], replicates=200)[paired.TEST_SET]
+  assert same["diff"] == 0.0 and not same["distinguishable"]
+  bare = paired.load_run("bare", [write_evaluation(tmp_path / "bare", values)])
+  assert paired.TEST_SET not in paired.compare_pair(runs[0], bare, replicates=200)
+
+
 def test_only_shared_images_are_compared(tmp_path):
   values = {"p_top1_change": np.random.default_rng(4).random((100, 2))}
   first = write_evaluation(tmp_path / "a", values, image_indices=np.arange(100))

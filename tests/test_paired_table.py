@@ -32,6 +32,34 @@ def test_distinguishable_differences_are_bold_and_the_others_marked_indistinguis
   assert lines[3].count("≈") == 1  # the accuracy difference's interval holds 0
 
 
+def test_whole_test_set_accuracy_replaces_the_evaluated_images_accuracy_where_present():
+  data = _paired()
+  for pair in data["pairs"]:
+    pair["test_set_accuracy"] = dict(_result(0.7, 0.75, 0.03, 0.07), n_images=10000)
+  lines = paired_table.paired_table(data).splitlines()
+  assert lines[0].startswith("| member | accuracy, whole test set (10000 images) |")
+  assert lines[2].startswith("| `stride` (baseline, 3 seeds) | 0.700 [0.690, 0.710] |")
+  assert "| 0.750, Δ **+0.050 [+0.030, +0.070]** |" in lines[3]
+
+
+def test_size_table_has_a_column_per_size_and_marks_each_difference():
+  data = _paired()
+  for pair, planted in zip(data["pairs"], (-0.1, 0.0)):
+    protocol = pair["protocols"]["circular"]
+    protocol["by_group"] = dict(groups=[16, 24], p_top1_change=[
+        _result(0.2, 0.2 + planted, planted - 0.01, planted + 0.01) if planted
+        else _result(0.2, 0.2, -0.02, 0.02), _result(0.1, 0.1, -0.02, 0.02)])
+  lines = paired_table.size_table(data, "circular").splitlines()
+  assert lines[0] == "| member (20 images) | size 16 | size 24 |"
+  assert lines[2] == "| `stride` (baseline, 3 seeds) | 0.200 [0.190, 0.210] | 0.100 [0.090, 0.110] |"
+  assert lines[3] == ("| `aps` (1 seed) | 0.100, Δ **-0.100 [-0.110, -0.090]** "
+                      "| 0.100, Δ +0.000 [-0.020, +0.020] ≈ |")
+  assert lines[4].count("≈") == 2
+  with pytest.raises(ValueError, match=r"no per-size values of 'crop'; protocols with sizes: "
+                                       r"\['circular'\]"):
+    paired_table.size_table(data, "crop")
+
+
 @pytest.mark.parametrize("option, message", [
     (dict(metric="stable"), "unknown metric 'stable'; paired.json has"),
     (dict(protocols=["crop"]), r"unknown protocol\(s\) \['crop'\]; paired.json has"),

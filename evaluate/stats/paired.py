@@ -14,8 +14,10 @@ equal-weight mean over sizes) is compared on the images both were evaluated on:
              independently per run (the exact scheme: evaluate/stats/bootstrap.py)
   distinguishable   the interval excludes 0
 
-plus the accuracy on the untransformed images ("clean_accuracy"), and per size for protocols
-with several sizes ("by_group"). max_logit_change (a max over images, not a mean) is reported
+plus the accuracy on the untransformed images ("clean_accuracy"), per size for protocols
+with several sizes ("by_group"), and, where every evaluation recorded it, the accuracy on the
+whole test set ("test_set_accuracy": per_image.npz's test_set_correct, images paired by
+test-set index, so over all 10,000 CIFAR-10 test images). max_logit_change (a max over images, not a mean) is reported
 for both runs but not bootstrapped. A protocol that ran on a subset of an evaluation's images
 (its `num_images`, evaluate.images.protocol_image_rows) is compared on the images its subsets
 share (its own "n_images"); runs evaluated with the same eval seed and images share the whole
@@ -44,6 +46,7 @@ from evaluate.stats import bootstrap, per_image
 from evaluate.json_values import finite_or_none
 
 CLEAN = "clean_accuracy"
+TEST_SET = "test_set_accuracy"
 METHOD = ("95% percentile bootstrap of B - A over the shared test images (one image resample "
           "per replicate, shared by A and B: paired by test-set index) and, with several "
           "seeds, over seeds (resampled independently per run; the seed term carries the "
@@ -259,6 +262,19 @@ def _max_logit_change(run_files, rows, protocol: str) -> Optional[float]:
   return finite_or_none(max(np.nanmax(v[row]) for v, row in zip(values, rows)))
 
 
+def _test_set_entry(run_a: Run, run_b: Run, **options) -> Optional[dict[str, Any]]:
+  """The paired accuracy difference over the whole test set (an entry as `_entry`'s plus
+  "n_images"), or None where an evaluation did not record test_set_correct or the runs'
+  test sets differ in size."""
+  arrays = [f.test_set_correct for f in (*run_a.files, *run_b.files)]
+  if any(a is None for a in arrays) or len({a.shape for a in arrays}) != 1:
+    return None
+  a = np.stack(arrays[:run_a.num_seeds])[None]  # (1, S_a, T)
+  b = np.stack(arrays[run_a.num_seeds:])[None]  # (1, S_b, T)
+  result = bootstrap.difference_interval(a, b, **options)
+  return {**_entry(result, 0), "n_images": int(a.shape[2])}
+
+
 def _entry(result: bootstrap.DifferenceInterval, m: int) -> dict[str, Any]:
   return {"a": float(result.a.mean[m]), "b": float(result.b.mean[m]),
           "diff": float(result.diff[m]), "ci_low": float(result.low[m]),
@@ -311,6 +327,10 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
          "n_seeds_a": run_a.num_seeds, "n_seeds_b": run_b.num_seeds,
          "images_left_out": _left_out([f.image_indices for f in files], images.indices),
          CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
+  test_set = _test_set_entry(run_a, run_b, replicates=replicates, seed=seed,
+                             confidence=confidence)
+  if test_set is not None:
+    out[TEST_SET] = test_set
   for name in names:
     shared = images.protocols[name][0]
     groups = run_a.files[0].protocols[name].per_image.groups
