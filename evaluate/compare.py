@@ -161,6 +161,7 @@ def compare_reports(reports: Mapping[str, Mapping[str, Any]], out_dir: str, *,
       title=f"invariance versus accuracy ({bars}; lower right is better)"))
   if comparison:
     pictures += interval_plots.plot_paired_differences(comparison, out_dir)
+    pictures += interval_plots.plot_paired_by_size(comparison, out_dir)
   markdown_path = os.path.join(out_dir, COMPARE_MD)
   atomic_write_text(markdown_path, markdown_table(reports))
   return {"markdown": markdown_path, "png": pictures}

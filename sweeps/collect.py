@@ -460,6 +460,7 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
         title="final test accuracy per member (bar: mean over seeds, dots: seeds)"))
   if comparison:
     paths += interval_plots.plot_paired_differences(comparison, workdir)
+    paths += interval_plots.plot_paired_by_size(comparison, workdir)
   return paths
 
 

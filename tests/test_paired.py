@@ -432,3 +432,27 @@ def test_paired_plots_leave_out_protocols_without_the_metric(tmp_path, monkeypat
             for path, panels in drawn.items()}
   assert titles["paired_p_top1_change.png"] == ["untransformed images", "circular"]
   assert titles["paired_accuracy.png"] == ["untransformed images", "circular", "shift_attack"]
+
+
+def test_paired_by_size_draws_each_runs_difference_per_size(tmp_path):
+  """paired_by_size_<protocol>.png: a PNG for the protocol with sizes only, a panel per size
+  metric, a curve per compared run whose points are paired.json's per-size differences (a
+  size without a difference left out)."""
+  from evaluate.plots import intervals as interval_plots  # pylint: disable=g-import-not-at-top
+  def entry(diff):
+    return dict(a=0.5, b=0.5 + diff, diff=diff, ci_low=diff - 0.05, ci_high=diff + 0.05,
+                distinguishable=abs(diff) > 0.05)
+  grouped = dict(groups=[8, 16, 24], p_top1_change=[entry(-0.2), entry(0.0), None],
+                 mac=[entry(-0.1), entry(0.0), entry(0.01)],
+                 accuracy=[entry(0.1), entry(0.0), entry(0.0)])
+  comparison = dict(baseline="none", confidence=0.95, pairs=[
+      dict(a="none", b=label, n_images=10, clean_accuracy=entry(0.0), protocols=dict(
+          embed_black=dict(n_images=10, metrics={}, by_group=grouped),
+          crop=dict(n_images=10, metrics={}, by_group=None))) for label in ("e16", "c2")])
+  curves = interval_plots._size_curve(comparison["pairs"][0], "embed_black", "p_top1_change")
+  assert curves["sizes"] == [8, 16, 24] and curves["diff"][:2] == [-0.2, 0.0]
+  assert curves["diff"][2] is None and curves["distinguishable"] == [True, False, False]
+  assert interval_plots._size_curve(comparison["pairs"][0], "crop", "mac") is None
+  paths = interval_plots.plot_paired_by_size(comparison, str(tmp_path))
+  assert [os.path.basename(p) for p in paths] == ["paired_by_size_embed_black.png"]
+  assert os.path.getsize(paths[0]) > 0

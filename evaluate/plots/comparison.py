@@ -266,3 +266,51 @@ def plot_accuracy_per_group(accuracies: Mapping[str, Sequence[float]], path: str
   axis.grid(axis="y", alpha=0.3)
   suptitle(figure, title)
   return save(figure, path)
+
+
+def plot_differences_by_size(panels: Sequence[Mapping[str, Any]], path: str, *, title: str,
+                             scale: float = 100.0, unit: str = "percentage points",
+                             note: str = "") -> str:
+  """Paired differences against a baseline versus the embedded size: one panel per metric, one
+  curve per compared run, its difference (dot) with its interval (bar) at each size, a line at
+  0. Filled dot: the interval excludes 0; hollow: it holds 0 (not ranked).
+
+  Args:
+    panels: dicts title=str, curves=[dict(label=str, sizes=[int], diff=[float or None],
+      ci_low=[...], ci_high=[...], distinguishable=[bool])]; a None diff is left out.
+    path: the PNG written. title: the figure title. note: a line under the panels.
+    scale, unit: values are multiplied by `scale` for display, in `unit`.
+  Returns:
+    `path`.
+  """
+  figure = new_figure(4.8 * max(len(panels), 1) + 0.6, 4.4)
+  axes = np.atleast_1d(figure.subplots(1, max(len(panels), 1), squeeze=False).ravel())
+  for axis, panel in zip(axes, panels):
+    for index, curve in enumerate(panel["curves"]):
+      _difference_curve(axis, curve, index, len(panel["curves"]), scale)
+    axis.axhline(0.0, color="black", linewidth=1)
+    axis.set_title(panel["title"], fontsize="small")
+    axis.set_xlabel("embedded size (pixels)")
+    axis.set_ylabel(f"difference ({unit})")
+  axes[0].legend(fontsize="x-small")
+  suptitle(figure, title)
+  if note:
+    figure.text(0.5, 0.005, note, ha="center", va="bottom", fontsize="x-small")
+  return save(figure, path)
+
+
+def _difference_curve(axis, curve: Mapping[str, Any], index: int, count: int,
+                      scale: float) -> None:
+  """One run's differences per size on `axis`, dodged sideways by its index of `count`."""
+  color = f"C{index % 10}"
+  shift = 0.35 * (index - (count - 1) / 2)
+  points = [(size + shift, scale * diff, scale * low, scale * high, sure) for size, diff, low,
+            high, sure in zip(curve["sizes"], curve["diff"], curve["ci_low"], curve["ci_high"],
+                              curve["distinguishable"]) if diff is not None]
+  if not points:
+    return
+  x, y, low, high, sure = (np.asarray(column) for column in zip(*points))
+  axis.plot(x, y, color=color, linewidth=1, label=curve["label"])
+  for xi, yi, lo, hi, filled in zip(x, y, low, high, sure):
+    axis.errorbar([xi], [yi], yerr=[[yi - lo], [hi - yi]], fmt="o", capsize=3, markersize=5,
+                  color=color, markerfacecolor=color if filled else "white")

@@ -9,6 +9,9 @@ with a baseline) as one forest plot per metric, a panel per protocol:
   paired_<metric>.png   for metric in PAIRED_PLOT_METRICS: the accuracy on untransformed
                         images, then per protocol that metric, each run minus the baseline
                         (dot) with its interval (bar) and a line at 0, in percentage points.
+  paired_by_size_<protocol>.png   for each protocol with sizes (embed_*): SIZE_METRICS per
+                        size, each run minus the baseline with its interval, one curve per
+                        run (the paper's figure 10 as paired differences).
 
 Nothing here computes a statistic: the numbers are the dicts'.
 """
@@ -120,4 +123,39 @@ def plot_paired_differences(comparison: Mapping[str, Any], out_dir: str,
         title=f"{title_metric}: each run minus `{baseline}` (dot) with its {level} interval "
               f"(bar: paired bootstrap over test images and seeds); filled: the interval "
               f"excludes 0"))
+  return paths
+
+
+def _size_curve(pair: Mapping[str, Any], protocol: str, metric: str) -> Optional[dict]:
+  """One run's per-size differences of `metric` (None if the pair has no sizes there)."""
+  grouped = (pair["protocols"].get(protocol) or {}).get("by_group")
+  if not grouped or not grouped.get(metric):
+    return None
+  entries = grouped[metric]
+  pick = lambda key: [None if e is None else e[key] for e in entries]  # noqa: E731
+  return {"label": pair["b"], "sizes": grouped["groups"], "diff": pick("diff"),
+          "ci_low": pick("ci_low"), "ci_high": pick("ci_high"),
+          "distinguishable": [bool(e and e["distinguishable"]) for e in entries]}
+
+
+def plot_paired_by_size(comparison: Mapping[str, Any], out_dir: str) -> list[str]:
+  """paired_by_size_<protocol>.png (module docstring) of a compare_runs dict with a baseline,
+  one per protocol with sizes; returns the paths ([] without a baseline or such protocols)."""
+  baseline, pairs = comparison.get("baseline"), comparison.get("pairs") or []
+  if baseline is None or not pairs:
+    return []
+  level = f"{comparison['confidence']:.0%}"
+  paths = []
+  for protocol in pairs[0]["protocols"]:
+    panels = [{"title": f"{paired_tables.METRIC_TITLES[metric]} ({_BETTER[metric]} is better)",
+               "curves": [c for c in (_size_curve(p, protocol, metric) for p in pairs) if c]}
+              for metric in SIZE_METRICS]
+    if not any(panel["curves"] for panel in panels):
+      continue
+    count = pairs[0]["protocols"][protocol].get("n_images")
+    paths.append(comparison_plots.plot_differences_by_size(
+        panels, os.path.join(out_dir, f"paired_by_size_{protocol}.png"),
+        title=f"{protocol}: each run minus `{baseline}` per size, with its {level} interval "
+              f"(paired bootstrap over test images and seeds); filled: the interval excludes 0",
+        note=f"{count} test images" if count else ""))
   return paths
