@@ -278,7 +278,8 @@ def plot_differences_by_size(panels: Sequence[Mapping[str, Any]], path: str, *, 
   Args:
     panels: dicts title=str, curves=[dict(label=str, sizes=[int], diff=[float or None],
       ci_low=[...], ci_high=[...], distinguishable=[bool])]; a None diff is left out.
-    path: the PNG written. title: the figure title. note: a line under the panels.
+    path: the PNG written. title: the figure title. note: the legend's title (e.g. the
+      number of images and seeds).
     scale, unit: values are multiplied by `scale` for display, in `unit`.
   Returns:
     `path`.
@@ -291,11 +292,12 @@ def plot_differences_by_size(panels: Sequence[Mapping[str, Any]], path: str, *, 
     axis.axhline(0.0, color="black", linewidth=1)
     axis.set_title(panel["title"], fontsize="small")
     axis.set_xlabel("embedded size (pixels)")
+    sizes = sorted({size for curve in panel["curves"] for size in curve["sizes"]})
+    if sizes:
+      axis.set_xticks(sizes)
     axis.set_ylabel(f"difference ({unit})")
-  axes[0].legend(fontsize="x-small")
+  axes[0].legend(fontsize="x-small", title=note or None, title_fontsize="x-small")
   suptitle(figure, title)
-  if note:
-    figure.text(0.5, 0.005, note, ha="center", va="bottom", fontsize="x-small")
   return save(figure, path)
 
 
