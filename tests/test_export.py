@@ -48,3 +48,23 @@ def test_export_refuses_a_folder_that_is_not_a_sweep_and_itself(tmp_path):
   (tmp_path / SWEEP_FILE).write_text("{}")
   with pytest.raises(ValueError, match="must differ"):
     export.export_results(str(tmp_path), str(tmp_path))
+
+
+def test_study_table_lists_finished_members_in_sweep_order(tmp_path, capsys):
+  """scripts.study_table: a row per done member, in sweep.json's order, with the summary's
+  numbers as written; a member not done is left out; a folder that is not a study exits 2."""
+  from scripts import study_table  # pylint: disable=g-import-not-at-top
+  names = ["none,seed=0", "embed_min16,seed=0", "crop_max2.0,seed=0"]
+  (tmp_path / SWEEP_FILE).write_text(json.dumps({"members": [{"name": n} for n in names]}))
+  for name, state, accuracy in zip(names, ("done", "running", "done"), (0.7712, 0.0, 0.7601)):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / STATUS_FILE).write_text(json.dumps({"state": state, "seconds": 3725}))
+    (tmp_path / name / "summary.json").write_text(json.dumps(dict(
+        final_test_accuracy=accuracy, steps=3900, epochs=10.0, wall_time_sec=3000.0,
+        train_images_per_sec=840.4)))
+  lines = study_table.study_table(str(tmp_path)).splitlines()
+  assert len(lines) == 4
+  assert lines[2] == "| `none,seed=0` | 0.7712 | 3900 (10 epochs) | 50:00 | 840 | 1:02:05 |"
+  assert lines[3].startswith("| `crop_max2.0,seed=0` | 0.7601 |")
+  assert study_table.main([str(tmp_path / "none,seed=0")]) == 2
+  assert "not a study folder" in capsys.readouterr().err
