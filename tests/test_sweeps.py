@@ -244,7 +244,8 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
   assert all(e["ci_low"] < e["mean"] < e["ci_high"] for e in per_size["p_top1_change"])
   assert {os.path.basename(p) for p in collected["png"]} == {
       "sensitivity_vs_size_embed.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png",
-      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png"}
+      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png",
+      "paired_by_size_embed.png"}
   with open(os.path.join(workdir, "paired.json")) as f:
     pairs = json.load(f)["pairs"]
   assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
