@@ -463,5 +463,5 @@ def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
       "runs": {run.label: {"workdirs": list(run.workdirs), "n_seeds": run.num_seeds}
                for run in runs},
       "pairs": [compare_pair(by_label[a], by_label[b], **options) for a, b in pairs]}
-  out["multiplicity"] = multiplicity.adjust(out, 1.0 - confidence)
+  out["multiplicity"] = multiplicity.adjust(out, round(1.0 - confidence, 12))
   return out
