@@ -102,3 +102,14 @@ def test_adjusted_verdicts_are_bold_unadjusted_only_ones_daggered_and_old_files_
       for key in ("p_value", "p_adjusted", "distinguishable_adjusted", "family"):
         entry.pop(key)
   assert paired_table.paired_table(data) == old
+
+
+def test_difference_rows_bold_adjusted_and_dagger_unadjusted_only():
+  from evaluate import paired_tables  # pylint: disable=g-import-not-at-top
+  data = _paired()
+  flips = data["pairs"][0]["protocols"]["circular"]["metrics"]["p_top1_change"]
+  old = paired_tables.difference_rows(data, [("p_top1_change", "P")])
+  assert "**-0.1000 [-0.1100, -0.0900]**" in old[2]  # no adjusted fields: as before
+  flips.update(distinguishable_adjusted=False, p_adjusted=0.2)
+  rows = paired_tables.difference_rows(data, [("p_top1_change", "P")])
+  assert "| -0.1000 [-0.1100, -0.0900] † |" in rows[2]
