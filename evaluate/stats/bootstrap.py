@@ -71,6 +71,9 @@ Coverage of the 95% interval of a difference (experiments/bootstrap_coverage.py,
 replications, 100 and 1000 images; the table in docs/evaluation.md): 0.936-0.968 with one
 seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the estimate's real
 spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
+With 8, 20 and 40 images: 0.885-0.985 at moderate rates, but with rare events (rates near 0
+or 1) resamples without any event make intervals too narrow: 0.35-0.88 at 8 images, 0.70-0.99
+at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events").
 """
 from __future__ import annotations
 
