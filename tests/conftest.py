@@ -17,6 +17,7 @@ process and a subprocess compile the same way.
 import atexit
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -58,6 +59,35 @@ import pytest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
+
+# ---- `pytest -m "not slow"` starts no process: a test that starts one must be marked slow.
+
+_running: list = []  # the test item being set up, run or torn down (at most one)
+_real_popen_init = subprocess.Popen.__init__
+
+
+def _popen_init_in_slow_tests_only(self, args, *rest, **kwargs):
+  """subprocess.Popen, refused (RuntimeError) inside a test not marked slow (its fixtures'
+  set-up and tear-down included): each new Python process costs seconds of imports."""
+  if _running and _running[-1].get_closest_marker("slow") is None:
+    raise RuntimeError(f"{_running[-1].nodeid} starts a process ({args!r}) but is not marked "
+                       "slow: add @pytest.mark.slow (README, Tests).")
+  _real_popen_init(self, args, *rest, **kwargs)
+
+
+subprocess.Popen.__init__ = _popen_init_in_slow_tests_only
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+  """Records the running test for _popen_init_in_slow_tests_only."""
+  del nextitem
+  _running.append(item)
+  try:
+    return (yield)
+  finally:
+    _running.remove(item)
+
 
 
 def tiny_config():

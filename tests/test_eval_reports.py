@@ -52,6 +52,7 @@ def _eval_file(workdir, name):
   return os.path.join(workdir, "eval", name)
 
 
+@pytest.mark.slow
 def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   workdir, summary, eval_report = evaluated
   with open(_eval_file(workdir, "eval.json")) as f:
@@ -238,6 +239,7 @@ def test_pngs_exist_and_are_valid_images(evaluated):
     _assert_valid_png(_eval_file(workdir, name))
 
 
+@pytest.mark.slow
 def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
   workdir, _, _ = evaluated
   other = tmp_path / "nostride"
@@ -270,6 +272,7 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
 
 
+@pytest.mark.slow
 def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated, tmp_path):
   """An attack entry sits beside the grid entries: metrics it has (accuracy at (0, 0),
   adversarial accuracy, stable prediction), what its worst case is over, its per-image
@@ -339,6 +342,7 @@ def test_errors_before_any_long_work(evaluated, tmp_path, no_data):
                                        num_images=8))
 
 
+@pytest.mark.slow
 def test_cli_unknown_protocol_exits_nonzero_with_the_valid_names(evaluated):
   workdir, _, _ = evaluated
   result = subprocess.run(

@@ -59,6 +59,7 @@ def _model_digest(workdir):
 
 # (A failed read must not leave tensorstore's reports to orbax's closed event loop behind:
 # pyproject.toml makes every unraisable exception fail the test, suite-wide.)
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
   workdir = _copy(finished, tmp_path)
   (workdir / "checkpoints" / "8" / "state" / "manifest.ocdbt").write_bytes(b"corrupt")
@@ -91,6 +92,7 @@ def _count_managers(monkeypatch):
   return opened, closed
 
 
+@pytest.mark.slow
 def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path, monkeypatch):
   workdir = _copy(finished, tmp_path)
   for step in ("4", "8"):
@@ -118,6 +120,7 @@ def _fail_metadata_writes(monkeypatch):
   monkeypatch.setattr(async_path, "write_text", write_text)
 
 
+@pytest.mark.slow
 def test_a_failed_background_write_still_closes_every_orbax_part(tmp_path, monkeypatch):
   """A write that fails in orbax's background thread is reported by close() as a
   CheckpointWriteError, and close() still closes the manager's checkpointer handler and
@@ -139,6 +142,7 @@ def test_a_failed_background_write_still_closes_every_orbax_part(tmp_path, monke
   assert not os.path.isdir(tmp_path / "run" / "checkpoints" / "1")
 
 
+@pytest.mark.slow
 def test_closed_loop_reports_are_dropped_during_a_read_and_only_after_it_fails(
     finished, tmp_path, monkeypatch):
   """tensorstore's reports to orbax's closed event loop can come before a failed read reaches
@@ -165,6 +169,7 @@ def test_closed_loop_reports_are_dropped_during_a_read_and_only_after_it_fails(
   assert sys.unraisablehook is before
 
 
+@pytest.mark.slow
 def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   config = _config()
@@ -186,6 +191,7 @@ def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished,
   assert not resume_config.check_resume(item, config).refused
 
 
+@pytest.mark.slow
 def test_refused_resume_names_every_field_and_allow_changes_must_name_fields(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   config = _config()
@@ -232,6 +238,7 @@ def _make_legacy(workdir):
   return step
 
 
+@pytest.mark.slow
 def test_checkpoint_without_a_config_item_evaluates_and_resumes(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   shutil.rmtree(workdir / "checkpoints" / "8")
