@@ -101,6 +101,7 @@ def test_afc_networks_are_invariant_to_integer_and_half_pixel_shifts_of_raw_imag
   assert changes["integer"] <= BOUND and changes["half_pixel"] <= BOUND
 
 
+@pytest.mark.slow
 def test_the_strided_twin_is_not_invariant():
   assert random_weight_changes("resnet20", "stride")["integer"] > 1e-2
 
