@@ -265,6 +265,7 @@ def _compare_cli(*flags):
                         capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_compare_cli_with_seeds_baseline_and_a_refusal(tmp_path):
   _runs(tmp_path, np.random.default_rng(5), seeds=2)
   write_evaluation(tmp_path / "lps,seed=0", {"p_top1_change": np.zeros((120, 2))})

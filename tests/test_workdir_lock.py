@@ -135,6 +135,7 @@ def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
   assert os.listdir(workdir) == ["config.json"]
 
 
+@pytest.mark.slow
 def test_a_live_owner_is_named_and_a_gone_one_taken_over(tmp_path, capfd):
   workdir = str(tmp_path / "run")
   _write_owner(workdir)  # the parent of this process: alive
@@ -154,6 +155,7 @@ def test_a_live_owner_is_named_and_a_gone_one_taken_over(tmp_path, capfd):
   workdir_lock.acquire(workdir).release()
 
 
+@pytest.mark.slow
 def test_locks_of_other_hosts_and_unreadable_locks_are_left_alone(tmp_path, monkeypatch):
   workdir = str(tmp_path / "run")
   _write_owner(workdir, host="elsewhere", pid=_dead_pid())
@@ -176,6 +178,7 @@ def test_release_keeps_a_lock_that_is_not_ours_any_more(tmp_path):
 
 # ---- real processes
 
+@pytest.mark.slow
 def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(tmp_path, capfd):
   workdir = tmp_path / "run"
   holder = _hold(workdir)
@@ -202,6 +205,7 @@ def _sweep_py(config, workdir):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(tmp_path):
   config = write_tiny_sweep(tmp_path / "sweep_config.py",
                             [{"label": "a"}, {"label": "b"}, {"label": "c"}], evaluate=False)
