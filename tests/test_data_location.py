@@ -41,6 +41,7 @@ def _tiny_folder_run_config(cache_dir: Path):
   return config
 
 
+@pytest.mark.slow
 def test_evaluation_uses_the_data_location_training_recorded(tmp_path, monkeypatch):
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top

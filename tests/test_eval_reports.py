@@ -115,6 +115,7 @@ def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
       assert entry["by_group"]["accuracy"]["mean"] == pytest.approx(per_size)
 
 
+@pytest.mark.slow
 def test_per_image_file_holds_the_whole_test_set_at_the_runs_accuracy(evaluated):
   """test_set_correct: one value per test-set image whose mean is the training summary's
   final_test_accuracy (the same weights on the same images); the evaluated images' rows

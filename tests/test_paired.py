@@ -84,6 +84,7 @@ def _coverage(replications, make_runs, truth, replicates=1000):
   return hits / replications, np.mean(widths, 0), np.std(estimates, 0)
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_difference_about_95_percent_of_the_time():
   """One seed, 100 images, 200 replications: a binary metric (flip probability of each
   image drawn uniformly in [0, 0.8], B's raised by 0.1: true difference 0.1) and a
@@ -126,6 +127,7 @@ def _seed_dominated(rng):
 @pytest.mark.parametrize("make_runs, widest", [
     (_binary_seeds(0.0), 1.45), (_binary_seeds(0.03), 1.45), (_seed_dominated, 1.8)],
     ids=["binary", "binary+seed_effect", "seed_dominated"])
+@pytest.mark.slow
 def test_hierarchical_interval_covers_with_three_seeds(make_runs, widest):
   """The truth is the difference of the expected values over seeds and images (0.1). The
   interval covers it in every regime, at the price of some width where the seed variance
@@ -515,6 +517,7 @@ def _families(rng, planted, families=200, size=10, images=200):
   return np.array(unadjusted), np.array(adjusted)
 
 
+@pytest.mark.slow
 def test_holm_keeps_the_family_wise_error_near_5_percent_and_finds_large_planted_effects():
   """200 families of 10 null comparisons on 200 images (fixed seed): at least one false
   'distinguishable' in many families unadjusted (1 - 0.95^10 = 0.40 expected), in about 5%

@@ -164,6 +164,7 @@ def test_alias_free_poly_resnets_are_exactly_invariant_to_integer_and_half_pixel
   assert changes["stride"]["integer"] > 100 * changes["ideal"]["integer"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODEL_OPTIONS))
 def test_the_same_models_with_plain_stride_are_not_invariant(name):
   assert shift_changes(name, "stride")["integer"] > 1e-2

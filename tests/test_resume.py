@@ -255,6 +255,7 @@ def test_checkpoint_without_a_config_item_evaluates_and_resumes(finished, tmp_pa
   assert _model_digest(workdir) == (8, finished[1][8])
 
 
+@pytest.mark.slow
 def test_a_field_the_saved_config_lacks_is_compared_with_its_default(finished, tmp_path):
   """A run saved before train.label_smoothing existed (config.json without it, a checkpoint
   without a config item) effectively trained with its default, 0.0."""

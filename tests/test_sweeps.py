@@ -269,6 +269,7 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
     collect.collect_sweep(workdir, members, baseline="stride", replicates=50)
 
 
+@pytest.mark.slow
 def test_members_without_per_image_files_fall_back_to_the_spread_over_seeds(tmp_path):
   from sweeps import collect  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path)

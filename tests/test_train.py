@@ -21,6 +21,7 @@ from tests.tiny_run import run_tiny
 from training.state import TrainState
 from training.steps import make_update_fn
 
+@pytest.mark.slow
 def test_run_writes_its_files_and_a_rerun_of_the_finished_run_trains_no_further(tmp_path, tiny):
   """A 12-step run writes config.json, metrics.jsonl, checkpoints 4, 8, 12 and summary.json;
   running it again resumes at 12, trains nothing and keeps the first run's results and timing."""
