@@ -84,7 +84,7 @@ def main(argv):
 
 
 def _sweep():
-  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, preemption  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
   from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
 
@@ -115,8 +115,11 @@ def _sweep():
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)
     runner.write_sweep_file(workdir, sweep, members)
-    outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
-                                  total=len(members))
+    try:
+      outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
+                                    total=len(members))
+    except preemption.Preempted as stopped:  # every process saved the same step
+      raise hosts.AgreedExit(f"stopped: {stopped}", preemption.PREEMPTED_EXIT_STATUS) from None
     failed = [o for o in outcomes if o.state == runner.FAILED]
   if (_COLLECT.value or _INDEX.value is None) and hosts.is_main_process():
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"

@@ -34,7 +34,7 @@ import models
 from common.atomic_files import atomic_write_text
 from evaluate.config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
-from runtime import hosts, workdir_lock
+from runtime import hosts, preemption, workdir_lock
 from runtime.progress import format_duration, print_progress
 from sweeps.spec import SweepMember
 from training.temperature import check_temperature_config, temperature_config
@@ -224,6 +224,8 @@ def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
   error, trace = None, None
   try:
     train_and_evaluate(config, directory)
+  except preemption.Preempted:  # saved; the whole sweep stops (its status stays 'running')
+    raise
   except Exception as caught:  # pylint: disable=broad-except
     # Any failure of one member (divergence, bad data, out of memory, ...) is recorded and
     # the sweep goes on with the next member.

@@ -26,7 +26,8 @@ import augment
 import models
 from data import CifarArrays, load_cifar10
 from data.constants import IMAGE_SHAPE
-from runtime import checkpointing, numerics, progress, resume_config, run_files
+from runtime import (checkpointing, numerics, preemption, progress, resume_config,
+                     run_files)
 from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
 from runtime.mesh import (MeshShardings, check_divisible, make_data_parallel_mesh,
                           put_replicated)
@@ -50,11 +51,16 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   Returns:
     The summary dict (also written as summary.json).
+  Raises:
+    runtime.preemption.Preempted: SIGTERM (or a platform's preemption notice) arrived; the
+      step after it was saved.
   """
   wall_start = time.perf_counter()
   # The checkpoint writer (orbax threads) and the metrics files are opened when needed and
   # closed on every exit path, so an error ends with its message, not with a thread's trace.
   with contextlib.ExitStack() as open_files:
+    # From here SIGTERM saves the next train step and stops (runtime.preemption).
+    notice = open_files.enter_context(preemption.watch())
     plan = _build_and_check(config, workdir)
     start = _restore_or_initialise(config, workdir, plan, open_files)
     metrics_log = _open_run_files(config, workdir, plan, start, open_files)
@@ -83,6 +89,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         hooks.ReportRecord(metrics_log, reporter, throughput, plan.steps_per_epoch,
                            plan.total_steps),
         checkpoint,
+        hooks.SaveOnPreemption(notice, checkpoint, workdir),
     ]
     state, step = _loop(start.state, plan, compiled, reporter, cadence)
     reporter.close()
