@@ -13,6 +13,7 @@ Fault injection:
   --nan-at-step N: the parameters become NaN inside the jitted step N, so its loss and
     gradients are NaN.
   --step-delay S: sleep S seconds after every train step (to SIGTERM a run mid-way).
+With --coordinator HOST:PORT --process-id I: process I of a 2-process run (jax.distributed).
 With --evaluate-first, the latest checkpoint is first evaluated (python -m evaluate's
 evaluate_workdir, one tiny protocol) and analysed (evaluate.layers, shiftability on 2 images),
 printing {"evaluated": step, "digest": ...} for each restore they make and {"eval_step": ...,
@@ -233,6 +234,8 @@ def main():
   parser.add_argument("--nan-at-step", type=int, default=None)
   parser.add_argument("--evaluate-first", action="store_true")
   parser.add_argument("--step-delay", type=float, default=0.0)
+  parser.add_argument("--coordinator", default=None)
+  parser.add_argument("--process-id", type=int, default=None)
   args = parser.parse_args()
 
   if args.evaluate_first:
@@ -251,6 +254,9 @@ def main():
   # (ml_collections finds the --config.* overrides in sys.argv.)
   sys.argv = ["train.py", "--config", TINY_CONFIG_FILE, "--workdir", args.workdir] + [
       f"--config.{item}" for item in args.override]
+  if args.coordinator:
+    sys.argv += [f"--coordinator_address={args.coordinator}", "--num_processes=2",
+                 f"--process_id={args.process_id}"]
   argv = flags.FLAGS(sys.argv)
   train.main(argv)  # exits with train.py's message and status on a known error
 
