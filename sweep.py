@@ -104,9 +104,9 @@ def _sweep():
       for member in members:
         owner = runner.claimant(workdir, member)
         print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}"
-              + (f"  [claimed by process {owner.pid} on {owner.host}]" if owner else ""))
+              + (f"  [claimed by {owner.describe()}]" if owner else ""))
     return
-  failed = []
+  failed, pending = [], []
   if not _COLLECT.value:
     selected = _select(members, _INDEX.value)
     try:
@@ -121,6 +121,7 @@ def _sweep():
     except preemption.Preempted as stopped:  # every process saved the same step
       raise hosts.AgreedExit(f"stopped: {stopped}", preemption.PREEMPTED_EXIT_STATUS) from None
     failed = [o for o in outcomes if o.state == runner.FAILED]
+    pending = runner.unfinished_claims(outcomes, workdir)
   if (_COLLECT.value or _INDEX.value is None) and hosts.is_main_process():
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
     try:
@@ -135,10 +136,23 @@ def _sweep():
     from sweeps.export import export_results  # pylint: disable=g-import-not-at-top
     exported = export_results(workdir, _EXPORT_TO.value)
     print(f"exported {len(exported)} finished member(s) to {_EXPORT_TO.value}")
-  if failed:  # the same on every process of a multi-host run: they leave together
-    raise hosts.AgreedExit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n"
-                           + "\n".join(f"  {o.member.index} {o.member.name}: {o.error}"
-                                        for o in failed))
+  if failed or pending:  # the same on every process of a multi-host run: they leave together
+    raise hosts.AgreedExit(_unfinished_message(failed, pending, len(outcomes)))
+
+
+def _unfinished_message(failed, pending, num_run: int) -> str:
+  """The error of a sweep invocation that leaves members failed, or claimed by another process
+  and not finished (MemberOutcomes)."""
+  lines = []
+  if failed:
+    lines.append(f"error: {len(failed)} of {num_run} member(s) failed:")
+    lines += [f"  {o.member.index} {o.member.name}: {o.error}" for o in failed]
+  if pending:
+    lines.append(f"error: {len(pending)} member(s) are claimed by another process and not "
+                 "finished (rerun this sweep once it ends to run what it leaves, and to "
+                 "collect every member):")
+    lines += [f"  {o.member.index} {o.member.name}: {o.error}" for o in pending]
+  return "\n".join(lines)
 
 
 def _print_collection(collected):

@@ -14,7 +14,8 @@ that can be overridden on the command line are those of evaluate/config.py).
 
 Everything is in evaluate.run.evaluate_workdir; this file parses flags and turns known errors
 (no checkpoint, unknown protocol, bad option, grid too large) into a message and exit status 1,
-before any long work starts. With --multihost (cifar_invariance/host_flags.py) every process
+before any long work starts. The workdir's lock is held shared (runtime/workdir_lock.py): other
+evaluations may run at the same time, a training run there may not. With --multihost (cifar_invariance/host_flags.py) every process
 of a multi-host run evaluates its share of each batch and process 0 writes the results.
 """
 import os
@@ -77,13 +78,15 @@ def _evaluate():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
+  from runtime import workdir_lock  # pylint: disable=g-import-not-at-top
   from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   check_shared(_WORKDIR.value)
   try:
-    run_config = load_run_config(_WORKDIR.value)
-    evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,
-                     out_dir=_OUT_DIR.value)
-  except (OSError, ValueError, TypeError, DataError) as error:
+    with workdir_lock.hold(_WORKDIR.value, shared=True):  # not while a run trains there
+      run_config = load_run_config(_WORKDIR.value)
+      evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config),
+                       data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
+  except (OSError, ValueError, TypeError, DataError, workdir_lock.WorkdirLockedError) as error:
     sys.exit(f"error: {error}")
 
 

@@ -11,6 +11,7 @@ The config is evaluate/layers/config.py (or --config FILE with get_config()); ev
 be overridden with --config.FIELD=VALUE. --compare draws the per-layer curves of several
 workdirs' earlier results (their eval/layers/layers.json) on one figure each.
 Known errors (no checkpoint, unknown analysis, bad option) print a message and exit with 1.
+The workdir's lock is held shared (runtime/workdir_lock.py): not while a run trains there.
 With --multihost (cifar_invariance/host_flags.py) every process of a multi-host run takes part
 in the computations and process 0 writes the results.
 """
@@ -49,7 +50,7 @@ def main(argv):
 def _analyse():
   from data import DataError  # pylint: disable=g-import-not-at-top
   from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
-  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, workdir_lock  # pylint: disable=g-import-not-at-top
   from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   try:
     if _COMPARE.value:
@@ -63,9 +64,10 @@ def _analyse():
     if not _WORKDIR.value:
       raise ValueError("--workdir is required (or --compare with --out_dir)")
     check_shared(_WORKDIR.value)
-    runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
-                           out_dir=_OUT_DIR.value)
-  except (OSError, ValueError, TypeError, DataError) as error:
+    with workdir_lock.hold(_WORKDIR.value, shared=True):  # not while a run trains there
+      runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
+                             out_dir=_OUT_DIR.value)
+  except (OSError, ValueError, TypeError, DataError, workdir_lock.WorkdirLockedError) as error:
     sys.exit(f"error: {error}")
 
 
