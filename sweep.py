@@ -84,6 +84,7 @@ def main(argv):
 
 
 def _sweep():
+  from common.errors import UserError  # pylint: disable=g-import-not-at-top
   from runtime import hosts, preemption  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
   from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
@@ -91,7 +92,7 @@ def _sweep():
   sweep, workdir = _CONFIG.value, _WORKDIR.value
   try:
     members = expand_sweep(sweep)
-  except ValueError as error:
+  except UserError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   groups = list(dict.fromkeys(member.group for member in members))
@@ -111,7 +112,7 @@ def _sweep():
     selected = _select(members, _INDEX.value)
     try:
       runner.validate_members(selected, sweep.evaluate)
-    except ValueError as error:
+    except UserError as error:
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)
     runner.write_sweep_file(workdir, sweep, members)

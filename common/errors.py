@@ -11,3 +11,13 @@ ValueError)`), so that code catching that type keeps working.
 
 class UserError(Exception):
   """An error the user can fix from its message alone: printed as one line, no traceback."""
+
+
+class ConfigError(UserError, ValueError):
+  """A config (run, eval, layers or sweep config, or a command-line override) is invalid; the
+  message names the field."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+  """A file the command needs is not there (no checkpoint, not a training run); the message
+  names it and says what to pass."""

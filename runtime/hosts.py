@@ -46,6 +46,8 @@ from typing import Any, Optional, TypeVar
 import jax
 import numpy as np
 
+from common.errors import UserError
+
 # Environment variables read for the explicit settings when no flag gives them (the first is
 # also JAX's own name for it).
 ADDRESS_ENV = "JAX_COORDINATOR_ADDRESS"
@@ -64,7 +66,7 @@ _NAMESPACE = "cifar_invariance"
 T = TypeVar("T")
 
 
-class HostSetupError(ValueError):
+class HostSetupError(UserError, ValueError):
   """The multi-host settings are incomplete or wrong, or JAX could not join the processes."""
 
 

@@ -32,6 +32,7 @@ import ml_collections
 import augment
 import models
 from common.atomic_files import atomic_write_text
+from common.errors import ConfigError, UserError
 from evaluate.config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
 from runtime import hosts, preemption, workdir_lock
@@ -143,8 +144,8 @@ def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
       check_temperature_config(temperature_config(member.config.train))
       if evaluate:
         check_eval_config(member.config.eval)
-    except (TypeError, ValueError) as error:
-      raise ValueError(f"sweep member {member.index} ({member.name}): {error}") from error
+    except UserError as error:  # (an error of a model's own code keeps its traceback)
+      raise ConfigError(f"sweep member {member.index} ({member.name}): {error}") from error
 
 
 def write_sweep_file(workdir: str, sweep: ml_collections.ConfigDict,

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from common.errors import ConfigError
 import augment
 import models
 from data import CifarArrays, load_cifar10
@@ -167,9 +168,9 @@ def _validate_train_config(train: ml_collections.ConfigDict) -> None:
   for name in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps",
                "keep_checkpoints", "eval_every_epochs"):
     if int(train[name]) < 1:
-      raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
+      raise ConfigError(f"config.train.{name} must be >= 1, got {train[name]}")
   if train.num_epochs <= 0 and train.num_steps <= 0:
-    raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
+    raise ConfigError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
   check_temperature_config(temperature_config(train))
   check_lookahead_config(train)
 
@@ -180,12 +181,12 @@ def _count_steps(config: ml_collections.ConfigDict, data: CifarArrays) -> tuple[
   num_classes = int(config.model.num_classes)
   max_label = int(max(data.train_labels.max(), data.test_labels.max()))
   if max_label >= num_classes:
-    raise ValueError(f"The data has label {max_label} but config.model.num_classes is "
+    raise ConfigError(f"The data has label {max_label} but config.model.num_classes is "
                      f"{num_classes}.")
   num_train = data.train_images.shape[0]
   steps_per_epoch = num_train // train_cfg.batch_size
   if steps_per_epoch == 0:
-    raise ValueError(f"config.train.batch_size={train_cfg.batch_size} is larger than the "
+    raise ConfigError(f"config.train.batch_size={train_cfg.batch_size} is larger than the "
                      f"{num_train} training images.")
   total_steps = (int(train_cfg.num_steps) if train_cfg.num_steps > 0
                  else int(round(train_cfg.num_epochs * steps_per_epoch)))
