@@ -243,7 +243,7 @@ def holder(workdir: str) -> Optional[Owner]:
   if held is not None:
     return held.owner or lock_owner.readers()
   try:
-    fd = os.open(lock_path(workdir), os.O_RDWR)
+    fd = os.open(lock_path(workdir), os.O_RDONLY)  # (flock needs no write access)
   except FileNotFoundError:
     return None
   try:
