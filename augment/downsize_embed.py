@@ -80,7 +80,7 @@ def downsize_embed_policy(*, min_size: int = 16, max_size: int = 32, fill: str =
   max_size = require_int("downsize_embed.max_size", max_size, low=1, high=side_limit)
   if min_size > max_size:
     raise ConfigError(f"downsize_embed.min_size ({min_size}) must be <= "
-                     f"downsize_embed.max_size ({max_size})")
+                      f"downsize_embed.max_size ({max_size})")
   require_name("downsize_embed.fill", fill, FILLS)
   require_resize_method("downsize_embed.method", method)
   require_bool("downsize_embed.antialias", antialias)

@@ -68,7 +68,7 @@ def worst_of_k_policy(*, k: int = 10, policy: str = "translate", include_origina
   require_bool("worst_of_k.include_original", include_original)
   if policy not in WRAPPABLE_POLICIES:
     raise ConfigError(f"worst_of_k.policy must be one of {', '.join(WRAPPABLE_POLICIES)}, got "
-                     f"{policy!r}")
+                      f"{policy!r}")
   wrapped = make_policy(policy, _section(augment_config, policy))
 
   def apply(key: jax.Array, images: jnp.ndarray, loss_fn: CandidateLossFn) -> jnp.ndarray:

@@ -64,7 +64,7 @@ def complete_data_config(data_config: Mapping[str, Any] | ml_collections.ConfigD
   unknown = sorted(set(given) - set(config.keys()))
   if unknown:
     raise ConfigError(f"Unknown data config field(s) {unknown}. "
-                     f"Valid fields: {sorted(config.keys())}")
+                      f"Valid fields: {sorted(config.keys())}")
   config.update(given)
   return config
 

@@ -15,8 +15,9 @@ that can be overridden on the command line are those of evaluate/config.py).
 Everything is in evaluate.run.evaluate_workdir; this file parses flags and turns the project's
 own errors (common.errors.UserError: no checkpoint, unknown protocol, bad option, grid too
 large) into a one-line message and exit status 1, before any long work starts; any other
-exception (e.g. in a model's or protocol's own code) keeps its traceback. The workdir's lock is held shared (runtime/workdir_lock.py): other
-evaluations may run at the same time, a training run there may not. With --multihost (cifar_invariance/host_flags.py) every process
+exception (e.g. in a model's or protocol's own code) keeps its traceback. The workdir's lock
+is held shared (runtime/workdir_lock.py): other evaluations may run at the same time, a
+training run there may not. With --multihost (cifar_invariance/host_flags.py) every process
 of a multi-host run evaluates its share of each batch and process 0 writes the results.
 """
 import os

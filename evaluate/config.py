@@ -126,7 +126,7 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
   unknown = sorted(set(given) - set(config.keys()))
   if unknown:
     raise ConfigError(f"Unknown config.eval field(s): {', '.join(unknown)}. Known fields: "
-                     f"{', '.join(sorted(config.keys()))}")
+                      f"{', '.join(sorted(config.keys()))}")
   for key, value in given.items():
     if key == "protocols":
       config.protocols = ml_collections.ConfigDict(_as_dict(value))
@@ -135,21 +135,21 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
   for name, entry in config.protocols.items():
     if not isinstance(entry, ml_collections.ConfigDict) or "type" not in entry:
       raise ConfigError(f"config.eval.protocols.{name} must be a dict with a 'type' (a protocol "
-                       f"name) and that protocol's options, got {entry!r}")
+                        f"name) and that protocol's options, got {entry!r}")
   if not config.protocols:
     raise ConfigError("config.eval.protocols is empty: nothing to evaluate.")
   for name, entry in config.protocols.items():
     protocol_num_images(entry, int(config.num_images), name=name)
   if config.image_selection not in IMAGE_SELECTIONS:
     raise ConfigError(f"config.eval.image_selection must be one of {IMAGE_SELECTIONS}, got "
-                     f"{config.image_selection!r}")
+                      f"{config.image_selection!r}")
   for name in ("num_images", "images_per_chunk", "num_jagged_images", "max_heatmap_sizes"):
     if int(config[name]) < 0:
       raise ConfigError(f"config.eval.{name} must be >= 0, got {config[name]}")
   from models.layers import DTYPES  # pylint: disable=g-import-not-at-top
   if config.dtype != RUN_DTYPE and config.dtype not in DTYPES:
     raise ConfigError(f"config.eval.dtype must be {RUN_DTYPE!r} or one of "
-                     f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
+                      f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
   if int(config.max_chunk_bytes) <= 0:
     raise ConfigError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
   return config

@@ -143,7 +143,7 @@ def build_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
   entry = dict(entry)
   if "type" not in entry:
     raise ConfigError(f"protocol entry needs a 'type' (one of {', '.join(PROTOCOLS.names())}), "
-                     f"got {entry!r}")
+                      f"got {entry!r}")
   return build_protocol(entry.pop("type"), **entry)
 
 
@@ -196,7 +196,7 @@ def _finish(name: str, options: dict, grid: dict[str, np.ndarray], pairs: np.nda
             pair_group: np.ndarray | None, point_group: np.ndarray, transform_fn) -> Protocol:
   if len(pairs) == 0:
     raise ConfigError(f"{name}: the options give a grid without any neighbouring pair "
-                     f"({options})")
+                      f"({options})")
   if pair_group is None:
     pair_group = np.zeros(len(pairs))
   return Protocol(name=name, options=options, grid=grid, pairs=np.asarray(pairs, np.int32),
@@ -211,7 +211,7 @@ def _require_sizes(field: str, sizes, high: int) -> tuple[int, ...]:
   for i, size in enumerate(sizes):
     if size > high:
       raise ConfigError(f"{field}[{i}] = {size} does not fit the {SIDE}x{SIDE} canvas "
-                       f"(largest allowed here: {high})")
+                        f"(largest allowed here: {high})")
   if len(set(sizes)) != len(sizes):
     raise ConfigError(f"{field} has repeated sizes: {sizes}")
   return sizes
@@ -320,7 +320,7 @@ def crop_shift(*, source: str = "upscale", scale: float = 1.25, pad: int = 4,
   max_offset, window = CROP_SOURCES.get(source)(scale=scale, pad=pad, fill=fill, method=method)
   if max_offset < 1:
     raise ConfigError(f"crop_shift: source {source!r} with scale={scale}, pad={pad} leaves no "
-                     f"room for a one-pixel shift (raise crop_shift.scale or crop_shift.pad)")
+                      f"room for a one-pixel shift (raise crop_shift.scale or crop_shift.pad)")
   dy, dx = _square_positions(max_offset + 1)
   group = np.zeros_like(dy)
   options = dict(source=source, scale=scale, pad=pad, fill=fill, method=method,
@@ -468,7 +468,7 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
   per_pixel = int(round(1 / step))
   if abs(per_pixel * step - 1) > 1e-9:
     raise ConfigError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
-                     f"got {step}")
+                      f"got {step}")
   if max_shift is None:
     units_y, units_x = _square_positions(SIDE * per_pixel)
     wrap = SIDE * per_pixel
@@ -478,7 +478,7 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
     units = int(round(max_shift * per_pixel))
     if abs(units - max_shift * per_pixel) > 1e-6:
       raise ConfigError(f"fractional_shift.max_shift must be a multiple of step={step}, got "
-                       f"{max_shift}")
+                        f"{max_shift}")
     units_y, units_x = _square_positions(2 * units + 1, start=-units)
     wrap = None
   steps = require_name("fractional_shift.direction", direction, DIRECTIONS)
@@ -593,13 +593,13 @@ def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts:
       raise ConfigError(f"shift_attack.grid_step / max_shift: {error}") from None
     if grid_starts > grid_protocol.num_points:
       raise ConfigError(f"shift_attack.grid_starts = {grid_starts} is more than the "
-                       f"{grid_protocol.num_points} grid points")
+                        f"{grid_protocol.num_points} grid points")
   elif grid_starts:
     raise ConfigError("shift_attack.grid_starts needs a grid: set grid_step > 0 or "
-                     "grid_starts = 0")
+                      "grid_starts = 0")
   if grid_starts + random_starts == 0:
     raise ConfigError("shift_attack needs at least one start (grid_starts + random_starts "
-                     ">= 1)")
+                      ">= 1)")
   options = dict(grid_step=grid_step, grid_starts=grid_starts, random_starts=random_starts,
                  steps=steps, step_size=step_size, max_shift=max_shift, band_limit=band_limit,
                  band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])

@@ -103,7 +103,7 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
     raise ConfigError(f"alexnet_nostride requires downsample='none', got {downsample!r}")
   if head != "gap":
     raise ConfigError(f"alexnet_nostride requires head='gap' (flatten is not shift "
-                     f"invariant), got {head!r}")
+                      f"invariant), got {head!r}")
   return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
                  padding=padding, dtype=dtype, width=width, norm=norm, head=head,
                  hidden_units=hidden_units, blur_padding=blur_padding, aps_norm=aps_norm,

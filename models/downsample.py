@@ -188,7 +188,7 @@ def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros",
   for option, value in strategy_options.items():
     if option not in STRATEGY_OPTION_CHECKS:
       raise ConfigError(f"Unknown downsampling option {option!r}; valid: "
-                       f"{', '.join(sorted(STRATEGY_OPTION_CHECKS))}")
+                        f"{', '.join(sorted(STRATEGY_OPTION_CHECKS))}")
     STRATEGY_OPTION_CHECKS[option](value)
     if option in fields:
       kept[option] = value

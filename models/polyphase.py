@@ -77,7 +77,7 @@ def check_hidden_divisor(value) -> int:
   """The model option lps_hidden_divisor: an integer >= 1 (else ValueError)."""
   if isinstance(value, bool) or not isinstance(value, int) or value < 1:
     raise ConfigError(f"lps_hidden_divisor must be an integer >= 1 (the LPS scorer's hidden "
-                     f"width is max(C // lps_hidden_divisor, 1)), got {value!r}")
+                      f"width is max(C // lps_hidden_divisor, 1)), got {value!r}")
   return value
 
 

@@ -52,7 +52,7 @@ def require_deterministic_gpu_ops(environ: Optional[MutableMapping[str, str]] = 
     return
   if values:
     raise ConfigError(f"config.train.deterministic_gpu_ops=True, but XLA_FLAGS sets "
-                     f"{DETERMINISTIC_GPU_FLAG}={values[-1]}.")
+                      f"{DETERMINISTIC_GPU_FLAG}={values[-1]}.")
   if backends_started is None:
     backends_started = _backends_started()
   if backends_started:

@@ -113,7 +113,7 @@ def allowed_changes(config: Mapping[str, Any] | ml_collections.ConfigDict) -> li
   for name in names:
     if name not in fields and not any(field.startswith(name + ".") for field in fields):
       raise ConfigError(f"config.{ALLOW_FIELD} names {name!r}, which is not a field or section "
-                       "of the config (write dotted names such as train.num_epochs or train).")
+                        "of the config (write dotted names such as train.num_epochs or train).")
   return names
 
 

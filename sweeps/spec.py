@@ -84,7 +84,7 @@ def _parent_and_field(config: ml_collections.ConfigDict, path: str,
       known = (", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict)
                else "none: it is not a section")
       raise ConfigError(f"{where}: {path!r} is not a field of the base config ({parent!r} has "
-                       f"no {part!r}; its fields: {known}).")
+                        f"no {part!r}; its fields: {known}).")
     if depth < len(parts) - 1:
       node = node[part]
   return node, parts[-1]
@@ -121,7 +121,7 @@ def _product_axes(product: Any) -> list[tuple[str, tuple]]:
     if (not isinstance(axis, (tuple, list)) or len(axis) != 2 or not isinstance(axis[0], str)
         or not isinstance(axis[1], (tuple, list))):
       raise ConfigError(f"sweep.product[{position}] must be a (dotted.path, values) pair with a "
-                       f"list or tuple of values, got {axis!r}")
+                        f"list or tuple of values, got {axis!r}")
     if not axis[1]:
       raise ConfigError(f"sweep.product[{position}] ({axis[0]}) has no values.")
     axes.append((axis[0], tuple(axis[1])))
@@ -161,7 +161,7 @@ def expand_sweep(sweep: ml_collections.ConfigDict) -> list[SweepMember]:
     overlap = sorted(set(family) & set(axis_paths))
     if overlap:
       raise ConfigError(f"sweep.members[{family_index}] sets {overlap}, which sweep.product "
-                       "also varies.")
+                        "also varies.")
     for point in itertools.product(*(values for _, values in axes)):
       settings = {**family, **dict(zip(axis_paths, point))}
       if "seed" in settings:
@@ -181,5 +181,5 @@ def expand_sweep(sweep: ml_collections.ConfigDict) -> list[SweepMember]:
   repeated = sorted({name for name in names if names.count(name) > 1})
   if repeated:
     raise ConfigError(f"Two sweep members share the name(s) {repeated}: give the families in "
-                     "sweep.members distinct 'label's.")
+                      "sweep.members distinct 'label's.")
   return members

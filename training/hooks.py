@@ -4,7 +4,8 @@ Each hook is called after every train step as `hook(step, state, record) -> stat
 order log, evaluate, report, checkpoint, preemption; it does its work only on the steps it is
 due (a pure function of `step`, or of a preemption notice), may add entries to `record` (the
 metrics line of this step) and returns the state (the log hook returns it with its metric sums
-reset). `step` counts the steps done (1 after the first). Wall times are in seconds (time.perf_counter).
+reset). `step` counts the steps done (1 after the first). Wall times are in seconds
+(time.perf_counter).
 """
 from __future__ import annotations
 

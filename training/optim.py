@@ -87,7 +87,7 @@ def lookahead(inner: optax.GradientTransformation, sync_period: int, slow_step_s
   """
   if sync_period < 1 or not 0.0 < slow_step_size <= 1.0:
     raise ConfigError(f"lookahead needs sync_period >= 1 and 0 < slow_step_size <= 1, got "
-                     f"{sync_period} and {slow_step_size}")
+                      f"{sync_period} and {slow_step_size}")
 
   def init(params):
     return LookaheadState(inner.init(params), jax.tree.map(jnp.copy, params),
@@ -116,10 +116,10 @@ def check_lookahead_config(train: ml_collections.ConfigDict) -> None:
     return
   if int(settings.sync_period) < 0:
     raise ConfigError(f"config.train.lookahead.sync_period must be >= 0 (0 = off), got "
-                     f"{settings.sync_period}")
+                      f"{settings.sync_period}")
   if int(settings.sync_period) > 0 and not 0.0 < float(settings.slow_step_size) <= 1.0:
     raise ConfigError(f"config.train.lookahead.slow_step_size must be in (0, 1], got "
-                     f"{settings.slow_step_size}")
+                      f"{settings.slow_step_size}")
 
 
 def build_optimizer(train: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int):

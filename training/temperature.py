@@ -81,24 +81,24 @@ def check_temperature_config(cfg: ml_collections.ConfigDict) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         math.isfinite(value) and value > 0):
       raise ConfigError(f"config.train.lps_temperature.{field} must be a finite number > 0, "
-                       f"got {value!r}")
+                        f"got {value!r}")
   if cfg.schedule != "constant" and cfg.end > cfg.start:
     raise ConfigError(f"config.train.lps_temperature anneals: end ({cfg.end}) must be <= start "
-                     f"({cfg.start})")
+                      f"({cfg.start})")
   factor = cfg.get("decay_factor", DEFAULT_TEMPERATURE["decay_factor"])
   if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor <= 1:
     raise ConfigError(f"config.train.lps_temperature.decay_factor must be in (0, 1], got "
-                     f"{factor!r}")
+                      f"{factor!r}")
   every = cfg.get("decay_every_epochs", DEFAULT_TEMPERATURE["decay_every_epochs"])
   if isinstance(every, bool) or not isinstance(every, (int, float)) or not (
       math.isfinite(every) and every > 0):
     raise ConfigError(f"config.train.lps_temperature.decay_every_epochs must be a number of "
-                     f"epochs > 0, got {every!r}")
+                      f"epochs > 0, got {every!r}")
   fraction = cfg.anneal_fraction
   if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
       0 < fraction <= 1):
     raise ConfigError(f"config.train.lps_temperature.anneal_fraction must be in (0, 1] (a "
-                     f"fraction of the run's steps), got {fraction!r}")
+                      f"fraction of the run's steps), got {fraction!r}")
 
 
 def build_temperature_schedule(cfg: ml_collections.ConfigDict, total_steps: int,

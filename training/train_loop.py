@@ -182,12 +182,12 @@ def _count_steps(config: ml_collections.ConfigDict, data: CifarArrays) -> tuple[
   max_label = int(max(data.train_labels.max(), data.test_labels.max()))
   if max_label >= num_classes:
     raise ConfigError(f"The data has label {max_label} but config.model.num_classes is "
-                     f"{num_classes}.")
+                      f"{num_classes}.")
   num_train = data.train_images.shape[0]
   steps_per_epoch = num_train // train_cfg.batch_size
   if steps_per_epoch == 0:
     raise ConfigError(f"config.train.batch_size={train_cfg.batch_size} is larger than the "
-                     f"{num_train} training images.")
+                      f"{num_train} training images.")
   total_steps = (int(train_cfg.num_steps) if train_cfg.num_steps > 0
                  else int(round(train_cfg.num_epochs * steps_per_epoch)))
   return steps_per_epoch, total_steps

@@ -125,7 +125,7 @@ def build_transforms(translations=(), scales=(), rotations=()) -> tuple[Transfor
   for pair in translations:
     if len(pair) != 2 or any(not isinstance(v, (int, np.integer)) or abs(v) >= SIDE for v in pair):
       raise ConfigError(f"alignment translations must be integer (dy, dx) pairs below {SIDE}, "
-                       f"got {pair!r}")
+                        f"got {pair!r}")
     transforms.append(translation(int(pair[0]), int(pair[1])))
   for factor in scales:
     if not np.isfinite(factor) or not 0.25 <= float(factor) <= 4:

@@ -76,7 +76,7 @@ def capture_layers_and_output(model: nn.Module, variables, images: jnp.ndarray,
     selected = {name: value for name, value in layers.items() if compiled.search(name)}
     if not selected:
       raise ConfigError(f"layer_pattern {pattern!r} matches no layer; layers: "
-                       f"{', '.join(layers)}")
+                        f"{', '.join(layers)}")
     layers = selected
   return output.astype(jnp.float32), {name: value.astype(jnp.float32)
                                       for name, value in layers.items()}

@@ -117,7 +117,7 @@ def train_readouts(features: Sequence[np.ndarray], labels: np.ndarray, num_class
                                      labels[rows])
   if not np.isfinite(float(loss)):
     raise ConfigError(f"readout training diverged (loss {float(loss)}); lower "
-                     "config.readout.learning_rate")
+                      "config.readout.learning_rate")
   return tuple({"mean": f["mean"], "std": f["std"], "w": p["w"], "b": p["b"]}
                for p, f in zip(params, frozen))
 
@@ -148,7 +148,7 @@ def check(section, layer_names) -> None:
   require_positive(section, "epochs", "batch_size")
   if not float(section.learning_rate) > 0 or not float(section.weight_decay) >= 0:
     raise ConfigError(f"readout needs learning_rate > 0 and weight_decay >= 0, got "
-                     f"{section.learning_rate}, {section.weight_decay}")
+                      f"{section.learning_rate}, {section.weight_decay}")
 
 
 def run(context, section) -> dict[str, Any]:

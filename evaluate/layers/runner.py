@@ -94,7 +94,8 @@ def analysis_names(config: ml_collections.ConfigDict) -> list[str]:
   """The analyses of config.analyses, checked (UnknownNameError lists the valid ones)."""
   names = [name.strip() for name in str(config.analyses).split(",") if name.strip()]
   if not names:
-    raise ConfigError(f"config.analyses names no analysis; choose from {', '.join(ANALYSES.names())}")
+    raise ConfigError(f"config.analyses names no analysis; choose from "
+                      f"{', '.join(ANALYSES.names())}")
   for name in names:
     ANALYSES.get(name)
   return names
@@ -110,7 +111,7 @@ def check_layers_config(config: ml_collections.ConfigDict) -> list[str]:
     raise ConfigError("config.images_per_chunk must be >= 1")
   if config.image_selection not in ("first", "random"):
     raise ConfigError(f"config.image_selection must be 'first' or 'random', got "
-                     f"{config.image_selection!r}")
+                      f"{config.image_selection!r}")
   return names
 
 

@@ -88,11 +88,11 @@ def penultimate_layer(layer_names: list[str], chosen: str) -> str:
   if chosen:
     if chosen not in layer_names:
       raise ConfigError(f"config.typicality.layer {chosen!r} is not a captured layer; layers: "
-                       f"{', '.join(layer_names)}")
+                        f"{', '.join(layer_names)}")
     return chosen
   if len(layer_names) < 2:
     raise ConfigError("typicality needs at least two captured layers (penultimate = the one "
-                     "before the classifier); set config.typicality.layer")
+                      "before the classifier); set config.typicality.layer")
   return layer_names[-2]
 
 
