@@ -20,9 +20,10 @@ Reads each workdir's eval/eval.json and eval/per_image.npz (written by `python -
 and writes into --out:
   paired.json, paired.md: for every pair of runs (or each run against --baseline), every
     protocol and metric: A, B, B - A and its bootstrap interval over the shared test images
-    (and seeds), and whether it excludes 0 (computed by evaluate.stats.compare and
-    evaluate.stats.paired, the scheme in evaluate/stats/bootstrap.py; paired.md rendered by
-    evaluate.paired_tables). Runs evaluated on different images or under different protocol
+    (and seeds), and whether it excludes 0, before and after Holm's adjustment within its
+    family (computed by evaluate.stats.compare and evaluate.stats.paired, the scheme in
+    evaluate/stats/bootstrap.py, the adjustment in evaluate/stats/multiplicity.py; paired.md
+    rendered by evaluate.paired_tables). Runs evaluated on different images or under different protocol
     options are refused (exit status 2, nothing written).
   sensitivity_vs_size_<protocol>.png (P(top-1 change), MAC and accuracy versus embedding
     size, one line per run, for every protocol with a size sweep),

@@ -6,12 +6,14 @@ paired.json holds) as Markdown tables; nothing is recomputed, every number is pa
                             out (`python -m evaluate.compare`, `sweep.py --collect --baseline`)
   difference_rows(paired)   the differences against the baseline in a sweep's summary.md
                             (sweeps/collect.py): a row per member and protocol, bold where the
-                            interval excludes 0
+                            interval excludes 0 (after the adjustment; "†": before it only)
   paired_table(paired, metric, protocols)   RESULTS.md's compact table of one metric
                             (`python -m scripts.paired_table`): a row per member with its
                             number of seeds, a column per protocol: the baseline's value with
                             its interval, every other member's value and its difference B - A
-                            [interval], bold where the interval excludes 0, "≈" where it
+                            [interval], bold where the interval excludes 0 (after Holm's
+                            adjustment within its family where paired.json has it; "†": before
+                            the adjustment only), "≈" where it
                             holds 0 (indistinguishable on this evidence, not ranked); the first
                             column is the accuracy on the whole test set where paired.json has
                             it (test_set_accuracy), else on the untransformed evaluated images
@@ -52,12 +54,39 @@ def format_interval(mean: Optional[float], low: Optional[float], high: Optional[
   return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
+ADJUSTED, UNADJUSTED_ONLY, NEITHER = "adjusted", "unadjusted only", "neither"
+DAGGER = "†"  # Marks a difference distinguishable before the multiplicity adjustment only.
+
+
+def verdict(entry: Mapping[str, Any]) -> str:
+  """ADJUSTED: distinguishable after Holm's adjustment (evaluate.stats.multiplicity), or, in a
+  paired.json written before the adjustment existed (no distinguishable_adjusted), its
+  interval excludes 0; UNADJUSTED_ONLY: its interval excludes 0 but not after the adjustment;
+  NEITHER: its interval holds 0."""
+  if not entry["distinguishable"]:
+    return NEITHER
+  return ADJUSTED if entry.get("distinguishable_adjusted", True) else UNADJUSTED_ONLY
+
+
+def _verdict_text(entry: Mapping[str, Any]) -> str:
+  """paired.md's last column: 'yes', 'no (interval holds 0)', and with the adjustment the
+  Holm-adjusted p-value ('yes (Holm p = 0.0030)', '† before adjustment only (Holm p =
+  0.2100)')."""
+  shown = verdict(entry)
+  if shown == NEITHER:
+    return "no (interval holds 0)"
+  if "p_adjusted" not in entry:
+    return "yes"
+  holm = f"Holm p = {entry['p_adjusted']:.4f}"
+  return f"yes ({holm})" if shown == ADJUSTED else f"{DAGGER} before adjustment only ({holm})"
+
+
 def _row(protocol: str, title: str, entry: Mapping[str, Any]) -> str:
   cells = [protocol, title,
            format_interval(entry["a"], entry["a_ci_low"], entry["a_ci_high"]),
            format_interval(entry["b"], entry["b_ci_low"], entry["b_ci_high"]),
            format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True),
-           "yes" if entry["distinguishable"] else "no (interval holds 0)"]
+           _verdict_text(entry)]
   return "| " + " | ".join(cells) + " |"
 
 
@@ -73,7 +102,8 @@ def markdown(paired: Mapping[str, Any]) -> str:
            "with several sizes: the equal-weight mean over sizes per image (per-size "
            "differences in paired.json, 'by_group'). A protocol shown with a number of "
            "images ran on that subset of the shared images (its num_images) and is compared "
-           "on it. Max \\|logit change\\| is a max over images: shown, not bootstrapped.", ""]
+           "on it. Max \\|logit change\\| is a max over images: shown, not bootstrapped."
+           + multiplicity_note(paired), ""]
   for pair in paired["pairs"]:
     lines += [f"## A = `{pair['a']}`, B = `{pair['b']}`", "",
               f"{pair['n_images']} shared test images; seeds: A {pair['n_seeds_a']}, "
@@ -98,6 +128,19 @@ def markdown(paired: Mapping[str, Any]) -> str:
     lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
                                            for label, why in paired["left_out"].items()), ""]
   return "\n".join(lines)
+
+
+def multiplicity_note(paired: Mapping[str, Any]) -> str:
+  """' Multiple comparisons: ...' (the adjustment, its families and the marks) for a paired.json
+  with the adjustment; '' for one without (rendered as before it existed)."""
+  adjustment = paired.get("multiplicity")
+  if not adjustment:
+    return ""
+  return (f" Multiple comparisons: {adjustment['method']}, family-wise level "
+          f"{adjustment['alpha']:g}; families: "
+          + "; ".join(f"{name} ({size})" for name, size in adjustment["families"].items())
+          + f". Bold: distinguishable after the adjustment; {DAGGER}: before it only "
+          "(the interval excludes 0, but not at the family's level).")
 
 
 def protocol_title(name: str, num_images: Optional[int], all_images: int) -> str:
@@ -127,7 +170,8 @@ def difference_rows(comparison: Mapping[str, Any], metrics: Sequence[tuple[str, 
   """The differences of every member from the baseline (a compare_runs dict with a
   baseline): a header, then a row per member and protocol with the untransformed accuracy
   (on the member's first row) and `metrics` ((key, title) pairs), each B - A [interval], bold
-  where the interval excludes 0."""
+  where the interval excludes 0 (after the adjustment where paired.json has it; "†": before it
+  only, verdict)."""
   keys = [key for key, _ in metrics]
   lines = ["| member | protocol | untransformed accuracy | "
            + " | ".join(title for _, title in metrics) + " |",
@@ -137,7 +181,9 @@ def difference_rows(comparison: Mapping[str, Any], metrics: Sequence[tuple[str, 
     if not entry:
       return "n/a"
     text = format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], True)
-    return f"**{text}**" if entry["distinguishable"] else text
+    shown = verdict(entry)
+    return (f"**{text}**" if shown == ADJUSTED
+            else f"{text} {DAGGER}" if shown == UNADJUSTED_ONLY else text)
 
   for pair in comparison["pairs"]:
     for index, (name, protocol) in enumerate(pair["protocols"].items()):
@@ -157,11 +203,14 @@ DIGITS = 3  # Decimals of every value in RESULTS.md's tables.
 
 
 def _difference(result: Mapping[str, Any]) -> str:
-  """'0.052, Δ **-0.045 [-0.058, -0.033]**' (interval excludes 0) or '..., Δ -0.004 [-0.044,
-  +0.036] ≈' (holds 0)."""
+  """'0.052, Δ **-0.045 [-0.058, -0.033]**' (distinguishable: after the adjustment where
+  paired.json has it, verdict), '..., Δ -0.030 [-0.058, -0.003] †' (before the adjustment
+  only) or '..., Δ -0.004 [-0.044, +0.036] ≈' (the interval holds 0)."""
   text = format_interval(result["diff"], result["ci_low"], result["ci_high"], signed=True,
                          digits=DIGITS)
-  text = f"**{text}**" if result["distinguishable"] else f"{text} ≈"
+  shown = verdict(result)
+  text = (f"**{text}**" if shown == ADJUSTED
+          else f"{text} {DAGGER}" if shown == UNADJUSTED_ONLY else f"{text} ≈")
   return f"{result['b']:.{DIGITS}f}, Δ {text}"
 
 
@@ -208,7 +257,8 @@ def size_table(paired: Mapping[str, Any], protocol: str,
                metric: str = "p_top1_change") -> str:
   """One metric of one protocol with sizes (embed_*), per size: a row per member (the
   baseline's value with its interval, every other member's value and B - A [interval], bold
-  where the interval excludes 0, "≈" where it holds 0), a column per size.
+  where the interval excludes 0 (after the adjustment where paired.json has it; "†": before it
+  only), "≈" where it holds 0), a column per size.
 
   Raises:
     ValueError: no pairs, an unknown metric, or a protocol that paired.json does not hold

@@ -1,20 +1,26 @@
-"""Simulated coverage of evaluate.stats.bootstrap's paired interval (numbers: docs/evaluation.md).
+"""Simulated coverage of evaluate.stats.bootstrap's intervals (numbers: docs/evaluation.md).
 
   python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
+  python -m experiments.bootstrap_coverage --replications 200 --resamples 1000 --images 8 20 40
 
 --variant: 'default' (evaluate.stats.bootstrap.difference_interval as `python -m evaluate.compare`
-uses it), 'no_widening' (the same without the t / z widening), 'plain' (the plain
-multi-bootstrap: every replicate the mean over resampled seeds and resampled images, the seed
-means resampled as they are, no widening; images shared by A and B as in the default).
+uses it: widened by t / z, clipped to the possible range), 'no_widening' (the same without the
+t / z widening), 'plain' (the plain multi-bootstrap: every replicate the mean over resampled
+seeds and resampled images, the seed means resampled as they are, no widening; images shared by
+A and B as in the default).
 
-For each scenario, draws `replications` pairs of runs with a known true difference, computes
-the 95% interval of B - A (evaluate.stats.bootstrap.difference_interval, 1000 resamples) and prints
-the fraction of intervals that hold the truth, and the mean interval width / 3.92 divided by
-the standard deviation of the estimated difference over the replications (1.0: as wide as the
-estimate's real spread; above 1: conservative). Scenarios: per-image values of one seed
-(binary flips and a continuous change), and of S seeds x images with binary values (the
-seed x image noise of per-image binary metrics), with and without a seed effect, and
-continuous values dominated by the seed effect.
+For each scenario and number of images, draws `replications` pairs of runs with a known true
+difference and a known mean of B, computes the 95% interval of B - A (`--resamples` resamples)
+and prints one table per number of images: the fraction of intervals of B - A that hold the
+true difference; the mean interval width / 3.92 divided by the standard deviation of the
+estimated difference over the replications (1.0: as wide as the estimate's real spread; above
+1: conservative); the fraction of B's own intervals (b_ci_*, default variant) that hold B's
+true mean; and the fraction of B's own intervals that the clipping to [0, 1] changed (they
+reached an impossible value before it). Scenarios: per-image values of one seed (binary flips
+and a continuous change), of S seeds x images with binary values (the seed x image noise of
+per-image binary metrics), with and without a seed effect, continuous values dominated by the
+seed effect, and rare events: flip rates near 0 (one run never flipping, or both rarely) and
+accuracies near 1, where an image's rate is the mean rate times U(0, 2).
 """
 import argparse
 
@@ -44,15 +50,40 @@ def one_seed_continuous(rng, images, shift=0.05):
           for planted in (0.0, shift)]
 
 
+def rare_events(rng, images, seeds, rate_a, rate_b, complement=False):
+  """Per (seed, image) events with image i's rate r U_i (U_i ~ U(0, 2), shared by A and B; r
+  = rate_a for A, rate_b for B, so the mean rates are rate_a and rate_b); with complement,
+  1 - event (an accuracy near 1)."""
+  scale = rng.uniform(0.0, 2.0, images)
+  out = []
+  for rate in (rate_a, rate_b):
+    events = (rng.random((seeds, images)) < rate * scale).astype(float)
+    out.append((1.0 - events if complement else events)[None])
+  return out
+
+
+# name -> (make_runs(rng, images), true B - A, true mean of B or None where it is not a
+# proportion, so B's own interval is not counted).
 SCENARIOS = {
-    "1 seed, binary flips": (lambda rng, n: binary_seeds(rng, n, 1, 0.0), 0.1),
-    "1 seed, continuous": (one_seed_continuous, 0.05),
-    "3 seeds, binary, no seed effect": (lambda rng, n: binary_seeds(rng, n, 3, 0.0), 0.1),
-    "3 seeds, binary, seed effect sd 0.03": (lambda rng, n: binary_seeds(rng, n, 3, 0.03), 0.1),
+    "1 seed, binary flips": (lambda rng, n: binary_seeds(rng, n, 1, 0.0), 0.1, 0.5),
+    "1 seed, continuous": (one_seed_continuous, 0.05, None),
+    "3 seeds, binary, no seed effect": (lambda rng, n: binary_seeds(rng, n, 3, 0.0), 0.1, 0.5),
+    "3 seeds, binary, seed effect sd 0.03": (lambda rng, n: binary_seeds(rng, n, 3, 0.03),
+                                             0.1, 0.5),
     "3 seeds, continuous, seed effect sd 0.3": (
-        lambda rng, n: continuous_seeds(rng, n, 3, 0.3), 0.1),
+        lambda rng, n: continuous_seeds(rng, n, 3, 0.3), 0.1, None),
     "10 seeds, continuous, seed effect sd 0.3": (
-        lambda rng, n: continuous_seeds(rng, n, 10, 0.3), 0.1),
+        lambda rng, n: continuous_seeds(rng, n, 10, 0.3), 0.1, None),
+    "1 seed, rare flips 0.02 vs 0.06": (lambda rng, n: rare_events(rng, n, 1, 0.02, 0.06),
+                                        0.04, 0.06),
+    "3 seeds, rare flips 0.02 vs 0.06": (lambda rng, n: rare_events(rng, n, 3, 0.02, 0.06),
+                                         0.04, 0.06),
+    "3 seeds, A never flips, B 0.03": (lambda rng, n: rare_events(rng, n, 3, 0.0, 0.03),
+                                       0.03, 0.03),
+    "1 seed, accuracy near 1: 0.97 vs 0.92": (
+        lambda rng, n: rare_events(rng, n, 1, 0.03, 0.08, complement=True), -0.05, 0.92),
+    "3 seeds, accuracy near 1: 0.97 vs 0.92": (
+        lambda rng, n: rare_events(rng, n, 3, 0.03, 0.08, complement=True), -0.05, 0.92),
 }
 
 
@@ -69,35 +100,63 @@ def plain_multibootstrap(a, b, replicates, seed):
 
 
 def interval(variant, a, b, replicates, seed):
-  """(low, high, estimate) of B - A for metric 0 under `variant`."""
+  """(low, high, estimate, B's own (low, high) or None) of B - A for metric 0 under
+  `variant`."""
   if variant == "plain":
-    return plain_multibootstrap(a, b, replicates, seed)
+    return (*plain_multibootstrap(a, b, replicates, seed), None)
+  proportion = bool(np.all((a >= 0) & (a <= 1)) and np.all((b >= 0) & (b <= 1)))
   result = bootstrap.difference_interval(a, b, replicates=replicates, seed=seed,
-                                         widen=variant == "default")
-  return result.low[0], result.high[0], result.diff[0]
+                                         widen=variant == "default",
+                                         bounds=(0.0, 1.0) if proportion else None)
+  return result.low[0], result.high[0], result.diff[0], (result.b.low[0], result.b.high[0])
+
+
+def unclipped_own_interval(b, replicates, seed):
+  """B's own interval (low, high) without the clipping (to count impossible bounds)."""
+  result = bootstrap.mean_interval(b, replicates=replicates, seed=seed)
+  return result.low[0], result.high[0]
+
+
+def scenario_row(name, images, args):
+  """One table row: coverage of B - A, width ratio, coverage of B's own interval, share of B's
+  own intervals the clipping changed."""
+  make_runs, truth, truth_b = SCENARIOS[name]
+  rng = np.random.default_rng(12345)
+  hits, widths, estimates, own_hits, clipped = 0, [], [], 0, 0
+  for replication in range(args.replications):
+    a, b = make_runs(rng, images)
+    low, high, estimate, own = interval(args.variant, a, b, args.resamples, replication)
+    hits += int(low <= truth <= high)
+    widths.append(high - low)
+    estimates.append(estimate)
+    if own is not None and truth_b is not None:
+      own_hits += int(own[0] <= truth_b <= own[1])
+      free = unclipped_own_interval(b, args.resamples, replication)
+      clipped += int(free[0] < 0 or free[1] > 1)
+  spread = np.std(estimates)
+  ratio = f"{np.mean(widths) / 3.92 / spread:.2f}" if spread > 0 else "n/a"
+  counted = truth_b is not None and args.variant != "plain"
+  own = (f"{own_hits / args.replications:.3f} | {clipped / args.replications:.2f}"
+         if counted else "n/a | n/a")
+  return f"| {name} | {hits / args.replications:.3f} | {ratio} | {own} |"
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--replications", type=int, default=200)
-  parser.add_argument("--images", type=int, default=100)
+  parser.add_argument("--resamples", type=int, default=1000)
+  parser.add_argument("--images", type=int, nargs="+", default=[100])
   parser.add_argument("--variant", choices=("default", "no_widening", "plain"),
                       default="default")
   args = parser.parse_args()
-  print(f"| scenario ({args.images} images, {args.replications} replications, "
-        f"{args.variant}) | coverage of the 95% interval | width / 3.92 / sd of the estimate |")
-  print("|---|---|---|")
-  for name, (make_runs, truth) in SCENARIOS.items():
-    rng = np.random.default_rng(12345)
-    hits, widths, estimates = 0, [], []
-    for replication in range(args.replications):
-      a, b = make_runs(rng, args.images)
-      low, high, estimate = interval(args.variant, a, b, 1000, replication)
-      hits += int(low <= truth <= high)
-      widths.append(high - low)
-      estimates.append(estimate)
-    print(f"| {name} | {hits / args.replications:.3f} | "
-          f"{np.mean(widths) / 3.92 / np.std(estimates):.2f} |")
+  for images in args.images:
+    print(f"| scenario ({images} images, {args.replications} replications, {args.resamples} "
+          f"resamples, {args.variant}) | coverage of B - A | width / 3.92 / sd of the "
+          "estimate | coverage of B's own interval | B's own interval clipped |")
+    print("|---|---|---|---|---|")
+    for name in SCENARIOS:
+      print(scenario_row(name, images, args), flush=True)
+    print()
 
 
 if __name__ == "__main__":

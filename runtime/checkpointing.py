@@ -17,6 +17,7 @@ reported as a CheckpointWriteError at the next save or at close.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -126,27 +127,68 @@ def _short_reason(error: BaseException) -> str:
   return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _drop_closed_loop_reports() -> None:
+def _is_closed_loop_report(unraisable) -> bool:
+  return (isinstance(unraisable.exc_value, RuntimeError)
+          and str(unraisable.exc_value) == "Event loop is closed")
+
+
+def _drop_closed_loop_reports() -> Callable[[Any], None]:
   """From now on, drops Python's "Exception ignored" reports of RuntimeError('Event loop is
-  closed') (and nothing else).
+  closed') (and nothing else); returns the hook that was in place before (the same hook if
+  the drop was already in place).
 
   Orbax runs a read or write in an event loop that it closes as soon as one part fails;
   tensorstore's operations still in flight then report their completion to the closed loop,
   which Python prints as dozens of unraisable tracebacks after the failure was already
-  reported (a fallback warning or a CheckpointWriteError). Called on such a failure only.
+  reported (a fallback warning or a CheckpointWriteError). Those reports can arrive before
+  the failure reaches this module's code (tensorstore's threads run on), so the drop is put
+  in place before each read or write that may fail (`_dropping_closed_loop_reports`).
   """
   previous = sys.unraisablehook
   if getattr(previous, "drops_closed_loop_reports", False):
-    return
+    return previous
 
   def hook(unraisable):
-    if (isinstance(unraisable.exc_value, RuntimeError)
-        and str(unraisable.exc_value) == "Event loop is closed"):
-      return
-    previous(unraisable)
+    if not _is_closed_loop_report(unraisable):
+      previous(unraisable)
 
   hook.drops_closed_loop_reports = True
   sys.unraisablehook = hook
+  return previous
+
+
+@contextlib.contextmanager
+def _dropping_closed_loop_reports():
+  """Drops the closed-loop reports (above) while the body runs; if it raises, from then on
+  (the failed operation's late reports may come at any time), else the hook before is back."""
+  previous = _drop_closed_loop_reports()
+  installed = sys.unraisablehook
+  yield  # (an exception raised here leaves the drop in place)
+  if sys.unraisablehook is installed:
+    sys.unraisablehook = previous
+
+
+def _close_manager(manager: ocp.CheckpointManager) -> None:
+  """Closes `manager` and every orbax object it holds, even after a failed background write.
+
+  orbax's close() first waits for the last background write and, when that write failed,
+  re-raises its error before closing anything (its checkpointer, handlers and metadata
+  stores would be left to the garbage collector); those are then closed here one by one.
+  Raises the close() error after that.
+  """
+  try:
+    manager.close()
+  except Exception:
+    checkpointer = getattr(manager, "_checkpointer", None)
+    parts = [getattr(checkpointer, "handler", None), getattr(checkpointer, "_metadata_store", None),
+             getattr(manager, "_non_blocking_metadata_store", None),
+             getattr(manager, "_blocking_metadata_store", None),
+             getattr(manager, "_checkpoint_deleter", None)]
+    for part in parts:
+      if part is not None:
+        with contextlib.suppress(Exception):
+          part.close()
+    raise
 
 
 def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callable[[int], Any],
@@ -161,17 +203,17 @@ def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callab
   skipped: dict[int, str] = {}
   for step in steps:
     try:
-      config = _read_config_item(manager, step)
+      with _dropping_closed_loop_reports():
+        config = _read_config_item(manager, step)
     except Exception as error:  # pylint: disable=broad-except  (any corruption)
-      _drop_closed_loop_reports()
       skipped[step] = f"its config cannot be read ({_short_reason(error)})"
       continue
     if check_config is not None:
       check_config(config, step)
     try:
-      state = restore_state(step)
+      with _dropping_closed_loop_reports():
+        state = restore_state(step)
     except Exception as error:  # pylint: disable=broad-except
-      _drop_closed_loop_reports()
       skipped[step] = f"its state cannot be restored ({_short_reason(error)})"
       continue
     return Restored(step=step, state=state, config=config, skipped=skipped)
@@ -213,7 +255,8 @@ def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
   with _open_reader(workdir) as manager:
     for step in sorted(manager.all_steps(), reverse=True):
       try:
-        return step, _read_config_item(manager, step)
+        with _dropping_closed_loop_reports():
+          return step, _read_config_item(manager, step)
       except Exception:  # pylint: disable=broad-except  (the restore warns about it)
         continue
   return None
@@ -347,7 +390,13 @@ class CheckpointWriter:
     self._manager = ocp.CheckpointManager(self.directory, options=options,
                                           item_handlers=_item_handlers(partial_state=False))
     self._pending: Optional[int] = None  # the step being written in the background
-    self.last_complete: Optional[int] = self._manager.latest_step()
+    # While a write is in flight: (unraisable hook before it, hook dropping closed-loop reports).
+    self._report_hooks: Optional[tuple[Any, Any]] = None
+    try:
+      self.last_complete: Optional[int] = self._manager.latest_step()
+    except BaseException:
+      _close_manager(self._manager)
+      raise
     self._closed = False
     self._orbax_errors = _OrbaxErrorLog()
     logging.getLogger("absl").addFilter(self._orbax_errors)
@@ -408,6 +457,7 @@ class CheckpointWriter:
       CheckpointWriteError: the previous checkpoint's write failed.
     """
     self._finish_pending()
+    self._report_hooks = (_drop_closed_loop_reports(), sys.unraisablehook)
     try:
       self._manager.save(step, args=ocp.args.Composite(**{
           STATE_ITEM: ocp.args.StandardSave(state), CONFIG_ITEM: ocp.args.JsonSave(config)}),
@@ -444,7 +494,7 @@ class CheckpointWriter:
 
   def _close_quietly(self) -> None:
     try:
-      self._manager.close()
+      _close_manager(self._manager)
     except Exception:  # pylint: disable=broad-except  (the write error was already reported)
       pass
 
@@ -457,9 +507,20 @@ class CheckpointWriter:
     except Exception as error:  # pylint: disable=broad-except
       raise self._write_error(step, error) from error
     self.last_complete = step
+    self._stop_dropping_reports()
+
+  def _stop_dropping_reports(self) -> None:
+    """After a write that succeeded: the unraisable hook in place before it is back (after a
+    failed one the drop stays: its late reports may come at any time)."""
+    if self._report_hooks is not None:
+      previous, installed = self._report_hooks
+      self._report_hooks = None
+      if sys.unraisablehook is installed:
+        sys.unraisablehook = previous
 
   def _write_error(self, step: int, error: BaseException) -> CheckpointWriteError:
     _drop_closed_loop_reports()
+    self._report_hooks = None  # (the drop stays)
     disk_full = is_disk_full(error)
     if disk_full:
       self._orbax_errors.records.clear()

@@ -10,7 +10,9 @@ evaluate.compare --baseline=...`) writes and prints one row per member (with its
 seeds), one column per protocol: the baseline's value with its 95% interval, and for every
 other member its value and its paired difference from the baseline, B - A [95% interval]
 (hierarchical bootstrap over seeds and images, evaluate/stats/bootstrap.py). A difference whose
-interval excludes 0 is printed in bold; one whose interval holds 0 is marked "≈"
+interval excludes 0 is printed in bold (in a paired.json with Holm's adjustment,
+evaluate.stats.multiplicity: bold where it is distinguishable after the adjustment within its
+family, "†" where only before it); one whose interval holds 0 is marked "≈"
 (indistinguishable on this evidence, not ranked). The first column is the accuracy on the
 untransformed evaluated images, paired the same way (on the whole test set where the
 evaluations recorded it). With --by_size=<protocol>, one row per member and one column per size

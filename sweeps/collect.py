@@ -360,7 +360,8 @@ def markdown_summary(results: Sequence[MemberResult], plot_files: Sequence[str],
               f"Each member minus `{comparison['baseline']}` [{level} interval: "
               f"{comparison['method']}]; **bold** where the interval excludes 0 "
               f"(distinguishable); otherwise indistinguishable on this evidence. Every value "
-              f"and the per-size differences: paired.md, paired.json.", ""]
+              f"and the per-size differences: paired.md, paired.json."
+              + paired_tables.multiplicity_note(comparison), ""]
     lines += paired_tables.difference_rows(comparison, SUMMARY_METRICS)
   failed = [r for r in results if r.state == FAILED]
   if failed:

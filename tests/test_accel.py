@@ -60,6 +60,7 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_params_stats_and_loss_float32(n
   assert new_state.batch_stats and new_state.loss_sum.dtype == jnp.float32
 
 
+@pytest.mark.slow
 def test_bfloat16_logits_match_float32_to_bfloat16_rounding():
   rng = np.random.default_rng(0)
   inputs = jnp.asarray(rng.standard_normal((4, 16, 16, 3)), jnp.float32)
@@ -99,6 +100,7 @@ def tiny_step():
   return _tiny_step(config, make_data_parallel_mesh())
 
 
+@pytest.mark.slow
 def test_train_step_donates_the_state_and_runs_under_a_transfer_guard(tiny_step):
   step, state, args = tiny_step
   compiled = step.lower(state, *args).compile()
@@ -128,6 +130,7 @@ def test_compiled_train_step_holds_no_host_callback(tiny_step):
   assert host_callbacks(printing.lower(jnp.ones(3)).compile().as_text())
 
 
+@pytest.mark.slow
 def test_train_loop_runs_every_step_under_the_transfer_guard(tmp_path, monkeypatch):
   # A step that takes a host array (as a regression would) fails at the first step, before
   # anything is checkpointed: the loop dispatches every step under the guard. (The real step
@@ -188,6 +191,7 @@ _WITHOUT_OPTIONAL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_bfloat16_fast_recipe_run_trains_and_evaluates_without_the_optional_packages(tmp_path):
   """tensorboardX, tqdm, matplotlib and TFDS absent (as on an accelerator image with its own
   Python): a bfloat16 run with alternating flips and Lookahead trains (its checkpoint all

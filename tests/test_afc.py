@@ -94,16 +94,19 @@ def random_weight_changes(name: str, downsample: str) -> dict[str, float]:
   return changes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODEL_OPTIONS))
 def test_afc_networks_are_invariant_to_integer_and_half_pixel_shifts_of_raw_images(name):
   changes = random_weight_changes(name, "ideal_pool")
   assert changes["integer"] <= BOUND and changes["half_pixel"] <= BOUND
 
 
+@pytest.mark.slow
 def test_the_strided_twin_is_not_invariant():
   assert random_weight_changes("resnet20", "stride")["integer"] > 1e-2
 
 
+@pytest.mark.slow
 def test_afc_resnet_is_invariant_after_a_few_steps_of_the_real_training_loop(tmp_path, tiny):
   """Three steps of train_and_evaluate (synthetic data), then the saved checkpoint: the
   trained coefficients, scales and BatchNorm statistics keep the invariance."""
@@ -207,6 +210,7 @@ def test_resampling_matrix_is_the_fft_crop_or_zero_pad(size, new_size, drop_nyqu
   np.testing.assert_allclose(resampling_matrix(size, size), np.eye(size), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_ideal_pool_replaces_pooling_by_the_ideal_low_pass_and_is_ideal_on_resnets():
   x = random_maps(6, (2, 16, 16, 3))
   alexnet = build_model("alexnet", downsample="ideal_pool", padding="circular", width=4,
@@ -225,6 +229,7 @@ def test_ideal_pool_replaces_pooling_by_the_ideal_low_pass_and_is_ideal_on_resne
   np.testing.assert_array_equal(*[m.apply(variables, x) for m in resnets])
 
 
+@pytest.mark.slow
 def test_residual_options_start_every_block_as_its_shortcut():
   """activation_after_sum=False and zero_init_residual=True: at initialisation each block
   adds nonlinearity(norm shift = 0) to its input, which for a ReLU is nothing."""

@@ -28,6 +28,8 @@ from tests.conftest import REPO_ROOT
 from tests.event_reader import read_scalars
 from tests.tiny_run import Run, params_digest, run_tiny
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 @pytest.fixture(scope="module")
 def on_1(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run") / "on_1"

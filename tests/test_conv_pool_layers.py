@@ -54,6 +54,7 @@ def test_max_pool_equals_reduce_window_of_the_padded_map(padding, window, stride
   np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_max_pool_gradient_equals_reduce_window_gradient_without_ties():
   """Without ties every output's gradient goes to the one input that attains its max."""
   x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 6, 6, 2)), jnp.float32)

@@ -98,6 +98,7 @@ def make_python_batches(root: Path, per_batch=4, test_count=5, seed=0):
 # ----------------------------------------------------------------------------- package
 
 
+@pytest.mark.slow
 def test_import_has_no_heavy_side_effects():
   code = ("import sys, data; heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'jax') "
           "if m in sys.modules]; assert not heavy, heavy")
@@ -469,6 +470,7 @@ def test_tfds_tfrecord_only_without_tensorflow_says_what_to_do(prepared_tfds_dir
 # ----------------------------------------------------------------------------- shared copy
 
 
+@pytest.mark.slow
 def test_shared_cifar10_jpeg_copy_loads_in_full(tmp_path, monkeypatch):
   """The one full decode in the suite (~20 s), then one cached load."""
   if not SHARED_CIFAR10_JPEG.is_dir():

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.time_to_accuracy import time_to_accuracy
 from tests.conftest import REPO_ROOT
 
@@ -20,6 +22,7 @@ def _suite(tmp_path, *args):
                         timeout=600)
 
 
+@pytest.mark.slow
 def test_tiny_suite_writes_its_results_under_out(tmp_path):
   completed = _suite(tmp_path, "--tiny", "--steps=env,accuracy")
   out = tmp_path / "out"
@@ -34,6 +37,7 @@ def test_tiny_suite_writes_its_results_under_out(tmp_path):
   assert result["wall_time_sec"] > 0 and result["best_test_accuracy"] is not None
 
 
+@pytest.mark.slow
 def test_unknown_step_is_refused_before_anything_runs(tmp_path):
   completed = _suite(tmp_path, "--steps=env,bogus")
   assert completed.returncode == 2 and "unknown step 'bogus'" in completed.stderr

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 SCRIPT = os.path.join(REPO_ROOT, "tests", "configs_on_devices.py")
 # Cheaper XLA CPU compilation: compile time dominates these one-step runs.

@@ -1,7 +1,7 @@
 """The evaluation's reporting side: evaluate_workdir end to end, reports, plots, compare, errors.
 
 A tiny run is trained once per module (synthetic data, 16 test images) and evaluated once with
-small grids; most tests read what that evaluation wrote.
+small grids; most tests read what that evaluation wrote (marked slow: the fixture trains).
 """
 import csv
 import json
@@ -53,6 +53,7 @@ def _eval_file(workdir, name):
   return os.path.join(workdir, "eval", name)
 
 
+@pytest.mark.slow
 def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   workdir, summary, eval_report = evaluated
   with open(_eval_file(workdir, "eval.json")) as f:
@@ -98,6 +99,7 @@ def test_eval_json_holds_every_metric_and_the_run_facts(evaluated):
   assert saved == json.loads(json.dumps({k: v for k, v in eval_report.items() if k != "files"}))
 
 
+@pytest.mark.slow
 def test_grid_accuracy_averages_to_the_protocol_accuracy(evaluated):
   _, _, eval_report = evaluated
   for name in ("crop", "embed", "circular"):
@@ -131,6 +133,7 @@ def _mean_and_stderr(per_image_values):
   return per_image_values.mean(), per_image_values.std(ddof=1) / np.sqrt(count)
 
 
+@pytest.mark.slow
 def test_per_image_file_recomputes_every_summary_of_eval_json(evaluated):
   """per_image.npz holds every metric per image and size; its means and standard errors,
   per size and pooled over sizes (each image's mean over its sizes), are eval.json's."""
@@ -186,6 +189,7 @@ def _read_csv(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_csvs_per_protocol_per_sweep_and_per_grid(evaluated):
   workdir, _, eval_report = evaluated
   rows = _read_csv(_eval_file(workdir, "protocols.csv"))
@@ -207,6 +211,7 @@ def test_csvs_per_protocol_per_sweep_and_per_grid(evaluated):
   assert not os.path.exists(_eval_file(workdir, "sampled_grid.csv"))
 
 
+@pytest.mark.slow
 def test_markdown_summary_lists_every_protocol(evaluated):
   workdir, _, eval_report = evaluated
   with open(_eval_file(workdir, "summary.md")) as f:
@@ -240,6 +245,7 @@ def _assert_valid_png(path):
     assert darkest < brightest  # not a blank canvas
 
 
+@pytest.mark.slow
 def test_pngs_exist_and_are_valid_images(evaluated):
   workdir, _, eval_report = evaluated
   expected = {"sensitivity_vs_size.png", "metrics_per_protocol.png",
@@ -251,6 +257,7 @@ def test_pngs_exist_and_are_valid_images(evaluated):
     _assert_valid_png(_eval_file(workdir, name))
 
 
+@pytest.mark.slow
 def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
   workdir, _, _ = evaluated
   other = tmp_path / "nostride"
@@ -283,6 +290,7 @@ def test_compare_draws_two_runs_on_one_plot(evaluated, tmp_path):
     compare.compare_workdirs([workdir, str(tmp_path)], str(out))
 
 
+@pytest.mark.slow
 def test_the_shift_attack_and_both_fractional_variants_run_end_to_end(evaluated, tmp_path):
   """An attack entry sits beside the grid entries: metrics it has (accuracy at (0, 0),
   adversarial accuracy, stable prediction), what its worst case is over, its per-image
@@ -327,6 +335,7 @@ def no_data(monkeypatch):
   monkeypatch.setattr(run, "load_cifar10", refuse)
 
 
+@pytest.mark.slow
 def test_errors_before_any_long_work(evaluated, tmp_path, no_data):
   workdir, _, _ = evaluated
   with pytest.raises(FileNotFoundError, match="config.json"):
@@ -352,6 +361,7 @@ def test_errors_before_any_long_work(evaluated, tmp_path, no_data):
                                        num_images=8))
 
 
+@pytest.mark.slow
 def test_cli_unknown_protocol_exits_nonzero_with_the_valid_names(evaluated):
   workdir, _, _ = evaluated
   result = subprocess.run(

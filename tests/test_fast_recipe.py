@@ -16,6 +16,7 @@ def _images(batch=16):
   return jax.random.uniform(jax.random.key(1), (batch, 4, 5, 3), maxval=255.0)
 
 
+@pytest.mark.slow
 def test_alternating_flip_mirrors_each_example_in_every_other_epoch():
   config = augment.default_augment_config()
   config.policies = "alternating_flip"

@@ -197,6 +197,7 @@ def test_stable_prediction_and_worst_case_accuracy_by_hand():
   assert "over-estimate" not in markdown  # a full grid: exhaustive
 
 
+@pytest.mark.slow
 def test_engine_to_adversarial_summary_on_exact_and_non_invariant_predictors():
   """Through the grid engine: a predictor of the image's mean colour is exactly invariant to
   circular (fractional) shifts; one of the top-left pixel is not."""
@@ -214,6 +215,7 @@ def test_engine_to_adversarial_summary_on_exact_and_non_invariant_predictors():
   assert moving["stable_prediction"]["mean"] < 1.0
 
 
+@pytest.mark.slow
 def test_full_half_pixel_torus_is_the_exhaustive_worst_case_and_says_so():
   """fractional_shift(step=0.5, max_shift=None) unsampled: all 64 x 64 half-pixel shifts,
   worst case exhaustive and labelled; sampled, the same protocol is an upper bound."""

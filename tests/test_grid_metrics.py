@@ -174,6 +174,7 @@ def small_alexnet():
     ("embed_shift", dict(sizes=[29, 30], fill="inpaint")),
     ("crop_shift", dict(sample_pairs=3)),
 ])
+@pytest.mark.slow
 def test_vmap_grid_equals_loop(small_alexnet, name, options):
   predict, variables = small_alexnet
   protocol = protocols.build_protocol(name, **options)
@@ -222,6 +223,7 @@ def test_vmap_grid_equals_loop(small_alexnet, name, options):
     ("circular_shift", dict(max_shift=2), 2, 5),  # 2 images x 2 points, 13 chunks
     ("crop_shift", dict(sample_pairs=5), 0, 4),  # sampled, 10 points: 1 image x 4 points
 ])
+@pytest.mark.slow
 def test_vmap_with_grid_point_chunks_equals_loop(small_alexnet, name, options, images_per_chunk,
                                                  inputs_per_chunk, monkeypatch):
   # Chunks planned from the estimate (as where the backend gives no memory report), so that
@@ -309,6 +311,7 @@ def test_plan_chunks_fails_only_below_one_input_per_device():
 # --- exact invariance of circular-padded models without subsampling --------------------------
 
 
+@pytest.mark.slow
 def test_circular_nostride_model_is_exactly_shift_invariant_and_strided_is_not():
   protocol = protocols.build_protocol("circular_shift", sample_pairs=16)
   images, labels = _images(8)
@@ -330,6 +333,7 @@ def test_circular_nostride_model_is_exactly_shift_invariant_and_strided_is_not()
   assert summaries["alexnet"][2] > 100 * report.FLOAT_ROUNDING_LOGITS
 
 
+@pytest.mark.slow
 def test_chunks_are_sized_by_the_compiled_programs_memory_report(small_alexnet):
   predict, variables = small_alexnet
   protocol = protocols.build_protocol("circular_shift", max_shift=3)  # 49 points
@@ -352,6 +356,7 @@ def test_chunks_are_sized_by_the_compiled_programs_memory_report(small_alexnet):
     ("embed_shift", dict(sizes=[28, 29])),
     ("crop_shift", dict(sample_pairs=3)),
 ])
+@pytest.mark.slow
 def test_chunk_by_chunk_summary_equals_the_summary_of_all_probabilities(small_alexnet, name,
                                                                         options, monkeypatch):
   monkeypatch.setattr(grid, "compiled_bytes", lambda compiled: None)  # small chunks, below

@@ -27,6 +27,7 @@ def _images(count=2, seed=0):
   return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_stride1_circular_model_is_equivariant_at_every_layer():
   model, variables = _model("alexnet_nostride")
   errors = shiftability.shiftability_by_layer(model, variables, _images(), shifts=SHIFTS,
@@ -39,6 +40,7 @@ def test_stride1_circular_model_is_equivariant_at_every_layer():
       assert np.max(values["global_sum_change"]) < 1e-4, name
 
 
+@pytest.mark.slow
 def test_crop_shift_is_equivariant_away_from_the_border_at_the_first_layer():
   # conv1 (5x5) reads 2 pixels around each output; a crop moved by 1 pixel differs from the
   # roll only in a 1-pixel strip, so outputs more than 3 pixels from the edges are unchanged.
@@ -57,6 +59,7 @@ def test_crop_shift_is_equivariant_away_from_the_border_at_the_first_layer():
   assert np.min(whole["conv1"]["global_sum_change"]) > 1e-4  # and so does its global sum
 
 
+@pytest.mark.slow
 def test_strided_model_is_not_shiftable_after_subsampling():
   model, variables = _model("alexnet", downsample="stride")
   errors = shiftability.shiftability_by_layer(model, variables, _images(), shifts=SHIFTS,
@@ -78,6 +81,7 @@ def test_bad_shifts_and_mode_fail():
     shiftability.SHIFT_MODES.get("wrap")
 
 
+@pytest.mark.slow
 def test_alignment_identity_and_translation_of_stride1_circular_maps_are_exact():
   from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
   model, variables = _model("alexnet_nostride")
@@ -91,6 +95,7 @@ def test_alignment_identity_and_translation_of_stride1_circular_maps_are_exact()
   assert np.min(errors["conv1"][:, 2]) > 1e-2
 
 
+@pytest.mark.slow
 def test_alignment_tries_whole_sample_moves_and_aligns_aps_maps_exactly():
   """APS moves its stride-s maps by whole samples: at stride 4 a 3-pixel shift moves them by 0
   or 1 samples, which 3/4 + {-1/2, 0, 1/2} misses (0.10 error at stage 3 without floor and
@@ -113,6 +118,7 @@ def test_alignment_tries_whole_sample_moves_and_aligns_aps_maps_exactly():
     assert np.max(values) < 1e-5, name
 
 
+@pytest.mark.slow
 def test_alignment_identity_is_exact_for_a_strided_model_and_bad_transforms_fail():
   from evaluate.layers import alignment  # pylint: disable=g-import-not-at-top
   model, variables = _model("alexnet", downsample="stride")
@@ -141,6 +147,7 @@ class _PolynomialNet(nn.Module):
     return nn.Dense(3, name="classifier")(x.mean((1, 2)))
 
 
+@pytest.mark.slow
 def test_lie_derivative_is_zero_at_every_layer_of_a_network_equivariant_by_construction():
   from evaluate.layers import lie_derivative  # pylint: disable=g-import-not-at-top
   model = _PolynomialNet()
@@ -156,6 +163,7 @@ def test_lie_derivative_is_zero_at_every_layer_of_a_network_equivariant_by_const
   # Lie derivative, test_lie_derivative_agrees_with_a_finite_difference.)
 
 
+@pytest.mark.slow
 def test_lie_derivative_of_a_stride1_circular_relu_network_sees_the_relu_alias():
   """Exactly invariant to integer rolls, but not to continuous translations: zero up to float
   rounding before the first ReLU, not after it (Gruver et al.'s aliasing of nonlinearities)."""
@@ -192,6 +200,7 @@ def _finite_difference_gaps(model, variables, images, axis, step):
           for name, derivative in derivatives.items()}
 
 
+@pytest.mark.slow
 def test_lie_derivative_agrees_with_a_finite_difference():
   """A smooth network (polynomial, raw images: L != 0 after the first polynomial) agrees to
   1e-3; a strided ReLU network to the finite difference's own error, a few percent (ReLUs and
@@ -211,6 +220,7 @@ def test_lie_derivative_agrees_with_a_finite_difference():
     assert gap <= 5e-2 * derivative + 1e-3 * value, (name, gap, derivative, value)
 
 
+@pytest.mark.slow
 def test_readout_trainer_separates_a_separable_problem():
   from evaluate.layers import readout  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
@@ -260,6 +270,7 @@ def _tiny_workdir(tmp_path):
   return str(workdir)
 
 
+@pytest.mark.slow
 def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_path):
   from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
   from data.arrays import CifarArrays  # pylint: disable=g-import-not-at-top

@@ -139,6 +139,7 @@ def _without(tree, keys):
   return tree
 
 
+@pytest.mark.slow
 def test_the_commands_end_as_the_one_process_run_does(runs):
   code, _, err, _ = runs["sweep_single"]
   assert code == 1 and "1 of 2 member(s) failed" in err, err[-2000:]
@@ -153,6 +154,7 @@ def test_the_commands_end_as_the_one_process_run_does(runs):
   assert [r[0] for r in runs["layers_multi"]] == [0, 0], [r[2][-2000:] for r in runs["layers_multi"]]
 
 
+@pytest.mark.slow
 def test_training_and_grid_evaluation_equal_one_process_with_two_devices(runs):
   single, multi = (os.path.join(runs[key], OK_MEMBER) for key in ("single", "multi"))
   assert _metrics(multi) == _metrics(single)
@@ -171,6 +173,7 @@ def test_training_and_grid_evaluation_equal_one_process_with_two_devices(runs):
   assert diverged[0]["error"].startswith("TrainingDivergedError")
 
 
+@pytest.mark.slow
 def test_layer_analyses_equal_one_process_with_two_devices(runs):
   single, multi = (os.path.join(runs[key], OK_MEMBER, "eval", "layers")
                    for key in ("single", "multi"))
@@ -187,6 +190,7 @@ def test_layer_analyses_equal_one_process_with_two_devices(runs):
   assert any(name.startswith("shiftability_maps_test") for name in os.listdir(multi))
 
 
+@pytest.mark.slow
 def test_process_1_writes_no_file(runs):
   """Process 1 ran with umask 077: a file or directory it had created would lack the
   group/other read bits. (Orbax's checkpoint files are written by every process.)"""
@@ -208,6 +212,7 @@ def _train_py(workdir, *flags):
           "--config.data.source=synthetic", "--config.model.width=4", *flags]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["evaluate, process 0 fails", "train, process 1 fails"])
 def test_an_error_on_one_process_stops_the_other_promptly(runs, tmp_path, command):
   """One process fails at once; the other has work to do that needs it (collectives of the
@@ -257,6 +262,7 @@ def test_one_process_runs_the_body_and_fetches_as_numpy():
   assert isinstance(fetched["x"], np.ndarray) and fetched["x"].tolist() == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_multihost_without_a_cluster_says_what_to_give(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "evaluate", f"--workdir={tmp_path}", "--multihost"],

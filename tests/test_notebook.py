@@ -69,6 +69,7 @@ class _Shown:
     self.items.append(item)
 
 
+@pytest.mark.slow
 def test_notebook_code_runs_on_cpu(tmp_path, monkeypatch):
   cells = _cells()
   tags = [t for t, _ in cells]

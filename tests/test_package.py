@@ -89,6 +89,7 @@ def test_shipped_config_paths_resolve_from_any_directory(tmp_path, monkeypatch):
   assert startup.resolve_config_path("configs/nonexistent.py:x") == "configs/nonexistent.py:x"
 
 
+@pytest.mark.slow
 def test_foreign_package_in_the_current_directory_is_refused_by_python_m_evaluate(tmp_path):
   (tmp_path / "models").mkdir()
   (tmp_path / "models" / "__init__.py").write_text("raise SystemExit('foreign code ran')\n")
@@ -131,6 +132,7 @@ def installed_run(installed, tmp_path_factory):
   return result, elsewhere / "run"
 
 
+@pytest.mark.slow
 def test_installed_train_runs_the_quickstart_from_another_directory(installed, installed_run):
   result, workdir = installed_run
   assert result.returncode == 0, result.stderr[-3000:]
@@ -140,6 +142,7 @@ def test_installed_train_runs_the_quickstart_from_another_directory(installed, i
   assert (site / "configs" / "quickstart.py").is_file() and not (site / "tests").exists()
 
 
+@pytest.mark.slow
 def test_output_to_a_pipe_is_one_line_per_log_step(installed_run):
   result, _ = installed_run
   assert result.returncode == 0, result.stderr[-3000:]
@@ -151,6 +154,7 @@ def test_output_to_a_pipe_is_one_line_per_log_step(installed_run):
   assert lines[0].startswith("AlexNet") and lines[-1].startswith("done: test accuracy")
 
 
+@pytest.mark.slow
 def test_event_files_hold_the_values_of_metrics_jsonl(installed_run):
   result, workdir = installed_run
   assert result.returncode == 0, result.stderr[-3000:]
@@ -168,6 +172,7 @@ def test_event_files_hold_the_values_of_metrics_jsonl(installed_run):
     assert [v for _, v in events[tag]] == pytest.approx([v for _, v in points], rel=1e-6), tag
 
 
+@pytest.mark.slow
 def test_installed_command_refuses_a_foreign_evaluate_package(installed, tmp_path):
   site, env = installed
   foreign = tmp_path / "foreign"
@@ -182,6 +187,7 @@ def test_installed_command_refuses_a_foreign_evaluate_package(installed, tmp_pat
     assert "PYTHONPATH" in result.stderr and "foreign code ran" not in result.stderr
 
 
+@pytest.mark.slow
 def test_installed_sweep_lists_a_shipped_sweep_config(installed, tmp_path):
   site, env = installed
   result = subprocess.run([str(site / "bin" / "cifar-sweep"), "--config",

@@ -10,7 +10,7 @@ import pytest
 
 from evaluate import compare, images, paired_tables
 from evaluate.plots import comparison as plots
-from evaluate.stats import bootstrap, paired, per_image
+from evaluate.stats import bootstrap, multiplicity, paired, per_image
 from tests.conftest import REPO_ROOT
 from tests.synthetic_eval import write_evaluation
 
@@ -189,7 +189,7 @@ def test_compare_runs_writes_every_metric_with_its_interval(tmp_path):
   assert not pair[paired.CLEAN]["distinguishable"]  # every image right in both
   assert "bootstrap" in result["method"] and result["bootstrap_samples"] == 500
   text = paired_tables.markdown(result)
-  assert "| embed | P(top-1 change) |" in text and "| yes |" in text
+  assert "| embed | P(top-1 change) |" in text and "| yes (Holm p = " in text
   assert "not bootstrapped" in text
 
 
@@ -265,6 +265,7 @@ def _compare_cli(*flags):
                         capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_compare_cli_with_seeds_baseline_and_a_refusal(tmp_path):
   _runs(tmp_path, np.random.default_rng(5), seeds=2)
   write_evaluation(tmp_path / "lps,seed=0", {"p_top1_change": np.zeros((120, 2))})
@@ -456,3 +457,101 @@ def test_paired_by_size_draws_each_runs_difference_per_size(tmp_path):
   paths = interval_plots.plot_paired_by_size(comparison, str(tmp_path))
   assert [os.path.basename(p) for p in paths] == ["paired_by_size_embed_black.png"]
   assert os.path.getsize(paths[0]) > 0
+
+
+# --- intervals within the possible range; p-values; Holm's adjustment -------------------------
+
+
+def test_intervals_of_proportions_stay_within_their_range_without_moving_the_verdict():
+  """Rare flips on 8 images: the t / z widening about the estimate reaches below 0 for a run
+  and below -1 ... +1 never; with bounds (0, 1) each run's interval is clipped to [0, 1] and a
+  difference's to [-1, 1], the estimate and the verdict unchanged."""
+  rng = np.random.default_rng(11)
+  a = (rng.random((40, 3, 8)) < 0.05).astype(float)
+  b = (rng.random((40, 3, 8)) < 0.95).astype(float)
+  free = bootstrap.difference_interval(a, b, replicates=400)
+  assert (free.a.low < 0).any() and (free.b.high > 1).any()  # impossible bounds before
+  kept = bootstrap.difference_interval(a, b, replicates=400, bounds=paired.RANGE)
+  for run in (kept.a, kept.b):
+    assert np.all((0 <= run.low) & (run.low <= run.mean) & (run.mean <= run.high)
+                  & (run.high <= 1))
+  assert np.all((-1 <= kept.low) & (kept.high <= 1))
+  np.testing.assert_array_equal(kept.distinguishable, free.distinguishable)
+  np.testing.assert_allclose(kept.low, np.clip(free.low, -1, 1))
+  mean = bootstrap.mean_interval(a, replicates=400, bounds=(0.0, 1.0))
+  assert np.all(mean.low >= 0) and np.all(mean.high <= 1)
+
+
+def test_the_p_value_is_below_alpha_exactly_where_the_interval_excludes_zero():
+  rng = np.random.default_rng(12)
+  a = (rng.random((30, 3, 20)) < 0.3).astype(float)
+  b = (rng.random((30, 3, 20)) < rng.uniform(0.2, 0.8, (30, 1, 1))).astype(float)
+  for confidence in (0.9, 0.95):
+    result = bootstrap.difference_interval(a, b, replicates=500, confidence=confidence)
+    np.testing.assert_array_equal(result.p_value < 1 - confidence, result.distinguishable)
+  assert result.p_value.min() == pytest.approx(1 / 500)  # the resolution of 500 replicates
+  same = bootstrap.difference_interval(a, a.copy(), replicates=100)
+  assert np.all(same.p_value == 1.0)  # every replicate 0: no interval excludes 0
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+  adjusted = multiplicity.holm([0.01, 0.04, 0.03, 0.005])
+  np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+  assert multiplicity.holm([0.2])[0] == 0.2 and multiplicity.holm([0.6, 0.7]).max() == 1.0
+
+
+def _families(rng, planted, families=200, size=10, images=200):
+  """Per family, each comparison's unadjusted and Holm-adjusted verdicts: `size` paired
+  comparisons of binary flips on `images` images, one seed, B shifted by `planted` (size,)."""
+  unadjusted, adjusted = [], []
+  for family in range(families):
+    difficulty = rng.uniform(0.1, 0.6, (size, 1, images))
+    a = (rng.random((size, 1, images)) < difficulty).astype(float)
+    b = (rng.random((size, 1, images)) < difficulty + planted[:, None, None]).astype(float)
+    result = bootstrap.difference_interval(a, b, replicates=2000, seed=family,
+                                           bounds=paired.RANGE)
+    unadjusted.append(result.distinguishable)
+    adjusted.append(result.distinguishable & (multiplicity.holm(result.p_value) < 0.05))
+  return np.array(unadjusted), np.array(adjusted)
+
+
+def test_holm_keeps_the_family_wise_error_near_5_percent_and_finds_large_planted_effects():
+  """200 families of 10 null comparisons on 200 images (fixed seed): at least one false
+  'distinguishable' in many families unadjusted (1 - 0.95^10 = 0.40 expected), in about 5%
+  after Holm; with 4 large effects planted among 6 nulls, Holm still finds them and calls
+  few nulls."""
+  rng = np.random.default_rng(2026)
+  unadjusted, adjusted = _families(rng, np.zeros(10))
+  print("family-wise error: unadjusted", unadjusted.any(1).mean(), "Holm",
+        adjusted.any(1).mean())
+  assert unadjusted.any(1).mean() > 0.25
+  assert adjusted.any(1).mean() <= 0.07
+  planted = np.r_[np.full(4, 0.25), np.zeros(6)]
+  unadjusted, adjusted = _families(rng, planted, families=60)
+  assert adjusted[:, :4].mean() > 0.95  # the large effects are found after adjustment
+  assert adjusted[:, 4:].any(1).mean() <= 0.1 < unadjusted[:, 4:].any(1).mean()
+
+
+def test_compare_runs_adjusts_every_entry_within_its_declared_family(tmp_path):
+  rng = np.random.default_rng(3)
+  dirs = _runs(tmp_path / "one", rng, seeds=2)
+  third = _runs(tmp_path / "two", rng, seeds=2, shift=0.0)["blur"]
+  runs = [paired.load_run(label, ws) for label, ws in {**dirs, "same": third}.items()]
+  result = paired.compare_runs(runs, baseline="stride", replicates=500)
+  families = result["multiplicity"]["families"]
+  assert families["p_top1_change: all protocols x members vs baseline"] == 2
+  assert families["clean_accuracy: members vs baseline"] == 2
+  assert families["mac of embed per size: sizes x members vs baseline"] == 4
+  for pair in result["pairs"]:
+    entries = [pair[paired.CLEAN], *pair["protocols"]["embed"]["metrics"].values()]
+    grouped = pair["protocols"]["embed"]["by_group"]
+    entries += [e for metric, es in grouped.items() if metric != "groups" for e in es if e]
+    for entry in entries:
+      assert entry["family"] in families and entry["p_adjusted"] >= entry["p_value"]
+      assert entry["distinguishable_adjusted"] <= entry["distinguishable"]
+      assert -1 <= entry["ci_low"] and entry["ci_high"] <= 1
+      assert 0 <= entry["a_ci_low"] and entry["b_ci_high"] <= 1
+  flips = result["pairs"][0]["protocols"]["embed"]["metrics"]["p_top1_change"]
+  assert flips["distinguishable_adjusted"]  # the planted shift of 0.1 on 120 images
+  text = paired_tables.markdown(result)
+  assert "Multiple comparisons: Holm" in text and "yes (Holm p = " in text

@@ -77,3 +77,39 @@ def test_the_command_prints_the_table_and_exits_2_on_bad_input(tmp_path, capsys)
   assert paired_table.main([str(tmp_path / "missing.json")]) == 2
   assert paired_table.main([str(path), "--metric=nope"]) == 2
   assert "unknown metric" in capsys.readouterr().err
+
+
+def test_adjusted_verdicts_are_bold_unadjusted_only_ones_daggered_and_old_files_unchanged():
+  """With Holm's fields (evaluate.stats.multiplicity): bold = distinguishable after the
+  adjustment, † = before it only, ≈ = neither; the same table without them renders as before."""
+  data = _paired()
+  old = paired_table.paired_table(data)
+  for pair, adjusted in zip(data["pairs"], (False, False)):
+    for entry in (pair["clean_accuracy"], pair["protocols"]["circular"]["metrics"]
+                  ["p_top1_change"]):
+      entry.update(p_value=0.01 if entry["distinguishable"] else 0.5, p_adjusted=0.08,
+                   distinguishable_adjusted=adjusted and entry["distinguishable"],
+                   family="p_top1_change: all protocols x members vs baseline")
+  lines = paired_table.paired_table(data).splitlines()
+  assert "0.000, Δ -0.100 [-0.110, -0.090] †" in lines[3]  # not after Holm
+  assert "0.100, Δ +0.000 [-0.020, +0.020] ≈" in lines[4]
+  data["pairs"][0]["protocols"]["circular"]["metrics"]["p_top1_change"][
+      "distinguishable_adjusted"] = True
+  assert "0.000, Δ **-0.100 [-0.110, -0.090]**" in paired_table.paired_table(data)
+  for pair in data["pairs"]:
+    for entry in (pair["clean_accuracy"], pair["protocols"]["circular"]["metrics"]
+                  ["p_top1_change"]):
+      for key in ("p_value", "p_adjusted", "distinguishable_adjusted", "family"):
+        entry.pop(key)
+  assert paired_table.paired_table(data) == old
+
+
+def test_difference_rows_bold_adjusted_and_dagger_unadjusted_only():
+  from evaluate import paired_tables  # pylint: disable=g-import-not-at-top
+  data = _paired()
+  flips = data["pairs"][0]["protocols"]["circular"]["metrics"]["p_top1_change"]
+  old = paired_tables.difference_rows(data, [("p_top1_change", "P")])
+  assert "**-0.1000 [-0.1100, -0.0900]**" in old[2]  # no adjusted fields: as before
+  flips.update(distinguishable_adjusted=False, p_adjusted=0.2)
+  rows = paired_tables.difference_rows(data, [("p_top1_change", "P")])
+  assert "| -0.1000 [-0.1100, -0.0900] † |" in rows[2]

@@ -47,6 +47,7 @@ def test_unknown_members_and_sweeps_fail_before_anything_runs(tmp_path):
   assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_tiny_study_plans_trains_evaluates_collects_and_resumes(tmp_path):
   # One sweep here (the suite's time is short); the device suite's --tiny slice runs both,
   # and the report of several sweeps is tested below.

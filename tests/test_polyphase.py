@@ -116,6 +116,7 @@ def shift_changes(name: str, variant: str) -> dict[str, float]:
   return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["aps", "lps"])
 @pytest.mark.parametrize("name", sorted(MODEL_OPTIONS))
 def test_polyphase_models_are_exactly_invariant_to_every_circular_shift(name, variant):
@@ -125,6 +126,7 @@ def test_polyphase_models_are_exactly_invariant_to_every_circular_shift(name, va
   assert changes["flat"] <= VARIANTS[variant][1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODEL_OPTIONS))
 def test_upsampled_relu_models_are_nearly_invariant_to_integer_and_half_pixel_shifts(name):
   changes = shift_changes(name, "upsampled_relu")
@@ -132,6 +134,7 @@ def test_upsampled_relu_models_are_nearly_invariant_to_integer_and_half_pixel_sh
   assert changes["half_pixel"] <= ALIAS_FREE_BOUND[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet20", "resnet18"])
 def test_alias_free_poly_resnets_are_exactly_invariant_to_integer_and_half_pixel_shifts(name):
   """With the degree-2 polynomial on the x2 grid nothing aliases (models/alias_free.py), so
@@ -306,6 +309,7 @@ def test_alias_free_relu_is_shift_equivariant_and_band_limited():
 # ----------------------------------------------------------------------------------------
 # LPS in training: differentiable, Gumbel-softmax at the scheduled temperature.
 
+@pytest.mark.slow
 def test_lps_training_mode_gives_finite_nonzero_gradients_to_the_scorer():
   """Gradients reach the scorer through the Gumbel-softmax weights of both branches."""
   assert uses_temperature(build_model("alexnet", downsample="lps"))

@@ -1,10 +1,13 @@
 """Resuming a run (in this process, tiny runs): what may change and what is refused, the resume
 log in config.json, the fall-back to the previous checkpoint when the latest cannot be read,
 and checkpoints written before configs were saved with them (evaluate and resume)."""
+import errno
 import json
 import os
 import shutil
+import sys
 
+import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
@@ -54,8 +57,9 @@ def _model_digest(workdir):
   return restored.step, params_digest(restored.state["params"])
 
 
-# (A failed read must not leave tensorstore's reports to orbax's closed event loop behind.)
-@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+# (A failed read must not leave tensorstore's reports to orbax's closed event loop behind:
+# pyproject.toml makes every unraisable exception fail the test, suite-wide.)
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
   workdir = _copy(finished, tmp_path)
   (workdir / "checkpoints" / "8" / "state" / "manifest.ocdbt").write_bytes(b"corrupt")
@@ -88,6 +92,7 @@ def _count_managers(monkeypatch):
   return opened, closed
 
 
+@pytest.mark.slow
 def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path, monkeypatch):
   workdir = _copy(finished, tmp_path)
   for step in ("4", "8"):
@@ -101,6 +106,70 @@ def test_no_restorable_checkpoint_is_an_error_naming_each(finished, tmp_path, mo
   assert len(opened) >= 2 and sorted(closed) == sorted(opened)
 
 
+def _fail_metadata_writes(monkeypatch):
+  """orbax's background write of a checkpoint's tree metadata file fails as on a full disk."""
+  from orbax.checkpoint._src.handlers import base_pytree_checkpoint_handler as handler  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.path import async_path  # pylint: disable=g-import-not-at-top
+  real_write_text = async_path.write_text
+
+  async def write_text(path, text):
+    if str(path).endswith(handler.PYTREE_METADATA_FILE):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return await real_write_text(path, text)
+
+  monkeypatch.setattr(async_path, "write_text", write_text)
+
+
+@pytest.mark.slow
+def test_a_failed_background_write_still_closes_every_orbax_part(tmp_path, monkeypatch):
+  """A write that fails in orbax's background thread is reported by close() as a
+  CheckpointWriteError, and close() still closes the manager's checkpointer handler and
+  metadata stores (nothing of orbax's is left to the garbage collector)."""
+  _fail_metadata_writes(monkeypatch)
+  writer = checkpointing.CheckpointWriter(str(tmp_path / "run"), keep=2)
+  manager = writer._manager  # pylint: disable=protected-access
+  parts = [manager._checkpointer.handler, manager._checkpointer._metadata_store,  # pylint: disable=protected-access
+           manager._non_blocking_metadata_store, manager._blocking_metadata_store]  # pylint: disable=protected-access
+  closed = []
+  for part in parts:
+    real_close = part.close
+    monkeypatch.setattr(part, "close", lambda real_close=real_close, part=part: (
+        closed.append(id(part)), real_close())[1])
+  writer.save(1, {"w": np.ones(3, np.float32)}, {"seed": 0})
+  with pytest.raises(checkpointing.CheckpointWriteError, match="the disk is full"):
+    writer.close()
+  assert set(closed) == {id(part) for part in parts}
+  assert not os.path.isdir(tmp_path / "run" / "checkpoints" / "1")
+
+
+@pytest.mark.slow
+def test_closed_loop_reports_are_dropped_during_a_read_and_only_after_it_fails(
+    finished, tmp_path, monkeypatch):
+  """tensorstore's reports to orbax's closed event loop can come before a failed read reaches
+  the fallback: the drop is in place while each read runs, stays after a failure, and the
+  hook before it is back after a read that succeeded."""
+  current = sys.unraisablehook  # (may already drop them, after an earlier test's failure)
+  before = lambda unraisable: current(unraisable)  # pylint: disable=unnecessary-lambda
+  monkeypatch.setattr(sys, "unraisablehook", before)  # the test's starting hook; restored after
+  dropping = []
+
+  def restore_state(step):
+    dropping.append(getattr(sys.unraisablehook, "drops_closed_loop_reports", False))
+    if step == 8:
+      raise ValueError("corrupt")
+    return step
+
+  with checkpointing._open_reader(_copy(finished, tmp_path)) as manager:  # pylint: disable=protected-access
+    restored = checkpointing._restore_with_fallback(manager, restore_state, None)  # pylint: disable=protected-access
+  assert restored.step == 4 and dropping == [True, True]
+  assert sys.unraisablehook is not before and sys.unraisablehook.drops_closed_loop_reports
+  sys.unraisablehook = before
+  with checkpointing._open_reader(str(tmp_path / "run")) as manager:  # pylint: disable=protected-access
+    checkpointing._restore_with_fallback(manager, lambda step: step, None)  # pylint: disable=protected-access
+  assert sys.unraisablehook is before
+
+
+@pytest.mark.slow
 def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   config = _config()
@@ -122,6 +191,7 @@ def test_allowed_and_free_changes_resume_and_are_logged_in_config_json(finished,
   assert not resume_config.check_resume(item, config).refused
 
 
+@pytest.mark.slow
 def test_refused_resume_names_every_field_and_allow_changes_must_name_fields(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   config = _config()
@@ -168,6 +238,7 @@ def _make_legacy(workdir):
   return step
 
 
+@pytest.mark.slow
 def test_checkpoint_without_a_config_item_evaluates_and_resumes(finished, tmp_path):
   workdir = _copy(finished, tmp_path)
   shutil.rmtree(workdir / "checkpoints" / "8")

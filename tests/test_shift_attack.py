@@ -44,6 +44,7 @@ def _invariant_weights(seed=0):
           "dense": jnp.asarray(rng.normal(0, 1.0, (4, 3)), jnp.float32)}
 
 
+@pytest.mark.slow
 def test_the_attack_finds_nothing_on_a_network_invariant_by_construction():
   weights = _invariant_weights()
   images = _images(2)
@@ -73,6 +74,7 @@ def _strided_alexnet():
   return make_predict_fn(model), variables
 
 
+@pytest.mark.slow
 def test_on_a_strided_network_the_attack_is_at_most_the_exhaustive_integer_grid():
   """Within |dy|, |dx| <= 3 to keep it cheap; on the torus (max_shift=None, the default) the
   grid phase is likewise circular_shift's full grid image for image
@@ -120,6 +122,7 @@ def _cosine_predict(_, x):
   return jnp.stack([first, jnp.zeros_like(first)], axis=-1)
 
 
+@pytest.mark.slow
 def test_the_ascent_climbs_to_the_worst_shift_of_a_smooth_landscape():
   coords = np.arange(32)
   wave = 128 + 100 * np.cos(2 * np.pi * (coords[:, None] + coords[None, :]) / 32)

@@ -226,6 +226,7 @@ def _fake_finished_sweep(workdir, rng, *, planted=0.15, old_member=None):
   return members
 
 
+@pytest.mark.slow
 def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(tmp_path):
   from evaluate.stats import paired  # pylint: disable=g-import-not-at-top
   from sweeps import collect  # pylint: disable=g-import-not-at-top
@@ -244,7 +245,8 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
   assert all(e["ci_low"] < e["mean"] < e["ci_high"] for e in per_size["p_top1_change"])
   assert {os.path.basename(p) for p in collected["png"]} == {
       "sensitivity_vs_size_embed.png", "metrics_per_protocol.png", "invariance_vs_accuracy.png",
-      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png"}
+      "accuracy.png", "paired_p_top1_change.png", "paired_accuracy.png", "paired_mac.png",
+      "paired_by_size_embed.png"}
   with open(os.path.join(workdir, "paired.json")) as f:
     pairs = json.load(f)["pairs"]
   assert [(p["a"], p["b"]) for p in pairs] == [("stride", "blur"), ("stride", "aps")]
@@ -329,6 +331,7 @@ def _status(workdir, name):
     return json.load(f)
 
 
+@pytest.mark.slow
 def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   config = write_tiny_sweep(tmp_path / "two.py", [
       {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], protocol_images=6)
@@ -385,6 +388,7 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   assert "## Differences against `a`" in collected.stdout
 
 
+@pytest.mark.slow
 def test_failing_member_is_reported_and_the_other_completes(tmp_path):
   config = write_tiny_sweep(tmp_path / "fail.py", [
       {"label": "bad", "data.train_subset": 10**6}, {"label": "ok"}], evaluate=False)
@@ -401,6 +405,7 @@ def test_failing_member_is_reported_and_the_other_completes(tmp_path):
     assert "## Failed members" in f.read()
 
 
+@pytest.mark.slow
 def test_bad_sweep_config_exits_2_before_running(tmp_path):
   config = write_tiny_sweep(tmp_path / "typo.py", [{"train.learnig_rate": 0.1}])
   result = _sweep_py(config, str(tmp_path / "sweep"))
@@ -409,6 +414,7 @@ def test_bad_sweep_config_exits_2_before_running(tmp_path):
   assert not os.path.exists(tmp_path / "sweep")
 
 
+@pytest.mark.slow
 def test_interrupted_member_resumes_from_its_checkpoint(tmp_path, monkeypatch):
   from runtime import checkpointing  # pylint: disable=g-import-not-at-top
   from sweeps import runner  # pylint: disable=g-import-not-at-top

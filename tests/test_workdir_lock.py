@@ -136,6 +136,7 @@ def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
   assert os.listdir(workdir) == ["config.json"]
 
 
+@pytest.mark.slow
 def test_a_live_holder_is_named_and_its_lock_freed_the_moment_it_is_killed(tmp_path, capfd):
   workdir = str(tmp_path / "run")
   holder = _hold(workdir)
@@ -169,6 +170,7 @@ def test_a_record_left_by_a_dead_owner_on_another_host_does_not_keep_the_lock(tm
   workdir_lock.acquire(workdir).release()
 
 
+@pytest.mark.slow
 def test_readers_share_the_lock_and_exclude_a_trainer(tmp_path):
   workdir = str(tmp_path / "run")
   reader = _hold(workdir, shared=True)
@@ -197,6 +199,7 @@ def test_a_file_system_without_locks_stops_the_run_saying_so(tmp_path, monkeypat
 
 # ---- real processes
 
+@pytest.mark.slow
 def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(tmp_path, capfd):
   workdir = tmp_path / "run"
   holder = _hold(workdir)
@@ -223,6 +226,7 @@ def _sweep_py(config, workdir):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(tmp_path):
   """Two sweeps split the members; one claimed by a live process is left to it and each sweep
   exits 1 naming it; once its claimer is killed, the next sweep runs it."""

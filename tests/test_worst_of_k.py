@@ -47,6 +47,7 @@ def test_k_equal_1_is_exactly_the_wrapped_policy(policy):
   assert not np.array_equal(plain, images)  # the wrapped policy did move something
 
 
+@pytest.mark.slow
 def test_the_argmax_loss_candidate_is_chosen():
   """Toy loss: the candidate's top-left pixel (red). With a one-pixel-wide bright column
   and circular translations, each candidate's loss is known and the choice can be checked."""
@@ -81,6 +82,7 @@ def test_the_argmax_loss_candidate_is_chosen():
   np.testing.assert_array_equal(low, candidates[np.arange(BATCH), losses.argmin(1)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 4])
 def test_the_original_image_joins_the_same_draws_when_asked(k):
   sections = dict(translate=dict(max_shift=4, mode="circular"))
@@ -136,6 +138,7 @@ def test_the_wrapped_policys_own_options_are_checked_and_the_loss_is_required():
   assert not augment.build_augment(_config("crop,flip")).needs_loss
 
 
+@pytest.mark.slow
 def test_candidate_loss_is_per_candidate_inference_mode_cross_entropy():
   """Each candidate's loss is its own cross-entropy under running BatchNorm statistics:
   independent of the other candidates of the batch."""
@@ -169,6 +172,7 @@ def test_candidate_loss_is_per_candidate_inference_mode_cross_entropy():
   np.testing.assert_allclose(alone, direct, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_train_loop_runs_with_worst_of_k(tmp_path, tiny):
   tiny.augment.policies = "flip,worst_of_k"
   tiny.augment.worst_of_k.k = 3

@@ -6,6 +6,7 @@
                 paired differences
   paired.py     runs (the seeds of one setting) compared on their shared test images: the
                 dict paired.json holds (rendered by evaluate.paired_tables)
+  multiplicity.py  Holm's adjustment of paired.json's verdicts within declared families
   compare.py    the statistics of `python -m evaluate.compare`: each run's interval summary
                 and the paired comparison of the runs
   seeds.py      mean and standard deviation over seeds, where no per-image values exist

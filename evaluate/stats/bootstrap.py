@@ -53,15 +53,33 @@ of a difference excludes 0. The replicates come from numpy.random.default_rng(se
 of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
 metric of a call shares the same resamples.
 
+Range: with `bounds` (lo, hi), the range every per-image value lies in ((0, 1) for the
+proportions evaluate.stats.paired compares), each run's interval is clipped to [lo, hi] and
+that of B - A to [lo - hi, hi - lo] ([-1, 1]): the t / z widening about the estimate, and the
+percentile interval of a skewed resample near 0 or 1, can otherwise reach impossible values
+("0.083 [-0.017, 0.184]"). Clipping keeps coverage exactly: the true value lies in the range,
+so it is in the clipped interval exactly when it is in the unclipped one; nor does it change
+`distinguishable` (0 lies in [-1, 1]).
+
+p-value (for multiple comparisons, evaluate.stats.multiplicity): the smallest alpha at which
+the interval built the same way at confidence 1 - alpha (percentile interval of the same
+replicates, widened by t / z at (2 - alpha) / 2 with the same df) excludes 0, by bisection;
+so p < 1 - confidence exactly where the reported interval excludes 0. Resolution 1/R (the
+smallest reported p); 1 where no interval excludes 0.
+
 Coverage of the 95% interval of a difference (experiments/bootstrap_coverage.py, 500
 replications, 100 and 1000 images; the table in docs/evaluation.md): 0.936-0.968 with one
 seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the estimate's real
 spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
+With 8, 20 and 40 images: 0.885-0.985 at moderate rates, but with rare events (rates near 0
+or 1) resamples without any event make intervals too narrow: 0.35-0.88 at 8 images, 0.70-0.99
+at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events").
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -116,22 +134,34 @@ def image_variance(image_values: np.ndarray) -> np.ndarray:
   return image_values.var(1, ddof=1) / count if count > 1 else np.zeros(len(image_values))
 
 
-def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
-                        confidence: float) -> np.ndarray:
-  """(M,) t / z: the Student-t quantile at (1 + confidence) / 2 with the Welch-Satterthwaite
-  degrees of freedom of the variance components, df = (sum_j w_j)^2 / sum_j (w_j^2 / df_j),
-  over the normal quantile; 1 where every component is 0.
+def degrees_of_freedom(components: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
+  """(M,) the Welch-Satterthwaite degrees of freedom of the variance components, df =
+  (sum_j w_j)^2 / sum_j (w_j^2 / df_j); inf where every component is 0 (no widening).
 
   components: (w_j (M,), df_j) pairs: the image term (image_variance, N - 1) and each run's
   seed term (seed_variance, S - 1).
   """
-  from scipy import stats  # pylint: disable=g-import-not-at-top
   total = sum(w for w, _ in components)
   spread = sum(w ** 2 / df for w, df in components if df > 0)
-  level = (1.0 + confidence) / 2.0
   valid = np.asarray(spread > 0)
-  df = np.where(valid, total ** 2 / np.where(valid, spread, 1.0), 1.0)
-  return np.where(valid, stats.t.ppf(level, df) / stats.norm.ppf(level), 1.0)
+  return np.where(valid, total ** 2 / np.where(valid, spread, 1.0), np.inf)
+
+
+def t_over_z(df: np.ndarray, confidence) -> np.ndarray:
+  """(M,) the Student-t quantile at (1 + confidence) / 2 with `df` degrees of freedom over the
+  normal one (1 for infinite df); confidence a number or (M,)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  level = (1.0 + np.asarray(confidence, np.float64)) / 2.0
+  return np.where(np.isinf(df), 1.0,
+                  stats.t.ppf(level, np.where(np.isinf(df), 1.0, df)) / stats.norm.ppf(level))
+
+
+def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
+                        confidence: float) -> np.ndarray:
+  """(M,) t / z: the Student-t quantile at (1 + confidence) / 2 with the Welch-Satterthwaite
+  degrees of freedom of the variance components (degrees_of_freedom) over the normal
+  quantile; 1 where every component is 0."""
+  return t_over_z(degrees_of_freedom(components), confidence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +212,63 @@ def percentile_interval(replicates: np.ndarray, confidence: float
   return low, high
 
 
+def clipped(low: np.ndarray, high: np.ndarray, bounds: Optional[tuple[float, float]]
+            ) -> tuple[np.ndarray, np.ndarray]:
+  """The interval (low, high) clipped to bounds (lowest, highest) (module docstring, "Range");
+  unchanged for bounds None."""
+  if bounds is None:
+    return low, high
+  return np.clip(low, *bounds), np.clip(high, *bounds)
+
+
+def difference_bounds(bounds: Optional[tuple[float, float]]
+                      ) -> Optional[tuple[float, float]]:
+  """The range of B - A when every value lies in bounds (lo, hi): (lo - hi, hi - lo)."""
+  return None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+
+
+def _sorted_quantile(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+  """(M,) per row m the q[m] quantile of (M, R) row-sorted replicates, with numpy's default
+  linear interpolation."""
+  position = q * (ordered.shape[1] - 1)
+  below = np.floor(position).astype(np.int64)
+  above = np.minimum(below + 1, ordered.shape[1] - 1)
+  rows = np.arange(len(ordered))
+  return ordered[rows, below] + (position - below) * (ordered[rows, above]
+                                                      - ordered[rows, below])
+
+
+def _excludes_zero(estimate: np.ndarray, ordered: np.ndarray, df: np.ndarray,
+                   alpha: np.ndarray) -> np.ndarray:
+  """(M,) bool: the widened percentile interval at confidence 1 - alpha[m] excludes 0."""
+  low, high = widened(estimate, _sorted_quantile(ordered, alpha / 2.0),
+                      _sorted_quantile(ordered, 1.0 - alpha / 2.0), t_over_z(df, 1.0 - alpha))
+  return (low > 0) | (high < 0)
+
+
+def interval_p_value(estimate: np.ndarray, replicates: np.ndarray, df: np.ndarray, *,
+                     iterations: int = 40) -> np.ndarray:
+  """(M,) the two-sided p-value of "B - A = 0" that matches the interval: the smallest alpha at
+  which the interval built as the reported one (percentile interval of `replicates` (M, R) at
+  confidence 1 - alpha, widened about `estimate` by t / z with `df` degrees of freedom) excludes
+  0 (module docstring, "p-value"). So p < 1 - confidence exactly where that interval excludes 0.
+  Found by bisection on alpha in [1/R, 1 - 1e-6] (the interval narrows as alpha grows); 1/R
+  (the resolution of R replicates) where the interval excludes 0 even at confidence 1 - 1/R,
+  1 where it never excludes 0 (e.g. every replicate 0)."""
+  ordered = np.sort(np.asarray(replicates, np.float64), axis=1)
+  size = len(ordered)
+  top = 1.0 - 1e-6
+  floor = min(1.0 / ordered.shape[1], top)
+  low, high = np.full(size, floor), np.full(size, top)
+  at_floor = _excludes_zero(estimate, ordered, df, low)
+  never = ~_excludes_zero(estimate, ordered, df, high)
+  for _ in range(iterations):
+    middle = (low + high) / 2.0
+    excluded = _excludes_zero(estimate, ordered, df, middle)
+    high, low = np.where(excluded, middle, high), np.where(excluded, low, middle)
+  return np.where(at_floor, floor, np.where(never, 1.0, high))
+
+
 def _check(values: np.ndarray, name: str) -> np.ndarray:
   values = np.asarray(values, np.float64)
   if values.ndim != 3 or 0 in values.shape:
@@ -215,17 +302,20 @@ class DifferenceInterval:
   diff: np.ndarray
   low: np.ndarray
   high: np.ndarray
+  p_value: np.ndarray
 
   @property
   def distinguishable(self) -> np.ndarray:
-    """(M,) bool: the interval of B - A excludes 0."""
+    """(M,) bool: the interval of B - A excludes 0 (p_value < 1 - confidence)."""
     return (self.low > 0) | (self.high < 0)
 
 
 def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, seed: int = 0,
-                  confidence: float = DEFAULT_CONFIDENCE) -> MeanInterval:
+                  confidence: float = DEFAULT_CONFIDENCE,
+                  bounds: Optional[tuple[float, float]] = None) -> MeanInterval:
   """The mean over seeds and images of values (M, S, N) and its hierarchical bootstrap
-  interval (module docstring)."""
+  interval (module docstring), clipped to `bounds` (lowest, highest), the range every value
+  lies in (e.g. (0, 1) for a proportion; None: not clipped)."""
   values = _check(values, "values")
   _check_options(replicates, confidence)
   rng = np.random.default_rng(seed)
@@ -239,27 +329,13 @@ def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, s
   mean = values.mean((1, 2))
   low, high = widened(mean, *percentile_interval(np.concatenate(out, axis=1), confidence),
                       small_sample_factor(_run_components(values), confidence))
-  return MeanInterval(mean, low, high)
+  return MeanInterval(mean, *clipped(low, high, bounds))
 
 
-def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
-                        replicates: int = DEFAULT_REPLICATES, seed: int = 0,
-                        confidence: float = DEFAULT_CONFIDENCE,
-                        widen: bool = True) -> DifferenceInterval:
-  """B - A of the means over seeds and images, with the paired hierarchical bootstrap
-  (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
-  the same test image. widen=False leaves out the t / z widening (for
-  experiments/bootstrap_coverage.py, which shows what it does).
-
-  Raises:
-    ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
-      options.
-  """
-  values_a, values_b = _check(values_a, "values_a"), _check(values_b, "values_b")
-  if values_a.shape[0] != values_b.shape[0] or values_a.shape[2] != values_b.shape[2]:
-    raise ValueError(f"cannot pair values of shapes {values_a.shape} and {values_b.shape}: "
-                     "the metrics and the images must be the same")
-  _check_options(replicates, confidence)
+def _paired_replicates(values_a: np.ndarray, values_b: np.ndarray, replicates: int,
+                       seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """((M, R) mean*_r of A, of B): one image resample per replicate shared by both runs, each
+  run's seeds resampled independently (module docstring)."""
   rng = np.random.default_rng(seed)
   terms_a, terms_b = _RunTerms.of(values_a), _RunTerms.of(values_b)
   means_a, means_b = [], []
@@ -270,16 +346,51 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
     seeds_b = resample_counts(rng, values_b.shape[1], block)
     means_a.append(terms_a.replicates(seeds_a, images))
     means_b.append(terms_b.replicates(seeds_b, images))
-  means_a, means_b = np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
+  return np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
+
+
+def _own_interval(values: np.ndarray, replicates: np.ndarray, confidence: float,
+                  bounds: Optional[tuple[float, float]]) -> MeanInterval:
+  """One run's mean and its interval from its replicates in a paired call."""
+  mean = values.mean((1, 2))
+  low, high = widened(mean, *percentile_interval(replicates, confidence),
+                      small_sample_factor(_run_components(values), confidence))
+  return MeanInterval(mean, *clipped(low, high, bounds))
+
+
+def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
+                        replicates: int = DEFAULT_REPLICATES, seed: int = 0,
+                        confidence: float = DEFAULT_CONFIDENCE,
+                        widen: bool = True,
+                        bounds: Optional[tuple[float, float]] = None) -> DifferenceInterval:
+  """B - A of the means over seeds and images, with the paired hierarchical bootstrap
+  (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
+  the same test image. widen=False leaves out the t / z widening (for
+  experiments/bootstrap_coverage.py, which shows what it does). bounds (lowest, highest): the
+  range every value lies in ((0, 1) for proportions); each run's interval is clipped to it and
+  that of B - A to difference_bounds(bounds) (None: nothing clipped). p_value:
+  interval_p_value of B - A (unchanged by the clipping, which never moves 0 in or out).
+
+  Raises:
+    ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
+      options.
+  """
+  values_a, values_b = _check(values_a, "values_a"), _check(values_b, "values_b")
+  if values_a.shape[0] != values_b.shape[0] or values_a.shape[2] != values_b.shape[2]:
+    raise ValueError(f"cannot pair values of shapes {values_a.shape} and {values_b.shape}: "
+                     "the metrics and the images must be the same")
+  _check_options(replicates, confidence)
+  means_a, means_b = _paired_replicates(values_a, values_b, replicates, seed)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
   components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
                 (seed_variance(values_a), values_a.shape[1] - 1),
                 (seed_variance(values_b), values_b.shape[1] - 1)]
+  df = degrees_of_freedom(components) if widen else np.full(len(a), np.inf)
   low, high = widened(b - a, *percentile_interval(means_b - means_a, confidence),
-                      small_sample_factor(components, confidence) if widen else 1.0)
+                      t_over_z(df, confidence))
+  low, high = clipped(low, high, difference_bounds(bounds))
   return DifferenceInterval(
-      a=MeanInterval(a, *widened(a, *percentile_interval(means_a, confidence),
-                                 small_sample_factor(_run_components(values_a), confidence))),
-      b=MeanInterval(b, *widened(b, *percentile_interval(means_b, confidence),
-                                 small_sample_factor(_run_components(values_b), confidence))),
-      diff=b - a, low=low, high=high)
+      a=_own_interval(values_a, means_a, confidence, bounds),
+      b=_own_interval(values_b, means_b, confidence, bounds),
+      diff=b - a, low=low, high=high,
+      p_value=interval_p_value(b - a, means_b - means_a, df))

@@ -12,7 +12,8 @@ equal-weight mean over sizes) is compared on the images both were evaluated on:
   ci_low, ci_high   its interval from evaluate.stats.bootstrap.difference_interval: image
              resamples shared by A and B (paired by test-set index), seeds resampled
              independently per run (the exact scheme: evaluate/stats/bootstrap.py)
-  distinguishable   the interval excludes 0
+  distinguishable   the interval excludes 0 (unadjusted; p_value: the smallest alpha at which
+             it would; compare_runs adds Holm's adjusted verdict, evaluate.stats.multiplicity)
 
 plus the accuracy on the untransformed images ("clean_accuracy"), per size for protocols
 with several sizes ("by_group"), and, where every evaluation recorded it, the accuracy on the
@@ -42,16 +43,21 @@ from typing import Any, Optional
 
 import numpy as np
 
-from evaluate.stats import bootstrap, per_image
+from evaluate.stats import bootstrap, multiplicity, per_image
 from evaluate.json_values import finite_or_none
 
 CLEAN = "clean_accuracy"
 TEST_SET = "test_set_accuracy"
+# The range of every compared per-image value: all of MEAN_METRICS and the accuracies are
+# proportions (fractions, 0/1 values, mean |probability change|), so each run's interval is
+# clipped to [0, 1] and a difference's to [-1, 1] (evaluate/stats/bootstrap.py, "Range").
+RANGE = (0.0, 1.0)
 METHOD = ("95% percentile bootstrap of B - A over the shared test images (one image resample "
           "per replicate, shared by A and B: paired by test-set index) and, with several "
           "seeds, over seeds (resampled independently per run; the seed term carries the "
           "seed-to-seed variation beyond the seed x image noise), widened by t / z with "
-          "Welch-Satterthwaite degrees of freedom; evaluate/stats/bootstrap.py")
+          "Welch-Satterthwaite degrees of freedom, clipped to the possible range ([0, 1] for "
+          "a run, [-1, 1] for a difference); evaluate/stats/bootstrap.py")
 
 
 class IncomparableRunsError(ValueError):
@@ -271,7 +277,7 @@ def _test_set_entry(run_a: Run, run_b: Run, **options) -> Optional[dict[str, Any
     return None
   a = np.stack(arrays[:run_a.num_seeds])[None]  # (1, S_a, T)
   b = np.stack(arrays[run_a.num_seeds:])[None]  # (1, S_b, T)
-  result = bootstrap.difference_interval(a, b, **options)
+  result = bootstrap.difference_interval(a, b, bounds=RANGE, **options)
   return {**_entry(result, 0), "n_images": int(a.shape[2])}
 
 
@@ -280,6 +286,7 @@ def _entry(result: bootstrap.DifferenceInterval, m: int) -> dict[str, Any]:
           "diff": float(result.diff[m]), "ci_low": float(result.low[m]),
           "ci_high": float(result.high[m]),
           "distinguishable": bool(result.distinguishable[m]),
+          "p_value": float(result.p_value[m]),
           "a_ci_low": float(result.a.low[m]), "a_ci_high": float(result.a.high[m]),
           "b_ci_low": float(result.b.low[m]), "b_ci_high": float(result.b.high[m])}
 
@@ -299,8 +306,9 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
        "metrics": {metric: entry}, "max_logit_change": {"a", "b", "bootstrapped": false},
        "by_group": None, or {"groups": [...], metric: [entry or None per group]}}},
      "protocols_skipped": [...]}
-  with entry = {"a", "b", "diff", "ci_low", "ci_high", "distinguishable", "a_ci_low",
-  "a_ci_high", "b_ci_low", "b_ci_high"}. n_images: the images every evaluation holds (the
+  with entry = {"a", "b", "diff", "ci_low", "ci_high", "distinguishable", "p_value",
+  "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high"} (p_value: bootstrap.interval_p_value, the
+  smallest alpha at which the interval excludes 0; every interval within RANGE). n_images: the images every evaluation holds (the
   untransformed accuracy's); a protocol's n_images: those of its images every evaluation ran
   it on (fewer for a protocol with num_images). The quantities on the same images share one
   bootstrap call (the same resamples); each set of images gets its own, from `seed`.
@@ -321,7 +329,7 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
     result = bootstrap.difference_interval(
         np.stack([quantities_a[key] for key in keys]),
         np.stack([quantities_b[key] for key in keys]),
-        replicates=replicates, seed=seed, confidence=confidence)
+        replicates=replicates, seed=seed, confidence=confidence, bounds=RANGE)
     entries.update({key: _entry(result, m) for m, key in enumerate(keys)})
   out = {"a": run_a.label, "b": run_b.label, "n_images": int(images.indices.size),
          "n_seeds_a": run_a.num_seeds, "n_seeds_b": run_b.num_seeds,
@@ -385,7 +393,8 @@ def summarise_run(run: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES, s
   entries = {}
   for keys in _by_image_set(list(quantities), images):
     result = bootstrap.mean_interval(np.stack([quantities[key] for key in keys]),
-                                     replicates=replicates, seed=seed, confidence=confidence)
+                                     replicates=replicates, seed=seed, confidence=confidence,
+                                     bounds=RANGE)
     entries.update({key: _mean_entry(result, m) for m, key in enumerate(keys)})
   out = {"label": run.label, "n_images": int(images.indices.size), "n_seeds": run.num_seeds,
          CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
@@ -430,10 +439,13 @@ def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
 
     {"method", "confidence", "bootstrap_samples", "bootstrap_seed", "baseline",
      "runs": {label: {"workdirs": [...], "n_seeds"}},
-     "pairs": [compare_pair(A, B) ...]}
+     "pairs": [compare_pair(A, B) ...],
+     "multiplicity": {"method", "alpha", "families": {name: size}}}
 
   Each pair's bootstrap starts from `seed`, so a pair's numbers do not depend on the other
-  runs compared with it.
+  runs compared with it. Every entry (per-size and accuracy entries included) then gets
+  p_adjusted, distinguishable_adjusted and family: Holm's adjustment within its family at
+  alpha = 1 - confidence (evaluate.stats.multiplicity).
 
   Raises:
     IncomparableRunsError: a pair that cannot be compared (module docstring).
@@ -444,10 +456,12 @@ def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
     raise ValueError(f"repeated run labels: {[run.label for run in runs]}")
   pairs = pairs_of(list(by_label), baseline)
   options = dict(replicates=replicates, seed=seed, confidence=confidence)
-  return {
+  out = {
       "method": METHOD.replace("95%", f"{confidence:.0%}"),
       "confidence": confidence, "bootstrap_samples": replicates, "bootstrap_seed": seed,
       "baseline": baseline,
       "runs": {run.label: {"workdirs": list(run.workdirs), "n_seeds": run.num_seeds}
                for run in runs},
       "pairs": [compare_pair(by_label[a], by_label[b], **options) for a, b in pairs]}
+  out["multiplicity"] = multiplicity.adjust(out, round(1.0 - confidence, 12))
+  return out
