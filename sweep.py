@@ -84,14 +84,15 @@ def main(argv):
 
 
 def _sweep():
-  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from common.errors import UserError  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, preemption  # pylint: disable=g-import-not-at-top
   from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
   from sweeps.spec import expand_sweep  # pylint: disable=g-import-not-at-top
 
   sweep, workdir = _CONFIG.value, _WORKDIR.value
   try:
     members = expand_sweep(sweep)
-  except ValueError as error:
+  except UserError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   groups = list(dict.fromkeys(member.group for member in members))
@@ -104,20 +105,24 @@ def _sweep():
       for member in members:
         owner = runner.claimant(workdir, member)
         print(f"{member.index:4d}  {runner.member_state(workdir, member):12s}  {member.name}"
-              + (f"  [claimed by process {owner.pid} on {owner.host}]" if owner else ""))
+              + (f"  [claimed by {owner.describe()}]" if owner else ""))
     return
-  failed = []
+  failed, pending = [], []
   if not _COLLECT.value:
     selected = _select(members, _INDEX.value)
     try:
       runner.validate_members(selected, sweep.evaluate)
-    except ValueError as error:
+    except UserError as error:
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)
     runner.write_sweep_file(workdir, sweep, members)
-    outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
-                                  total=len(members))
+    try:
+      outcomes = runner.run_members(selected, workdir, evaluate=sweep.evaluate,
+                                    total=len(members))
+    except preemption.Preempted as stopped:  # every process saved the same step
+      raise hosts.AgreedExit(f"stopped: {stopped}", preemption.PREEMPTED_EXIT_STATUS) from None
     failed = [o for o in outcomes if o.state == runner.FAILED]
+    pending = runner.unfinished_claims(outcomes, workdir)
   if (_COLLECT.value or _INDEX.value is None) and hosts.is_main_process():
     title = f"Sweep {config_flags.get_config_filename(flags.FLAGS['config'])} in {workdir}"
     try:
@@ -132,10 +137,23 @@ def _sweep():
     from sweeps.export import export_results  # pylint: disable=g-import-not-at-top
     exported = export_results(workdir, _EXPORT_TO.value)
     print(f"exported {len(exported)} finished member(s) to {_EXPORT_TO.value}")
-  if failed:  # the same on every process of a multi-host run: they leave together
-    raise hosts.AgreedExit(f"error: {len(failed)} of {len(outcomes)} member(s) failed:\n"
-                           + "\n".join(f"  {o.member.index} {o.member.name}: {o.error}"
-                                        for o in failed))
+  if failed or pending:  # the same on every process of a multi-host run: they leave together
+    raise hosts.AgreedExit(_unfinished_message(failed, pending, len(outcomes)))
+
+
+def _unfinished_message(failed, pending, num_run: int) -> str:
+  """The error of a sweep invocation that leaves members failed, or claimed by another process
+  and not finished (MemberOutcomes)."""
+  lines = []
+  if failed:
+    lines.append(f"error: {len(failed)} of {num_run} member(s) failed:")
+    lines += [f"  {o.member.index} {o.member.name}: {o.error}" for o in failed]
+  if pending:
+    lines.append(f"error: {len(pending)} member(s) are claimed by another process and not "
+                 "finished (rerun this sweep once it ends to run what it leaves, and to "
+                 "collect every member):")
+    lines += [f"  {o.member.index} {o.member.name}: {o.error}" for o in pending]
+  return "\n".join(lines)
 
 
 def _print_collection(collected):

@@ -7,7 +7,11 @@
 Everything is in train_and_evaluate(config, workdir) (pipeline/train_then_evaluate.py); this
 file only parses flags, joins the processes of a multi-host run when asked
 (cifar_invariance/host_flags.py: --multihost, --coordinator_address, --num_processes,
---process_id), and turns known errors into a message and a non-zero exit status. A workdir
+--process_id), and turns the project's own errors (common.errors.UserError: a bad config, an
+unknown name, missing data, a refused resume, a diverged loss, a failed checkpoint write) into
+a one-line message and exit status 1; any other exception (e.g. in a model's own code) keeps
+its traceback. SIGTERM
+saves the next step and exits with status 143 (runtime/preemption.py; docs/multihost.md). A workdir
 that another run is writing (its workdir.lock names a live process) is refused at once.
 """
 import sys
@@ -34,17 +38,17 @@ def main(argv):
 
 
 def _train():
-  from common.registry import UnknownNameError  # pylint: disable=g-import-not-at-top
-  from data import DataError  # pylint: disable=g-import-not-at-top
+  from common.errors import UserError  # pylint: disable=g-import-not-at-top
   from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
-  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, preemption  # pylint: disable=g-import-not-at-top
   from runtime.workdir_lock import WorkdirLockedError  # pylint: disable=g-import-not-at-top
-  from training.train_loop import TrainingDivergedError  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except preemption.Preempted as stopped:  # every process saved the same step
+    raise hosts.AgreedExit(f"stopped: {stopped}", preemption.PREEMPTED_EXIT_STATUS) from None
   except WorkdirLockedError as error:  # every process of a multi-host run learns it together
     raise hosts.AgreedExit(f"error: {error}") from None
-  except (UnknownNameError, DataError, ValueError, TrainingDivergedError, OSError) as error:
+  except UserError as error:  # the project's own errors; any other keeps its traceback
     sys.exit(f"error: {error}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from augment.fill import FILLS, FillSpec, fill_color
 from augment.options import (require_bool, require_int, require_name, require_resize_method,
                              require_square)
@@ -78,8 +79,8 @@ def downsize_embed_policy(*, min_size: int = 16, max_size: int = 32, fill: str =
   min_size = require_int("downsize_embed.min_size", min_size, low=1, high=side_limit)
   max_size = require_int("downsize_embed.max_size", max_size, low=1, high=side_limit)
   if min_size > max_size:
-    raise ValueError(f"downsize_embed.min_size ({min_size}) must be <= "
-                     f"downsize_embed.max_size ({max_size})")
+    raise ConfigError(f"downsize_embed.min_size ({min_size}) must be <= "
+                      f"downsize_embed.max_size ({max_size})")
   require_name("downsize_embed.fill", fill, FILLS)
   require_resize_method("downsize_embed.method", method)
   require_bool("downsize_embed.antialias", antialias)
@@ -87,7 +88,7 @@ def downsize_embed_policy(*, min_size: int = 16, max_size: int = 32, fill: str =
   def augment_one(key: jax.Array, image: jnp.ndarray) -> jnp.ndarray:
     side = require_square("downsize_embed", image)
     if max_size > side:
-      raise ValueError(f"downsize_embed.max_size ({max_size}) exceeds the image side ({side})")
+      raise ConfigError(f"downsize_embed.max_size ({max_size}) exceeds the image side ({side})")
     size, y, x = draw_embedding(key, side, min_size, max_size)
     return embed_resized(image, size, y, x, fill, method=method, antialias=antialias)
 

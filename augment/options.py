@@ -8,6 +8,7 @@ import math
 import numbers
 from typing import TypeVar
 
+from common.errors import ConfigError
 from common.registry import Registry, UnknownNameError
 
 T = TypeVar("T")
@@ -18,15 +19,15 @@ RESIZE_METHODS = ("linear", "cubic", "lanczos3", "lanczos5", "area")
 
 def _check_bounds(field: str, value, low, high) -> None:
   if low is not None and value < low:
-    raise ValueError(f"{field} must be >= {low}, got {value!r}")
+    raise ConfigError(f"{field} must be >= {low}, got {value!r}")
   if high is not None and value > high:
-    raise ValueError(f"{field} must be <= {high}, got {value!r}")
+    raise ConfigError(f"{field} must be <= {high}, got {value!r}")
 
 
 def require_int(field: str, value, *, low: int | None = None, high: int | None = None) -> int:
   """Returns `value` as an int if it is an integer in [low, high]; else ValueError."""
   if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-    raise ValueError(f"{field} must be an integer, got {value!r}")
+    raise ConfigError(f"{field} must be an integer, got {value!r}")
   _check_bounds(field, value, low, high)
   return int(value)
 
@@ -35,9 +36,9 @@ def require_real(field: str, value, *, low: float | None = None,
                  high: float | None = None) -> float:
   """Returns `value` as a float if it is a real number in [low, high]; else ValueError."""
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
-    raise ValueError(f"{field} must be a number, got {value!r}")
+    raise ConfigError(f"{field} must be a number, got {value!r}")
   if not math.isfinite(value):
-    raise ValueError(f"{field} must be finite, got {value!r}")
+    raise ConfigError(f"{field} must be finite, got {value!r}")
   _check_bounds(field, value, low, high)
   return float(value)
 
@@ -45,7 +46,7 @@ def require_real(field: str, value, *, low: float | None = None,
 def require_bool(field: str, value) -> bool:
   """Returns `value` if it is a bool; else ValueError."""
   if not isinstance(value, bool):
-    raise ValueError(f"{field} must be True or False, got {value!r}")
+    raise ConfigError(f"{field} must be True or False, got {value!r}")
   return value
 
 
@@ -54,7 +55,7 @@ def require_name(field: str, value, registry: Registry[T]) -> T:
   try:
     return registry.get(value)
   except (UnknownNameError, TypeError):
-    raise ValueError(
+    raise ConfigError(
         f"{field}: unknown {registry.kind} {value!r}; valid: {', '.join(registry.names())}"
     ) from None
 
@@ -62,7 +63,7 @@ def require_name(field: str, value, registry: Registry[T]) -> T:
 def require_resize_method(field: str, value) -> str:
   """Returns `value` if it is a kernel name jax.image.scale_and_translate accepts."""
   if value not in RESIZE_METHODS:
-    raise ValueError(
+    raise ConfigError(
         f"{field}: unknown resize method {value!r}; valid: {', '.join(RESIZE_METHODS)}")
   return value
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from augment.registry import POLICIES
 
 BatchAugment = Callable[..., jnp.ndarray]
@@ -99,7 +100,7 @@ def make_policy(name: str, options: Mapping[str, Any] | None = None,
   accepted = [parameter for parameter in parameters if parameter != WHOLE_CONFIG_PARAMETER]
   unknown = sorted(set(options) - set(accepted))
   if unknown:
-    raise ValueError(
+    raise ConfigError(
         f"config.augment.{name}: unknown option(s) {', '.join(unknown)}; "
         f"valid options: {', '.join(accepted)}")
   if WHOLE_CONFIG_PARAMETER in parameters:
@@ -107,7 +108,7 @@ def make_policy(name: str, options: Mapping[str, Any] | None = None,
   try:
     return factory(**options)
   except ValueError as error:
-    raise ValueError(f"Invalid config.augment.{name}: {error}") from error
+    raise ConfigError(f"Invalid config.augment.{name}: {error}") from error
 
 
 def apply_per_example(per_example_fn, key: jax.Array, images: jnp.ndarray) -> jnp.ndarray:
@@ -141,10 +142,10 @@ def build_augment(augment_config: Any) -> BatchAugment:
   """
   policies = _get(augment_config, "policies", "")
   if not isinstance(policies, str):
-    raise ValueError(f"config.augment.policies must be a string, got {policies!r}")
+    raise ConfigError(f"config.augment.policies must be a string, got {policies!r}")
   for field in augment_config.keys():
     if field != "policies" and field not in POLICIES:
-      raise ValueError(
+      raise ConfigError(
           f"config.augment.{field} is not a policy; valid fields: policies, "
           f"{', '.join(POLICIES.names())}")
   per_example_fns = [make_policy(name, _get(augment_config, name), augment_config)

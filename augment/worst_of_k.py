@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from augment.options import require_bool, require_int
 from augment.pipeline import CandidateLossFn, LossAwarePolicy, make_policy
 from augment.registry import POLICIES
@@ -66,8 +67,8 @@ def worst_of_k_policy(*, k: int = 10, policy: str = "translate", include_origina
   k = require_int("worst_of_k.k", k, low=1)
   require_bool("worst_of_k.include_original", include_original)
   if policy not in WRAPPABLE_POLICIES:
-    raise ValueError(f"worst_of_k.policy must be one of {', '.join(WRAPPABLE_POLICIES)}, got "
-                     f"{policy!r}")
+    raise ConfigError(f"worst_of_k.policy must be one of {', '.join(WRAPPABLE_POLICIES)}, got "
+                      f"{policy!r}")
   wrapped = make_policy(policy, _section(augment_config, policy))
 
   def apply(key: jax.Array, images: jnp.ndarray, loss_fn: CandidateLossFn) -> jnp.ndarray:

@@ -10,6 +10,8 @@ import os
 
 import ml_collections
 
+from common.errors import ConfigError
+
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """Runs `get_config()` (or `get_config(arg)` for 'path:arg') of the file at `spec`'s path.
@@ -26,5 +28,5 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
-    raise ValueError(f"{path} has no get_config() function.")
+    raise ConfigError(f"{path} has no get_config() function.")
   return module.get_config(arg) if arg else module.get_config()

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import ml_collections
 
+from common.errors import ConfigError
 from data.errors import DataError
 
 # Environment variable naming a local CIFAR-10 copy; read by the 'auto' source when data.dir is ''.
@@ -62,8 +63,8 @@ def complete_data_config(data_config: Mapping[str, Any] | ml_collections.ConfigD
   config = default_data_config()
   unknown = sorted(set(given) - set(config.keys()))
   if unknown:
-    raise ValueError(f"Unknown data config field(s) {unknown}. "
-                     f"Valid fields: {sorted(config.keys())}")
+    raise ConfigError(f"Unknown data config field(s) {unknown}. "
+                      f"Valid fields: {sorted(config.keys())}")
   config.update(given)
   return config
 

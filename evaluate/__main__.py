@@ -12,9 +12,12 @@ run's own config.eval (from its config.json); else evaluate.config.default_eval_
 --config.FIELD=VALUE overrides a field of whichever is used (the fields and protocol names
 that can be overridden on the command line are those of evaluate/config.py).
 
-Everything is in evaluate.run.evaluate_workdir; this file parses flags and turns known errors
-(no checkpoint, unknown protocol, bad option, grid too large) into a message and exit status 1,
-before any long work starts. With --multihost (cifar_invariance/host_flags.py) every process
+Everything is in evaluate.run.evaluate_workdir; this file parses flags and turns the project's
+own errors (common.errors.UserError: no checkpoint, unknown protocol, bad option, grid too
+large) into a one-line message and exit status 1, before any long work starts; any other
+exception (e.g. in a model's or protocol's own code) keeps its traceback. The workdir's lock
+is held shared (runtime/workdir_lock.py): other evaluations may run at the same time, a
+training run there may not. With --multihost (cifar_invariance/host_flags.py) every process
 of a multi-host run evaluates its share of each batch and process 0 writes the results.
 """
 import os
@@ -74,16 +77,18 @@ def main(argv):
 
 
 def _evaluate():
-  from data import DataError  # pylint: disable=g-import-not-at-top
+  from common.errors import UserError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
+  from runtime import workdir_lock  # pylint: disable=g-import-not-at-top
   from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   check_shared(_WORKDIR.value)
   try:
-    run_config = load_run_config(_WORKDIR.value)
-    evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config), data_dir=_DATA_DIR.value,
-                     out_dir=_OUT_DIR.value)
-  except (OSError, ValueError, TypeError, DataError) as error:
+    with workdir_lock.hold(_WORKDIR.value, shared=True):  # not while a run trains there
+      run_config = load_run_config(_WORKDIR.value)
+      evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config),
+                       data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
+  except UserError as error:  # the project's own errors; any other keeps its traceback
     sys.exit(f"error: {error}")
 
 

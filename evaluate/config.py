@@ -25,6 +25,8 @@ from typing import Any, Optional
 
 import ml_collections
 
+from common.errors import ConfigError
+
 # How the evaluated test images are chosen (see evaluate.images.select_test_images).
 IMAGE_SELECTIONS = ("first", "random")
 # config.eval.dtype values besides the model dtypes (models.layers.DTYPES): the run's own.
@@ -123,8 +125,8 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
   given = _as_dict(given) if given is not None else {}
   unknown = sorted(set(given) - set(config.keys()))
   if unknown:
-    raise ValueError(f"Unknown config.eval field(s): {', '.join(unknown)}. Known fields: "
-                     f"{', '.join(sorted(config.keys()))}")
+    raise ConfigError(f"Unknown config.eval field(s): {', '.join(unknown)}. Known fields: "
+                      f"{', '.join(sorted(config.keys()))}")
   for key, value in given.items():
     if key == "protocols":
       config.protocols = ml_collections.ConfigDict(_as_dict(value))
@@ -132,24 +134,24 @@ def complete_eval_config(given: Mapping[str, Any] | ml_collections.ConfigDict | 
       config[key] = value
   for name, entry in config.protocols.items():
     if not isinstance(entry, ml_collections.ConfigDict) or "type" not in entry:
-      raise ValueError(f"config.eval.protocols.{name} must be a dict with a 'type' (a protocol "
-                       f"name) and that protocol's options, got {entry!r}")
+      raise ConfigError(f"config.eval.protocols.{name} must be a dict with a 'type' (a protocol "
+                        f"name) and that protocol's options, got {entry!r}")
   if not config.protocols:
-    raise ValueError("config.eval.protocols is empty: nothing to evaluate.")
+    raise ConfigError("config.eval.protocols is empty: nothing to evaluate.")
   for name, entry in config.protocols.items():
     protocol_num_images(entry, int(config.num_images), name=name)
   if config.image_selection not in IMAGE_SELECTIONS:
-    raise ValueError(f"config.eval.image_selection must be one of {IMAGE_SELECTIONS}, got "
-                     f"{config.image_selection!r}")
+    raise ConfigError(f"config.eval.image_selection must be one of {IMAGE_SELECTIONS}, got "
+                      f"{config.image_selection!r}")
   for name in ("num_images", "images_per_chunk", "num_jagged_images", "max_heatmap_sizes"):
     if int(config[name]) < 0:
-      raise ValueError(f"config.eval.{name} must be >= 0, got {config[name]}")
+      raise ConfigError(f"config.eval.{name} must be >= 0, got {config[name]}")
   from models.layers import DTYPES  # pylint: disable=g-import-not-at-top
   if config.dtype != RUN_DTYPE and config.dtype not in DTYPES:
-    raise ValueError(f"config.eval.dtype must be {RUN_DTYPE!r} or one of "
-                     f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
+    raise ConfigError(f"config.eval.dtype must be {RUN_DTYPE!r} or one of "
+                      f"{', '.join(DTYPES.names())}, got {config.dtype!r}")
   if int(config.max_chunk_bytes) <= 0:
-    raise ValueError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
+    raise ConfigError(f"config.eval.max_chunk_bytes must be > 0, got {config.max_chunk_bytes}")
   return config
 
 
@@ -182,9 +184,9 @@ def protocol_num_images(entry: Mapping[str, Any] | ml_collections.ConfigDict,
   rule = (f"config.eval.protocols.{name}.num_images must be an integer from 1 to {bound} (the "
           f"protocol runs on that many of the evaluation's images; leave it out for all)")
   if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-    raise ValueError(f"{rule}, got {value!r}")
+    raise ConfigError(f"{rule}, got {value!r}")
   if value < 1 or (eval_num_images > 0 and value > eval_num_images):
-    raise ValueError(f"{rule}, got {value}")
+    raise ConfigError(f"{rule}, got {value}")
   return int(value)
 
 

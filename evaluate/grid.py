@@ -42,6 +42,7 @@ import jax.extend  # jax.extend.core.(Closed)Jaxpr in jaxpr_value_bytes; not loa
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 from data.constants import IMAGE_SHAPE
 from evaluate.protocols import Protocol, sample_grid, sampled_points_per_group
 from runtime.hosts import fetch
@@ -233,7 +234,7 @@ def plan_chunks(num_images: int, points: int, bytes_per_input: int, max_chunk_by
   """
   smallest = num_devices * bytes_per_input
   if smallest > max_chunk_bytes:
-    raise ValueError(
+    raise ConfigError(
         f"grid too large for the memory bound: even the smallest chunk, one model input "
         f"(image x grid point) per device ({num_devices} input(s)), needs "
         f"~{smallest / 2**20:.2f} MiB > max_chunk_bytes = {max_chunk_bytes / 2**20:.2f} MiB. "

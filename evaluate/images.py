@@ -5,6 +5,8 @@ from typing import Optional
 
 import numpy as np
 
+from common.errors import ConfigError
+
 
 def select_test_images(num_available: int, num_images: int, selection: str,
                        seed: int) -> np.ndarray:
@@ -60,7 +62,7 @@ def protocol_image_rows(image_indices: np.ndarray, num_images: Optional[int],
   if num_images is None or num_images >= count:
     return np.arange(count, dtype=np.int64)
   if num_images < 1:
-    raise ValueError(f"num_images must be >= 1, got {num_images}")
+    raise ConfigError(f"num_images must be >= 1, got {num_images}")
   priority = image_priority(image_indices, seed)
   order = np.lexsort((np.asarray(image_indices), priority))  # ties (never seen) by index
   return np.sort(order[:num_images]).astype(np.int64)

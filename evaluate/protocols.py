@@ -44,6 +44,7 @@ from typing import Any, Callable, ClassVar
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 import augment
 from augment.options import (require_bool, require_int, require_name, require_real,
                              require_resize_method)
@@ -141,8 +142,8 @@ def build_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
   """Builds a protocol from a config entry dict(type=<PROTOCOLS name>, **options)."""
   entry = dict(entry)
   if "type" not in entry:
-    raise ValueError(f"protocol entry needs a 'type' (one of {', '.join(PROTOCOLS.names())}), "
-                     f"got {entry!r}")
+    raise ConfigError(f"protocol entry needs a 'type' (one of {', '.join(PROTOCOLS.names())}), "
+                      f"got {entry!r}")
   return build_protocol(entry.pop("type"), **entry)
 
 
@@ -152,7 +153,7 @@ def build_grid_protocol_from_config(entry: Mapping[str, Any]) -> Protocol:
   protocol = build_protocol_from_config(entry)
   if protocol.kind != Protocol.kind:
     grids = [name for name in PROTOCOLS.names() if name != protocol.name]
-    raise ValueError(f"needs a grid protocol ({', '.join(grids)}), got {protocol.name!r}")
+    raise ConfigError(f"needs a grid protocol ({', '.join(grids)}), got {protocol.name!r}")
   return protocol
 
 
@@ -194,8 +195,8 @@ def _square_positions(count: int, start: int = 0) -> tuple[np.ndarray, np.ndarra
 def _finish(name: str, options: dict, grid: dict[str, np.ndarray], pairs: np.ndarray,
             pair_group: np.ndarray | None, point_group: np.ndarray, transform_fn) -> Protocol:
   if len(pairs) == 0:
-    raise ValueError(f"{name}: the options give a grid without any neighbouring pair "
-                     f"({options})")
+    raise ConfigError(f"{name}: the options give a grid without any neighbouring pair "
+                      f"({options})")
   if pair_group is None:
     pair_group = np.zeros(len(pairs))
   return Protocol(name=name, options=options, grid=grid, pairs=np.asarray(pairs, np.int32),
@@ -205,14 +206,14 @@ def _finish(name: str, options: dict, grid: dict[str, np.ndarray], pairs: np.nda
 
 def _require_sizes(field: str, sizes, high: int) -> tuple[int, ...]:
   if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
-    raise ValueError(f"{field} must be a non-empty list of integers, got {sizes!r}")
+    raise ConfigError(f"{field} must be a non-empty list of integers, got {sizes!r}")
   sizes = tuple(require_int(f"{field}[{i}]", s, low=1) for i, s in enumerate(sizes))
   for i, size in enumerate(sizes):
     if size > high:
-      raise ValueError(f"{field}[{i}] = {size} does not fit the {SIDE}x{SIDE} canvas "
-                       f"(largest allowed here: {high})")
+      raise ConfigError(f"{field}[{i}] = {size} does not fit the {SIDE}x{SIDE} canvas "
+                        f"(largest allowed here: {high})")
   if len(set(sizes)) != len(sizes):
-    raise ValueError(f"{field} has repeated sizes: {sizes}")
+    raise ConfigError(f"{field} has repeated sizes: {sizes}")
   return sizes
 
 
@@ -260,9 +261,9 @@ def _embedding_options(protocol: str, sizes, fill, method, antialias, inpaint_it
   inpaint_iterations = require_int(f"{protocol}.inpaint_iterations", inpaint_iterations, low=1)
   inpaint_kernel = require_int(f"{protocol}.inpaint_kernel", inpaint_kernel, low=3)
   if inpaint_kernel % 2 == 0:
-    raise ValueError(f"{protocol}.inpaint_kernel must be odd, got {inpaint_kernel}")
+    raise ConfigError(f"{protocol}.inpaint_kernel must be odd, got {inpaint_kernel}")
   if fill == "inpaint" and reach(inpaint_iterations, inpaint_kernel) < SIDE - min(sizes):
-    raise ValueError(
+    raise ConfigError(
         f"{protocol}.inpaint_iterations={inpaint_iterations} with inpaint_kernel="
         f"{inpaint_kernel} fills only {reach(inpaint_iterations, inpaint_kernel)} pixels away "
         f"from the image; size {min(sizes)} needs {SIDE - min(sizes)}")
@@ -318,8 +319,8 @@ def crop_shift(*, source: str = "upscale", scale: float = 1.25, pad: int = 4,
   sample_pairs = require_int("crop_shift.sample_pairs", sample_pairs, low=0)
   max_offset, window = CROP_SOURCES.get(source)(scale=scale, pad=pad, fill=fill, method=method)
   if max_offset < 1:
-    raise ValueError(f"crop_shift: source {source!r} with scale={scale}, pad={pad} leaves no "
-                     f"room for a one-pixel shift (raise crop_shift.scale or crop_shift.pad)")
+    raise ConfigError(f"crop_shift: source {source!r} with scale={scale}, pad={pad} leaves no "
+                      f"room for a one-pixel shift (raise crop_shift.scale or crop_shift.pad)")
   dy, dx = _square_positions(max_offset + 1)
   group = np.zeros_like(dy)
   options = dict(source=source, scale=scale, pad=pad, fill=fill, method=method,
@@ -466,8 +467,8 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
   require_bool("fractional_shift.band_limit", band_limit)
   per_pixel = int(round(1 / step))
   if abs(per_pixel * step - 1) > 1e-9:
-    raise ValueError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
-                     f"got {step}")
+    raise ConfigError(f"fractional_shift.step must be 1 / n for an integer n (0.5, 0.25, ...), "
+                      f"got {step}")
   if max_shift is None:
     units_y, units_x = _square_positions(SIDE * per_pixel)
     wrap = SIDE * per_pixel
@@ -476,8 +477,8 @@ def fractional_shift(*, step: float = 0.5, max_shift: float | None = 1.0,
                              high=SIDE // 2 - 1)
     units = int(round(max_shift * per_pixel))
     if abs(units - max_shift * per_pixel) > 1e-6:
-      raise ValueError(f"fractional_shift.max_shift must be a multiple of step={step}, got "
-                       f"{max_shift}")
+      raise ConfigError(f"fractional_shift.max_shift must be a multiple of step={step}, got "
+                        f"{max_shift}")
     units_y, units_x = _square_positions(2 * units + 1, start=-units)
     wrap = None
   steps = require_name("fractional_shift.direction", direction, DIRECTIONS)
@@ -589,16 +590,16 @@ def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts:
       grid_protocol = fractional_shift(step=grid_step, max_shift=max_shift,
                                        band_limit=band_limit)
     except ValueError as error:
-      raise ValueError(f"shift_attack.grid_step / max_shift: {error}") from None
+      raise ConfigError(f"shift_attack.grid_step / max_shift: {error}") from None
     if grid_starts > grid_protocol.num_points:
-      raise ValueError(f"shift_attack.grid_starts = {grid_starts} is more than the "
-                       f"{grid_protocol.num_points} grid points")
+      raise ConfigError(f"shift_attack.grid_starts = {grid_starts} is more than the "
+                        f"{grid_protocol.num_points} grid points")
   elif grid_starts:
-    raise ValueError("shift_attack.grid_starts needs a grid: set grid_step > 0 or "
-                     "grid_starts = 0")
+    raise ConfigError("shift_attack.grid_starts needs a grid: set grid_step > 0 or "
+                      "grid_starts = 0")
   if grid_starts + random_starts == 0:
-    raise ValueError("shift_attack needs at least one start (grid_starts + random_starts "
-                     ">= 1)")
+    raise ConfigError("shift_attack needs at least one start (grid_starts + random_starts "
+                      ">= 1)")
   options = dict(grid_step=grid_step, grid_starts=grid_starts, random_starts=random_starts,
                  steps=steps, step_size=step_size, max_shift=max_shift, band_limit=band_limit,
                  band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
@@ -652,7 +653,7 @@ def sample_grid(protocol: Protocol, num_images: int, seed: int) -> SampledGrid:
   """
   per_group = protocol.sample_pairs
   if per_group < 1:
-    raise ValueError(f"{protocol.name}: sample_grid needs sample_pairs >= 1")
+    raise ConfigError(f"{protocol.name}: sample_grid needs sample_pairs >= 1")
   rng = np.random.default_rng(seed)
   groups = np.unique(protocol.pair_group)
   drawn = []

@@ -26,6 +26,7 @@ import numpy as np
 
 import models
 from common import tensorboard_events
+from common.errors import ConfigError, UserError
 from data import load_cifar10
 from evaluate import metrics, plots, report
 from evaluate.plots import evaluation as figures
@@ -182,8 +183,8 @@ def _build_and_check(workdir: str, eval_config: Optional[Mapping[str, Any]]) -> 
     try:
       engine_of(protocol).check_fits(protocol, predict, variables,
                                      int(eval_config.max_chunk_bytes))
-    except ValueError as error:
-      raise ValueError(f"config.eval.protocols.{name}: {error}") from error
+    except UserError as error:  # (an error of the model's own code keeps its traceback)
+      raise ConfigError(f"config.eval.protocols.{name}: {error}") from error
   return _Setup(run_config, eval_config, built, predict, shardings, variables, step)
 
 

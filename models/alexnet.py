@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from common.registry import Registry
 from models import layers
 from models.builder import MODELS, common_parts
@@ -99,10 +100,10 @@ def alexnet_nostride(*, num_classes: int = 10, downsample: str = "none", blur_si
   subsampling is the only difference from 'alexnet' with the same options.
   """
   if downsample != "none":
-    raise ValueError(f"alexnet_nostride requires downsample='none', got {downsample!r}")
+    raise ConfigError(f"alexnet_nostride requires downsample='none', got {downsample!r}")
   if head != "gap":
-    raise ValueError(f"alexnet_nostride requires head='gap' (flatten is not shift "
-                     f"invariant), got {head!r}")
+    raise ConfigError(f"alexnet_nostride requires head='gap' (flatten is not shift "
+                      f"invariant), got {head!r}")
   return alexnet(num_classes=num_classes, downsample=downsample, blur_size=blur_size,
                  padding=padding, dtype=dtype, width=width, norm=norm, head=head,
                  hidden_units=hidden_units, blur_padding=blur_padding, aps_norm=aps_norm,

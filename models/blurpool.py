@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 from models.padding import BLUR_PADDINGS, pad_spatial, same_pads
 
 MAX_BLUR_SIZE = 7
@@ -24,7 +25,7 @@ def binomial_filter(size: int) -> np.ndarray:
   """
   if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not (
       1 <= size <= MAX_BLUR_SIZE):
-    raise ValueError(f"blur_size must be an integer in 1..{MAX_BLUR_SIZE}, got {size!r}")
+    raise ConfigError(f"blur_size must be an integer in 1..{MAX_BLUR_SIZE}, got {size!r}")
   row = np.array([math.comb(size - 1, k) for k in range(size)], dtype=np.float64)
   return row / row.sum()
 

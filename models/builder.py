@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from common.errors import ConfigError
 from common.registry import Registry
 from models.downsample import Downsampler, build_downsampler
 from models.layers import DTYPES
@@ -48,7 +49,7 @@ def build_model(name: str, **options: Any) -> nn.Module:
   valid = model_options(name)
   unknown = sorted(set(options) - set(valid))
   if unknown:
-    raise ValueError(
+    raise ConfigError(
         f"Unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}. "
         f"Valid options: {', '.join(valid)}")
   return MODELS.get(name)(**options)
@@ -124,7 +125,7 @@ def common_parts(*, downsample: str, blur_size: int, padding: str, dtype: str,
   DTYPES.get(dtype)
   for option, value in (("num_classes", num_classes), ("width", width)):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-      raise ValueError(f"{option} must be a positive integer, got {value!r}")
+      raise ConfigError(f"{option} must be a positive integer, got {value!r}")
   return build_downsampler(downsample, blur_size=blur_size, padding=padding,
                            blur_padding=blur_padding, aps_norm=aps_norm,
                            lps_hidden_divisor=lps_hidden_divisor)

@@ -46,6 +46,7 @@ from typing import Any, Callable, ClassVar
 
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from common.registry import Registry
 from models.blurpool import BlurPool, binomial_filter
 from models.padding import AUTO_BLUR_PADDING, PADDINGS, resolve_blur_padding
@@ -186,8 +187,8 @@ def build_downsampler(name: str, *, blur_size: int = 3, padding: str = "zeros",
   kept = {}
   for option, value in strategy_options.items():
     if option not in STRATEGY_OPTION_CHECKS:
-      raise ValueError(f"Unknown downsampling option {option!r}; valid: "
-                       f"{', '.join(sorted(STRATEGY_OPTION_CHECKS))}")
+      raise ConfigError(f"Unknown downsampling option {option!r}; valid: "
+                        f"{', '.join(sorted(STRATEGY_OPTION_CHECKS))}")
     STRATEGY_OPTION_CHECKS[option](value)
     if option in fields:
       kept[option] = value

@@ -54,6 +54,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from common.registry import Registry
 from models import layers
 from models.blurpool import BlurPool, binomial_filter
@@ -75,8 +76,8 @@ STRATEGY_OPTION_CHECKS["aps_norm"] = APS_NORMS.get
 def check_hidden_divisor(value) -> int:
   """The model option lps_hidden_divisor: an integer >= 1 (else ValueError)."""
   if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-    raise ValueError(f"lps_hidden_divisor must be an integer >= 1 (the LPS scorer's hidden "
-                     f"width is max(C // lps_hidden_divisor, 1)), got {value!r}")
+    raise ConfigError(f"lps_hidden_divisor must be an integer >= 1 (the LPS scorer's hidden "
+                      f"width is max(C // lps_hidden_divisor, 1)), got {value!r}")
   return value
 
 

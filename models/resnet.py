@@ -30,6 +30,7 @@ import inspect
 import flax.linen as nn
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from models import layers
 from models.builder import MODELS, common_parts
 from models.downsample import Downsampler
@@ -204,9 +205,9 @@ def resnet(family: ResNetFamily, *, num_classes: int = 10, downsample: str = "st
   for option, value in (("activation_after_sum", activation_after_sum),
                         ("zero_init_residual", zero_init_residual)):
     if not isinstance(value, bool):
-      raise ValueError(f"{option} must be true or false, got {value!r}")
+      raise ConfigError(f"{option} must be true or false, got {value!r}")
   if zero_init_residual and not layers.NORMS.get(norm).has_scale:
-    raise ValueError(f"zero_init_residual needs a norm with a learned scale, not norm={norm!r}")
+    raise ConfigError(f"zero_init_residual needs a norm with a learned scale, not norm={norm!r}")
   return ResNet(block=family.block, stage_sizes=family.stage_sizes, num_classes=num_classes,
                 downsampler=downsampler, padding=padding, dtype=dtype, width=width, norm=norm,
                 nonlinearity=nonlinearity, activation_after_sum=activation_after_sum,

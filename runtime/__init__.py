@@ -12,5 +12,8 @@
   progress.py       progress lines and durations on the terminal
   hosts.py          the processes of a multi-host run: joining, agreeing, stopping together,
                     gathering outputs
-  workdir_lock.py   workdir.lock: one writer per workdir
+  workdir_lock.py   workdir.lock: one writer per workdir (an OS lock that dies with its holder;
+                    evaluations hold it shared)
+  lock_owner.py     the owner record in workdir.lock (host, pid, pid namespace), for messages
+  preemption.py     SIGTERM / a platform's preemption notice: save the next step, exit 143
 """

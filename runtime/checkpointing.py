@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from common.errors import MissingFileError, UserError
 from data.constants import IMAGE_SHAPE
 from runtime import hosts
 from runtime.progress import print_warning
@@ -47,7 +48,7 @@ UNRESTORABLE_SUBDIR = "checkpoints_unrestorable"
 ConfigCheck = Callable[[Optional[dict], int], None]
 
 
-class CheckpointError(OSError):
+class CheckpointError(UserError, OSError):
   """A checkpoint could not be written or read; the message says what is intact."""
 
 
@@ -98,7 +99,7 @@ def _open_reader(workdir: str, partial_state: bool = False) -> ocp.CheckpointMan
   """
   directory = checkpoint_dir(workdir)
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"No checkpoints in {workdir!r} (no {directory}).")
+    raise MissingFileError(f"No checkpoints in {workdir!r} (no {directory}).")
   # (Not read_only=True, which logs a warning on every open: this manager is never asked to
   # save or delete, and creates nothing.)
   options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None)
@@ -289,7 +290,7 @@ def restore_variables(workdir: str, abstract_variables: dict,
 
     restored = _restore_with_fallback(manager, restore_state, check_config=None)
   if restored is None:
-    raise FileNotFoundError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
+    raise MissingFileError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
   _warn_skipped(restored, checkpoint_dir(workdir), None)
   return restored
 
@@ -330,7 +331,7 @@ def load_latest(workdir: str) -> tuple[dict, int]:
 
     restored = _restore_with_fallback(manager, restore_state, check_config=None)
   if restored is None:
-    raise FileNotFoundError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
+    raise MissingFileError(f"No finished checkpoint in {checkpoint_dir(workdir)}.")
   return restored.state, restored.step
 
 

@@ -46,6 +46,8 @@ from typing import Any, Optional, TypeVar
 import jax
 import numpy as np
 
+from common.errors import UserError
+
 # Environment variables read for the explicit settings when no flag gives them (the first is
 # also JAX's own name for it).
 ADDRESS_ENV = "JAX_COORDINATOR_ADDRESS"
@@ -64,7 +66,7 @@ _NAMESPACE = "cifar_invariance"
 T = TypeVar("T")
 
 
-class HostSetupError(ValueError):
+class HostSetupError(UserError, ValueError):
   """The multi-host settings are incomplete or wrong, or JAX could not join the processes."""
 
 
@@ -75,8 +77,18 @@ class PeersNotRespondingError(RuntimeError):
 class AgreedExit(SystemExit):
   """`sys.exit(message)` for an outcome every process of a multi-host run has agreed on (e.g.
   a sweep's failed members, known to all after gather_outcomes): every process raises it at
-  the same point, and they leave together with status 1, process 0 printing the message,
-  instead of stopping each other as for a failure. Alone, it is sys.exit(message)."""
+  the same point, and they leave together with `status` (default 1), process 0 printing the
+  message, instead of stopping each other as for a failure. Alone, it prints the message and
+  exits with `status` (run_command).
+
+  Attributes:
+    message: what process 0 prints (stderr).
+    status: the exit status of every process.
+  """
+
+  def __init__(self, message: str, status: int = 1):
+    super().__init__(message)
+    self.message, self.status = message, status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,7 +420,8 @@ class _Watchdog(threading.Thread):
 def run_command(settings: HostSettings, body: Callable[[], T]) -> T:
   """Runs a command's `body` on this process, joined with the others when `settings` ask.
 
-  One process: `body()`, nothing else. Several processes: an exception or an error exit
+  One process: `body()`; an AgreedExit prints its message and exits with its status. Several
+  processes: an exception or an error exit
   (`sys.exit("error: ...")`: status 1; `sys.exit(N)`: status N) in `body` prints its message
   here and stops every process of the run (the others with status 1; see the module
   docstring); after a normal end, the processes wait for each other (process 0 may still be
@@ -418,14 +431,18 @@ def run_command(settings: HostSettings, body: Callable[[], T]) -> T:
     HostSetupError: from join().
   """
   if not join(settings) or not is_multiprocess():
-    return body()
+    try:
+      return body()
+    except AgreedExit as exit_:
+      print(exit_.message, file=sys.stderr)
+      raise SystemExit(exit_.status) from None
   try:
     result = body()
   except AgreedExit as exit_:
     if is_main_process():
-      print(exit_.code, file=sys.stderr)
+      print(exit_.message, file=sys.stderr)
     _finish()
-    raise SystemExit(1) from None  # (printed already)
+    raise SystemExit(exit_.status) from None  # (printed already)
   except SystemExit as exit_:
     if exit_.code in (None, 0):
       _finish()

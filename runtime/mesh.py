@@ -7,6 +7,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from common.errors import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -44,7 +46,7 @@ def make_data_parallel_mesh(devices=None) -> MeshShardings:
 def check_divisible(batch_size: int, num_devices: int, what: str) -> None:
   """A batch that does not split evenly over the devices is a configuration error."""
   if batch_size % num_devices:
-    raise ValueError(
+    raise ConfigError(
         f"{what}={batch_size} does not divide over the {num_devices} devices: choose a "
         f"multiple of {num_devices}.")
 

@@ -20,6 +20,8 @@ from typing import Callable, Optional, TypeVar
 
 import jax
 
+from common.errors import ConfigError
+
 DETERMINISTIC_GPU_FLAG = "--xla_gpu_deterministic_ops"
 # jax.default_matmul_precision of every evaluation (float32 products on every platform).
 EVAL_MATMUL_PRECISION = "highest"
@@ -49,12 +51,12 @@ def require_deterministic_gpu_ops(environ: Optional[MutableMapping[str, str]] = 
   if values and values[-1].lower() in ("true", "1", ""):
     return
   if values:
-    raise ValueError(f"config.train.deterministic_gpu_ops=True, but XLA_FLAGS sets "
-                     f"{DETERMINISTIC_GPU_FLAG}={values[-1]}.")
+    raise ConfigError(f"config.train.deterministic_gpu_ops=True, but XLA_FLAGS sets "
+                      f"{DETERMINISTIC_GPU_FLAG}={values[-1]}.")
   if backends_started is None:
     backends_started = _backends_started()
   if backends_started:
-    raise ValueError(
+    raise ConfigError(
         "config.train.deterministic_gpu_ops=True needs XLA_FLAGS="
         f"{DETERMINISTIC_GPU_FLAG}=true before JAX starts, but JAX has already started in "
         "this process (e.g. earlier notebook cells). Set it before the first JAX "

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import ml_collections
 
 import models
+from common.errors import ConfigError
 from runtime.run_config import load_run_config
 
 # Dotted prefixes of fields that may change on resume, with why they do not change the run.
@@ -52,7 +53,7 @@ ALLOW_FIELD = "resume.allow_changes"
 _DEFAULTED = " (its default: the saved config predates the field)"
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(ConfigError):
   """The workdir's checkpoint was trained with a config that differs in run-changing fields."""
 
 
@@ -111,8 +112,8 @@ def allowed_changes(config: Mapping[str, Any] | ml_collections.ConfigDict) -> li
   fields = flatten(tree)
   for name in names:
     if name not in fields and not any(field.startswith(name + ".") for field in fields):
-      raise ValueError(f"config.{ALLOW_FIELD} names {name!r}, which is not a field or section "
-                       "of the config (write dotted names such as train.num_epochs or train).")
+      raise ConfigError(f"config.{ALLOW_FIELD} names {name!r}, which is not a field or section "
+                        "of the config (write dotted names such as train.num_epochs or train).")
   return names
 
 

@@ -10,6 +10,7 @@ from typing import Optional
 import ml_collections
 
 import models
+from common.errors import MissingFileError
 from data.config import CIFAR10_DIR_ENV, LOCAL_SOURCES
 from data.errors import DataError
 from runtime import checkpointing, run_files
@@ -25,11 +26,11 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, run_files.CONFIG_FILE)
   if not os.path.exists(path):
     what = "directory" if not os.path.isdir(workdir) else run_files.CONFIG_FILE
-    raise FileNotFoundError(f"{workdir!r} is not a training run: no {what} ({path}). Pass the "
+    raise MissingFileError(f"{workdir!r} is not a training run: no {what} ({path}). Pass the "
                             "--workdir that train.py wrote.")
   saved, resumes = run_files.read_config_file(workdir)
   if saved is None:
-    raise FileNotFoundError(f"{path} cannot be read as JSON.")
+    raise MissingFileError(f"{path} cannot be read as JSON.")
   for resume in resumes:
     for name, (_, new) in resume.get("changed", {}).items():
       _set_dotted(saved, name, new)

@@ -1,162 +1,78 @@
-"""One writer per workdir: `workdir.lock`, held while a run trains (and evaluates) there.
+"""One writer per workdir: `workdir.lock`, an OS lock held while a run trains (and evaluates)
+there; evaluations (`python -m evaluate`, `python -m evaluate.layers`) hold it shared.
 
-The lock file is created with O_EXCL (exactly one creator wins, on a local disk and on NFS)
-and holds its owner as JSON: {"host", "pid", "started" (ISO 8601, local time with offset),
-"command", "token", "boot_id", "process_start"}. A run that finds the lock held by a live
-process stops at once with WorkdirLockedError, naming that process. A lock whose owner is gone
-is *stale* and is taken over with a warning; gone means, on the same host: no process with
-that pid, or one that started at another time (the pid was reused), or the host has rebooted
-since (another boot id). A lock of another host cannot be checked from here: it stays until
-its owner releases it, or someone deletes the file after making sure that run is gone (the
-message says so).
+The lock is `fcntl.flock` on the lock file, kept open for the lock's life: the kernel releases
+it when its holder ends in any way (exit, crash, SIGKILL), so a lock is never left behind by
+a dead process and a lock of a live process is never taken over. The file also holds the
+exclusive holder's record (runtime.lock_owner: host, pid, pid namespace, start, command), for
+messages only. A trainer holds it exclusively; evaluations hold it shared (any number of them
+together, none while a trainer holds it). The last holder removes the file on release; a
+process that opened a file removed meanwhile sees that it is no longer at the path and tries
+again.
+
+Across hosts the lock works where the shared file system supports locks: NFS (Linux clients
+turn flock into NFS byte-range locks, which the server frees when the holder's host dies,
+after its lease time, typically 90 s), Lustre mounted with `-o flock` (the default since
+2.12), GPFS, CephFS. Where the file system refuses locks (ENOLCK, EOPNOTSUPP, ENOSYS: e.g.
+Lustre mounted `-o noflock`, some FUSE file systems) the command stops at once with
+LockNotSupportedError saying so: a run there could not be kept from sharing its workdir.
 
 Held locks are re-entrant within a process (a sweep claims a member's workdir, then trains in
-it). In a multi-host run the workdir is shared, so only process 0 takes the lock, and the other
-processes learn from it whether it did (`hold`, through runtime.hosts).
+it; training then evaluates). In a multi-host run the workdir is shared, so only process 0
+takes the lock, and the other processes learn from it whether it did (`hold`, through
+runtime.hosts).
 
-  with workdir_lock.hold(workdir):        # raises WorkdirLockedError
-    ...
+  with workdir_lock.hold(workdir):              # raises WorkdirLockedError
+  with workdir_lock.hold(workdir, shared=True): # evaluations
   lock_or_owner = workdir_lock.try_acquire(workdir)   # sweeps: a WorkdirLock or the Owner
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
-import json
+import errno
+import fcntl
 import os
-import secrets
-import socket
 import sys
 import time
 from collections.abc import Iterator
 from typing import Optional, Union
 
-from runtime import hosts
+from common.errors import UserError
+from runtime import hosts, lock_owner
+from runtime.lock_owner import Owner
+
+__all__ = ["LOCK_FILE", "LockNotSupportedError", "Owner", "WorkdirLock", "WorkdirLockedError",
+           "acquire", "hold", "holder", "lock_path", "read_owner", "try_acquire"]
 
 LOCK_FILE = "workdir.lock"
-# How long a lock file may stay empty or unreadable (its creator writes it right after
-# creating it) before it counts as held by an unknown owner.
+# How long (seconds) a held lock's record may stay empty (its holder writes it right after
+# taking the lock) before it counts as held by an unknown owner.
 _UNREADABLE_GRACE_S = 2.0
-# Stale locks taken over in one try_acquire before giving up (others keep racing for it).
-_MAX_TAKEOVERS = 5
+# errno values of a file system that does not support flock.
+_NOT_SUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
-class WorkdirLockedError(RuntimeError):
+class WorkdirLockedError(UserError, RuntimeError):
   """Another live run holds the workdir's lock (the message names it)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Owner:
-  """Who holds a lock (the JSON of the lock file); `raw` is the file's text as read."""
-  host: str
-  pid: int
-  started: str
-  command: str
-  token: str
-  boot_id: Optional[str] = None
-  process_start: Optional[str] = None
-  raw: str = dataclasses.field(default="", compare=False)
-
-  def describe(self) -> str:
-    return (f"process {self.pid} on host {self.host}, started {self.started}"
-            + (f" ({self.command})" if self.command else ""))
+class LockNotSupportedError(UserError, OSError):
+  """The workdir's file system does not support file locks."""
 
 
 def lock_path(workdir: str) -> str:
   return os.path.join(workdir, LOCK_FILE)
 
 
-def _boot_id() -> Optional[str]:
-  try:
-    with open("/proc/sys/kernel/random/boot_id") as f:
-      return f.read().strip()
-  except OSError:
-    return None
-
-
-def _process_start(pid: int) -> Optional[str]:
-  """The start time of process `pid` in clock ticks since boot (Linux /proc), or None."""
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      stat = f.read()
-  except OSError:
-    return None
-  # Field 22; the command name (field 2, in parentheses) may contain spaces.
-  return stat.rsplit(")", 1)[-1].split()[19]
-
-
-def _me() -> Owner:
-  started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-  command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
-  return Owner(host=socket.gethostname(), pid=os.getpid(), started=started,
-               command=command[:300], token=secrets.token_hex(8), boot_id=_boot_id(),
-               process_start=_process_start(os.getpid()))
-
-
-def _owner_json(owner: Owner) -> str:
-  fields = dataclasses.asdict(owner)
-  del fields["raw"]
-  return json.dumps(fields, indent=1) + "\n"
-
-
-def read_owner(workdir: str) -> Optional[Owner]:
-  """The owner recorded in the workdir's lock file; None if there is no lock file.
-
-  An unreadable or incomplete file gives an Owner with pid -1 (host 'unknown').
-  """
-  try:
-    with open(lock_path(workdir)) as f:
-      raw = f.read()
-  except FileNotFoundError:
-    return None
-  try:
-    fields = json.loads(raw)
-    return Owner(host=str(fields["host"]), pid=int(fields["pid"]), started=str(fields["started"]),
-                 command=str(fields.get("command", "")), token=str(fields.get("token", "")),
-                 boot_id=fields.get("boot_id"), process_start=fields.get("process_start"),
-                 raw=raw)
-  except (ValueError, KeyError, TypeError):
-    return Owner(host="unknown", pid=-1, started="unknown", command="", token="", raw=raw)
-
-
-def is_stale(owner: Owner) -> Optional[bool]:
-  """Whether the lock's owner is gone: True / False on this host; None on another host or
-  for an unreadable lock (cannot tell)."""
-  if owner.pid < 0 or owner.host != socket.gethostname():
-    return None
-  boot_id = _boot_id()
-  if owner.boot_id and boot_id and owner.boot_id != boot_id:
-    return True  # the host has rebooted since
-  try:
-    os.kill(owner.pid, 0)
-  except ProcessLookupError:
-    return True
-  except PermissionError:
-    pass  # alive, another user's
-  start = _process_start(owner.pid)
-  return bool(owner.process_start and start and owner.process_start != start)  # pid reused
-
-
-def _locked_message(workdir: str, owner: Owner) -> str:
-  if owner.pid < 0:
-    return (f"{workdir} has a lock file that names no owner ({lock_path(workdir)}: "
-            f"{owner.raw[:200]!r}). If no run is using this workdir, delete that file.")
-  elsewhere = ("" if owner.host == socket.gethostname() else
-               " Its host cannot be checked from here: if that run is gone (e.g. its machine "
-               f"stopped), delete {lock_path(workdir)}.")
-  return (f"{workdir} is in use by another run: {owner.describe()}. Wait for it to finish or "
-          f"use another --workdir.{elsewhere}")
-
-
 class WorkdirLock:
-  """A held lock: `release()` (or leaving `with`) removes the lock file if it is still ours,
-  and the workdir too if acquiring created it and nothing else was written there (a run that
-  stopped at a config error leaves no empty directory behind)."""
+  """A held lock (`fd`: the open lock file). `release()` (or leaving `with`) releases it,
+  removing the lock file when no one else holds it, and the workdir too if acquiring created
+  it and nothing else was written there (a run that stopped at a config error leaves no empty
+  directory behind)."""
 
-  def __init__(self, workdir: str, owner: Owner, created_workdir: bool = False):
-    self.workdir = workdir
-    self.owner = owner
+  def __init__(self, workdir: str, fd: int, owner: Optional[Owner], shared: bool,
+               created_workdir: bool = False):
+    self.workdir, self.fd, self.owner, self.shared = workdir, fd, owner, shared
     self.created_workdir = created_workdir
     self._depth = 1
 
@@ -165,13 +81,16 @@ class WorkdirLock:
     if self._depth > 0:
       return
     _HELD.pop(_key(self.workdir), None)
-    current = read_owner(self.workdir)
-    if current is not None and current.token == self.owner.token:
-      with contextlib.suppress(FileNotFoundError):
-        os.unlink(lock_path(self.workdir))
-      if self.created_workdir:
-        with contextlib.suppress(OSError):  # not empty: kept
-          os.rmdir(self.workdir)
+    try:
+      if not self.shared or _try_flock(self.fd, fcntl.LOCK_EX):  # the last holder
+        if _is_at_path(self.fd, lock_path(self.workdir)):
+          with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path(self.workdir))
+    finally:
+      os.close(self.fd)  # releases the OS lock
+    if self.created_workdir:
+      with contextlib.suppress(OSError):  # not empty: kept
+        os.rmdir(self.workdir)
 
   def __enter__(self) -> "WorkdirLock":
     return self
@@ -188,108 +107,190 @@ def _key(workdir: str) -> str:
   return os.path.realpath(workdir)
 
 
-def _create(workdir: str, owner: Owner) -> bool:
-  """Creates the lock file with `owner` in it; False if it exists."""
+def _try_flock(fd: int, operation: int) -> bool:
+  """flock(fd, operation | LOCK_NB): whether it was granted.
+
+  Raises:
+    LockNotSupportedError: the file system refuses locks.
+  """
   try:
-    descriptor = os.open(lock_path(workdir), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-  except FileExistsError:
+    fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    return True
+  except BlockingIOError:
     return False
-  with os.fdopen(descriptor, "w") as f:
-    f.write(_owner_json(owner))
-    f.flush()
-    os.fsync(f.fileno())
-  return True
+  except OSError as error:
+    if error.errno in _NOT_SUPPORTED:
+      raise LockNotSupportedError(
+          f"the file system of {os.path.dirname(os.readlink(f'/proc/self/fd/{fd}'))} does "
+          f"not support file locks ({os.strerror(error.errno)}), so this run cannot keep "
+          "other runs out of its workdir. Use a workdir on a local disk or on a file system "
+          "with locks (NFS, Lustre mounted with -o flock, GPFS, CephFS).") from None
+    raise
 
 
-def _remove_stale(workdir: str, stale: Owner) -> None:
-  """Removes the lock file if it still holds `stale` (another process may have taken the stale
-  lock over and written its own in the meantime: that one is put back)."""
-  path = lock_path(workdir)
-  moved = f"{path}.stale.{os.getpid()}.{secrets.token_hex(4)}"
+def _is_at_path(fd: int, path: str) -> bool:
+  """Whether the open file `fd` is still the file at `path` (not removed or replaced)."""
   try:
-    os.rename(path, moved)
+    at_path = os.stat(path)
   except FileNotFoundError:
-    return  # someone else removed it
-  try:
-    with open(moved) as f:
-      taken = f.read()
-  except OSError:
-    taken = stale.raw
-  if taken != stale.raw:
-    # A new, live lock (someone took the stale one over first): put it back, unless yet
-    # another process has created one meanwhile (three processes racing for a stale lock;
-    # the second one's lock is then lost: accepted, it needs two crashes and a three-way race).
+    return False
+  opened = os.fstat(fd)
+  return (opened.st_dev, opened.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+def _read(fd: int) -> str:
+  return os.pread(fd, 1 << 16, 0).decode("utf-8", errors="replace")
+
+
+def _open_locked(workdir: str, shared: bool) -> tuple[int, Optional[int]]:
+  """(fd, None) with the lock taken, or (-1, fd) of the lock file held by someone else (the
+  caller reads who, then closes it)."""
+  path = lock_path(workdir)
+  while True:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-      os.link(moved, path)
-    except FileExistsError:
-      pass
-    except OSError:
-      os.rename(moved, path)
-      return
-  with contextlib.suppress(FileNotFoundError):
-    os.unlink(moved)
+      if not _try_flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX):
+        return -1, fd
+    except BaseException:
+      os.close(fd)
+      raise
+    if _is_at_path(fd, path):
+      return fd, None
+    os.close(fd)  # its last holder removed it between our open and flock: again
 
 
-def try_acquire(workdir: str) -> Union[WorkdirLock, Owner]:
-  """Takes the workdir's lock (creating the workdir if needed): the held WorkdirLock, or the
-  Owner of a lock held by a live (or uncheckable) process. A stale lock is taken over with a
-  warning. Re-entrant: a lock this process holds is returned again (released by as many
-  release() calls)."""
+def _holder_of(fd: int) -> Owner:
+  """Who holds the lock of the open lock file `fd` that this process could not take."""
+  first_try = time.monotonic()
+  while True:
+    owner = lock_owner.from_text(_read(fd))
+    if owner is not None and owner.pid >= 0:
+      return owner
+    if owner is None and _try_flock(fd, fcntl.LOCK_SH):
+      return lock_owner.readers()  # (our shared lock goes with the fd, closed by the caller)
+    if time.monotonic() - first_try > _UNREADABLE_GRACE_S:
+      return owner or Owner(host="unknown", pid=-1, started="unknown", command="", token="")
+    time.sleep(0.05)  # its holder is writing the record right now
+
+
+def _write_record(workdir: str, fd: int) -> Owner:
+  """Replaces the lock file's record with this process's (warning about a record that a
+  holder left behind when it died)."""
+  left = lock_owner.from_text(_read(fd))
+  if left is not None and left.pid >= 0:
+    print(f"warning: taking over the lock of {workdir} from {left.describe()}: that process "
+          "no longer holds it (it ended without releasing the lock)", file=sys.stderr)
+  me = lock_owner.me()
+  os.ftruncate(fd, 0)
+  os.pwrite(fd, lock_owner.to_json(me).encode(), 0)
+  os.fsync(fd)
+  return me
+
+
+def try_acquire(workdir: str, shared: bool = False) -> Union[WorkdirLock, Owner]:
+  """Takes the workdir's lock (creating the workdir if needed), exclusively or `shared`: the
+  held WorkdirLock, or the Owner of the live process(es) that hold it. Re-entrant: a lock
+  this process holds is returned again (released by as many release() calls); a process
+  holding it exclusively also gets it when it asks for it shared.
+
+  Raises:
+    LockNotSupportedError: the workdir's file system refuses locks.
+  """
   held = _HELD.get(_key(workdir))
-  if held is not None:
+  if held is not None and (shared or not held.shared):
     held._depth += 1  # pylint: disable=protected-access
     return held
+  if held is not None:
+    raise RuntimeError(f"{workdir}: this process holds its lock shared and asks for it "
+                       "exclusively (a bug)")
   created_workdir = not os.path.isdir(workdir)
   os.makedirs(workdir, exist_ok=True)
-  me = _me()
-  first_unreadable, takeovers = None, 0
-  while True:
-    if _create(workdir, me):
-      lock = WorkdirLock(workdir, me, created_workdir)
-      _HELD[_key(workdir)] = lock
-      return lock
-    owner = read_owner(workdir)
-    if owner is None:
-      continue  # released meanwhile
-    if owner.pid < 0:  # being written right now, or broken
-      first_unreadable = first_unreadable or time.monotonic()
-      if time.monotonic() - first_unreadable < _UNREADABLE_GRACE_S:
-        time.sleep(0.05)
-        continue
-      return owner
-    if not is_stale(owner):
-      return owner
-    takeovers += 1
-    if takeovers > _MAX_TAKEOVERS:
-      raise WorkdirLockedError(f"could not take the lock of {workdir} "
-                               f"({lock_path(workdir)}): it keeps changing hands")
-    print(f"warning: taking over the lock of {workdir} from {owner.describe()}: that process "
-          "is no longer running", file=sys.stderr)
-    _remove_stale(workdir, owner)
+  fd, other = _open_locked(workdir, shared)
+  if other is not None:
+    try:
+      return _holder_of(other)
+    finally:
+      os.close(other)
+      if created_workdir:
+        with contextlib.suppress(OSError):
+          os.rmdir(workdir)
+  if shared:
+    os.ftruncate(fd, 0)  # a record left by a dead trainer (no trainer holds it now)
+    owner = None
+  else:
+    owner = _write_record(workdir, fd)
+  lock = WorkdirLock(workdir, fd, owner, shared, created_workdir)
+  _HELD[_key(workdir)] = lock
+  return lock
 
 
-def acquire(workdir: str) -> WorkdirLock:
-  """try_acquire, or WorkdirLockedError naming the owner of a live lock."""
-  result = try_acquire(workdir)
+def read_owner(workdir: str) -> Optional[Owner]:
+  """The owner record in the workdir's lock file, whether or not its process still holds the
+  lock (see holder()); None if there is no lock file or no record."""
+  held = _HELD.get(_key(workdir))
+  if held is not None:  # (read through our own descriptor: closing another one would drop
+    return lock_owner.from_text(_read(held.fd))  # our lock where flock is emulated, on NFS)
+  try:
+    with open(lock_path(workdir)) as f:
+      return lock_owner.from_text(f.read())
+  except FileNotFoundError:
+    return None
+
+
+def holder(workdir: str) -> Optional[Owner]:
+  """Who holds the workdir's lock now (this process included), or None if no one does."""
+  held = _HELD.get(_key(workdir))
+  if held is not None:
+    return held.owner or lock_owner.readers()
+  try:
+    fd = os.open(lock_path(workdir), os.O_RDONLY)  # (flock needs no write access)
+  except FileNotFoundError:
+    return None
+  try:
+    return None if _try_flock(fd, fcntl.LOCK_EX) else _holder_of(fd)
+  finally:
+    os.close(fd)
+
+
+def _locked_message(workdir: str, owner: Owner) -> str:
+  if owner.pid < 0 and not owner.shared:
+    return (f"{workdir} is locked by a process that wrote no owner record "
+            f"({lock_path(workdir)}: {owner.raw[:200]!r}); it is still running (its lock is "
+            "held). Wait for it to finish or use another --workdir.")
+  return (f"{workdir} is in use by another run: {owner.describe()}. Wait for it to finish or "
+          "use another --workdir.")
+
+
+def acquire(workdir: str, shared: bool = False) -> WorkdirLock:
+  """try_acquire, or WorkdirLockedError naming the holder of the lock."""
+  result = try_acquire(workdir, shared)
   if isinstance(result, Owner):
     raise WorkdirLockedError(_locked_message(workdir, result))
   return result
 
 
 @contextlib.contextmanager
-def hold(workdir: str) -> Iterator[None]:
-  """Holds the workdir's lock for the block (on process 0 of a multi-host run, whose workdir
-  is shared; every process learns whether it got it).
+def hold(workdir: str, shared: bool = False) -> Iterator[None]:
+  """Holds the workdir's lock for the block, exclusively or `shared` (on process 0 of a
+  multi-host run, whose workdir is shared; every process learns whether it got it).
 
   Raises:
     WorkdirLockedError on every process: another live run holds the lock.
+    LockNotSupportedError (as WorkdirLockedError's message, on every process): see the module.
+  Shared, a workdir that does not exist or cannot be written is read without a lock.
   """
   def take():
     nonlocal lock
+    if shared and not os.path.isdir(workdir):
+      return None  # nothing to read there: the reader's own error follows
     try:
-      lock = acquire(workdir)
-    except WorkdirLockedError as error:
+      lock = acquire(workdir, shared)
+    except (WorkdirLockedError, LockNotSupportedError) as error:
       return str(error)
+    except OSError as error:
+      if shared and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return None  # a read-only workdir (results go elsewhere): read without a lock
+      raise
     return None
 
   lock: Optional[WorkdirLock] = None

@@ -13,8 +13,8 @@ error and traceback are kept; the next run tries again). The sweep workdir also 
 Several sweep processes may share one sweep workdir (the machines of an array job on a shared
 file system): each member is claimed through its workdir's lock
 (`<member>/workdir.lock`, runtime.workdir_lock) before it runs, so the processes split the
-members instead of training one twice; a member whose claimer died is taken over (on the same
-host at once; from another host after its lock file is deleted).
+members instead of training one twice; a member whose claimer died is free at once (its OS
+lock died with it, on any host; see runtime/workdir_lock.py).
 """
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ import ml_collections
 import augment
 import models
 from common.atomic_files import atomic_write_text
+from common.errors import ConfigError, UserError
 from evaluate.config import check_eval_config
 from pipeline.train_then_evaluate import train_and_evaluate
-from runtime import hosts, workdir_lock
+from runtime import hosts, preemption, workdir_lock
 from runtime.progress import format_duration, print_progress
 from sweeps.spec import SweepMember
 from training.temperature import check_temperature_config, temperature_config
@@ -57,7 +58,8 @@ class MemberOutcome:
   """What happened to one member in this invocation.
 
   state: 'done' (trained, and evaluated if asked), 'skipped' (already done with this config),
-  'claimed' (another process holds it) or 'failed' (then `error` holds the message).
+  'claimed' (another process holds it; `error` names that process) or 'failed' (then
+  `error` holds the message). `seconds`: the member's wall time in this invocation.
   """
   member: SweepMember
   state: str
@@ -118,10 +120,9 @@ def member_state(workdir: str, member: SweepMember) -> str:
 
 
 def claimant(workdir: str, member: SweepMember) -> Optional[workdir_lock.Owner]:
-  """Who holds the member's workdir lock now (a sweep or train process), or None if nobody
-  does or its holder is gone."""
-  owner = workdir_lock.read_owner(member_dir(workdir, member))
-  return None if owner is None or workdir_lock.is_stale(owner) else owner
+  """Who holds the member's workdir lock now (a sweep, train or evaluation process), or None
+  if nobody does (a holder that died holds nothing)."""
+  return workdir_lock.holder(member_dir(workdir, member))
 
 
 def is_finished(workdir: str, member: SweepMember) -> bool:
@@ -143,8 +144,8 @@ def validate_members(members: Sequence[SweepMember], evaluate: bool) -> None:
       check_temperature_config(temperature_config(member.config.train))
       if evaluate:
         check_eval_config(member.config.eval)
-    except (TypeError, ValueError) as error:
-      raise ValueError(f"sweep member {member.index} ({member.name}): {error}") from error
+    except UserError as error:  # (an error of a model's own code keeps its traceback)
+      raise ConfigError(f"sweep member {member.index} ({member.name}): {error}") from error
 
 
 def write_sweep_file(workdir: str, sweep: ml_collections.ConfigDict,
@@ -201,7 +202,7 @@ def run_member(member: SweepMember, workdir: str, *, evaluate: bool,
   decision = hosts.broadcast_from_main(f"claim sweep member {member.name}", claim)
   if "owner" in decision:
     _say(f"{label}: claimed by another process ({decision['owner']}), left to it")
-    return MemberOutcome(member, CLAIMED)
+    return MemberOutcome(member, CLAIMED, f"claimed by {decision['owner']}")
   try:
     return _run_claimed(member, directory, decision["state"], label, evaluate)
   finally:
@@ -224,6 +225,8 @@ def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
   error, trace = None, None
   try:
     train_and_evaluate(config, directory)
+  except preemption.Preempted:  # saved; the whole sweep stops (its status stays 'running')
+    raise
   except Exception as caught:  # pylint: disable=broad-except
     # Any failure of one member (divergence, bad data, out of memory, ...) is recorded and
     # the sweep goes on with the next member.
@@ -246,6 +249,19 @@ def _run_claimed(member: SweepMember, directory: str, previous: str, label: str,
   _write_status(directory, member, DONE, seconds=seconds)
   _say(f"{label}: done in {format_duration(seconds)}")
   return MemberOutcome(member, DONE, None, seconds)
+
+
+def unfinished_claims(outcomes: Sequence[MemberOutcome], workdir: str) -> list[MemberOutcome]:
+  """The members of `outcomes` left to another process ('claimed') that are still not
+  finished now that this process has nothing left to do (process 0 looks; every process of a
+  multi-host run gets its answer, so call it on all of them)."""
+  claimed = [o for o in outcomes if o.state == CLAIMED]
+  if not claimed:
+    return []
+  unfinished = hosts.broadcast_from_main(
+      "unfinished claimed sweep members",
+      lambda: [o.member.name for o in claimed if not is_finished(workdir, o.member)])
+  return [o for o in claimed if o.member.name in unfinished]
 
 
 def run_members(members: Sequence[SweepMember], workdir: str, *, evaluate: bool,

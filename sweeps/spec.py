@@ -21,6 +21,8 @@ from typing import Any
 
 import ml_collections
 
+from common.errors import ConfigError
+
 LABEL_KEY = "label"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
@@ -81,8 +83,8 @@ def _parent_and_field(config: ml_collections.ConfigDict, path: str,
       parent = ".".join(parts[:depth]) or "the run config"
       known = (", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict)
                else "none: it is not a section")
-      raise ValueError(f"{where}: {path!r} is not a field of the base config ({parent!r} has "
-                       f"no {part!r}; its fields: {known}).")
+      raise ConfigError(f"{where}: {path!r} is not a field of the base config ({parent!r} has "
+                        f"no {part!r}; its fields: {known}).")
     if depth < len(parts) - 1:
       node = node[part]
   return node, parts[-1]
@@ -101,7 +103,7 @@ def apply_settings(config: ml_collections.ConfigDict, settings: Mapping[str, Any
     try:
       parent[field] = value
     except TypeError as error:
-      raise ValueError(f"{where}: cannot set {path!r} to {value!r}: {error}") from error
+      raise ConfigError(f"{where}: cannot set {path!r} to {value!r}: {error}") from error
   return config
 
 
@@ -109,7 +111,7 @@ def _as_settings(entry: Any, where: str) -> dict[str, Any]:
   if isinstance(entry, ml_collections.ConfigDict):
     entry = entry.to_dict()
   if not isinstance(entry, Mapping):
-    raise ValueError(f"{where} must be a dict of dotted.path -> value, got {entry!r}")
+    raise ConfigError(f"{where} must be a dict of dotted.path -> value, got {entry!r}")
   return dict(entry)
 
 
@@ -118,23 +120,23 @@ def _product_axes(product: Any) -> list[tuple[str, tuple]]:
   for position, axis in enumerate(product or ()):
     if (not isinstance(axis, (tuple, list)) or len(axis) != 2 or not isinstance(axis[0], str)
         or not isinstance(axis[1], (tuple, list))):
-      raise ValueError(f"sweep.product[{position}] must be a (dotted.path, values) pair with a "
-                       f"list or tuple of values, got {axis!r}")
+      raise ConfigError(f"sweep.product[{position}] must be a (dotted.path, values) pair with a "
+                        f"list or tuple of values, got {axis!r}")
     if not axis[1]:
-      raise ValueError(f"sweep.product[{position}] ({axis[0]}) has no values.")
+      raise ConfigError(f"sweep.product[{position}] ({axis[0]}) has no values.")
     axes.append((axis[0], tuple(axis[1])))
   paths = [path for path, _ in axes]
   if len(set(paths)) != len(paths):
-    raise ValueError(f"sweep.product names a path twice: {paths}")
+    raise ConfigError(f"sweep.product names a path twice: {paths}")
   return axes
 
 
 def _seeds(seeds: Any) -> tuple[int, ...]:
   seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
   if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-    raise ValueError(f"sweep.seeds must be a non-empty list of integers, got {seeds!r}")
+    raise ConfigError(f"sweep.seeds must be a non-empty list of integers, got {seeds!r}")
   if len(set(seeds)) != len(seeds):
-    raise ValueError(f"sweep.seeds repeats a seed: {seeds}")
+    raise ConfigError(f"sweep.seeds repeats a seed: {seeds}")
   return seeds
 
 
@@ -155,15 +157,15 @@ def expand_sweep(sweep: ml_collections.ConfigDict) -> list[SweepMember]:
   for family_index, family in enumerate(families):
     label = family.pop(LABEL_KEY, None)
     if label is not None and not str(label):
-      raise ValueError(f"sweep.members[{family_index}].label is empty.")
+      raise ConfigError(f"sweep.members[{family_index}].label is empty.")
     overlap = sorted(set(family) & set(axis_paths))
     if overlap:
-      raise ValueError(f"sweep.members[{family_index}] sets {overlap}, which sweep.product "
-                       "also varies.")
+      raise ConfigError(f"sweep.members[{family_index}] sets {overlap}, which sweep.product "
+                        "also varies.")
     for point in itertools.product(*(values for _, values in axes)):
       settings = {**family, **dict(zip(axis_paths, point))}
       if "seed" in settings:
-        raise ValueError("Set seeds with sweep.seeds, not as a member setting.")
+        raise ConfigError("Set seeds with sweep.seeds, not as a member setting.")
       named = settings if label is None else dict(zip(axis_paths, point))
       shown = _short_keys(list(named))
       parts = ([format_value(label)] if label is not None else []) + [
@@ -178,6 +180,6 @@ def expand_sweep(sweep: ml_collections.ConfigDict) -> list[SweepMember]:
   names = [member.name for member in members]
   repeated = sorted({name for name in names if names.count(name) > 1})
   if repeated:
-    raise ValueError(f"Two sweep members share the name(s) {repeated}: give the families in "
-                     "sweep.members distinct 'label's.")
+    raise ConfigError(f"Two sweep members share the name(s) {repeated}: give the families in "
+                      "sweep.members distinct 'label's.")
   return members

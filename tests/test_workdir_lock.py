@@ -5,6 +5,7 @@ import csv
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -20,7 +21,8 @@ from tests.conftest import REPO_ROOT, write_tiny_sweep
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 TIMEOUT_S = 600
 # A real process that takes a workdir's lock and keeps it until its stdin closes.
-_HOLDER = ("import sys; from runtime import workdir_lock; workdir_lock.acquire(sys.argv[1]); "
+_HOLDER = ("import sys; from runtime import workdir_lock; "
+           "workdir_lock.acquire(sys.argv[1], shared=sys.argv[2] == 'shared'); "
            "print('held', flush=True); sys.stdin.read()")
 
 
@@ -28,8 +30,10 @@ def _env():
   return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
 
 
-def _hold(workdir):
-  holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(workdir)], cwd=REPO_ROOT,
+def _hold(workdir, shared=False):
+  """A process that holds the workdir's lock (exclusively or `shared`) until it is killed."""
+  holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(workdir),
+                             "shared" if shared else "exclusive"], cwd=REPO_ROOT,
                             env=_env(), text=True, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   assert holder.stdout.readline().strip() == "held", holder.stderr.read()
@@ -47,12 +51,6 @@ def _write_owner(workdir, **fields):
            "started": "2026-01-01T00:00:00+00:00", "token": "someone", **fields}
   with open(os.path.join(workdir, workdir_lock.LOCK_FILE), "w") as f:
     json.dump(owner, f)
-
-
-def _dead_pid():
-  process = subprocess.Popen([sys.executable, "-c", "pass"])
-  process.wait()
-  return process.pid
 
 
 # ---- the atomic-write helper
@@ -115,14 +113,17 @@ def test_directory_fsync_not_supported_is_tolerated_other_errors_are_not(tmp_pat
     atomic_files.fsync_directory(tmp_path)
 
 
-# ---- the lock, in this process
+# ---- the lock, in this process and with a holder process
 
 def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
   workdir = str(tmp_path / "run")
   lock = workdir_lock.acquire(workdir)
   owner = workdir_lock.read_owner(workdir)
   assert (owner.host, owner.pid) == (socket.gethostname(), os.getpid())
+  assert owner.pid_namespace == os.readlink("/proc/self/ns/pid")
   assert workdir_lock.try_acquire(workdir) is lock  # re-entrant
+  assert workdir_lock.try_acquire(workdir, shared=True) is lock  # (training, then evaluating)
+  lock.release()
   lock.release()
   assert os.path.exists(workdir_lock.lock_path(workdir))  # still held once
   lock.release()
@@ -136,44 +137,64 @@ def test_lock_is_exclusive_reentrant_and_removed_on_release(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_live_owner_is_named_and_a_gone_one_taken_over(tmp_path, capfd):
+def test_a_live_holder_is_named_and_its_lock_freed_the_moment_it_is_killed(tmp_path, capfd):
   workdir = str(tmp_path / "run")
-  _write_owner(workdir)  # the parent of this process: alive
-  with pytest.raises(workdir_lock.WorkdirLockedError,
-                     match=f"in use by another run: process {os.getppid()} on host"):
-    workdir_lock.acquire(workdir)
-  with pytest.raises(workdir_lock.WorkdirLockedError):
-    with workdir_lock.hold(workdir):
-      pass
-  dead = _dead_pid()
-  _write_owner(workdir, pid=dead)
+  holder = _hold(workdir)
+  namespace = os.readlink("/proc/self/ns/pid")
+  try:
+    with pytest.raises(workdir_lock.WorkdirLockedError,
+                       match=(f"in use by another run: process {holder.pid} on host "
+                              f"{socket.gethostname()} \\(pid namespace {re.escape(namespace)}"
+                              "\\), started ")):
+      workdir_lock.acquire(workdir)
+    with pytest.raises(workdir_lock.WorkdirLockedError):  # a reader is refused too
+      with workdir_lock.hold(workdir, shared=True):
+        pass
+    assert workdir_lock.holder(workdir).pid == holder.pid
+  finally:
+    _kill(holder)  # SIGKILL: no release, the record stays in the file
+  assert workdir_lock.holder(workdir) is None  # the OS freed the lock with its holder
   with workdir_lock.hold(workdir):
     assert workdir_lock.read_owner(workdir).pid == os.getpid()
-  assert f"warning: taking over the lock of {workdir} from process {dead}" in capfd.readouterr().err
-  # A live pid that started at another time is a reused pid: its lock is stale too.
-  _write_owner(workdir, process_start="1")
+  assert (f"warning: taking over the lock of {workdir} from process {holder.pid}"
+          in capfd.readouterr().err)
+
+
+def test_a_record_left_by_a_dead_owner_on_another_host_does_not_keep_the_lock(tmp_path):
+  workdir = str(tmp_path / "run")
+  _write_owner(workdir, host="elsewhere", pid=1)  # alive here, but it is not the holder
+  with workdir_lock.hold(workdir):
+    assert workdir_lock.read_owner(workdir).pid == os.getpid()
+  with open(workdir_lock.lock_path(workdir), "w"):
+    pass  # an empty file (its creator died before writing): no holder either
   workdir_lock.acquire(workdir).release()
 
 
 @pytest.mark.slow
-def test_locks_of_other_hosts_and_unreadable_locks_are_left_alone(tmp_path, monkeypatch):
+def test_readers_share_the_lock_and_exclude_a_trainer(tmp_path):
   workdir = str(tmp_path / "run")
-  _write_owner(workdir, host="elsewhere", pid=_dead_pid())
-  with pytest.raises(workdir_lock.WorkdirLockedError, match="cannot be checked from here.*delete"):
-    workdir_lock.acquire(workdir)
-  monkeypatch.setattr(workdir_lock, "_UNREADABLE_GRACE_S", 0.1)
-  with open(workdir_lock.lock_path(workdir), "w"):
-    pass  # empty: its creator died before writing, or is writing now
-  with pytest.raises(workdir_lock.WorkdirLockedError, match="names no owner"):
-    workdir_lock.acquire(workdir)
+  reader = _hold(workdir, shared=True)
+  try:
+    with workdir_lock.hold(workdir, shared=True):  # another reader: fine
+      pass
+    with pytest.raises(workdir_lock.WorkdirLockedError, match="one or more evaluations"):
+      workdir_lock.acquire(workdir)
+    assert os.path.exists(workdir_lock.lock_path(workdir))  # the other reader still holds it
+  finally:
+    _kill(reader)
+  workdir_lock.acquire(workdir).release()
+  with workdir_lock.hold(str(tmp_path / "missing"), shared=True):  # nothing to lock
+    assert not os.path.exists(tmp_path / "missing")
 
 
-def test_release_keeps_a_lock_that_is_not_ours_any_more(tmp_path):
-  workdir = str(tmp_path / "run")
-  lock = workdir_lock.acquire(workdir)
-  _write_owner(workdir)  # e.g. taken over by another run after a wrong stale guess
-  lock.release()
-  assert workdir_lock.read_owner(workdir).token == "someone"
+def test_a_file_system_without_locks_stops_the_run_saying_so(tmp_path, monkeypatch):
+  def no_locks(fd, operation):
+    raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+  monkeypatch.setattr(workdir_lock.fcntl, "flock", no_locks)
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="does not support file locks"):
+    with workdir_lock.hold(str(tmp_path / "run")):
+      pass
 
 
 # ---- real processes
@@ -191,10 +212,10 @@ def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(tmp_
     _kill(holder)  # like a crash: the lock stays behind
   assert result.returncode == 1
   assert (f"error: {workdir} is in use by another run: process {holder.pid} on host "
-          f"{socket.gethostname()}, started ") in result.stderr, result.stderr[-2000:]
+          f"{socket.gethostname()} (pid namespace ") in result.stderr, result.stderr[-2000:]
   assert "Traceback" not in result.stderr
   assert os.listdir(workdir) == [workdir_lock.LOCK_FILE]  # nothing loaded, nothing written
-  lock = workdir_lock.acquire(str(workdir))  # the holder is gone: taken over
+  lock = workdir_lock.acquire(str(workdir))  # the holder is gone: free at once
   assert f"from process {holder.pid} on host" in capfd.readouterr().err
   lock.release()
 
@@ -207,6 +228,8 @@ def _sweep_py(config, workdir):
 
 @pytest.mark.slow
 def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(tmp_path):
+  """Two sweeps split the members; one claimed by a live process is left to it and each sweep
+  exits 1 naming it; once its claimer is killed, the next sweep runs it."""
   config = write_tiny_sweep(tmp_path / "sweep_config.py",
                             [{"label": "a"}, {"label": "b"}, {"label": "c"}], evaluate=False)
   with open(config, "a") as f:
@@ -222,10 +245,13 @@ def test_two_sweeps_on_one_workdir_split_the_members_and_take_over_a_dead_claim(
     outputs = [sweep.communicate(timeout=TIMEOUT_S) for sweep in sweeps]
   finally:
     _kill(holder)
-  assert [sweep.returncode for sweep in sweeps] == [0, 0], [err[-2000:] for _, err in outputs]
+  # Member a is claimed by a live process and never finished: each sweep says so, exit 1.
+  assert [sweep.returncode for sweep in sweeps] == [1, 1], [err[-2000:] for _, err in outputs]
   stdout = "".join(out for out, _ in outputs)
-  for out, _ in outputs:
+  for out, err in outputs:
     assert f"a,seed=0: claimed by another process (process {holder.pid} on host" in out
+    assert "member(s) are claimed by another process and not finished" in err, err[-2000:]
+    assert f"  0 a,seed=0: claimed by process {holder.pid} on host" in err, err[-2000:]
   for member in ("b,seed=0", "c,seed=0"):
     assert stdout.count(f"{member}: starting") == 1, stdout  # trained by one process only
     with open(workdir / member / "metrics.jsonl") as f:

@@ -12,6 +12,8 @@ Fault injection:
   --disk-full-during-save N: that write fails with OSError(ENOSPC) instead.
   --nan-at-step N: the parameters become NaN inside the jitted step N, so its loss and
     gradients are NaN.
+  --step-delay S: sleep S seconds after every train step (to SIGTERM a run mid-way).
+With --coordinator HOST:PORT --process-id I: process I of a 2-process run (jax.distributed).
 With --evaluate-first, the latest checkpoint is first evaluated (python -m evaluate's
 evaluate_workdir, one tiny protocol) and analysed (evaluate.layers, shiftability on 2 images),
 printing {"evaluated": step, "digest": ...} for each restore they make and {"eval_step": ...,
@@ -76,13 +78,19 @@ class Run:
     return self.stderr.strip().splitlines()[-1]
 
 
-def run_tiny(workdir, *args, devices=1, overrides=(), check=True) -> Run:
-  """Runs tests/tiny_run.py (train.py on the tiny config) with `devices` fake CPU devices."""
+def tiny_command(workdir, *args, devices=1, overrides=()) -> tuple[list, dict]:
+  """The command line and environment of tests/tiny_run.py with `devices` fake CPU devices."""
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}")
-  result = subprocess.run(
-      [sys.executable, TINY_RUN, str(workdir), *args, "--override", *WIDTH, *overrides],
-      env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+  return [sys.executable, TINY_RUN, str(workdir), *args, "--override", *WIDTH,
+          *overrides], env
+
+
+def run_tiny(workdir, *args, devices=1, overrides=(), check=True) -> Run:
+  """Runs tests/tiny_run.py (train.py on the tiny config) with `devices` fake CPU devices."""
+  command, env = tiny_command(workdir, *args, devices=devices, overrides=overrides)
+  result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                          cwd=REPO_ROOT)
   records = []
   for line in result.stdout.splitlines():
     if line.startswith("{"):
@@ -177,6 +185,20 @@ def _poison_step(nan_step: int) -> None:
   train_loop.make_train_step = make_train_step
 
 
+def _slow_steps(seconds: float) -> None:
+  """Sleeps `seconds` after every train step (the run's numbers are unchanged), so that a
+  test can signal the run mid-way."""
+  import time  # pylint: disable=g-import-not-at-top
+  from training import hooks  # pylint: disable=g-import-not-at-top
+  real_call = hooks.SaveOnPreemption.__call__
+
+  def call(self, step, state, record):
+    time.sleep(seconds)
+    return real_call(self, step, state, record)
+
+  hooks.SaveOnPreemption.__call__ = call
+
+
 def _evaluate(workdir: str) -> None:
   """Evaluates and analyses `workdir`'s latest checkpoint with tiny settings."""
   from evaluate.layers import runner  # pylint: disable=g-import-not-at-top
@@ -211,6 +233,9 @@ def main():
   parser.add_argument("--disk-full-during-save", type=int, default=None)
   parser.add_argument("--nan-at-step", type=int, default=None)
   parser.add_argument("--evaluate-first", action="store_true")
+  parser.add_argument("--step-delay", type=float, default=0.0)
+  parser.add_argument("--coordinator", default=None)
+  parser.add_argument("--process-id", type=int, default=None)
   args = parser.parse_args()
 
   if args.evaluate_first:
@@ -223,10 +248,15 @@ def main():
     _fail_background_write(args.disk_full_during_save, _disk_full)
   if args.nan_at_step is not None:
     _poison_step(args.nan_at_step)
+  if args.step_delay:
+    _slow_steps(args.step_delay)
 
   # (ml_collections finds the --config.* overrides in sys.argv.)
   sys.argv = ["train.py", "--config", TINY_CONFIG_FILE, "--workdir", args.workdir] + [
       f"--config.{item}" for item in args.override]
+  if args.coordinator:
+    sys.argv += [f"--coordinator_address={args.coordinator}", "--num_processes=2",
+                 f"--process_id={args.process_id}"]
   argv = flags.FLAGS(sys.argv)
   train.main(argv)  # exits with train.py's message and status on a known error
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
+from common.errors import UserError
+
 from training.state import TrainState
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(UserError, RuntimeError):
   """The loss or the gradients became NaN or infinite."""
 
 

@@ -1,10 +1,11 @@
 """The training loop's cadence: what happens after a train step, as small hooks.
 
 Each hook is called after every train step as `hook(step, state, record) -> state`, in the
-order log, evaluate, report, checkpoint; it does its work only on the steps it is due (a pure
-function of `step`), may add entries to `record` (the metrics line of this step) and returns the
-state (the log hook returns it with its metric sums reset). `step` counts the steps done (1 after
-the first). Wall times are in seconds (time.perf_counter).
+order log, evaluate, report, checkpoint, preemption; it does its work only on the steps it is
+due (a pure function of `step`, or of a preemption notice), may add entries to `record` (the
+metrics line of this step) and returns the state (the log hook returns it with its metric sums
+reset). `step` counts the steps done (1 after the first). Wall times are in seconds
+(time.perf_counter).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import jax
 
-from runtime import checkpointing, progress, run_files
+from runtime import checkpointing, preemption, progress, run_files
 from training.divergence import check_state_finite
 from training.state import TrainState
 
@@ -151,7 +152,30 @@ class SaveCheckpoint:
   def __call__(self, step: int, state: TrainState, record: dict[str, Any]) -> TrainState:
     if step != self.total_steps and step % self.every_steps != 0:
       return state
+    self.save(step, state)
+    return state
+
+  def save(self, step: int, state: TrainState) -> None:
+    """Checks `state` is finite and starts saving it as checkpoint `step` (once per step)."""
+    if self.last_saved == step:
+      return
     self.check_finite(state)
     self.writer.save(step, state, self.saved_config)
     self.last_saved = step
-    return state
+
+
+class SaveOnPreemption:
+  """After the step at which a preemption notice is acted on (runtime.preemption; the same
+  step on every process): saves that step (unless the cadence just did), waits until the
+  checkpoint is written, and raises Preempted. Goes last in the cadence."""
+
+  def __init__(self, notice: preemption.PreemptionNotice, checkpoint: SaveCheckpoint,
+               workdir: str):
+    self.notice, self.checkpoint, self.workdir = notice, checkpoint, workdir
+
+  def __call__(self, step: int, state: TrainState, record: dict[str, Any]) -> TrainState:
+    if not self.notice.reached(step):
+      return state
+    self.checkpoint.save(step, state)
+    self.checkpoint.writer.wait()
+    raise preemption.Preempted(step, self.workdir)

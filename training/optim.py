@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from common.errors import ConfigError
 from common.registry import Registry
 
 SCHEDULES: Registry = Registry("learning-rate schedule")
@@ -85,8 +86,8 @@ def lookahead(inner: optax.GradientTransformation, sync_period: int, slow_step_s
   model, its checkpoints' params and its evaluation need nothing new.
   """
   if sync_period < 1 or not 0.0 < slow_step_size <= 1.0:
-    raise ValueError(f"lookahead needs sync_period >= 1 and 0 < slow_step_size <= 1, got "
-                     f"{sync_period} and {slow_step_size}")
+    raise ConfigError(f"lookahead needs sync_period >= 1 and 0 < slow_step_size <= 1, got "
+                      f"{sync_period} and {slow_step_size}")
 
   def init(params):
     return LookaheadState(inner.init(params), jax.tree.map(jnp.copy, params),
@@ -114,11 +115,11 @@ def check_lookahead_config(train: ml_collections.ConfigDict) -> None:
   if settings is None:
     return
   if int(settings.sync_period) < 0:
-    raise ValueError(f"config.train.lookahead.sync_period must be >= 0 (0 = off), got "
-                     f"{settings.sync_period}")
+    raise ConfigError(f"config.train.lookahead.sync_period must be >= 0 (0 = off), got "
+                      f"{settings.sync_period}")
   if int(settings.sync_period) > 0 and not 0.0 < float(settings.slow_step_size) <= 1.0:
-    raise ValueError(f"config.train.lookahead.slow_step_size must be in (0, 1], got "
-                     f"{settings.slow_step_size}")
+    raise ConfigError(f"config.train.lookahead.slow_step_size must be in (0, 1], got "
+                      f"{settings.slow_step_size}")
 
 
 def build_optimizer(train: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int):

@@ -27,6 +27,7 @@ from typing import Callable
 import jax.numpy as jnp
 import ml_collections
 
+from common.errors import ConfigError
 from common.registry import Registry
 
 TemperatureSchedule = Callable[[jnp.ndarray], jnp.ndarray]
@@ -79,25 +80,25 @@ def check_temperature_config(cfg: ml_collections.ConfigDict) -> None:
     value = cfg[field]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         math.isfinite(value) and value > 0):
-      raise ValueError(f"config.train.lps_temperature.{field} must be a finite number > 0, "
-                       f"got {value!r}")
+      raise ConfigError(f"config.train.lps_temperature.{field} must be a finite number > 0, "
+                        f"got {value!r}")
   if cfg.schedule != "constant" and cfg.end > cfg.start:
-    raise ValueError(f"config.train.lps_temperature anneals: end ({cfg.end}) must be <= start "
-                     f"({cfg.start})")
+    raise ConfigError(f"config.train.lps_temperature anneals: end ({cfg.end}) must be <= start "
+                      f"({cfg.start})")
   factor = cfg.get("decay_factor", DEFAULT_TEMPERATURE["decay_factor"])
   if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor <= 1:
-    raise ValueError(f"config.train.lps_temperature.decay_factor must be in (0, 1], got "
-                     f"{factor!r}")
+    raise ConfigError(f"config.train.lps_temperature.decay_factor must be in (0, 1], got "
+                      f"{factor!r}")
   every = cfg.get("decay_every_epochs", DEFAULT_TEMPERATURE["decay_every_epochs"])
   if isinstance(every, bool) or not isinstance(every, (int, float)) or not (
       math.isfinite(every) and every > 0):
-    raise ValueError(f"config.train.lps_temperature.decay_every_epochs must be a number of "
-                     f"epochs > 0, got {every!r}")
+    raise ConfigError(f"config.train.lps_temperature.decay_every_epochs must be a number of "
+                      f"epochs > 0, got {every!r}")
   fraction = cfg.anneal_fraction
   if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
       0 < fraction <= 1):
-    raise ValueError(f"config.train.lps_temperature.anneal_fraction must be in (0, 1] (a "
-                     f"fraction of the run's steps), got {fraction!r}")
+    raise ConfigError(f"config.train.lps_temperature.anneal_fraction must be in (0, 1] (a "
+                      f"fraction of the run's steps), got {fraction!r}")
 
 
 def build_temperature_schedule(cfg: ml_collections.ConfigDict, total_steps: int,

@@ -22,11 +22,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from common.errors import ConfigError
 import augment
 import models
 from data import CifarArrays, load_cifar10
 from data.constants import IMAGE_SHAPE
-from runtime import checkpointing, numerics, progress, resume_config, run_files
+from runtime import (checkpointing, numerics, preemption, progress, resume_config,
+                     run_files)
 from runtime.accuracy import evaluate_accuracy, make_accuracy_fn
 from runtime.mesh import (MeshShardings, check_divisible, make_data_parallel_mesh,
                           put_replicated)
@@ -50,11 +52,16 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   Returns:
     The summary dict (also written as summary.json).
+  Raises:
+    runtime.preemption.Preempted: SIGTERM (or a platform's preemption notice) arrived; the
+      step after it was saved.
   """
   wall_start = time.perf_counter()
   # The checkpoint writer (orbax threads) and the metrics files are opened when needed and
   # closed on every exit path, so an error ends with its message, not with a thread's trace.
   with contextlib.ExitStack() as open_files:
+    # From here SIGTERM saves the next train step and stops (runtime.preemption).
+    notice = open_files.enter_context(preemption.watch())
     plan = _build_and_check(config, workdir)
     start = _restore_or_initialise(config, workdir, plan, open_files)
     metrics_log = _open_run_files(config, workdir, plan, start, open_files)
@@ -83,6 +90,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         hooks.ReportRecord(metrics_log, reporter, throughput, plan.steps_per_epoch,
                            plan.total_steps),
         checkpoint,
+        hooks.SaveOnPreemption(notice, checkpoint, workdir),
     ]
     state, step = _loop(start.state, plan, compiled, reporter, cadence)
     reporter.close()
@@ -160,9 +168,9 @@ def _validate_train_config(train: ml_collections.ConfigDict) -> None:
   for name in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps",
                "keep_checkpoints", "eval_every_epochs"):
     if int(train[name]) < 1:
-      raise ValueError(f"config.train.{name} must be >= 1, got {train[name]}")
+      raise ConfigError(f"config.train.{name} must be >= 1, got {train[name]}")
   if train.num_epochs <= 0 and train.num_steps <= 0:
-    raise ValueError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
+    raise ConfigError("Set config.train.num_epochs or config.train.num_steps to a positive value.")
   check_temperature_config(temperature_config(train))
   check_lookahead_config(train)
 
@@ -173,13 +181,13 @@ def _count_steps(config: ml_collections.ConfigDict, data: CifarArrays) -> tuple[
   num_classes = int(config.model.num_classes)
   max_label = int(max(data.train_labels.max(), data.test_labels.max()))
   if max_label >= num_classes:
-    raise ValueError(f"The data has label {max_label} but config.model.num_classes is "
-                     f"{num_classes}.")
+    raise ConfigError(f"The data has label {max_label} but config.model.num_classes is "
+                      f"{num_classes}.")
   num_train = data.train_images.shape[0]
   steps_per_epoch = num_train // train_cfg.batch_size
   if steps_per_epoch == 0:
-    raise ValueError(f"config.train.batch_size={train_cfg.batch_size} is larger than the "
-                     f"{num_train} training images.")
+    raise ConfigError(f"config.train.batch_size={train_cfg.batch_size} is larger than the "
+                      f"{num_train} training images.")
   total_steps = (int(train_cfg.num_steps) if train_cfg.num_steps > 0
                  else int(round(train_cfg.num_epochs * steps_per_epoch)))
   return steps_per_epoch, total_steps

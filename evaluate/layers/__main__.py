@@ -10,7 +10,9 @@
 The config is evaluate/layers/config.py (or --config FILE with get_config()); every field can
 be overridden with --config.FIELD=VALUE. --compare draws the per-layer curves of several
 workdirs' earlier results (their eval/layers/layers.json) on one figure each.
-Known errors (no checkpoint, unknown analysis, bad option) print a message and exit with 1.
+The project's own errors (common.errors.UserError: no checkpoint, unknown analysis, bad
+option) print a one-line message and exit with 1; any other exception keeps its traceback.
+The workdir's lock is held shared (runtime/workdir_lock.py): not while a run trains there.
 With --multihost (cifar_invariance/host_flags.py) every process of a multi-host run takes part
 in the computations and process 0 writes the results.
 """
@@ -47,25 +49,26 @@ def main(argv):
 
 
 def _analyse():
-  from data import DataError  # pylint: disable=g-import-not-at-top
+  from common.errors import ConfigError, UserError  # pylint: disable=g-import-not-at-top
   from evaluate.layers import compare, runner  # pylint: disable=g-import-not-at-top
-  from runtime import hosts  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, workdir_lock  # pylint: disable=g-import-not-at-top
   from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   try:
     if _COMPARE.value:
       if not hosts.is_main_process():  # only reads and draws files: process 0 alone
         return
       if not _OUT_DIR.value:
-        raise ValueError("--compare needs --out_dir")
+        raise ConfigError("--compare needs --out_dir")
       for path in compare.compare_workdirs(_COMPARE.value, _OUT_DIR.value):
         print("wrote", path)
       return
     if not _WORKDIR.value:
-      raise ValueError("--workdir is required (or --compare with --out_dir)")
+      raise ConfigError("--workdir is required (or --compare with --out_dir)")
     check_shared(_WORKDIR.value)
-    runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
-                           out_dir=_OUT_DIR.value)
-  except (OSError, ValueError, TypeError, DataError) as error:
+    with workdir_lock.hold(_WORKDIR.value, shared=True):  # not while a run trains there
+      runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
+                             out_dir=_OUT_DIR.value)
+  except UserError as error:  # the project's own errors; any other keeps its traceback
     sys.exit(f"error: {error}")
 
 

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 from common.fourier import fourier_shift
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
@@ -123,26 +124,26 @@ def build_transforms(translations=(), scales=(), rotations=()) -> tuple[Transfor
   transforms = []
   for pair in translations:
     if len(pair) != 2 or any(not isinstance(v, (int, np.integer)) or abs(v) >= SIDE for v in pair):
-      raise ValueError(f"alignment translations must be integer (dy, dx) pairs below {SIDE}, "
-                       f"got {pair!r}")
+      raise ConfigError(f"alignment translations must be integer (dy, dx) pairs below {SIDE}, "
+                        f"got {pair!r}")
     transforms.append(translation(int(pair[0]), int(pair[1])))
   for factor in scales:
     if not np.isfinite(factor) or not 0.25 <= float(factor) <= 4:
-      raise ValueError(f"alignment scales must be in [0.25, 4], got {factor!r}")
+      raise ConfigError(f"alignment scales must be in [0.25, 4], got {factor!r}")
     transforms.append(scaling(float(factor)))
   for turns in rotations:
     if not isinstance(turns, (int, np.integer)) or turns % 4 == 0:
-      raise ValueError(f"alignment rotations are quarter turns 1, 2 or 3, got {turns!r}")
+      raise ConfigError(f"alignment rotations are quarter turns 1, 2 or 3, got {turns!r}")
     transforms.append(rotation(int(turns)))
   if not transforms:
-    raise ValueError("alignment needs at least one translation, scale or rotation")
+    raise ConfigError("alignment needs at least one translation, scale or rotation")
   return tuple(transforms)
 
 
 def _offsets(values) -> np.ndarray:
   values = [float(v) for v in values]
   if not values or any(not np.isfinite(v) for v in values):
-    raise ValueError(f"alignment offsets must be a non-empty list of numbers, got {values!r}")
+    raise ConfigError(f"alignment offsets must be a non-empty list of numbers, got {values!r}")
   return np.array(list(itertools.product(values, values)), np.float32)
 
 

@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from common.errors import ConfigError
 from data.constants import IMAGE_SHAPE
 from data.normalize import normalize
 
@@ -71,11 +72,11 @@ def capture_layers_and_output(model: nn.Module, variables, images: jnp.ndarray,
     try:
       compiled = re.compile(pattern)
     except re.error as error:
-      raise ValueError(f"layer_pattern {pattern!r} is not a regular expression: {error}") from None
+      raise ConfigError(f"layer_pattern {pattern!r} is not a regular expression: {error}") from None
     selected = {name: value for name, value in layers.items() if compiled.search(name)}
     if not selected:
-      raise ValueError(f"layer_pattern {pattern!r} matches no layer; layers: "
-                       f"{', '.join(layers)}")
+      raise ConfigError(f"layer_pattern {pattern!r} matches no layer; layers: "
+                        f"{', '.join(layers)}")
     layers = selected
   return output.astype(jnp.float32), {name: value.astype(jnp.float32)
                                       for name, value in layers.items()}

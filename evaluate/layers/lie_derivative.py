@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 from common.fourier import fourier_shift, remove_nyquist
 from data.constants import IMAGE_SHAPE
 from evaluate import metrics
@@ -172,7 +173,7 @@ def check(section, layer_names) -> None:
   """Raises ValueError for a bad config.lie_derivative."""
   del layer_names
   if not isinstance(section.band_limit, bool):
-    raise ValueError(f"band_limit must be True or False, got {section.band_limit!r}")
+    raise ConfigError(f"band_limit must be True or False, got {section.band_limit!r}")
 
 
 def run(context, section) -> dict[str, Any]:

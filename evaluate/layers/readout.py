@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from common.errors import ConfigError
 from evaluate import grid as grid_engine
 from evaluate import metrics, protocols
 from evaluate.layers.capture import capture_layers, layer_shapes
@@ -115,8 +116,8 @@ def train_readouts(features: Sequence[np.ndarray], labels: np.ndarray, num_class
       params, opt_state, loss = step(params, opt_state, tuple(f[rows] for f in features),
                                      labels[rows])
   if not np.isfinite(float(loss)):
-    raise ValueError(f"readout training diverged (loss {float(loss)}); lower "
-                     "config.readout.learning_rate")
+    raise ConfigError(f"readout training diverged (loss {float(loss)}); lower "
+                      "config.readout.learning_rate")
   return tuple({"mean": f["mean"], "std": f["std"], "w": p["w"], "b": p["b"]}
                for p, f in zip(params, frozen))
 
@@ -146,8 +147,8 @@ def check(section, layer_names) -> None:
   require_non_negative(section, "train_images")
   require_positive(section, "epochs", "batch_size")
   if not float(section.learning_rate) > 0 or not float(section.weight_decay) >= 0:
-    raise ValueError(f"readout needs learning_rate > 0 and weight_decay >= 0, got "
-                     f"{section.learning_rate}, {section.weight_decay}")
+    raise ConfigError(f"readout needs learning_rate > 0 and weight_decay >= 0, got "
+                      f"{section.learning_rate}, {section.weight_decay}")
 
 
 def run(context, section) -> dict[str, Any]:

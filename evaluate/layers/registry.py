@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from common.errors import ConfigError
 from common.registry import Registry
 
 
@@ -31,7 +32,7 @@ def require_non_negative(section, *fields: str) -> None:
   for field in fields:
     value = section[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-      raise ValueError(f"{field} must be an integer >= 0, got {value!r}")
+      raise ConfigError(f"{field} must be an integer >= 0, got {value!r}")
 
 
 def require_positive(section, *fields: str) -> None:
@@ -39,4 +40,4 @@ def require_positive(section, *fields: str) -> None:
   for field in fields:
     value = section[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{field} must be an integer >= 1, got {value!r}")
+      raise ConfigError(f"{field} must be an integer >= 1, got {value!r}")

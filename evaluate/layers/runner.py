@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 import ml_collections
 import numpy as np
 
+from common.errors import ConfigError
 import models
 from data import load_cifar10
 from common.atomic_files import atomic_write, atomic_write_text
@@ -93,7 +94,8 @@ def analysis_names(config: ml_collections.ConfigDict) -> list[str]:
   """The analyses of config.analyses, checked (UnknownNameError lists the valid ones)."""
   names = [name.strip() for name in str(config.analyses).split(",") if name.strip()]
   if not names:
-    raise ValueError(f"config.analyses names no analysis; choose from {', '.join(ANALYSES.names())}")
+    raise ConfigError(f"config.analyses names no analysis; choose from "
+                      f"{', '.join(ANALYSES.names())}")
   for name in names:
     ANALYSES.get(name)
   return names
@@ -104,12 +106,12 @@ def check_layers_config(config: ml_collections.ConfigDict) -> list[str]:
   names = analysis_names(config)
   for field in ("num_images", "images_per_chunk"):
     if int(config[field]) < 0:
-      raise ValueError(f"config.{field} must be >= 0, got {config[field]}")
+      raise ConfigError(f"config.{field} must be >= 0, got {config[field]}")
   if int(config.images_per_chunk) == 0:
-    raise ValueError("config.images_per_chunk must be >= 1")
+    raise ConfigError("config.images_per_chunk must be >= 1")
   if config.image_selection not in ("first", "random"):
-    raise ValueError(f"config.image_selection must be 'first' or 'random', got "
-                     f"{config.image_selection!r}")
+    raise ConfigError(f"config.image_selection must be 'first' or 'random', got "
+                      f"{config.image_selection!r}")
   return names
 
 

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import ConfigError
 from augment.crop import pad_and_crop_at
 from common.fourier import fourier_shift
 from common.registry import Registry
@@ -69,9 +70,9 @@ def check_shifts(shifts) -> np.ndarray:
   array = np.asarray(shifts)
   if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0 or not np.issubdtype(
       array.dtype, np.integer):
-    raise ValueError(f"shifts must be a non-empty list of integer (dy, dx) pairs, got {shifts!r}")
+    raise ConfigError(f"shifts must be a non-empty list of integer (dy, dx) pairs, got {shifts!r}")
   if np.any(np.abs(array) >= SIDE):
-    raise ValueError(f"shifts must be smaller than the image side {SIDE}, got {shifts!r}")
+    raise ConfigError(f"shifts must be smaller than the image side {SIDE}, got {shifts!r}")
   return array.astype(np.int32)
 
 

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from common.errors import ConfigError
 from evaluate import grid as grid_engine
 from evaluate import metrics, plots, protocols
 from evaluate.layers.readout import pooled_features
@@ -86,12 +87,12 @@ def penultimate_layer(layer_names: list[str], chosen: str) -> str:
   """`chosen` if given (must be a captured layer), else the layer before the last."""
   if chosen:
     if chosen not in layer_names:
-      raise ValueError(f"config.typicality.layer {chosen!r} is not a captured layer; layers: "
-                       f"{', '.join(layer_names)}")
+      raise ConfigError(f"config.typicality.layer {chosen!r} is not a captured layer; layers: "
+                        f"{', '.join(layer_names)}")
     return chosen
   if len(layer_names) < 2:
-    raise ValueError("typicality needs at least two captured layers (penultimate = the one "
-                     "before the classifier); set config.typicality.layer")
+    raise ConfigError("typicality needs at least two captured layers (penultimate = the one "
+                      "before the classifier); set config.typicality.layer")
   return layer_names[-2]
 
 
@@ -152,7 +153,7 @@ def _build_protocols(section) -> dict[str, Any]:
     except (TypeError, ValueError) as error:
       raise type(error)(f"config.typicality.protocols.{name}: {error}") from error
   if not built:
-    raise ValueError("config.typicality.protocols is empty")
+    raise ConfigError("config.typicality.protocols is empty")
   return built
 
 
