@@ -14,38 +14,30 @@ Exit status 0; 2 for a folder without sweep.json or without a finished member.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Optional
 
 from runtime.progress import format_duration
 from runtime.run_files import SUMMARY_FILE
-from sweeps.runner import STATUS_FILE, SWEEP_FILE
-
-
-def _read(path: str) -> Optional[dict[str, Any]]:
-  if not os.path.isfile(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+from sweeps.runner import STATUS_FILE, SWEEP_FILE, read_json_or_none
 
 
 def member_rows(folder: str) -> list[list[str]]:
   """A row per finished member of the study in `folder`, in the sweep's member order.
 
   Raises:
-    FileNotFoundError: no sweep.json in `folder`.
+    FileNotFoundError: no readable sweep.json in `folder`.
   """
-  sweep = _read(os.path.join(folder, SWEEP_FILE))
+  sweep = read_json_or_none(os.path.join(folder, SWEEP_FILE))
   if sweep is None:
     raise FileNotFoundError(f"{folder} holds no {SWEEP_FILE} (not a study folder)")
   rows = []
   for member in sweep["members"]:
     directory = os.path.join(folder, member["name"])
-    summary = _read(os.path.join(directory, SUMMARY_FILE))
-    status = _read(os.path.join(directory, STATUS_FILE)) or {}
+    summary = read_json_or_none(os.path.join(directory, SUMMARY_FILE))
+    status = read_json_or_none(os.path.join(directory, STATUS_FILE)) or {}
     if summary is None or status.get("state") != "done":
       continue
     rows.append([f"`{member['name']}`", f"{summary['final_test_accuracy']:.4f}",
