@@ -46,6 +46,11 @@ VARIANTS = {
                        zero_init_residual=False),
     "afc": dict(nonlinearity="afc_poly", activation_after_sum=False, zero_init_residual=True),
     "relu_stride": dict(downsample="stride"),
+    # The beyond-BlurPool sweep's afc ablation members (configs/sweeps/beyond_blurpool.py).
+    "stride_afc_blocks": dict(downsample="stride", activation_after_sum=False,
+                              zero_init_residual=True),
+    "afc_poly_stride": dict(downsample="stride", nonlinearity="afc_poly",
+                            activation_after_sum=False, zero_init_residual=True),
 }
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants: " + ", ".join(VARIANTS))
 _STEPS = flags.DEFINE_integer("steps", 30, "Training steps.")

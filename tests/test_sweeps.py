@@ -182,11 +182,11 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   check_eval_config(sweep.base.eval)
   labels = [member["label"] for member in sweep.members]
   assert labels == ["stride", "blur3", "blur5", "aps", "aps_blur3", "lps", "upsampled_relu",
-                    "afc", "stride_worst_of_10"]
+                    "afc", "stride_worst_of_10", "stride_afc_blocks", "afc_poly_stride"]
   for member in sweep.members:
     other = {k: v for k, v in member.items() if not k.startswith("model.") and k != "label"}
     augment.build_augment(apply_settings(sweep.base, other).augment)
-  worst = apply_settings(sweep.base, {k: v for k, v in sweep.members[-1].items()
+  worst = apply_settings(sweep.base, {k: v for k, v in sweep.members[8].items()
                                       if k.startswith("augment.")})
   assert (worst.augment.worst_of_k.k, worst.augment.worst_of_k.policy) == (10, "crop")
   members = expand_sweep(sweep)
@@ -196,8 +196,15 @@ def test_beyond_blurpool_protocols_and_augmentation_validate():
   # 'afc' is the alias-free convnet exactly as models.afc_options builds it for resnet20.
   afc = members[7].config.model
   assert {option: afc[option] for option in afc_options("resnet20")} == afc_options("resnet20")
-  for member in members[:7] + members[8:]:  # the others keep He et al.'s residual blocks
+  for member in members[:7] + members[8:9]:  # the others keep He et al.'s residual blocks
     assert member.config.model.activation_after_sum and not member.config.model.zero_init_residual
+  # The afc ablation: stride -> stride_afc_blocks -> afc_poly_stride -> afc, one change a step.
+  chain = [members[0], members[9], members[10], members[7]]
+  options = ("downsample", "nonlinearity", "activation_after_sum", "zero_init_residual")
+  changed = [{o for o in options if a.config.model[o] != b.config.model[o]}
+             for a, b in zip(chain, chain[1:])]
+  assert changed == [{"activation_after_sum", "zero_init_residual"}, {"nonlinearity"},
+                     {"downsample"}]
 
 
 # ---- Collection of finished members (fake evaluations, no training).

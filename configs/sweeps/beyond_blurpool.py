@@ -4,7 +4,7 @@
   python sweep.py --config configs/sweeps/beyond_blurpool.py:cpu --workdir runs/beyond_blurpool_cpu
   python sweep.py --config configs/sweeps/beyond_blurpool.py:cpu_seeds --workdir runs/beyond_blurpool_seeds
 ':cpu_seeds' is the multi-seed study of RESULTS.md (configs/scales.py, apply_cpu_study_scale),
-with six of the members and fewer images for some protocols (STUDY_MEMBERS and
+with eight of the members and fewer images for some protocols (STUDY_MEMBERS and
 STUDY_PROTOCOL_IMAGES below).
 Members: ResNet-20 with circular padding (so that exact invariance to circular shifts is
 possible at all) and subsampling, differing only in how it subsamples or trains:
@@ -25,6 +25,13 @@ possible at all) and subsampling, differing only in how it subsamples or trains:
                      which the polynomial ResNet does not train (activation on the branch
                      before the sum, each branch's last BatchNorm scale starting at 0:
                      models/resnet.py, docs/models.md); the same training recipe as the rest
+  stride_afc_blocks  the afc ablation, step 1: plain stride with afc's two residual-block
+                     options only (ReLU, strided subsampling)
+  afc_poly_stride    the afc ablation, step 2: afc's block options and its polynomial
+                     (afc_poly), with strided subsampling instead of ideal downsampling.
+                     stride -> stride_afc_blocks -> afc_poly_stride -> afc changes one thing
+                     at a time (blocks, nonlinearity, downsampling), so that paired
+                     differences between neighbours credit each change on its own
   stride_worst_of_10 plain stride trained on the worst of 10 crops per example (the same
                      crop + flip augmentation as every other member, the crop chosen by the
                      model's loss): translation-only worst-of-k; Engstrom et al. (2019) also
@@ -46,7 +53,7 @@ rounding to integer and sub-pixel circular shifts alike (tests/test_afc.py, raw 
 which APS is not; the upsampled ReLU is exact only through its first subsampling, so close to
 but not exactly invariant (docs/models.md); worst-of-k training lowers, but does not remove,
 the sensitivity of the strided network.
-Full scale: 9 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
+Full scale: 11 runs x 3 seeds of 30 epochs (GPU/TPU), 1000 evaluation images. ':cpu': ResNet-20
 width 8, 20000 images, 3 epochs, 100 evaluation images, one seed (configs/scales.py).
 An earlier session ran ':cpu' with --config.base.train.num_epochs=1.5: each member took 10-14
 minutes of training and evaluation on a 2-core CPU, worst-of-10 16, the upsampled ReLU (then
@@ -66,7 +73,8 @@ from sweeps import default_sweep_config
 # the rest within the study's CPU budget: blur3 and aps_blur3, and upsampled_relu (the
 # StyleGAN3 partial fix, whose FFT-free resampling still costs about 2x stride per step and
 # 2.5x per evaluated image; afc is the alias-free network of the papers).
-STUDY_MEMBERS = ("stride", "blur5", "aps", "lps", "afc", "stride_worst_of_10")
+STUDY_MEMBERS = ("stride", "blur5", "aps", "lps", "afc", "stride_worst_of_10",
+                 "stride_afc_blocks", "afc_poly_stride")
 # Test images per protocol in the ':cpu_seeds' study where this sweep, the study's costliest
 # (nine protocols; the adversary's and the circular grid's 1000+ forward passes per image),
 # uses fewer than configs/scales.py's STUDY_PROTOCOL_IMAGES (the full grid of 1024 rolls among
@@ -126,6 +134,11 @@ def get_config(arg: str = ""):
       {"label": "stride_worst_of_10", "model.downsample": "stride",
        "augment.policies": "flip,worst_of_k", "augment.worst_of_k.k": 10,
        "augment.worst_of_k.policy": "crop"},
+      # The afc ablation (after the rest, so that the earlier members keep their --index).
+      {"label": "stride_afc_blocks", "model.downsample": "stride",
+       "model.activation_after_sum": False, "model.zero_init_residual": True},
+      {"label": "afc_poly_stride", "model.downsample": "stride", "model.nonlinearity": "afc_poly",
+       "model.activation_after_sum": False, "model.zero_init_residual": True},
   ]
   if arg == "cpu_seeds":
     sweep.members = [m for m in sweep.members if m["label"] in STUDY_MEMBERS]
