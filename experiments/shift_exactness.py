@@ -4,7 +4,7 @@ Random weights (He-normal kernels, random BatchNorm statistics, evaluation mode;
 polynomial networks `alias_free_poly` and `afc` the BatchNorm statistics are measured on
 other random images instead, since a polynomial network overflows with random ones:
 models.random_weights.calibrate_batch_stats; for `afc` the residual branches are at 0.3 of
-their random scale, models.random_weights.scale_residual_branches), circular padding, random
+their random scale by default, --afc_branch_scale, models.random_weights.scale_residual_branches), circular padding, random
 normal images of side --size. For each model and strategy, prints the largest change of the
 logits relative to their largest magnitude, and whether the top-1 is the same, under
   integer     the circular shifts (dy, dx) for dy, dx in --shifts (both axes),
@@ -23,6 +23,7 @@ evaluation; --models, --strategies, --size and --width are then not used).
   python -m experiments.shift_exactness                       # 32 x 32, CPU-sized widths
   python -m experiments.shift_exactness --size=16 --models=resnet20
   python -m experiments.shift_exactness --models=resnet20 --strategies=alias_free_poly,afc
+  python -m experiments.shift_exactness --strategies=aps,lps,afc --afc_branch_scale=1.0
   python -m experiments.shift_exactness --workdir=runs/x --num_images=16
 """
 from __future__ import annotations
@@ -59,6 +60,9 @@ _WIDTH = flags.DEFINE_integer("width", 4, "Model width option.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run to measure instead of random "
                                "weights (its latest checkpoint, on its test images).")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 16, "With --workdir: test images measured.")
+_BRANCH_SCALE = flags.DEFINE_float(
+    "afc_branch_scale", 0.3, "Scale of afc's residual branches relative to their random "
+    "initialisation (1.0: full random scale, where float rounding is amplified block by block).")
 
 # strategy -> the model options it sets, as a function of the model's name.
 STRATEGY_OPTIONS = {
@@ -73,7 +77,7 @@ STRATEGY_OPTIONS = {
     "afc": models.afc_options,
 }
 CALIBRATED = {"alias_free_poly", "afc"}  # strategies whose BatchNorm statistics are measured
-BRANCH_SCALE = {"afc": 0.3}  # strategies whose residual branches are scaled down
+BRANCH_SCALED = {"afc"}  # strategies whose residual branches are scaled (--afc_branch_scale)
 HALF_SHIFTS = [(0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (3.5, 10.5)]
 
 
@@ -84,8 +88,8 @@ def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[floa
     options["hidden_units"] = (16,)
   model = models.build_model(name, **options)
   variables = random_variables(model, (size, size, 3))
-  if strategy in BRANCH_SCALE:
-    variables = scale_residual_branches(variables, BRANCH_SCALE[strategy])
+  if strategy in BRANCH_SCALED:
+    variables = scale_residual_branches(variables, _BRANCH_SCALE.value)
   rng = np.random.default_rng(0)
   if strategy in CALIBRATED:
     calibration = jnp.asarray(np.random.default_rng(1).normal(size=(8, size, size, 3)),
@@ -108,7 +112,9 @@ def changes(model, variables, x, raw, shifts) -> dict[str, tuple[float, bool]]:
   result = {}
   for key, part in logits_by_group(model, variables, parts).items():
     change = float(np.max(np.abs(part - part[0])) / np.max(np.abs(part[0])))
-    result[key] = (change, bool(np.all(part.argmax(-1) == part[0].argmax(-1))))
+    # Non-finite logits (a polynomial network overflowing) never count as the same top-1.
+    same = bool(np.all(part.argmax(-1) == part[0].argmax(-1))) and np.isfinite(change)
+    result[key] = (change, same)
   return result
 
 
