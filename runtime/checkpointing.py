@@ -123,6 +123,11 @@ def _open_reader(workdir: str, partial_state: bool = False) -> ocp.CheckpointMan
   if not hosts.broadcast_from_main("checkpoint directory of the workdir",
                                    lambda: os.path.isdir(directory)):
     raise MissingFileError(f"No checkpoints in {workdir!r} (no {directory}).")
+  return _reader_here(directory, partial_state)
+
+
+def _reader_here(directory: str, partial_state: bool = False) -> ocp.CheckpointManager:
+  """A manager that reads the checkpoints of `directory` (existing) in this process alone."""
   # (Not read_only=True, which logs a warning on every open: this manager is never asked to
   # save or delete, and creates nothing.)
   options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None,
@@ -276,10 +281,7 @@ def _latest_config_here(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
   """read_latest_config as this process alone sees it (each read retried once)."""
   if not os.path.isdir(checkpoint_dir(workdir)):
     return None
-  options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None,
-                                         multiprocessing_options=_this_process_only())
-  with ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                             item_handlers=_item_handlers(False)) as manager:
+  with _reader_here(checkpoint_dir(workdir)) as manager:
     for step in sorted(manager.all_steps(), reverse=True):
       config, why = checkpoint_agreement.read_with_retry(
           _guarded(lambda step=step: _read_config_item(manager, step)))
