@@ -49,7 +49,7 @@ def _train():
   except WorkdirLockedError as error:  # every process of a multi-host run learns it together
     raise hosts.AgreedExit(f"error: {error}") from None
   except UserError as error:  # the project's own errors; any other keeps its traceback
-    sys.exit(f"error: {error}")
+    raise hosts.exit_for_user_error(error) from None
 
 
 if __name__ == "__main__":

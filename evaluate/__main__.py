@@ -80,7 +80,7 @@ def _evaluate():
   from common.errors import UserError  # pylint: disable=g-import-not-at-top
   from evaluate.run import evaluate_workdir  # pylint: disable=g-import-not-at-top
   from runtime.run_config import load_run_config  # pylint: disable=g-import-not-at-top
-  from runtime import workdir_lock  # pylint: disable=g-import-not-at-top
+  from runtime import hosts, workdir_lock  # pylint: disable=g-import-not-at-top
   from runtime.shared_workdir import check_shared  # pylint: disable=g-import-not-at-top
   check_shared(_WORKDIR.value)
   try:
@@ -89,7 +89,7 @@ def _evaluate():
       evaluate_workdir(_WORKDIR.value, _chosen_eval_config(run_config),
                        data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
   except UserError as error:  # the project's own errors; any other keeps its traceback
-    sys.exit(f"error: {error}")
+    raise hosts.exit_for_user_error(error) from None
 
 
 if __name__ == "__main__":

@@ -8,7 +8,13 @@ whole run config as JSON). Checkpoints written before the config item existed ho
 Restoring always goes through an abstract target (shapes, dtypes and the shardings of the
 current mesh), never through the shardings recorded in the checkpoint, so a run saved on 8
 devices restores on 1 and the other way round, bit for bit (the state is replicated).
-If the latest checkpoint cannot be read, the previous kept one is used, with a warning.
+If the latest checkpoint cannot be read, the previous kept one is used, with a warning. In a
+multi-host run the processes decide that together (runtime/checkpoint_agreement.py): the list
+of steps comes from process 0, every read is retried once, and a step is skipped by every
+process when any process could not read it, so all of them restore the same step; each reads
+through a manager without orbax's device barriers (a barrier reached only by the processes
+whose read succeeded would hang the others). Only process 0 moves an unreadable step aside,
+after the agreement, and every process learns whether that worked.
 
 Writing (CheckpointWriter) is asynchronous: `save` returns while orbax writes in the
 background into a temporary directory that becomes `<step>/` only when complete, so a crash
@@ -30,11 +36,11 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
-from jax.experimental import multihost_utils
 
 from common.errors import MissingFileError, UserError
 from data.constants import IMAGE_SHAPE
-from runtime import hosts
+from runtime import checkpoint_agreement, hosts
+from runtime.checkpoint_agreement import short_reason as _short_reason
 from runtime.progress import print_warning
 from runtime.variables import model_variables
 
@@ -56,8 +62,12 @@ class CheckpointWriteError(CheckpointError):
   """Writing a checkpoint failed (e.g. a full disk); the earlier checkpoints are intact."""
 
 
-class UnrestorableCheckpointError(CheckpointError):
-  """No kept checkpoint of the workdir can be restored."""
+class UnrestorableCheckpointError(CheckpointError, hosts.AgreedError):
+  """No kept checkpoint of the workdir can be restored (agreed by every process)."""
+
+
+class MoveAsideError(CheckpointError, hosts.AgreedError):
+  """Process 0 could not move an unrestorable checkpoint aside (every process raises it)."""
 
 
 @dataclasses.dataclass
@@ -91,18 +101,37 @@ def _item_handlers(partial_state: bool) -> dict:
           CONFIG_ITEM: ocp.JsonCheckpointHandler()}
 
 
+def _this_process_only() -> ocp.options.MultiprocessingOptions:
+  """orbax options under which a manager's barriers are those of this process alone (skipped):
+  for reads, whose outcome the processes then agree on (runtime/checkpoint_agreement.py)."""
+  if not hosts.is_multiprocess():
+    return ocp.options.MultiprocessingOptions()
+  me = jax.process_index()
+  return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+
+
 def _open_reader(workdir: str, partial_state: bool = False) -> ocp.CheckpointManager:
-  """A manager that only reads `workdir`'s checkpoints (close it after use).
+  """A manager that only reads `workdir`'s checkpoints (close it after use), each process on
+  its own (no orbax barrier). Every process of a multi-host run must call it at the same point:
+  whether there are checkpoints is decided by process 0.
 
   Raises:
-    FileNotFoundError: the workdir has no checkpoint directory.
+    FileNotFoundError: the workdir has no checkpoint directory (on every process).
   """
   directory = checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
+  # (The step's name leaves the path out: hosts may mount one shared workdir at other paths.)
+  if not hosts.broadcast_from_main("checkpoint directory of the workdir",
+                                   lambda: os.path.isdir(directory)):
     raise MissingFileError(f"No checkpoints in {workdir!r} (no {directory}).")
+  return _reader_here(directory, partial_state)
+
+
+def _reader_here(directory: str, partial_state: bool = False) -> ocp.CheckpointManager:
+  """A manager that reads the checkpoints of `directory` (existing) in this process alone."""
   # (Not read_only=True, which logs a warning on every open: this manager is never asked to
   # save or delete, and creates nothing.)
-  options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None)
+  options = ocp.CheckpointManagerOptions(create=False, max_to_keep=None,
+                                         multiprocessing_options=_this_process_only())
   return ocp.CheckpointManager(directory, options=options,
                                item_handlers=_item_handlers(partial_state))
 
@@ -119,12 +148,6 @@ def _read_config_item(manager: ocp.CheckpointManager, step: int) -> Optional[dic
   restored = manager.restore(step, args=ocp.args.Composite(
       **{CONFIG_ITEM: ocp.args.JsonRestore()}))
   return dict(restored[CONFIG_ITEM])
-
-
-def _short_reason(error: BaseException) -> str:
-  """The first line of an error, without tensorstore's long spec dumps."""
-  text = str(error).split(" [tensorstore_spec")[0].strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _is_closed_loop_report(unraisable) -> bool:
@@ -191,30 +214,42 @@ def _close_manager(manager: ocp.CheckpointManager) -> None:
     raise
 
 
+def _guarded(read: Callable[[], Any]) -> Callable[[], Any]:
+  """`read` run while the closed-loop reports are dropped (and after it fails: see above)."""
+  def guarded_read():
+    with _dropping_closed_loop_reports():
+      return read()
+  return guarded_read
+
+
 def _restore_with_fallback(manager: ocp.CheckpointManager, restore_state: Callable[[int], Any],
                            check_config: Optional[ConfigCheck]) -> Optional[Restored]:
   """Restores the latest step that can be restored (config item, then state), newest first.
 
+  Every process of a multi-host run must call it at the same point (with a reader of the same
+  checkpoint directory): the steps are process 0's, each read is retried once, and a step is
+  skipped on every process when any of them could not read it (checkpoint_agreement), so every
+  process returns the same step or raises the same error.
   `check_config` is called with each candidate's config before its state is read; what it
   raises (a refused resume) propagates at once. Returns None if there is no checkpoint.
   Raises UnrestorableCheckpointError if there are checkpoints but none can be restored.
   """
-  steps = sorted(manager.all_steps(), reverse=True)
+  steps = hosts.broadcast_from_main(
+      "checkpoint steps", lambda: sorted(manager.all_steps(), reverse=True))
   skipped: dict[int, str] = {}
   for step in steps:
-    try:
-      with _dropping_closed_loop_reports():
-        config = _read_config_item(manager, step)
-    except Exception as error:  # pylint: disable=broad-except  (any corruption)
-      skipped[step] = f"its config cannot be read ({_short_reason(error)})"
+    config, why = checkpoint_agreement.agreed_read(
+        f"read the config of checkpoint {step}",
+        _guarded(lambda step=step: _read_config_item(manager, step)))
+    if why is not None:
+      skipped[step] = f"its config cannot be read ({why})"
       continue
     if check_config is not None:
       check_config(config, step)
-    try:
-      with _dropping_closed_loop_reports():
-        state = restore_state(step)
-    except Exception as error:  # pylint: disable=broad-except
-      skipped[step] = f"its state cannot be restored ({_short_reason(error)})"
+    state, why = checkpoint_agreement.agreed_read(
+        f"restore the state of checkpoint {step}", _guarded(lambda step=step: restore_state(step)))
+    if why is not None:
+      skipped[step] = f"its state cannot be restored ({why})"
       continue
     return Restored(step=step, state=state, config=config, skipped=skipped)
   if not steps:
@@ -242,24 +277,31 @@ def _replicated_target(abstract: Any, sharding: jax.sharding.Sharding) -> Any:
                       abstract)
 
 
+def _latest_config_here(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
+  """read_latest_config as this process alone sees it (each read retried once)."""
+  if not os.path.isdir(checkpoint_dir(workdir)):
+    return None
+  with _reader_here(checkpoint_dir(workdir)) as manager:
+    for step in sorted(manager.all_steps(), reverse=True):
+      config, why = checkpoint_agreement.read_with_retry(
+          _guarded(lambda step=step: _read_config_item(manager, step)))
+      if why is None:  # (else the restore warns about it)
+        return step, config
+  return None
+
+
 def read_latest_config(workdir: str) -> Optional[tuple[int, Optional[dict]]]:
   """(step, config item or None) of the newest checkpoint whose config can be read; None if
-  the workdir has no checkpoint (or none with a readable config). Reads no arrays."""
-  # Looked at once, by process 0, for every process of a multi-host run: a process looking
-  # after process 0 has created the directory (a fresh run) would open a reader the others
-  # do not, and the processes' orbax barriers would stop matching.
+  the workdir has no checkpoint (or none with a readable config). Reads no arrays.
+
+  In a multi-host run process 0 reads it and hands it to every process (runtime.hosts.
+  broadcast_from_main), so every process checks a resume against the same config; every
+  process must call it at the same point.
+  """
   # (The step's name leaves the path out: hosts may mount one shared workdir at other paths.)
-  if not hosts.broadcast_from_main("checkpoints of the workdir",
-                                   lambda: os.path.isdir(checkpoint_dir(workdir))):
-    return None
-  with _open_reader(workdir) as manager:
-    for step in sorted(manager.all_steps(), reverse=True):
-      try:
-        with _dropping_closed_loop_reports():
-          return step, _read_config_item(manager, step)
-      except Exception:  # pylint: disable=broad-except  (the restore warns about it)
-        continue
-  return None
+  latest = hosts.broadcast_from_main("latest checkpoint config of the workdir",
+                                     lambda: _latest_config_here(workdir))
+  return None if latest is None else (int(latest[0]), latest[1])
 
 
 def restore_variables(workdir: str, abstract_variables: dict,
@@ -420,13 +462,16 @@ class CheckpointWriter:
     warning. `check_config(config_item_or_None, step)` may refuse a candidate by raising.
     """
     target = _replicated_target(abstract_state, sharding)
+    # (Read through a manager of its own: the writer's has orbax's device barriers, which only
+    # the processes whose read succeeded would reach.)
+    with _open_reader(self._workdir) as reader:
 
-    def restore_state(step):
-      item = _state_item(self._manager, step)
-      args = ocp.args.Composite(**{item: ocp.args.StandardRestore(target)})
-      return self._manager.restore(step, args=args)[item]
+      def restore_state(step):
+        item = _state_item(reader, step)
+        args = ocp.args.Composite(**{item: ocp.args.StandardRestore(target)})
+        return reader.restore(step, args=args)[item]
 
-    restored = _restore_with_fallback(self._manager, restore_state, check_config)
+      restored = _restore_with_fallback(reader, restore_state, check_config)
     if restored is None:
       return None
     moved_to = None
@@ -437,16 +482,30 @@ class CheckpointWriter:
     return restored
 
   def _move_aside(self, steps: list[int]) -> str:
-    """Moves the step directories `steps` out of the checkpoint directory (process 0)."""
+    """Moves the step directories `steps` (agreed unrestorable by every process) out of the
+    checkpoint directory: process 0 moves them, every process learns whether it could.
+
+    Raises:
+      MoveAsideError: on every process, when process 0 could not move one.
+    """
     target = os.path.join(os.path.dirname(self.directory), UNRESTORABLE_SUBDIR)
-    if jax.process_index() == 0:
-      os.makedirs(target, exist_ok=True)
+
+    def move() -> Optional[str]:
       stamp = time.strftime("%Y%m%d-%H%M%S")
-      for step in steps:
-        os.replace(os.path.join(self.directory, str(step)),
-                   os.path.join(target, f"{step}-{stamp}"))
-    if jax.process_count() > 1:
-      multihost_utils.sync_global_devices("cifar_invariance:checkpoints_moved_aside")
+      try:
+        os.makedirs(target, exist_ok=True)
+        for step in steps:
+          os.replace(os.path.join(self.directory, str(step)),
+                     os.path.join(target, f"{step}-{stamp}"))
+      except OSError as error:
+        return (f"The unrestorable checkpoint(s) {', '.join(map(str, steps))} of "
+                f"{self.directory} could not be moved to {target}: {error}. Move them aside "
+                "yourself and run the same command again.")
+      return None
+
+    failure = hosts.broadcast_from_main("move unrestorable checkpoints aside", move)
+    if failure is not None:
+      raise MoveAsideError(failure)
     self._manager.reload()
     return target
 

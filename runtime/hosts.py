@@ -17,10 +17,12 @@ In a run of several processes:
   without posting anything (SIGKILL, out of memory, a lost node) is caught by the coordination
   service's own heartbeat check (JAX default: 100 s), which terminates the others.
 - **Decisions are made once.** `broadcast_from_main(what, fn)` runs `fn` on process 0 only
-  (e.g. taking the workdir's lock, choosing the next sweep member) and hands its JSON-able
-  result to every process; `gather_outcomes(what, error)` is an agreement step where every
-  process reports whether a piece of work failed (e.g. a sweep member), so that all of them
-  take the same branch afterwards.
+  (e.g. taking the workdir's lock, choosing the next sweep member, the checkpoint steps there
+  are) and hands its JSON-able result to every process; `gather_outcomes(what, error)` is an
+  agreement step where every process reports whether a piece of work failed (e.g. a sweep
+  member, a checkpoint read: runtime/checkpoint_agreement.py), so that all of them take the
+  same branch afterwards. An error all of them then raise together is an `AgreedError`: the
+  commands stop every process with one message (`exit_for_user_error`).
 - **Outputs leave the device whole.** `fetch(tree)` brings jax.Arrays to the host as NumPy
   arrays on every process; an array sharded over the devices of several processes is gathered
   first (its shards on the other hosts are not addressable here).
@@ -89,6 +91,21 @@ class AgreedExit(SystemExit):
   def __init__(self, message: str, status: int = 1):
     super().__init__(message)
     self.message, self.status = message, status
+
+
+class AgreedError(Exception):
+  """Mixin of an error that every process of a multi-host run raises at the same point, after
+  they agreed on it (e.g. no checkpoint that every process can read): a command turns it into
+  an AgreedExit (`exit_for_user_error`), so the processes stop together with one message."""
+
+
+def exit_for_user_error(error: Exception) -> SystemExit:
+  """The exit of a command for one of the project's own errors (common.errors.UserError):
+  `error: <message>`, status 1; an AgreedExit (process 0 alone prints it) for an AgreedError.
+  Usage: `raise hosts.exit_for_user_error(error) from None`."""
+  if isinstance(error, AgreedError):
+    return AgreedExit(f"error: {error}")
+  return SystemExit(f"error: {error}")
 
 
 @dataclasses.dataclass(frozen=True)

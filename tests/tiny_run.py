@@ -13,6 +13,9 @@ Fault injection:
   --nan-at-step N: the parameters become NaN inside the jitted step N, so its loss and
     gradients are NaN.
   --step-delay S: sleep S seconds after every train step (to SIGTERM a run mid-way).
+  --fail-reads N [N ...]: every read of checkpoint N (orbax's CheckpointManager.restore)
+    raises OSError in this process only, while train.py runs (as a file that only this host
+    cannot read: given to one process of a multi-host run).
 With --coordinator HOST:PORT --process-id I: process I of a 2-process run (jax.distributed).
 With --evaluate-first, the latest checkpoint is first evaluated (python -m evaluate's
 evaluate_workdir, one tiny protocol) and analysed (evaluate.layers, shiftability on 2 images),
@@ -199,6 +202,19 @@ def _slow_steps(seconds: float) -> None:
   hooks.SaveOnPreemption.__call__ = call
 
 
+def _fail_reads(steps: set, active: list) -> None:
+  """Reads of checkpoints `steps` raise OSError in this process while `active` is non-empty."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  real_restore = ocp.CheckpointManager.restore
+
+  def restore(self, step, *args, **kwargs):
+    if active and step in steps:
+      raise OSError(f"simulated read failure of checkpoint {step} on this host only")
+    return real_restore(self, step, *args, **kwargs)
+
+  ocp.CheckpointManager.restore = restore
+
+
 def _evaluate(workdir: str) -> None:
   """Evaluates and analyses `workdir`'s latest checkpoint with tiny settings."""
   from evaluate.layers import runner  # pylint: disable=g-import-not-at-top
@@ -234,6 +250,7 @@ def main():
   parser.add_argument("--nan-at-step", type=int, default=None)
   parser.add_argument("--evaluate-first", action="store_true")
   parser.add_argument("--step-delay", type=float, default=0.0)
+  parser.add_argument("--fail-reads", type=int, nargs="*", default=[])
   parser.add_argument("--coordinator", default=None)
   parser.add_argument("--process-id", type=int, default=None)
   args = parser.parse_args()
@@ -250,6 +267,9 @@ def main():
     _poison_step(args.nan_at_step)
   if args.step_delay:
     _slow_steps(args.step_delay)
+  failing_reads = [True]
+  if args.fail_reads:
+    _fail_reads(set(args.fail_reads), failing_reads)
 
   # (ml_collections finds the --config.* overrides in sys.argv.)
   sys.argv = ["train.py", "--config", TINY_CONFIG_FILE, "--workdir", args.workdir] + [
@@ -259,6 +279,7 @@ def main():
                  f"--process_id={args.process_id}"]
   argv = flags.FLAGS(sys.argv)
   train.main(argv)  # exits with train.py's message and status on a known error
+  failing_reads.clear()
 
   from runtime import checkpointing  # pylint: disable=g-import-not-at-top
   tree, step = checkpointing.load_latest(args.workdir)

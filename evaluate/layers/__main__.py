@@ -69,7 +69,7 @@ def _analyse():
       runner.analyse_workdir(_WORKDIR.value, _CONFIG.value, data_dir=_DATA_DIR.value,
                              out_dir=_OUT_DIR.value)
   except UserError as error:  # the project's own errors; any other keeps its traceback
-    sys.exit(f"error: {error}")
+    raise hosts.exit_for_user_error(error) from None
 
 
 if __name__ == "__main__":
