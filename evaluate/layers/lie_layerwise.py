@@ -48,6 +48,7 @@ from evaluate import metrics
 from evaluate.layers.chunks import map_chunks
 from evaluate.layers.registry import ANALYSES, Analysis
 from evaluate.layers.translations import TRANSLATIONS, is_map
+from evaluate.plots import layers as layer_plots
 from models.downsample import BlurPoolDownsampler, NoDownsampler, StrideDownsampler
 
 AXES = ("y", "x")  # image axis 1 (rows) and 2 (columns) of NHWC
@@ -112,7 +113,7 @@ class _Units:
       self._open[-1] = True
     if not array_call or has_inner_calls:
       return out
-    self.names.append(self._name(context, kwargs))
+    self.names.append(self._name(context, args, kwargs))
     self.operations.append(type(context.module).__name__ + (
         "" if context.method_name == "__call__" else f".{context.method_name}"))
     self.shapes.append(tuple(out.shape))
@@ -121,11 +122,13 @@ class _Units:
       out = out + self.injections[len(self.names) - 1].astype(out.dtype)
     return out
 
-  def _name(self, context, kwargs) -> str:
+  def _name(self, context, args, kwargs) -> str:
+    """The module's path, then for a method the name it is given (a string argument, e.g.
+    activate(x, 'act1')) or its own; '#k' for the k-th call of the same."""
     path = list(context.module.path)
     if context.method_name != "__call__":
-      path.append(kwargs["name"] if isinstance(kwargs.get("name"), str)
-                  else context.method_name)
+      given = [a for a in (*args, kwargs.get("name")) if isinstance(a, str)]
+      path.append(given[0] if given else context.method_name)
     name = "/".join(path) or context.method_name
     repeats = sum(1 for earlier in self.names if earlier.split("#")[0] == name)
     return f"{name}#{repeats + 1}" if repeats else name
@@ -202,3 +205,91 @@ def make_layerwise_fn(model, translation: str, output: str):
             jnp.stack([values[1] for values in per_axis], axis=1))
 
   return jax.jit(measures)
+
+
+def layerwise_by_unit(model, variables, images: np.ndarray, *, translation: str = "fourier",
+                      output: str = "logits", images_per_chunk: int = 25, shardings=None,
+                      say=None) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+  """(unit names, operations, contributions (N, 2, units, classes), end-to-end (N, 2,
+  classes)) over images (N, 32, 32, 3) uint8, axes (y, x); see the module docstring."""
+  names, operations = unit_names(model, variables)
+  fn = make_layerwise_fn(model, translation, output)
+  contributions, end_to_end = map_chunks(fn, variables, images,
+                                         images_per_chunk=images_per_chunk,
+                                         shardings=shardings, say=say)
+  return names, operations, contributions, end_to_end
+
+
+def _stats(per_image_axis: np.ndarray) -> dict[str, Any]:
+  """(N, 2) per image and axis -> {"mean", "stderr"} of the axis mean, and the mean per axis."""
+  return dict(metrics.stat(per_image_axis.mean(1)),
+              per_axis={axis: float(per_image_axis[:, i].mean()) for i, axis in enumerate(AXES)})
+
+
+def _measures(key: str, vectors: np.ndarray) -> dict[str, Any]:
+  """(N, 2, classes) -> {key: stats of the mean over classes of |c| (the normalisation of the
+  paper's end-to-end measure), key_squared_norm: stats of sum_c c^2 (what the paper's
+  layer-wise estimator averages)}."""
+  return {key: _stats(np.abs(vectors).mean(-1)),
+          f"{key}_squared_norm": _stats((vectors ** 2).sum(-1))}
+
+
+def summarize(names, operations, contributions: np.ndarray, end_to_end: np.ndarray
+              ) -> dict[str, Any]:
+  """The JSON entry: per unit its contribution, the end-to-end value, and how far the sum of
+  the contributions is from it (float rounding where every operation is a unit)."""
+  gap = np.linalg.norm(contributions.sum(2) - end_to_end, axis=-1)  # (N, 2)
+  scale = np.linalg.norm(end_to_end, axis=-1)
+  return {"layers": [{"name": name, "operation": operation,
+                      **_measures("contribution", contributions[:, :, index])}
+                     for index, (name, operation) in enumerate(zip(names, operations))],
+          **_measures("end_to_end", end_to_end),
+          "sum_residual": {"max_abs": float(gap.max()),
+                           "max_relative": float((gap / np.maximum(scale, _TINY)).max())}}
+
+
+def check_decomposable(model) -> None:
+  """Raises ConfigError for a model whose subsampling is not inside units."""
+  downsampler = getattr(model, "downsampler", None)
+  if downsampler is not None and not isinstance(downsampler, DECOMPOSABLE_DOWNSAMPLERS):
+    raise ConfigError(
+        f"lie_derivative_layerwise: {type(downsampler).__name__} subsamples outside modules, "
+        f"so the network has no decomposition into units; supported downsampling: "
+        f"{', '.join(kind.__name__ for kind in DECOMPOSABLE_DOWNSAMPLERS)}")
+
+
+def check(section, layer_names) -> None:
+  """Raises UnknownNameError for a bad config.lie_derivative_layerwise."""
+  del layer_names
+  TRANSLATIONS.get(section.translation)
+  OUTPUTS.get(section.output)
+
+
+def run(context, section) -> dict[str, Any]:
+  """The analysis over the context's test images: JSON entry and per-image .npz."""
+  check_decomposable(context.model)
+  names, operations, contributions, end_to_end = layerwise_by_unit(
+      context.model, context.variables, context.images, translation=section.translation,
+      output=section.output, images_per_chunk=int(context.config.images_per_chunk),
+      shardings=context.shardings, say=context.say)
+  if not (np.all(np.isfinite(contributions)) and np.all(np.isfinite(end_to_end))):
+    raise ValueError("non-finite layer-wise Lie derivative (is the checkpoint diverged?)")
+  entry = summarize(names, operations, contributions, end_to_end)
+  context.say(f"  sum of the {len(names)} contributions vs end-to-end: max relative gap "
+              f"{entry['sum_residual']['max_relative']:.2e}")
+  arrays = context.save_arrays("lie_derivative_layerwise_per_image.npz",
+                               contributions=contributions, end_to_end=end_to_end,
+                               names=np.array(names))
+  path = context.output("lie_derivative_layerwise.png", lambda path: layer_plots.plot_by_depth(
+      [dict(label=context.model_label, layers=entry["layers"])],
+      [("contribution", f"contribution to the {section.output}\nmean over classes of |c|"),
+       ("contribution_squared_norm", "squared norm\nsum over classes of c²")],
+      path,
+      title=f"{context.model_label}: each unit's own Lie derivative pushed to the "
+            f"{section.output} ({section.translation} translation; y and x averaged), "
+            f"{len(context.images)} test images (mean ± stderr)\n{context.command}"))
+  return {"translation": section.translation, "output": section.output, "axes": list(AXES),
+          **entry, "files": [arrays, path]}
+
+
+ANALYSES.register("lie_derivative_layerwise")(Analysis(check, run))
