@@ -55,14 +55,28 @@ class AlexNet(nn.Module):
       x = layers.conv(x, self.width, KERNEL_SIZE, padding=self.padding, dtype=self.dtype,
                       use_bias=not norm.has_shift, name=f"conv{stage}")
       x = norm.make(dtype=self.dtype, name=f"norm{stage}")(x, train)
-      x = NONLINEARITIES.get(self.nonlinearity)(x, name=f"act{stage}")
-      pool_op = lambda y, stride: layers.max_pool(y, POOL_WINDOW, stride, padding=self.padding)
-      x = self.downsampler.pool(x, pool_op, POOL_STRIDE, name=f"pool{stage}", train=train,
-                                temperature=temperature)
-    x = HEADS.get(self.head)(x)
+      x = self.activate(x, name=f"act{stage}")
+      x = self.downsampler.pool(x, self.max_pool, POOL_STRIDE, name=f"pool{stage}",
+                                train=train, temperature=temperature)
+    x = self.pool_features(x)
     for index, units in enumerate(self.hidden_units, start=1):  # dense head: plain ReLU
       x = nn.relu(layers.dense(x, units, dtype=self.dtype, name=f"fc{index}"))
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
+
+  # Each operation between modules is a method of the model, so that Flax's method
+  # interception sees it as one unit (evaluate/layers/lie_layerwise.py); calling them is
+  # the same as calling the functions they wrap.
+  def activate(self, x: jnp.ndarray, name: str) -> jnp.ndarray:
+    """The feature-map nonlinearity; `name` names its parameters, if it has any."""
+    return NONLINEARITIES.get(self.nonlinearity)(x, name=name)
+
+  def max_pool(self, x: jnp.ndarray, stride: int) -> jnp.ndarray:
+    """The POOL_WINDOW x POOL_WINDOW max-pool at `stride`, padded as the model."""
+    return layers.max_pool(x, POOL_WINDOW, stride, padding=self.padding)
+
+  def pool_features(self, x: jnp.ndarray) -> jnp.ndarray:
+    """The head: (N, H, W, C) -> (N, D)."""
+    return HEADS.get(self.head)(x)
 
 
 @MODELS.register("alexnet")

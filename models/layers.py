@@ -49,8 +49,8 @@ def conv(x: jnp.ndarray, features: int, kernel_size: int, *, stride: int = 1, pa
     (N, ceil(H / s), ceil(W / s), C_out).
   """
   pads = same_pads(kernel_size)
-  if padding in CONV_FOLDED_PADDINGS:  # the convolution pads with zeros itself (no pad op)
-    conv_padding = pads
+  if padding in CONV_FOLDED_PADDINGS:  # the convolution pads itself (no pad op outside it)
+    conv_padding = CONV_FOLDED_PADDINGS[padding] or pads
   else:
     x, conv_padding = pad_spatial(x, pads, padding, fill=0.0), "VALID"
   return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
@@ -58,12 +58,16 @@ def conv(x: jnp.ndarray, features: int, kernel_size: int, *, stride: int = 1, pa
                  param_dtype=jnp.float32, kernel_init=he_normal, name=name)(x)
 
 
-# Padding modes that the convolution itself implements: zero padding, passed to nn.Conv as
-# explicit pads instead of padding the map first and convolving with 'VALID'. The same
-# sum of the same products (equal up to float rounding); on XLA:CPU the conv's forward plus
-# backward is markedly faster without the separate pad op (benchmarks/pytorch_peer.py, docs/performance.md "Speed against
-# plain Flax and PyTorch").
-CONV_FOLDED_PADDINGS = frozenset({"zeros"})
+# Padding modes that the convolution itself implements, with the nn.Conv padding that does
+# it (None: the explicit same_pads). Zero padding is passed to nn.Conv as explicit pads
+# instead of padding the map first and convolving with 'VALID': the same sum of the same
+# products (equal up to float rounding); on XLA:CPU the conv's forward plus backward is
+# markedly faster without the separate pad op (benchmarks/pytorch_peer.py,
+# docs/performance.md "Speed against plain Flax and PyTorch"). Circular padding is nn.Conv's
+# 'CIRCULAR' (a wrap pad of ((k-1)//2, k//2) = same_pads, then 'VALID': the same operations
+# as pad_circular then 'VALID'), so that the pad belongs to the conv module: a module's input
+# is then the unpadded map, as evaluate/layers/lie_layerwise.py needs.
+CONV_FOLDED_PADDINGS = {"zeros": None, "circular": "CIRCULAR"}
 
 
 def max_pool(x: jnp.ndarray, window: int, stride: int, *, padding: str) -> jnp.ndarray:

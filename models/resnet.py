@@ -143,8 +143,7 @@ class ResNet(nn.Module):
     x = x.astype(layers.DTYPES.get(self.dtype))
     x = layers.conv(x, self.width, 3, padding=self.padding, dtype=self.dtype,
                     use_bias=not norm.has_shift, name="stem_conv")
-    x = NONLINEARITIES.get(self.nonlinearity)(
-        norm.make(dtype=self.dtype, name="stem_norm")(x, train), name="stem_act")
+    x = self.activate(norm.make(dtype=self.dtype, name="stem_norm")(x, train), "stem_act")
     for stage, num_blocks in enumerate(self.stage_sizes):
       for index in range(num_blocks):
         stride = STAGE_STRIDE if stage > 0 and index == 0 else 1
@@ -154,8 +153,18 @@ class ResNet(nn.Module):
                        activation_after_sum=self.activation_after_sum,
                        zero_init_residual=self.zero_init_residual,
                        name=f"stage{stage + 1}_block{index + 1}")(x, train, temperature)
-    x = layers.global_average_pool(x)
+    x = self.pool_features(x)
     return layers.logits_layer(x, self.num_classes, dtype=self.dtype)
+
+  # Operations between modules are methods, so that Flax's method interception sees each as
+  # one unit (evaluate/layers/lie_layerwise.py); the same as calling the functions they wrap.
+  def activate(self, x: jnp.ndarray, name: str) -> jnp.ndarray:
+    """The stem's nonlinearity; `name` names its parameters, if it has any."""
+    return NONLINEARITIES.get(self.nonlinearity)(x, name=name)
+
+  def pool_features(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Global average pooling: (N, H, W, C) -> (N, C)."""
+    return layers.global_average_pool(x)
 
 
 @dataclasses.dataclass(frozen=True)

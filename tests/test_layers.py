@@ -277,7 +277,7 @@ def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_pat
   from evaluate.layers import compare, config as layers_config, runner  # pylint: disable=g-import-not-at-top
   workdir = _tiny_workdir(tmp_path)
   config = layers_config.default_layers_config()
-  config.analyses = "shiftability,lie_derivative"
+  config.analyses = "shiftability,lie_derivative,lie_derivative_layerwise"
   config.num_images, config.images_per_chunk = 2, 2
   config.shiftability.shifts = ((1, 0),)
   config.shiftability.feature_map_images = 1
@@ -299,6 +299,12 @@ def test_analyse_workdir_writes_the_report_and_fails_early_on_bad_config(tmp_pat
       "invariance")
   assert set(lie["end_to_end"]["per_axis"]) == {"y", "x"}
   assert os.path.exists(lie["files"][0])
+  layerwise = report["analyses"]["lie_derivative_layerwise"]
+  assert [entry["name"] for entry in layerwise["layers"]][:4] == ["conv1", "norm1", "act1",
+                                                                   "max_pool"]
+  assert layerwise["end_to_end"]["mean"] > 0 and layerwise["translation"] == "fourier"
+  assert layerwise["sum_residual"]["max_relative"] < 1e-4  # every operation is in a unit
+  assert all(os.path.exists(path) for path in layerwise["files"])
   assert compare.compare_workdirs([workdir, workdir], str(tmp_path / "cmp"))
   bad = layers_config.default_layers_config()
   bad.analyses = "shiftability,nope"

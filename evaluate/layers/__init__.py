@@ -8,8 +8,10 @@
   alignment.py     'alignment': best alignment of feature maps under translation, rescaling, rotation
   readout.py       'readout': linear readouts of every layer's pooled features, their invariance
   typicality.py    'typicality': invariance per typicality bin (10 nearest training images)
-  lie_derivative.py  'lie_derivative': each layer's derivative along continuous translations
-                   (Gruver et al. 2023)
+  lie_derivative.py  'lie_derivative': the cumulative Lie derivative of each layer (the
+                   network up to it) along continuous translations
+  lie_layerwise.py 'lie_derivative_layerwise': Gruver et al.'s (2023) layer-wise Lie
+                   derivative, each unit's own pushed to the output (translations.py: generators)
   runner.py        analyse_workdir(workdir, config) -> workdir/eval/layers/
 Command line: python -m evaluate.layers --workdir runs/x [--config.analyses=shiftability]
 """
@@ -18,6 +20,7 @@ from evaluate.layers.registry import ANALYSES
 # Importing the analysis modules registers them in ANALYSES (one line each).
 from evaluate.layers import alignment as _alignment  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import lie_derivative as _lie_derivative  # noqa: F401  pylint: disable=unused-import
+from evaluate.layers import lie_layerwise as _lie_layerwise  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import readout as _readout  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import shiftability as _shiftability  # noqa: F401  pylint: disable=unused-import
 from evaluate.layers import typicality as _typicality  # noqa: F401  pylint: disable=unused-import

@@ -17,6 +17,7 @@ PANELS = {
                   ("rotation", "alignment error, 90° rotations")],
     "lie_derivative": [("relative_lie_derivative", "relative Lie derivative"),
                        ("lie_derivative", "Lie derivative, mean |L F|")],
+    "lie_derivative_layerwise": [("contribution", "layer-wise Lie derivative, mean |c|")],
     "readout": [("p_top1_change", "P(top-1 change), crop"), ("mac", "MAC, crop"),
                 ("accuracy", "readout accuracy")],
 }

@@ -61,12 +61,22 @@ def default_layers_config() -> ml_collections.ConfigDict:
   # rotation a stride-s map is off by (s - 1) / s samples: for s = 4 add +-0.25, +-0.75).
   config.alignment.offsets = (-0.5, 0.0, 0.5)
 
-  # --- the Lie derivative by layer (Gruver et al. 2023) ---
+  # --- the cumulative Lie derivative of each layer (the network up to it; docs/layers.md) ---
   config.lie_derivative = ml_collections.ConfigDict()
   # Remove the input images' Nyquist row and column first (their derivative along a
   # translation is 0 either way; what changes is what the network sees): True for networks
   # that are alias-free on band-limited inputs only.
   config.lie_derivative.band_limit = False
+
+  # --- Gruver et al.'s layer-wise Lie derivative: each unit's own, pushed to the output ---
+  config.lie_derivative_layerwise = ml_collections.ConfigDict()
+  # The translation generator (evaluate/layers/translations.py): 'fourier' (t input pixels,
+  # FFT phase ramp, as the cumulative analysis) or 'bilinear' (the paper's: normalised
+  # coordinates, bilinear, reflected; t = 1 is 15.5 pixels of a 32-pixel image).
+  config.lie_derivative_layerwise.translation = "fourier"
+  # What the contributions are measured on: 'logits' or 'probabilities' (softmax, as the
+  # paper's code).
+  config.lie_derivative_layerwise.output = "logits"
 
   # --- readout by depth (figure 4) ---
   config.readout = ml_collections.ConfigDict()

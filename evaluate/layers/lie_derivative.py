@@ -1,5 +1,9 @@
-"""The Lie derivative by layer (Gruver, Finzi, Goldblum & Wilson, "The Lie derivative for
-measuring learned equivariance", ICLR 2023), for continuous translations.
+"""The cumulative Lie derivative by layer, for continuous translations: the Lie derivative
+(Gruver, Finzi, Goldblum & Wilson, "The Lie derivative for measuring learned equivariance",
+ICLR 2023) of the network up to each layer. It is NOT the paper's layer-wise measure (each
+layer's own Lie derivative pushed to the output, summing to the end-to-end value), which is
+evaluate/layers/lie_layerwise.py ('lie_derivative_layerwise'); the analysis keeps its
+registry name 'lie_derivative'.
 
 For a test image x, an axis a (y: rows, x: columns) and each captured layer F (the map from the
 input image to that layer's output; see evaluate/layers/capture.py) of cumulative stride
@@ -196,7 +200,7 @@ def run(context, section) -> dict[str, Any]:
       [("relative_lie_derivative", "relative Lie derivative\n||L F|| / ||F|| per pixel"),
        ("lie_derivative", "Lie derivative\nmean |L F| per pixel")],
       path,
-      title=f"{context.model_label}: Lie derivative of each layer along continuous "
+      title=f"{context.model_label}: cumulative Lie derivative of each layer along continuous "
             f"translations (y and x averaged; maps: relative to their own translation by "
             f"t / stride), {len(context.images)} {image} test images (mean ± stderr)\n"
             f"{context.command}"))
