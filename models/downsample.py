@@ -12,7 +12,12 @@ strategy decides where (and whether) subsampling happens:
                                                        residual block, so that a strategy
                                                        can subsample them alike (APS, LPS)
 
-pool, strided_conv and branches also take keyword `train` (bool) and `temperature` (float
+  strategy.patch_embed(x, embed_op, patch_size, name=...)
+                                                       a transformer's patch embedding: the
+                                                       patch convolution at stride patch_size
+                                                       (models/vit.py)
+
+pool, strided_conv, branches and patch_embed also take keyword `train` (bool) and `temperature` (float
 scalar, the Gumbel-softmax temperature of stochastic strategies in training); strategies
 that do not need them ignore them.
 
@@ -112,6 +117,21 @@ class Downsampler:
     """A projection shortcut (1x1 conv + norm) with the given stride. x: (N, H, W, C_in)."""
     del name
     return project_op(x, stride)
+
+  def check_patch_size(self, patch_size: int) -> None:
+    """Raises ValueError if this strategy cannot be a patch embedding of `patch_size` (a
+    transformer calls it when it is built). By default: whatever check_stride allows."""
+    self.check_stride(patch_size)
+
+  def patch_embed(self, x: jnp.ndarray, embed_op: StridedOp, patch_size: int, *, name: str,
+                  train: bool = False, temperature: Any = 1.0) -> jnp.ndarray:
+    """A patch embedding: embed_op(x, patch_size) is the p x p patch convolution at stride
+    p, embed_op(x, 1) the same convolution at every pixel (patch (i, j) starts at pixel
+    (i, j)), so that keeping every p-th output is the stride-p embedding.
+    x: (N, H, W, C), H and W multiples of p -> tokens (N, H / p, W / p, D).
+    By default the patch convolution is a strided conv unit of this strategy."""
+    return self.strided_conv(x, embed_op, patch_size, name=name, train=train,
+                             temperature=temperature)
 
 
 DOWNSAMPLERS: Registry[type[Downsampler]] = Registry("downsample strategy")

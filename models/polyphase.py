@@ -38,6 +38,12 @@ Both follow the reference CIFAR design:
        temperature comes from config.train.lps_temperature via training/temperature.py. The
        shortcut reuses the main branch's weights.
 
+A transformer's patch embedding (Downsampler.patch_embed, models/vit.py) with 'aps' is
+Ding et al.'s (2023) polyphase anchoring instead, for every patch size p: the p x p phase of
+the input with the largest norm is rolled to the origin (anchor_phase), then the stride-p
+patch convolution runs; 'lps' there is the CNN rule (the patch convolution at every pixel,
+one of its 2 x 2 components kept), so patch_size 2 only.
+
 Only stride 2 (and 1 = no subsampling) is supported, as in both papers; models check this
 when they are built. Odd map sizes: the map is first padded circularly (wrapped) at the
 bottom/right to a multiple of the stride, so the output is ceil(H / 2) x ceil(W / 2) like
@@ -115,6 +121,21 @@ def lps_index(logits: jnp.ndarray, x: jnp.ndarray, stride: int) -> jnp.ndarray:
   tied_best = logits == jnp.max(logits, axis=1, keepdims=True)
   norms = APS_NORMS.get("l2")(polyphase_components(x, stride))
   return jnp.argmax(jnp.where(tied_best, norms, -jnp.inf), axis=1).astype(jnp.int32)
+
+
+def anchor_phase(x: jnp.ndarray, stride: int, norm: str = "l2") -> jnp.ndarray:
+  """Polyphase anchoring (Ding et al. 2023): each example circularly rolled so that its APS
+  component (aps_index: largest `norm`, ties to the lowest k) starts at pixel (0, 0).
+
+  (N, H, W, C), H and W multiples of `stride` -> same shape. A circular shift of an example
+  by (a, b) pixels changes its anchored version by a circular shift by multiples of
+  `stride` only (when the largest norm is unique, or tied components are equal maps), so a
+  stride-`stride` patch convolution of it gives tokens shifted by whole tokens.
+  """
+  index = aps_index(x, stride, norm)
+  rows, cols = index // stride, index % stride
+  return jax.vmap(lambda image, row, col: jnp.roll(image, (-row, -col), axis=(0, 1)))(
+      x, rows, cols)
 
 
 def take_component(x: jnp.ndarray, index: jnp.ndarray, stride: int) -> jnp.ndarray:
@@ -210,6 +231,20 @@ class AdaptivePolyphaseDownsampler(PolyphaseDownsampler):
   def select(self, x, stride, *, name, train, temperature):
     del name, train, temperature
     return Selection(index=aps_index(x, stride, self.aps_norm), weights=None)
+
+  def check_patch_size(self, patch_size: int) -> None:
+    """Polyphase anchoring works for every patch size."""
+    del patch_size
+
+  def patch_embed(self, x, embed_op, patch_size, *, name, train=False, temperature=1.0):
+    """Ding et al.'s polyphase-anchored patch embedding: the p x p phase of the INPUT with
+    the largest norm is rolled to the origin (anchor_phase), then the stride-p patch
+    convolution. No blur (blur_size does not apply here), as in their method."""
+    del name, train, temperature
+    if x.shape[1] % patch_size or x.shape[2] % patch_size:
+      raise ValueError(f"downsample='aps' anchors the patch grid on a {x.shape[1]}x"
+                       f"{x.shape[2]} input, which patch_size {patch_size} does not divide")
+    return embed_op(anchor_phase(x, patch_size, self.aps_norm), patch_size)
 
 
 class PolyphaseScorer(nn.Module):

@@ -81,6 +81,8 @@ def tiny(config):
   config.data.synthetic_train_size = TRAIN_BATCH
   config.data.synthetic_test_size = NUM_TEST_IMAGES
   config.model.width = 4
+  if "num_heads" in config.model:  # the transformers: heads must divide the width
+    config.model.num_heads = 1
   config.train.num_epochs = 0.0
   config.train.num_steps = 1
   config.train.warmup_epochs = 0.0
