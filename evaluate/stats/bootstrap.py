@@ -39,18 +39,34 @@ the widening the interval covers 0.86-0.88 instead of 0.95 there, docs/evaluatio
 
 A paired difference of runs A and B (the same N images; B - A) draws ONE image resample c_r
 per replicate and uses it for both runs (the pairing: image i of A against image i of B,
-which cancels the image-to-image variation they share), and resamples each run's seeds
-independently (d_r for A, then for B): seed j of A and seed j of B are different trainings of
-different settings, paired by nothing the comparison could exploit (the same seed number gives
-the same initialisation only for identical architectures). diff*_r = mean*_r(B) - mean*_r(A).
-With one seed per run this is the ordinary paired bootstrap over images (widened by t / z
-with N - 1 df).
+which cancels the image-to-image variation they share), and by default resamples each run's
+seeds independently (d_r for A, then for B). diff*_r = mean*_r(B) - mean*_r(A). With one seed
+per run this is the ordinary paired bootstrap over images (widened by t / z with N - 1 df).
+
+Paired seeds (pair_seeds=True; `--pair_seeds` of evaluate.compare and sweep.py --collect): seed
+j of A and seed j of B are not unrelated. config.seed fixes the order of the training data and,
+for every parameter whose path (and shape) is the same in both models, its initialisation; so
+runs with the same seed number may share a per-seed effect (a lucky data order, a good
+initialisation of the layers they have in common). Where A and B hold the same seed numbers,
+seed j of A is paired with seed j of B (the caller orders them so) and a replicate draws ONE
+seed resample d_r for both, as it draws one image resample. The difference is then the
+hierarchical bootstrap of the per-(seed, image) differences D = B - A (S, N):
+
+  diff*_r = sum_i (c_r[i] / N) Dbar[i]  +  k_D sum_s (d_r[s] / S) devD[s]
+
+with Dbar, devD, k_D computed from D as xbar, dev, k above from X: a per-seed effect both runs
+share cancels in devD, and k_D's ANOVA correction and the widening's seed term (w = u_D, S - 1
+df; the image term w = var_i(Dbar) / N) are those of D. It is as valid as the independent
+resampling when seeds share nothing (the seeds of both runs are then exchangeable pairs), and
+narrower when they share an effect (coverage: docs/evaluation.md, "Paired seeds"). Each run's
+own interval uses the same d_r and c_r. It needs the same number of seeds in both runs.
 
 Interval: the percentile interval, the (1 - confidence) / 2 and (1 + confidence) / 2
 quantiles (numpy linear interpolation) of the R replicates, widened by t / z as above (each
 run's own interval with its own components). `distinguishable`: the interval
 of a difference excludes 0. The replicates come from numpy.random.default_rng(seed) in blocks
-of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
+of _BLOCK (per block: images, then A's seeds, then B's; with paired seeds: images, then
+the seeds of both), so a call is reproducible; every
 metric of a call shares the same resamples.
 
 Range: with `bounds` (lo, hi), the range every per-image value lies in ((0, 1) for the
@@ -333,20 +349,38 @@ def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, s
 
 
 def _paired_replicates(values_a: np.ndarray, values_b: np.ndarray, replicates: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """((M, R) mean*_r of A, of B): one image resample per replicate shared by both runs, each
-  run's seeds resampled independently (module docstring)."""
+                       seed: int, pair_seeds: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """((M, R) mean*_r of A, of B, diff*_r of B - A): one image resample per replicate shared
+  by both runs; each run's seeds resampled independently (diff*_r = mean*_r(B) -
+  mean*_r(A)), or with pair_seeds one seed resample shared by both, and diff*_r from the
+  per-(seed, image) differences B - A (module docstring, "Paired seeds")."""
   rng = np.random.default_rng(seed)
   terms_a, terms_b = _RunTerms.of(values_a), _RunTerms.of(values_b)
-  means_a, means_b = [], []
+  terms_diff = _RunTerms.of(values_b - values_a) if pair_seeds else None
+  means_a, means_b, diffs = [], [], []
   for start in range(0, replicates, _BLOCK):
     block = min(_BLOCK, replicates - start)
     images = resample_counts(rng, values_a.shape[2], block)
     seeds_a = resample_counts(rng, values_a.shape[1], block)
-    seeds_b = resample_counts(rng, values_b.shape[1], block)
+    seeds_b = seeds_a if pair_seeds else resample_counts(rng, values_b.shape[1], block)
     means_a.append(terms_a.replicates(seeds_a, images))
     means_b.append(terms_b.replicates(seeds_b, images))
-  return np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
+    diffs.append(terms_diff.replicates(seeds_a, images) if pair_seeds
+                 else means_b[-1] - means_a[-1])
+  return (np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1),
+          np.concatenate(diffs, axis=1))
+
+
+def _difference_components(values_a: np.ndarray, values_b: np.ndarray, pair_seeds: bool
+                           ) -> list[tuple[np.ndarray, int]]:
+  """The variance components of B - A (module docstring): the image term of the per-image
+  differences, then each run's seed term, or with pair_seeds the seed term of B - A."""
+  image_term = (image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1)
+  if pair_seeds:
+    return [image_term, (seed_variance(values_b - values_a), values_a.shape[1] - 1)]
+  return [image_term, (seed_variance(values_a), values_a.shape[1] - 1),
+          (seed_variance(values_b), values_b.shape[1] - 1)]
 
 
 def _own_interval(values: np.ndarray, replicates: np.ndarray, confidence: float,
@@ -362,7 +396,8 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
                         replicates: int = DEFAULT_REPLICATES, seed: int = 0,
                         confidence: float = DEFAULT_CONFIDENCE,
                         widen: bool = True,
-                        bounds: Optional[tuple[float, float]] = None) -> DifferenceInterval:
+                        bounds: Optional[tuple[float, float]] = None,
+                        pair_seeds: bool = False) -> DifferenceInterval:
   """B - A of the means over seeds and images, with the paired hierarchical bootstrap
   (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
   the same test image. widen=False leaves out the t / z widening (for
@@ -370,27 +405,31 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
   range every value lies in ((0, 1) for proportions); each run's interval is clipped to it and
   that of B - A to difference_bounds(bounds) (None: nothing clipped). p_value:
   interval_p_value of B - A (unchanged by the clipping, which never moves 0 in or out).
+  pair_seeds: seed s of A and seed s of B were trained with the same config.seed (the caller
+  orders them so); their seeds are resampled jointly (module docstring, "Paired seeds").
 
   Raises:
-    ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
-      options.
+    ValueError: shapes that do not pair (different metrics or images, or with pair_seeds
+      different numbers of seeds), NaN values, or bad options.
   """
   values_a, values_b = _check(values_a, "values_a"), _check(values_b, "values_b")
   if values_a.shape[0] != values_b.shape[0] or values_a.shape[2] != values_b.shape[2]:
     raise ValueError(f"cannot pair values of shapes {values_a.shape} and {values_b.shape}: "
                      "the metrics and the images must be the same")
+  if pair_seeds and values_a.shape[1] != values_b.shape[1]:
+    raise ValueError(f"cannot pair seeds: A has {values_a.shape[1]} seeds and B "
+                     f"{values_b.shape[1]} (shapes {values_a.shape} and {values_b.shape})")
   _check_options(replicates, confidence)
-  means_a, means_b = _paired_replicates(values_a, values_b, replicates, seed)
+  means_a, means_b, diffs = _paired_replicates(values_a, values_b, replicates, seed,
+                                               pair_seeds)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
-  components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
-                (seed_variance(values_a), values_a.shape[1] - 1),
-                (seed_variance(values_b), values_b.shape[1] - 1)]
-  df = degrees_of_freedom(components) if widen else np.full(len(a), np.inf)
-  low, high = widened(b - a, *percentile_interval(means_b - means_a, confidence),
+  df = (degrees_of_freedom(_difference_components(values_a, values_b, pair_seeds)) if widen
+        else np.full(len(a), np.inf))
+  low, high = widened(b - a, *percentile_interval(diffs, confidence),
                       t_over_z(df, confidence))
   low, high = clipped(low, high, difference_bounds(bounds))
   return DifferenceInterval(
       a=_own_interval(values_a, means_a, confidence, bounds),
       b=_own_interval(values_b, means_b, confidence, bounds),
       diff=b - a, low=low, high=high,
-      p_value=interval_p_value(b - a, means_b - means_a, df))
+      p_value=interval_p_value(b - a, diffs, df))
