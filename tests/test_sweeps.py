@@ -293,7 +293,7 @@ def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
       labels=np.zeros(2, np.int32), options=protocols.build_protocol("shift_attack").options,
       reference_correct=np.array([True, True]), grid_correct=np.array([True, False]),
       grid_stable=np.array([True, False]), correct=np.array([True, False]),
-      stable=np.array([True, False]), worst_loss=np.ones(2, np.float32),
+      stable=np.array([True, False]), worst_margin=np.ones(2, np.float32),
       worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.ones(2, np.float32),
       num_visited=1091)
   entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)
