@@ -2,7 +2,8 @@
 
   python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
   python -m experiments.bootstrap_coverage --replications 200 --resamples 1000 --images 8 20 40
-  python -m experiments.bootstrap_coverage --replications 500 --only shared [--pair_seeds]
+  python -m experiments.bootstrap_coverage --replications 500 --only "seeds, binary" \
+      "seeds, continuous" [--pair_seeds]
 
 --variant: 'default' (evaluate.stats.bootstrap.difference_interval as `python -m evaluate.compare`
 uses it: widened by t / z, clipped to the possible range), 'no_widening' (the same without the
@@ -25,7 +26,7 @@ accuracies near 1, where an image's rate is the mean rate times U(0, 2); and see
 a per-seed effect between A and B (seed j of both trained with the same config.seed: the same
 data order and initialisation of common parameters), which --pair_seeds (the seeds of A and B
 resampled jointly, as `--pair_seeds` of evaluate.compare) should keep covered and narrow.
---only keeps the scenarios whose name holds the given text.
+--only keeps the scenarios whose name holds one of the given texts.
 """
 import argparse
 
@@ -183,11 +184,12 @@ def main():
                       default="default")
   parser.add_argument("--pair_seeds", action="store_true",
                       help="resample the seeds of A and B jointly (seed j with seed j)")
-  parser.add_argument("--only", default="", help="only the scenarios whose name holds this")
+  parser.add_argument("--only", nargs="+", default=[""],
+                      help="only the scenarios whose name holds one of these")
   args = parser.parse_args()
   if args.pair_seeds and args.variant == "plain":
     parser.error("--pair_seeds applies to the default and no_widening variants")
-  names = [name for name in SCENARIOS if args.only in name]
+  names = [name for name in SCENARIOS if any(part in name for part in args.only)]
   if not names:
     parser.error(f"--only {args.only!r} matches no scenario: {', '.join(SCENARIOS)}")
   pairing = ", seeds paired" if args.pair_seeds else ""
