@@ -55,11 +55,18 @@ hierarchical bootstrap of the per-(seed, image) differences D = B - A (S, N):
   diff*_r = sum_i (c_r[i] / N) Dbar[i]  +  k_D sum_s (d_r[s] / S) devD[s]
 
 with Dbar, devD, k_D computed from D as xbar, dev, k above from X: a per-seed effect both runs
-share cancels in devD, and k_D's ANOVA correction and the widening's seed term (w = u_D, S - 1
-df; the image term w = var_i(Dbar) / N) are those of D. It is as valid as the independent
-resampling when seeds share nothing (the seeds of both runs are then exchangeable pairs), and
-narrower when they share an effect (coverage: docs/evaluation.md, "Paired seeds"). Each run's
-own interval uses the same d_r and c_r. It needs the same number of seeds in both runs.
+share cancels in devD, and k_D's ANOVA correction is that of D. The widening differs: the
+seed term of D is ONE component of S - 1 df (3 seeds: 2), and Welch-Satterthwaite's df, which
+rise towards the image term's N - 1 whenever the seed variance happens to be estimated low,
+then leave the interval too narrow (coverage 0.88-0.90 with 3 seeds and a seed effect of the
+difference, measured). So each component is widened by its own t: the factor is
+sqrt(t(S - 1)^2 u_D + t(N - 1)^2 w) / (z sqrt(u_D + w)), w = var_i(Dbar) / N
+(componentwise_factor; where the seed term dominates, the interval of a t with S - 1 df, as
+a paired t-test over seeds would use). It is as valid as the independent resampling when seeds
+share nothing (the seeds of both runs are then exchangeable pairs), and narrower when they
+share an effect (coverage: docs/evaluation.md, "Paired seeds"). Each run's own interval uses
+the same d_r and c_r (and its own widening, as without pairing). It needs the same number of
+seeds in both runs.
 
 Interval: the percentile interval, the (1 - confidence) / 2 and (1 + confidence) / 2
 quantiles (numpy linear interpolation) of the R replicates, widened by t / z as above (each
@@ -94,7 +101,8 @@ at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events").
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import numpy as np
@@ -170,6 +178,21 @@ def t_over_z(df: np.ndarray, confidence) -> np.ndarray:
   level = (1.0 + np.asarray(confidence, np.float64)) / 2.0
   return np.where(np.isinf(df), 1.0,
                   stats.t.ppf(level, np.where(np.isinf(df), 1.0, df)) / stats.norm.ppf(level))
+
+
+def componentwise_factor(components: Sequence[tuple[np.ndarray, int]],
+                         confidence) -> np.ndarray:
+  """(M,) sqrt(sum_j t_j^2 w_j) / (z sqrt(sum_j w_j)), t_j the Student-t quantile at
+  (1 + confidence) / 2 with component j's own df_j, z the normal one: each variance component
+  widened by its own t (module docstring, "Paired seeds"); 1 where every component is 0.
+  confidence a number or (M,)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  level = (1.0 + np.asarray(confidence, np.float64)) / 2.0
+  total = sum(w for w, _ in components)
+  widened_total = sum(w * stats.t.ppf(level, df) ** 2 for w, df in components if df > 0)
+  valid = np.asarray(total > 0)
+  return np.where(valid, np.sqrt(widened_total / np.where(valid, total, 1.0))
+                  / stats.norm.ppf(level), 1.0)
 
 
 def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
@@ -254,16 +277,17 @@ def _sorted_quantile(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
                                                       - ordered[rows, below])
 
 
-def _excludes_zero(estimate: np.ndarray, ordered: np.ndarray, df: np.ndarray,
+def _excludes_zero(estimate: np.ndarray, ordered: np.ndarray, factor: Callable,
                    alpha: np.ndarray) -> np.ndarray:
-  """(M,) bool: the widened percentile interval at confidence 1 - alpha[m] excludes 0."""
+  """(M,) bool: the percentile interval at confidence 1 - alpha[m], widened by
+  factor(1 - alpha), excludes 0."""
   low, high = widened(estimate, _sorted_quantile(ordered, alpha / 2.0),
-                      _sorted_quantile(ordered, 1.0 - alpha / 2.0), t_over_z(df, 1.0 - alpha))
+                      _sorted_quantile(ordered, 1.0 - alpha / 2.0), factor(1.0 - alpha))
   return (low > 0) | (high < 0)
 
 
 def interval_p_value(estimate: np.ndarray, replicates: np.ndarray, df: np.ndarray, *,
-                     iterations: int = 40) -> np.ndarray:
+                     iterations: int = 40, factor: Optional[Callable] = None) -> np.ndarray:
   """(M,) the two-sided p-value of "B - A = 0" that matches the interval: the smallest alpha at
   which the interval built as the reported one (percentile interval of `replicates` (M, R) at
   confidence 1 - alpha, widened about `estimate` by t / z with `df` degrees of freedom) excludes
@@ -271,16 +295,17 @@ def interval_p_value(estimate: np.ndarray, replicates: np.ndarray, df: np.ndarra
   Found by bisection on alpha in [1/R, 1 - 1e-6] (the interval narrows as alpha grows); 1/R
   (the resolution of R replicates) where the interval excludes 0 even at confidence 1 - 1/R,
   1 where it never excludes 0 (e.g. every replicate 0)."""
+  factor = factor or (lambda confidence: t_over_z(df, confidence))  # noqa: E731
   ordered = np.sort(np.asarray(replicates, np.float64), axis=1)
   size = len(ordered)
   top = 1.0 - 1e-6
   floor = min(1.0 / ordered.shape[1], top)
   low, high = np.full(size, floor), np.full(size, top)
-  at_floor = _excludes_zero(estimate, ordered, df, low)
-  never = ~_excludes_zero(estimate, ordered, df, high)
+  at_floor = _excludes_zero(estimate, ordered, factor, low)
+  never = ~_excludes_zero(estimate, ordered, factor, high)
   for _ in range(iterations):
     middle = (low + high) / 2.0
-    excluded = _excludes_zero(estimate, ordered, df, middle)
+    excluded = _excludes_zero(estimate, ordered, factor, middle)
     high, low = np.where(excluded, middle, high), np.where(excluded, low, middle)
   return np.where(at_floor, floor, np.where(never, 1.0, high))
 
@@ -423,13 +448,14 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
   means_a, means_b, diffs = _paired_replicates(values_a, values_b, replicates, seed,
                                                pair_seeds)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
-  df = (degrees_of_freedom(_difference_components(values_a, values_b, pair_seeds)) if widen
-        else np.full(len(a), np.inf))
-  low, high = widened(b - a, *percentile_interval(diffs, confidence),
-                      t_over_z(df, confidence))
+  components = _difference_components(values_a, values_b, pair_seeds)
+  df = degrees_of_freedom(components) if widen else np.full(len(a), np.inf)
+  factor = (functools.partial(componentwise_factor, components) if pair_seeds and widen
+            else functools.partial(t_over_z, df))
+  low, high = widened(b - a, *percentile_interval(diffs, confidence), factor(confidence))
   low, high = clipped(low, high, difference_bounds(bounds))
   return DifferenceInterval(
       a=_own_interval(values_a, means_a, confidence, bounds),
       b=_own_interval(values_b, means_b, confidence, bounds),
       diff=b - a, low=low, high=high,
-      p_value=interval_p_value(b - a, diffs, df))
+      p_value=interval_p_value(b - a, diffs, df, factor=factor))
