@@ -242,7 +242,9 @@ def _plot_labels(runs: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]
 
 
 def run_seeds(runs: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
-  """label -> the config.seed of each of its workdirs (from workdir/config.json), in order.
+  """label -> the config.seed of each of its workdirs, in order: from workdir/config.json,
+  or for an evaluation's own directory inside a workdir (python -m evaluate --out_dir
+  workdir/eval_x) from its parent's config.json.
 
   Raises:
     ValueError: a workdir without a readable config.json or without a seed in it.
@@ -252,9 +254,11 @@ def run_seeds(runs: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
     out[label] = []
     for workdir in workdirs:
       config, _ = read_config_file(workdir)
+      if config is None:
+        config, _ = read_config_file(os.path.dirname(os.path.normpath(workdir)))
       if not isinstance(config, dict) or not isinstance(config.get("seed"), int):
-        raise ValueError(f"--pair_seeds needs each workdir's seed: {workdir}/config.json is "
-                         "missing, unreadable or has no integer 'seed'")
+        raise ValueError(f"--pair_seeds needs each workdir's seed: {workdir}/config.json (or "
+                         "its parent's) is missing, unreadable or has no integer 'seed'")
       out[label].append(config["seed"])
   return out
 

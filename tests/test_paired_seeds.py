@@ -120,6 +120,9 @@ def test_compare_reads_the_seeds_from_config_json(tmp_path):
   _, comparison = stats_compare.summarise_and_compare(
       runs, replicates=50, seeds=compare.run_seeds(runs), pair_seeds=True, say=lambda _: None)
   assert comparison["seed_pairing"] == "joint" and comparison["pairs"][0]["seeds"] == [0, 1]
+  # An evaluation's own directory inside a workdir reads its parent's config.json.
+  inside = {"a": [str(tmp_path / "a,seed=1" / "eval")]}
+  assert compare.run_seeds(inside) == {"a": [1]}
   (tmp_path / "a,seed=0" / "config.json").unlink()
   with pytest.raises(ValueError, match="--pair_seeds needs each workdir's seed"):
     compare.run_seeds(runs)
