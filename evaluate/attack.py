@@ -7,7 +7,8 @@ Per image, two phases:
      integer rolls, exactly the circular_shift images), through the grid engine
      (evaluate.grid.evaluate_grid: chunked, sharded). Its worst case is exhaustive over
      that grid.
-  2. descent: from the `grid_starts` grid points of lowest margin and `random_starts`
+  2. descent (the "ascent" of the names below and of eval.json's ascent_gain: an ascent of
+     minus the margin): from the `grid_starts` grid points of lowest margin and `random_starts`
      uniformly drawn shifts, `steps` steps of signed-gradient descent of the margin of the
      unshifted prediction over continuous (dy, dx):
         margin(shift) = logit_k(shift) - max_(c != k) logit_c(shift),  k = top-1 at (0, 0)
@@ -19,8 +20,9 @@ Per image, two phases:
      prediction, whether or not it was right (for an image classified right, k is the true
      class and the margin is the true class's); the decaying step lets iterates that start
      on the grid leave its lattice (a constant step of 0.25 pixel from a grid point never
-     does) and settle on a continuous minimum. Every start and every iterate is evaluated. One jitted function per chunk of (images x starts): the chunk's images and
-     their starts form one batch sharded over the mesh's 'data' axis (as in the grid
+     does) and settle on a continuous minimum. Every start and every iterate is evaluated.
+     One jitted function per chunk of (images x starts): the chunk's images and their
+     starts form one batch sharded over the mesh's 'data' axis (as in the grid
      engine); the loop over steps is a lax.fori_loop inside it; BatchNorm runs in inference
      mode, so each start's gradient is its own.
 
@@ -31,7 +33,7 @@ prediction, the alias-free papers' "fraction of images whose prediction never ch
 Since the grid phase is part of what it visited, the attack's adversarial accuracy and
 stable prediction are at most those of the grid alone: with grid_step = 1, at most
 circular_shift's exhaustive values, by construction (not by luck of the ascent). Both stay
-upper bounds of the true worst case over continuous shifts (the ascent is local).
+upper bounds of the true worst case over continuous shifts (the descent is local).
 "The untransformed image" is the image at shift (0, 0): band-limited if band_limit.
 """
 from __future__ import annotations
