@@ -2,6 +2,8 @@
 seed resample per replicate shared by runs A and B, seed j of A with the seed of B trained with
 the same seed number; refused where the seed numbers differ."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from evaluate import compare
 from evaluate.stats import bootstrap, paired
 from evaluate.stats import compare as stats_compare
+from tests.conftest import REPO_ROOT
 from tests.synthetic_eval import write_evaluation
 
 
@@ -126,3 +129,27 @@ def test_compare_reads_the_seeds_from_config_json(tmp_path):
   (tmp_path / "a,seed=0" / "config.json").unlink()
   with pytest.raises(ValueError, match="--pair_seeds needs each workdir's seed"):
     compare.run_seeds(runs)
+
+
+def _compare_cli(*flags):
+  return subprocess.run([sys.executable, "-m", "evaluate.compare", *flags], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_compare_cli_pairs_seeds_and_refuses_other_seed_numbers(tmp_path):
+  _seeded_runs(tmp_path, [0, 1], [1, 0])
+  out = tmp_path / "cmp"
+  result = _compare_cli(f"--workdir={tmp_path}/a,seed=*", f"--workdir={tmp_path}/b,seed=*",
+                        "--baseline=a", "--pair_seeds", "--bootstrap_samples=100",
+                        f"--out={out}")
+  assert result.returncode == 0, result.stderr
+  saved = json.loads((out / "paired.json").read_text())
+  assert saved["seed_pairing"] == "joint" and saved["pairs"][0]["seeds"] == [0, 1]
+  (tmp_path / "b,seed=1" / "config.json").write_text(json.dumps({"seed": 5}))
+  refused = _compare_cli(f"--workdir={tmp_path}/a,seed=*", f"--workdir={tmp_path}/b,seed=*",
+                         "--pair_seeds", f"--out={tmp_path / 'refused'}")
+  assert refused.returncode == 2 and "Traceback" not in refused.stderr
+  assert "cannot pair seeds: run 'a' has seeds [0, 1] and run 'b' has seeds [0, 5]" in (
+      refused.stderr)
+  assert not (tmp_path / "refused").exists()
