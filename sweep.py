@@ -8,6 +8,8 @@
       --export_to results/augsweep     # then: --collect --workdir results/augsweep
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \
       --collect --baseline=blur_size=1     # every member's paired difference against it
+  python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \
+      --collect --baseline=blur_size=1 --pair_seeds   # seeds paired by config.seed
   python sweep.py --config configs/sweeps/blurpool_filters.py:cpu --workdir runs/blur \\
       --config.base.train.num_epochs=2
   sweep --config configs/sweeps/augment_range.py --workdir runs/augsweep   # installed
@@ -25,7 +27,9 @@ A member (group of seeds) is summarised by the mean over seeds and test images w
 interval (seeds and images bootstrapped; the plots draw these intervals as error bars);
 --baseline=<member> adds every other member's paired difference against it (paired.json,
 paired.md and the forest plots paired_<metric>.png): see sweeps/collect.py and
-evaluate/stats/bootstrap.py.
+evaluate/stats/bootstrap.py; --pair_seeds resamples each member's seeds jointly with the
+baseline's of the same seed number (they share the data order and the initialisation of common
+parameters), and refuses members whose finished seeds are not the baseline's.
 Exit status: 0 if every run member finished, 1 if any failed, 2 for a bad sweep config, an
 unknown --baseline, or members that cannot be paired with the baseline.
 """
@@ -54,6 +58,11 @@ _BOOTSTRAP_SAMPLES = flags.DEFINE_integer(
     "bootstrap_samples", 2000, "Bootstrap resamples of the intervals when collecting.",
     lower_bound=1)
 _BOOTSTRAP_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Seed of the bootstrap.")
+_PAIR_SEEDS = flags.DEFINE_bool(
+    "pair_seeds", False, "When collecting with --baseline: pair each member's seeds with the "
+    "baseline's of the same config.seed and resample them jointly (they share the data order "
+    "and the initialisation of common parameters); members whose finished seeds differ from "
+    "the baseline's are refused (exit status 2).")
 _EXPORT_TO = flags.DEFINE_string(
     "export_to", None, "At the end (also with --index or --collect), copy every finished "
     "member's small outputs (config, metrics, summary, eval.json, per-image results; no "
@@ -100,6 +109,10 @@ def _sweep():
     print(f"error: --baseline {_BASELINE.value!r} is not a member of this sweep; members "
           f"(without their seeds): {', '.join(groups)}", file=sys.stderr)
     sys.exit(2)
+  if _PAIR_SEEDS.value and _BASELINE.value is None:
+    print("error: --pair_seeds pairs the seeds of the comparison against --baseline: give "
+          "--baseline", file=sys.stderr)
+    sys.exit(2)
   if _LIST.value:
     if hosts.is_main_process():
       for member in members:
@@ -128,7 +141,8 @@ def _sweep():
     try:
       collected = collect.collect_sweep(
           workdir, members, title, baseline=_BASELINE.value,
-          replicates=_BOOTSTRAP_SAMPLES.value, bootstrap_seed=_BOOTSTRAP_SEED.value)
+          replicates=_BOOTSTRAP_SAMPLES.value, bootstrap_seed=_BOOTSTRAP_SEED.value,
+          pair_seeds=_PAIR_SEEDS.value)
     except ValueError as error:  # a baseline without per-image results, or unpairable
       print(f"error: {error}", file=sys.stderr)
       sys.exit(2)

@@ -7,7 +7,7 @@
   inpaint.py    the normalised-convolution inpainting of embed_shift(fill='inpaint')
   grid.py       vectorised evaluation of a protocol's grid -> probs (image, grid point, class)
   grid_summary.py  what an evaluation keeps of a grid, reduced chunk by chunk
-  attack.py     the sub-pixel adversary (shift_attack): gradient ascent over continuous shifts
+  attack.py     the sub-pixel adversary (shift_attack): descent of the margin over continuous shifts
   engines.py    which engine (grid or attack) evaluates a protocol, by its kind
   metrics.py    P(top-1 change), MAC, accuracy, worst-case accuracy, consistency
   adversarial.py  the worst grid point per image: stable prediction, worst-case accuracy

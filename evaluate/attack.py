@@ -7,14 +7,22 @@ Per image, two phases:
      integer rolls, exactly the circular_shift images), through the grid engine
      (evaluate.grid.evaluate_grid: chunked, sharded). Its worst case is exhaustive over
      that grid.
-  2. ascent: from the `grid_starts` grid points of highest loss and `random_starts`
-     uniformly drawn shifts, `steps` steps of signed-gradient ascent of the cross-entropy of
-     the true class over continuous (dy, dx):
-        shift <- project(shift + step_size * sign(d loss / d shift))
+  2. descent (the "ascent" of the names below and of eval.json's ascent_gain: an ascent of
+     minus the margin): from the `grid_starts` grid points of lowest margin and `random_starts`
+     uniformly drawn shifts, `steps` steps of signed-gradient descent of the margin of the
+     unshifted prediction over continuous (dy, dx):
+        margin(shift) = logit_k(shift) - max_(c != k) logit_c(shift),  k = top-1 at (0, 0)
+        shift <- project(shift - step_t * sign(d margin / d shift))
      through the FFT phase ramp (common.fourier.fourier_shift: differentiable in the shift;
-     project = modulo 32 on the torus, a clip in a box). Every start and every iterate is
-     evaluated. One jitted function per chunk of (images x starts): the chunk's images and
-     their starts form one batch sharded over the mesh's 'data' axis (as in the grid
+     project = modulo 32 on the torus, a clip in a box), with the step decaying geometrically
+     from step_size to final_step_size (step_sizes). The margin is below 0 exactly where the
+     prediction differs from the unshifted one, so the attack tries to change every image's
+     prediction, whether or not it was right (for an image classified right, k is the true
+     class and the margin is the true class's); the decaying step lets iterates that start
+     on the grid leave its lattice (a constant step of 0.25 pixel from a grid point never
+     does) and settle on a continuous minimum. Every start and every iterate is evaluated.
+     One jitted function per chunk of (images x starts): the chunk's images and their
+     starts form one batch sharded over the mesh's 'data' axis (as in the grid
      engine); the loop over steps is a lax.fori_loop inside it; BatchNorm runs in inference
      mode, so each start's gradient is its own.
 
@@ -25,7 +33,7 @@ prediction, the alias-free papers' "fraction of images whose prediction never ch
 Since the grid phase is part of what it visited, the attack's adversarial accuracy and
 stable prediction are at most those of the grid alone: with grid_step = 1, at most
 circular_shift's exhaustive values, by construction (not by luck of the ascent). Both stay
-upper bounds of the true worst case over continuous shifts (the ascent is local).
+upper bounds of the true worst case over continuous shifts (the descent is local).
 "The untransformed image" is the image at shift (0, 0): band-limited if band_limit.
 """
 from __future__ import annotations
@@ -63,7 +71,9 @@ class AttackResult:
     grid_stable: (N,) bool, the same top-1 as at (0, 0) at every grid point (None without).
     correct: (N,) bool, right at every visited point (grid and ascent).
     stable: (N,) bool, the same top-1 as at (0, 0) at every visited point.
-    worst_loss: (N,) float32, the largest cross-entropy of the true class found.
+    worst_margin: (N,) float32, the smallest margin of the unshifted prediction found (the
+      logit of the top-1 class at (0, 0) minus the largest other logit; below 0: the
+      prediction changed there).
     worst_shift: (N, 2) float32, the (dy, dx) where it was found.
     logit_spread: (N,) float32, max over classes of (max - min) of the logit over the ascent's
       points and, separately, over the grid (the larger of the two: a lower bound of the
@@ -77,7 +87,7 @@ class AttackResult:
   grid_stable: np.ndarray | None
   correct: np.ndarray
   stable: np.ndarray
-  worst_loss: np.ndarray
+  worst_margin: np.ndarray
   worst_shift: np.ndarray
   logit_spread: np.ndarray
   num_visited: int
@@ -89,7 +99,7 @@ class AttackResult:
 
 
 # Per-image values of an attack beyond evaluate.stats.per_image's metrics, in the per-image file.
-ATTACK_VALUES = ("worst_loss", "worst_dy", "worst_dx", "grid_worst_case_accuracy",
+ATTACK_VALUES = ("worst_margin", "worst_dy", "worst_dx", "grid_worst_case_accuracy",
                  "grid_stable_prediction")
 
 
@@ -98,7 +108,7 @@ def per_image_values(result: AttackResult) -> per_image.PerImage:
   per-image file holds them: accuracy (at (0, 0)), worst_case_accuracy (right at every
   visited point: the adversarial accuracy), stable_prediction (the top-1 of (0, 0) at every
   visited point) and max_logit_change (AttackResult.logit_spread); the pair metrics and
-  consistency do not apply (NaN); plus ATTACK_VALUES: the largest loss found and its
+  consistency do not apply (NaN); plus ATTACK_VALUES: the smallest margin found and its
   (dy, dx), and the grid phase alone (NaN without one)."""
   count = result.num_images
   nan = np.full(count, np.nan)
@@ -107,7 +117,7 @@ def per_image_values(result: AttackResult) -> per_image.PerImage:
       "accuracy": result.reference_correct, "worst_case_accuracy": result.correct,
       "consistency": nan, "p_top1_change": nan, "mac": nan,
       "stable_prediction": result.stable, "max_logit_change": result.logit_spread,
-      "worst_loss": result.worst_loss, "worst_dy": result.worst_shift[:, 0],
+      "worst_margin": result.worst_margin, "worst_dy": result.worst_shift[:, 0],
       "worst_dx": result.worst_shift[:, 1],
       "grid_worst_case_accuracy": result.grid_correct if grid else nan,
       "grid_stable_prediction": result.grid_stable if grid else nan}
@@ -117,19 +127,32 @@ def per_image_values(result: AttackResult) -> per_image.PerImage:
               for name, value in columns.items()})
 
 
-def _cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-  """(..., C) float32 logits, (...) int labels -> (...) cross-entropy of the label."""
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  return -jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+def margin(logits: jnp.ndarray, classes: jnp.ndarray) -> jnp.ndarray:
+  """(..., C) float32 logits, (...) int classes -> (...) the logit of the class minus the
+  largest logit of the other classes (below 0: another class is the top-1)."""
+  own = jnp.take_along_axis(logits, classes[..., None], axis=-1)[..., 0]
+  others = jnp.where(jax.nn.one_hot(classes, logits.shape[-1], dtype=bool), -jnp.inf, logits)
+  return own - others.max(-1)
+
+
+def step_sizes(options: dict[str, Any]) -> np.ndarray:
+  """(steps,) float32 the pixels each coordinate moves at each step: geometric from
+  step_size to final_step_size (step_size * r^t, r = (final_step_size /
+  step_size)^(1 / (steps - 1)); one step: step_size)."""
+  steps = int(options["steps"])
+  first, last = float(options["step_size"]), float(options["final_step_size"])
+  if steps < 2:
+    return np.full(steps, first, np.float32)
+  return (first * (last / first) ** (np.arange(steps) / (steps - 1))).astype(np.float32)
 
 
 def _ascent_value_bytes(predict, variables, attack: ShiftAttack) -> int:
   """Upper estimate of the memory (bytes) of one start's gradient step: the sum of every
-  intermediate value of the loss and its gradient for one image (traced, not run)."""
+  intermediate value of the margin and its gradient for one image (traced, not run)."""
 
   def loss(shift, image):
     logits = predict(variables, attack.transform(image, shift)[None]).astype(jnp.float32)
-    return _cross_entropy(logits, jnp.zeros((1,), jnp.int32)).sum()
+    return margin(logits, jnp.zeros((1,), jnp.int32)).sum()
 
   jaxpr = jax.make_jaxpr(jax.value_and_grad(loss))(jnp.zeros((2,), jnp.float32),
                                                   jnp.zeros(IMAGE_SHAPE, jnp.float32))
@@ -151,27 +174,28 @@ def check_fits(attack: ShiftAttack, predict, variables, max_chunk_bytes: int,
 
 @functools.lru_cache(maxsize=16)
 def make_ascent_fn(predict, attack: ShiftAttack, batch_sharding: jax.sharding.Sharding):
-  """Jitted `ascent(variables, images, labels, starts) -> dict`.
+  """Jitted `ascent(variables, images, labels, starts) -> dict` (the descent of the margin,
+  module docstring).
 
   images: (n, 32, 32, 3) uint8; labels: (n,) int32; starts: (n, p, 2) float32 (dy, dx).
   Returns per image: 'reference' (n, C) the logits at shift (0, 0) (attack.reference);
   'wrong' and 'changed' (n,) bool: at any iterate of any start, top-1 != label, and top-1 !=
-  the top-1 at (0, 0); 'worst_loss' (n,), 'worst_shift' (n, 2); 'low' and 'high' (n, C)
+  the top-1 at (0, 0); 'worst_margin' (n,), 'worst_shift' (n, 2); 'low' and 'high' (n, C)
   logit extremes over the iterates and (0, 0). The n * p shifted images of a step form one
   batch sharded by `batch_sharding`. Cached per (predict, attack, sharding).
   """
   steps = int(attack.options["steps"])
-  step_size = float(attack.options["step_size"])
+  sizes = jnp.asarray(step_sizes(attack.options)) if steps else jnp.zeros((1,), jnp.float32)
 
   def ascent(variables, images, labels, starts):
     x = images.astype(jnp.float32)
     n, p = starts.shape[:2]
-    targets = jnp.broadcast_to(labels[:, None], (n, p))
     reference = jax.vmap(attack.reference)(x)
     if n % batch_sharding.mesh.size == 0:  # (the chunk plan divides n * p, not always n)
       reference = jax.lax.with_sharding_constraint(reference, batch_sharding)
     reference_logits = predict(variables, reference).astype(jnp.float32)
     reference_top1 = jnp.argmax(reference_logits, axis=-1)
+    targets = jnp.broadcast_to(reference_top1[:, None], (n, p))
 
     def logits_at(shifts):
       moved = jax.vmap(lambda image, image_shifts: jax.vmap(
@@ -180,40 +204,40 @@ def make_ascent_fn(predict, attack: ShiftAttack, batch_sharding: jax.sharding.Sh
                                               batch_sharding)
       return predict(variables, flat).astype(jnp.float32).reshape(n, p, -1)
 
-    def total_loss(shifts):
+    def total_margin(shifts):
       logits = logits_at(shifts)
-      losses = _cross_entropy(logits, targets)
-      return losses.sum(), (logits, losses)
+      margins = margin(logits, targets)
+      return margins.sum(), (logits, margins)
 
-    gradient = jax.grad(total_loss, has_aux=True)
+    gradient = jax.grad(total_margin, has_aux=True)
 
-    def record(state, shifts, logits, losses):
+    def record(state, shifts, logits, margins):
       top1 = jnp.argmax(logits, axis=-1)  # (n, p)
-      best = jnp.argmax(losses, axis=1)  # (n,)
-      best_loss = jnp.take_along_axis(losses, best[:, None], axis=1)[:, 0]
+      best = jnp.argmin(margins, axis=1)  # (n,)
+      best_margin = jnp.take_along_axis(margins, best[:, None], axis=1)[:, 0]
       best_shift = jnp.take_along_axis(shifts, best[:, None, None], axis=1)[:, 0]
-      better = best_loss > state["worst_loss"]
+      better = best_margin < state["worst_margin"]
       return {
           "wrong": state["wrong"] | jnp.any(top1 != labels[:, None], axis=1),
           "changed": state["changed"] | jnp.any(top1 != reference_top1[:, None], axis=1),
-          "worst_loss": jnp.where(better, best_loss, state["worst_loss"]),
+          "worst_margin": jnp.where(better, best_margin, state["worst_margin"]),
           "worst_shift": jnp.where(better[:, None], best_shift, state["worst_shift"]),
           "low": jnp.minimum(state["low"], logits.min(1)),
           "high": jnp.maximum(state["high"], logits.max(1)),
       }
 
-    def step(_, carry):
+    def step(t, carry):
       shifts, state = carry
-      grads, (logits, losses) = gradient(shifts)
-      state = record(state, shifts, logits, losses)
-      return attack.project(shifts + step_size * jnp.sign(grads)), state
+      grads, (logits, margins) = gradient(shifts)
+      state = record(state, shifts, logits, margins)
+      return attack.project(shifts - sizes[t] * jnp.sign(grads)), state
 
     state = {"wrong": reference_top1 != labels, "changed": jnp.zeros((n,), bool),
-             "worst_loss": jnp.full((n,), -jnp.inf), "worst_shift": jnp.zeros((n, 2)),
+             "worst_margin": jnp.full((n,), jnp.inf), "worst_shift": jnp.zeros((n, 2)),
              "low": reference_logits, "high": reference_logits}
     shifts, state = jax.lax.fori_loop(0, steps, step, (attack.project(starts), state))
     logits = logits_at(shifts)  # the last iterate, evaluated without a gradient
-    return dict(record(state, shifts, logits, _cross_entropy(logits, targets)),
+    return dict(record(state, shifts, logits, margin(logits, targets)),
                 reference=reference_logits)
 
   return jax.jit(ascent)
@@ -233,13 +257,23 @@ def random_starts(attack: ShiftAttack, num_images: int, seed: int) -> np.ndarray
 @dataclasses.dataclass(frozen=True)
 class _GridPhase:
   """The grid phase per image: top1 (N, G) at every grid point, starts (N, grid_starts, 2)
-  at the grid points of highest loss, worst_loss (N,) and worst_shift (N, 2) there, and
-  logit_spread (N,) over the grid."""
+  at the grid points of lowest margin of the prediction at (0, 0), worst_margin (N,) and
+  worst_shift (N, 2) there, and logit_spread (N,) over the grid."""
   top1: np.ndarray
   starts: np.ndarray
-  worst_loss: np.ndarray
+  worst_margin: np.ndarray
   worst_shift: np.ndarray
   logit_spread: np.ndarray
+
+
+def probability_margins(probs: np.ndarray, classes: np.ndarray) -> np.ndarray:
+  """(N, G) the margin (logit of classes[n] minus the largest other logit) at every grid
+  point, from the probabilities (N, G, C): log p_k - log max_(c != k) p_c, the same difference
+  of logits (the softmax's normaliser cancels), each probability floored at 1e-30."""
+  own = np.take_along_axis(probs, classes[:, None, None], -1)[..., 0]
+  others = probs.copy()
+  np.put_along_axis(others, classes[:, None, None], -1.0, axis=-1)
+  return np.log(np.maximum(own, _TINY)) - np.log(np.maximum(others.max(-1), _TINY))
 
 
 def _grid_phase(predict, variables, images, labels, attack: ShiftAttack,
@@ -248,15 +282,15 @@ def _grid_phase(predict, variables, images, labels, attack: ShiftAttack,
   result = grid_engine.evaluate_grid(predict, variables, images, labels, protocol,
                                      **engine_options)
   probs = np.asarray(result.probs)
-  losses = -np.log(np.maximum(np.take_along_axis(probs, labels[:, None, None], -1)[..., 0],
-                              _TINY))
-  order = np.argsort(-losses, axis=1, kind="stable")
   points = np.stack([protocol.grid["dy"], protocol.grid["dx"]], -1)  # (G, 2)
+  origin = int(np.flatnonzero(np.all(points == 0, axis=1))[0])  # every grid holds (0, 0)
+  margins = probability_margins(probs, probs[:, origin].argmax(-1))
+  order = np.argsort(margins, axis=1, kind="stable")
   worst = order[:, 0]
   return _GridPhase(top1=probs.argmax(-1),
                     starts=points[order[:, :int(attack.options["grid_starts"])]].astype(
                         np.float32),
-                    worst_loss=losses[np.arange(len(labels)), worst].astype(np.float32),
+                    worst_margin=margins[np.arange(len(labels)), worst].astype(np.float32),
                     worst_shift=points[worst].astype(np.float32),
                     logit_spread=np.asarray(result.logit_spread).max(1))
 
@@ -277,7 +311,7 @@ def run_attack(predict, variables, images_uint8: np.ndarray, labels: np.ndarray,
     images_per_chunk: images per jitted call (0 = planned from max_chunk_bytes), as in the
       grid engine; a chunk of the ascent holds images x starts gradient steps.
     max_chunk_bytes: memory bound of one chunk (grid engine's estimate; for the ascent, of
-      one start's loss and gradient).
+      one start's margin and its gradient).
     seed: draws the random starts.
     progress: tqdm bars on stdout.
   Raises:
@@ -330,12 +364,12 @@ def _dispatch_ascent(ascent, variables, images: np.ndarray, labels: np.ndarray,
 @dataclasses.dataclass(frozen=True)
 class _AscentPhase:
   """The ascent phase per image, over all its starts: wrong (N,) and changed (N,) bool (some
-  visited shift misclassifies / changes the top-1 of the unshifted image), worst_loss (N,)
-  float32 and worst_shift (N, 2) where the loss was highest, reference (N, C) logits of the
+  visited shift misclassifies / changes the top-1 of the unshifted image), worst_margin (N,)
+  float32 and worst_shift (N, 2) where the margin was lowest, reference (N, C) logits of the
   unshifted image, low and high (N, C) per-class min and max logits over the visited shifts."""
   wrong: np.ndarray
   changed: np.ndarray
-  worst_loss: np.ndarray
+  worst_margin: np.ndarray
   worst_shift: np.ndarray
   reference: np.ndarray
   low: np.ndarray
@@ -346,7 +380,7 @@ def _gather_ascent(outputs: list[tuple[Any, slice]], num_images: int,
                    progress: bool) -> _AscentPhase:
   """Waits for the chunks of _dispatch_ascent in order and reduces them per image."""
   wrong, changed = np.zeros(num_images, bool), np.zeros(num_images, bool)
-  worst_loss = np.full(num_images, -np.inf, np.float32)
+  worst_margin = np.full(num_images, np.inf, np.float32)
   worst_shift = np.zeros((num_images, 2), np.float32)
   low = high = reference = None
   for output, rows in grid_engine.progress_bar(outputs, "shift_attack", progress):
@@ -359,19 +393,19 @@ def _gather_ascent(outputs: list[tuple[Any, slice]], num_images: int,
     reference[rows] = output["reference"]
     wrong[rows] |= output["wrong"]
     changed[rows] |= output["changed"]
-    better = output["worst_loss"] > worst_loss[rows]
-    worst_loss[rows] = np.where(better, output["worst_loss"], worst_loss[rows])
+    better = output["worst_margin"] < worst_margin[rows]
+    worst_margin[rows] = np.where(better, output["worst_margin"], worst_margin[rows])
     worst_shift[rows] = np.where(better[:, None], output["worst_shift"], worst_shift[rows])
     low[rows] = np.minimum(low[rows], output["low"])
     high[rows] = np.maximum(high[rows], output["high"])
-  return _AscentPhase(wrong, changed, worst_loss, worst_shift, reference, low, high)
+  return _AscentPhase(wrong, changed, worst_margin, worst_shift, reference, low, high)
 
 
 def _attack_result(ascent: _AscentPhase, grid: _GridPhase | None, labels: np.ndarray,
                    attack: ShiftAttack) -> AttackResult:
   """The attack's result: the ascent's, and where there was a grid phase, the worse of the
   two per image."""
-  worst_loss, worst_shift = ascent.worst_loss, ascent.worst_shift
+  worst_margin, worst_shift = ascent.worst_margin, ascent.worst_shift
   reference_top1 = ascent.reference.argmax(-1)
   correct, stable = ~ascent.wrong, ~ascent.changed
   spread = (ascent.high - ascent.low).max(-1)
@@ -380,14 +414,14 @@ def _attack_result(ascent: _AscentPhase, grid: _GridPhase | None, labels: np.nda
     grid_correct = (grid.top1 == labels[:, None]).all(1)
     grid_stable = (grid.top1 == reference_top1[:, None]).all(1)
     correct, stable = correct & grid_correct, stable & grid_stable
-    better = grid.worst_loss > worst_loss
-    worst_loss = np.where(better, grid.worst_loss, worst_loss).astype(np.float32)
+    better = grid.worst_margin < worst_margin
+    worst_margin = np.where(better, grid.worst_margin, worst_margin).astype(np.float32)
     worst_shift = np.where(better[:, None], grid.worst_shift, worst_shift)
     spread = np.maximum(spread, grid.logit_spread)
   return AttackResult(
       labels=labels, options=dict(attack.options), reference_correct=reference_top1 == labels,
       grid_correct=grid_correct, grid_stable=grid_stable, correct=correct, stable=stable,
-      worst_loss=worst_loss, worst_shift=worst_shift.astype(np.float32),
+      worst_margin=worst_margin, worst_shift=worst_shift.astype(np.float32),
       logit_spread=spread.astype(np.float32), num_visited=attack.num_visited)
 
 
@@ -406,10 +440,14 @@ def describe(options: dict[str, Any], num_visited: int) -> str:
   """What the attack's worst case is over, in words."""
   image = "band-limited" if options["band_limit"] else "raw"
   grid = describe_grid(options) + ", then " if options["grid_step"] > 0 else ""
-  return (f"{grid}signed-gradient ascent over continuous shifts of {_domain(options)} "
-          f"({image} image) from {options['grid_starts']} grid + {options['random_starts']} "
-          f"random starts, {options['steps']} steps of {options['step_size']:g} px: "
-          f"{num_visited} points per image (an upper bound of the continuous worst case)")
+  first = options["step_size"]
+  last = options.get("final_step_size", first)  # (absent before the decaying step)
+  steps = f"{first:g} px" if last == first else f"{first:g} down to {last:g} px"
+  return (f"{grid}signed-gradient descent of the margin of the unshifted prediction over "
+          f"continuous shifts of {_domain(options)} ({image} image) from "
+          f"{options['grid_starts']} grid + {options['random_starts']} random starts, "
+          f"{options['steps']} steps of {steps}: {num_visited} points per image (an upper "
+          "bound of the continuous worst case)")
 
 
 def attack_entry(result: AttackResult, *, protocol_type: str, seconds: float,

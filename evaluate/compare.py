@@ -9,6 +9,9 @@
       --workdir "runs/sweep/aps,seed=*" --baseline stride --out cmp
   python -m evaluate.compare --workdir "runs/s/aps,seed=0" --label aps \
       --workdir "runs/s/aps,seed=1" --label aps --workdir "runs/s/lps,seed=0" --label lps ...
+  # seeds paired by config.seed (runs trained with the same seed numbers)
+  python -m evaluate.compare --workdir "runs/sweep/stride,seed=*" \
+      --workdir "runs/sweep/aps,seed=*" --baseline stride --pair_seeds --out cmp
 
 Runs and seeds: every --workdir/--workdirs value is one evaluated workdir, or a glob pattern
 (quoted, so that the shell leaves it alone; `*`, `?`, `[`) matching several, which then form
@@ -35,6 +38,11 @@ and writes into --out:
     paired difference from the baseline with its interval, a panel per protocol
     (evaluate.plots.intervals); compare.md (one row per workdir and protocol; mean ± standard
     error over images of each evaluation on its own).
+--pair_seeds: seed j of A and the seed of B with the same config.seed (read from each
+workdir's config.json) share the data order and the initialisation of the parameters both
+models have, so the bootstrap resamples them jointly (evaluate/stats/bootstrap.py, "Paired
+seeds"; paired.json's "seed_pairing" says which was used); runs whose seed numbers are not the
+same set are refused (exit status 2).
 Workdirs evaluated before per-image files existed get the plots (drawn per workdir with ±
 standard error over images, labelled "(± s.e.)") and compare.md, with a note instead of the
 paired comparison (--paired makes that an error).
@@ -58,6 +66,7 @@ from evaluate.report import (SUMMARY_METRICS, format_invariance, format_stat, lo
                              protocol_image_count)
 from evaluate.stats import bootstrap, paired
 from evaluate.stats import compare as stats_compare
+from runtime.run_files import read_config_file
 
 COMPARE_MD = "compare.md"
 
@@ -232,12 +241,34 @@ def _plot_labels(runs: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]
   return out
 
 
+def run_seeds(runs: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+  """label -> the config.seed of each of its workdirs, in order: from workdir/config.json,
+  or for an evaluation's own directory inside a workdir (python -m evaluate --out_dir
+  workdir/eval_x) from its parent's config.json.
+
+  Raises:
+    ValueError: a workdir without a readable config.json or without a seed in it.
+  """
+  out = {}
+  for label, workdirs in runs.items():
+    out[label] = []
+    for workdir in workdirs:
+      config, _ = read_config_file(workdir)
+      if config is None:
+        config, _ = read_config_file(os.path.dirname(os.path.normpath(workdir)))
+      if not isinstance(config, dict) or not isinstance(config.get("seed"), int):
+        raise ValueError(f"--pair_seeds needs each workdir's seed: {workdir}/config.json (or "
+                         "its parent's) is missing, unreadable or has no integer 'seed'")
+      out[label].append(config["seed"])
+  return out
+
+
 def compare_workdirs(workdirs: Sequence[str], out_dir: str,
                      labels: Optional[Sequence[str]] = None, *,
                      paired_comparison: Optional[bool] = None, baseline: Optional[str] = None,
                      replicates: int = bootstrap.DEFAULT_REPLICATES, bootstrap_seed: int = 0,
                      confidence: float = bootstrap.DEFAULT_CONFIDENCE,
-                     say=print) -> dict[str, Any]:
+                     pair_seeds: bool = False, say=print) -> dict[str, Any]:
   """Reads each workdir's evaluation and writes the comparison into `out_dir`.
 
   Args:
@@ -246,25 +277,31 @@ def compare_workdirs(workdirs: Sequence[str], out_dir: str,
       workdir has a per-image file (else a note); False: not made.
     baseline: compare every run with this one only (default: every pair of runs).
     replicates, bootstrap_seed, confidence: the bootstrap (evaluate.stats.bootstrap).
+    pair_seeds: resample the seeds of A and B jointly by config.seed (module docstring).
     say: prints the notes.
   Returns:
     {"markdown": compare.md, "png": [paths], "paired": {"json", "markdown"} or None}.
   Raises:
     FileNotFoundError: a workdir has no eval/eval.json (it was not evaluated).
     ValueError: no workdirs, labels that do not match the workdirs, an unknown baseline, a
-      missing per-image file when paired_comparison is True.
+      missing per-image file when paired_comparison is True, pair_seeds without a paired
+      comparison or with a workdir whose seed is not recorded.
     evaluate.stats.paired.IncomparableRunsError (a ValueError): runs that cannot be paired; raised
       before anything is written.
   """
   runs = group_workdirs(workdirs, labels)
   if baseline is not None and baseline not in runs:
     raise ValueError(f"--baseline {baseline!r} is not one of the runs: {', '.join(runs)}")
+  if pair_seeds and paired_comparison is False:
+    raise ValueError("--pair_seeds pairs the seeds of the paired comparison: not with "
+                     "--nopaired")
+  seeds = run_seeds(runs) if pair_seeds else None
   plot_labels = _plot_labels(runs)
   reports = {label: load_report(workdir) for labels in plot_labels.values()
              for label, workdir in labels.items()}
   summaries, comparison = stats_compare.summarise_and_compare(
       runs, paired_comparison=paired_comparison, baseline=baseline, replicates=replicates,
-      seed=bootstrap_seed, confidence=confidence, say=say)
+      seed=bootstrap_seed, confidence=confidence, seeds=seeds, pair_seeds=pair_seeds, say=say)
   members = {label: list(labels) for label, labels in plot_labels.items()}
   files = compare_reports(reports, out_dir, summaries=summaries, members=members,
                           comparison=comparison, confidence=confidence)
@@ -294,7 +331,7 @@ def main(argv: Sequence[str]) -> None:
         workdirs, flags.FLAGS.out, labels, paired_comparison=flags.FLAGS.paired,
         baseline=flags.FLAGS.baseline, replicates=flags.FLAGS.bootstrap_samples,
         bootstrap_seed=flags.FLAGS.bootstrap_seed, confidence=flags.FLAGS.confidence,
-        say=lambda line: print(line, file=sys.stderr))
+        pair_seeds=flags.FLAGS.pair_seeds, say=lambda line: print(line, file=sys.stderr))
   except paired.IncomparableRunsError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
@@ -332,6 +369,11 @@ def _define_flags() -> None:
   flags.DEFINE_bool("paired", None, "Require the paired comparison (error if a per-image "
                     "file is missing); --nopaired skips it. Default: made when every workdir "
                     "has per_image.npz.")
+  flags.DEFINE_bool("pair_seeds", False, "Resample the seeds of the compared runs jointly, "
+                    "seed j of A with the seed of B of the same config.seed (from each "
+                    "workdir's config.json): they share the data order and the "
+                    "initialisation of common parameters. Runs with different seed numbers "
+                    "are refused.")
   flags.mark_flags_as_required(["out"])
 
 

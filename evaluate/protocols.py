@@ -19,9 +19,10 @@ keyword options (validated at once, errors name the field) and returning a `Prot
 
 One protocol is not a grid:
   shift_attack    the sub-pixel adversary: a grid phase (every shift of the torus on a
-                  fractional_shift grid, integer by default), then signed-gradient ascent of
-                  the loss over continuous (dy, dx) through fourier_shift from the worst grid
-                  points and random starts (evaluate/attack.py runs it; ShiftAttack here).
+                  fractional_shift grid, integer by default), then signed-gradient descent,
+                  with a decaying step, of the margin of the unshifted prediction over
+                  continuous (dy, dx) through fourier_shift from the worst grid points and
+                  random starts (evaluate/attack.py runs it; ShiftAttack here).
 
 Grid points are integers: keys 'dy', 'dx' (and 'size' for embed_*), except fractional_shift,
 whose dy, dx are float32 pixels. Pairs are neighbouring grid points: one pixel (fractional_shift:
@@ -556,21 +557,29 @@ class ShiftAttack:
 
 @PROTOCOLS.register("shift_attack")
 def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts: int = 4,
-                 steps: int = 10, step_size: float = 0.25, max_shift: float | None = None,
-                 band_limit: bool = False) -> ShiftAttack:
+                 steps: int = 10, step_size: float = 0.25, final_step_size: float = 0.01,
+                 max_shift: float | None = None, band_limit: bool = False) -> ShiftAttack:
   """The sub-pixel adversary (evaluate/attack.py): per image, the worst shift found by
-  (1) the full fractional_shift grid of spacing `grid_step` and (2) signed-gradient ascent
-  of the cross-entropy over continuous (dy, dx) through fourier_shift.
+  (1) the full fractional_shift grid of spacing `grid_step` and (2) signed-gradient descent
+  over continuous (dy, dx) through fourier_shift of the margin of the unshifted prediction
+  (the logit of the top-1 class at (0, 0) minus the largest other logit: below 0 the
+  prediction changed, whether or not it was right), with a decaying step.
 
   Options:
     grid_step: spacing of the grid phase, 1 / n pixels (1.0 = every integer roll: the
       circular_shift grid image for image, so the attack's adversarial accuracy is at most
       circular_shift's exhaustive worst-case accuracy, by construction); 0 = no grid phase.
-    grid_starts: ascents started from the grid points of highest loss (0 with grid_step=0).
-    random_starts: ascents started from shifts drawn uniformly (seeded by config.eval.seed)
+    grid_starts: descents started from the grid points of lowest margin (0 with
+      grid_step=0).
+    random_starts: descents started from shifts drawn uniformly (seeded by config.eval.seed)
       over the domain.
-    steps: ascent steps per start (0 = evaluate the starts only).
-    step_size: pixels each coordinate moves per step (times the sign of its gradient).
+    steps: descent steps per start (0 = evaluate the starts only).
+    step_size: pixels each coordinate moves at the first step (times the sign of its
+      gradient).
+    final_step_size: pixels it moves at the last step, in (0, step_size]; the steps between
+      decay geometrically (evaluate.attack.step_sizes), so that the iterates leave the
+      lattice of the grid and settle on a continuous minimum (step_size = final_step_size:
+      a constant step).
     max_shift: None = the whole torus (shifts modulo 32); a number m in (0, 15] = the box
       |dy|, |dx| <= m (a multiple of grid_step when there is a grid), iterates clipped to it.
     band_limit: attack the band-limited image (Nyquist row and column removed, as
@@ -581,6 +590,8 @@ def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts:
   random_starts = require_int("shift_attack.random_starts", random_starts, low=0)
   steps = require_int("shift_attack.steps", steps, low=0)
   step_size = require_real("shift_attack.step_size", step_size, low=1e-6, high=SIDE / 2)
+  final_step_size = require_real("shift_attack.final_step_size", final_step_size, low=1e-6,
+                                 high=step_size)
   require_bool("shift_attack.band_limit", band_limit)
   if max_shift is not None:
     max_shift = require_real("shift_attack.max_shift", max_shift, low=1e-6, high=SIDE // 2 - 1)
@@ -601,7 +612,8 @@ def shift_attack(*, grid_step: float = 1.0, grid_starts: int = 2, random_starts:
     raise ConfigError("shift_attack needs at least one start (grid_starts + random_starts "
                       ">= 1)")
   options = dict(grid_step=grid_step, grid_starts=grid_starts, random_starts=random_starts,
-                 steps=steps, step_size=step_size, max_shift=max_shift, band_limit=band_limit,
+                 steps=steps, step_size=step_size, final_step_size=final_step_size,
+                 max_shift=max_shift, band_limit=band_limit,
                  band_limit_meaning=BAND_LIMIT_MEANINGS[band_limit])
   return ShiftAttack(name="shift_attack", options=options, grid_protocol=grid_protocol)
 

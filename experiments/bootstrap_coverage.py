@@ -2,6 +2,8 @@
 
   python -m experiments.bootstrap_coverage [--replications 200] [--images 100] [--variant plain]
   python -m experiments.bootstrap_coverage --replications 200 --resamples 1000 --images 8 20 40
+  python -m experiments.bootstrap_coverage --replications 500 --only "seeds, binary" \
+      "seeds, continuous" [--pair_seeds]
 
 --variant: 'default' (evaluate.stats.bootstrap.difference_interval as `python -m evaluate.compare`
 uses it: widened by t / z, clipped to the possible range), 'no_widening' (the same without the
@@ -20,7 +22,11 @@ reached an impossible value before it). Scenarios: per-image values of one seed 
 and a continuous change), of S seeds x images with binary values (the seed x image noise of
 per-image binary metrics), with and without a seed effect, continuous values dominated by the
 seed effect, and rare events: flip rates near 0 (one run never flipping, or both rarely) and
-accuracies near 1, where an image's rate is the mean rate times U(0, 2).
+accuracies near 1, where an image's rate is the mean rate times U(0, 2); and seeds that share
+a per-seed effect between A and B (seed j of both trained with the same config.seed: the same
+data order and initialisation of common parameters), which --pair_seeds (the seeds of A and B
+resampled jointly, as `--pair_seeds` of evaluate.compare) should keep covered and narrow.
+--only keeps the scenarios whose name holds one of the given texts.
 """
 import argparse
 
@@ -42,6 +48,24 @@ def continuous_seeds(rng, images, seeds, seed_sd, shift=0.1):
   image = rng.normal(0, 1, images)
   return [(image + planted + rng.normal(0, seed_sd, (seeds, 1))
            + rng.normal(0, 0.5, (seeds, images)))[None] for planted in (0.0, shift)]
+
+
+def shared_seed_continuous(rng, images, seeds, shared_sd, own_sd=0.1, shift=0.1):
+  """As continuous_seeds, with a seed effect N(0, shared_sd) that seed j of A and seed j of B
+  share, plus each run's own N(0, own_sd)."""
+  image = rng.normal(0, 1, images)
+  shared = rng.normal(0, shared_sd, (seeds, 1))
+  return [(image + planted + shared + rng.normal(0, own_sd, (seeds, 1))
+           + rng.normal(0, 0.5, (seeds, images)))[None] for planted in (0.0, shift)]
+
+
+def shared_seed_binary(rng, images, seeds, shared_sd, shift=0.1):
+  """As binary_seeds, with a seed effect N(0, shared_sd) on the flip rate that seed j of A and
+  seed j of B share."""
+  difficulty = rng.uniform(0.1, 0.7, images)
+  shared = rng.normal(0, shared_sd, (seeds, 1))
+  return [(rng.random((seeds, images)) < difficulty + planted + shared).astype(float)[None]
+          for planted in (0.0, shift)]
 
 
 def one_seed_continuous(rng, images, shift=0.05):
@@ -84,6 +108,14 @@ SCENARIOS = {
         lambda rng, n: rare_events(rng, n, 1, 0.03, 0.08, complement=True), -0.05, 0.92),
     "3 seeds, accuracy near 1: 0.97 vs 0.92": (
         lambda rng, n: rare_events(rng, n, 3, 0.03, 0.08, complement=True), -0.05, 0.92),
+    "3 seeds, binary, shared seed effect sd 0.05": (
+        lambda rng, n: shared_seed_binary(rng, n, 3, 0.05), 0.1, 0.5),
+    "3 seeds, continuous, shared seed effect sd 0.3": (
+        lambda rng, n: shared_seed_continuous(rng, n, 3, 0.3), 0.1, None),
+    "10 seeds, continuous, shared seed effect sd 0.3": (
+        lambda rng, n: shared_seed_continuous(rng, n, 10, 0.3), 0.1, None),
+    "3 seeds, continuous, shared seed effect sd 0.3, none own": (
+        lambda rng, n: shared_seed_continuous(rng, n, 3, 0.3, own_sd=0.0), 0.1, None),
 }
 
 
@@ -99,15 +131,16 @@ def plain_multibootstrap(a, b, replicates, seed):
   return low, high, b.mean() - a.mean()
 
 
-def interval(variant, a, b, replicates, seed):
+def interval(variant, a, b, replicates, seed, pair_seeds=False):
   """(low, high, estimate, B's own (low, high) or None) of B - A for metric 0 under
-  `variant`."""
+  `variant` (pair_seeds: seed j of A and B resampled jointly)."""
   if variant == "plain":
     return (*plain_multibootstrap(a, b, replicates, seed), None)
   proportion = bool(np.all((a >= 0) & (a <= 1)) and np.all((b >= 0) & (b <= 1)))
   result = bootstrap.difference_interval(a, b, replicates=replicates, seed=seed,
                                          widen=variant == "default",
-                                         bounds=(0.0, 1.0) if proportion else None)
+                                         bounds=(0.0, 1.0) if proportion else None,
+                                         pair_seeds=pair_seeds)
   return result.low[0], result.high[0], result.diff[0], (result.b.low[0], result.b.high[0])
 
 
@@ -125,7 +158,8 @@ def scenario_row(name, images, args):
   hits, widths, estimates, own_hits, clipped = 0, [], [], 0, 0
   for replication in range(args.replications):
     a, b = make_runs(rng, images)
-    low, high, estimate, own = interval(args.variant, a, b, args.resamples, replication)
+    low, high, estimate, own = interval(args.variant, a, b, args.resamples, replication,
+                                        args.pair_seeds)
     hits += int(low <= truth <= high)
     widths.append(high - low)
     estimates.append(estimate)
@@ -148,13 +182,23 @@ def main():
   parser.add_argument("--images", type=int, nargs="+", default=[100])
   parser.add_argument("--variant", choices=("default", "no_widening", "plain"),
                       default="default")
+  parser.add_argument("--pair_seeds", action="store_true",
+                      help="resample the seeds of A and B jointly (seed j with seed j)")
+  parser.add_argument("--only", nargs="+", default=[""],
+                      help="only the scenarios whose name holds one of these")
   args = parser.parse_args()
+  if args.pair_seeds and args.variant == "plain":
+    parser.error("--pair_seeds applies to the default and no_widening variants")
+  names = [name for name in SCENARIOS if any(part in name for part in args.only)]
+  if not names:
+    parser.error(f"--only {args.only!r} matches no scenario: {', '.join(SCENARIOS)}")
+  pairing = ", seeds paired" if args.pair_seeds else ""
   for images in args.images:
     print(f"| scenario ({images} images, {args.replications} replications, {args.resamples} "
-          f"resamples, {args.variant}) | coverage of B - A | width / 3.92 / sd of the "
+          f"resamples, {args.variant}{pairing}) | coverage of B - A | width / 3.92 / sd of the "
           "estimate | coverage of B's own interval | B's own interval clipped |")
     print("|---|---|---|---|---|")
-    for name in SCENARIOS:
+    for name in names:
       print(scenario_row(name, images, args), flush=True)
     print()
 

@@ -13,7 +13,10 @@ over seeds instead, marked. Test accuracy (the whole test set, no per-image reco
 standard deviation over seeds. With a baseline group (`sweep.py --baseline=<group>`), every
 other group's paired difference against it (evaluate.stats.paired.compare_runs, the same
 machinery as `python -m evaluate.compare`): paired.json and paired.md, and a table in
-summary.md.
+summary.md. With pair_seeds (`sweep.py --collect --pair_seeds`), a group's seeds are paired
+with the baseline's by seed number (config.seed; the bootstrap resamples them jointly,
+evaluate/stats/bootstrap.py, "Paired seeds"); a group whose finished seeds are not the
+baseline's is refused.
 
 Written into the sweep workdir:
   summary.csv: one row per member: index, name, group, seed, every setting, state, error,
@@ -222,7 +225,7 @@ def group_intervals(workdir: str, results: Sequence[MemberResult], *,
                            "per_image.npz existed)")
       continue
     try:
-      run = paired.load_run(group, directories)
+      run = paired.load_run(group, directories, [r.member.seed for r in done])
       out.summaries[group] = paired.summarise_run(run, replicates=replicates, seed=seed,
                                                   confidence=confidence, by_group=True)
       out.runs[group] = run
@@ -468,25 +471,33 @@ def plot_sweep(workdir: str, results: Sequence[MemberResult],
 def collect_sweep(workdir: str, members: Sequence[SweepMember], title: str = "Sweep summary",
                   *, baseline: Optional[str] = None,
                   replicates: int = bootstrap.DEFAULT_REPLICATES, bootstrap_seed: int = 0,
-                  confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+                  confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                  pair_seeds: bool = False) -> dict[str, Any]:
   """Reads every member of the sweep in `workdir` and writes the summary files and plots.
 
   Args:
     baseline: a group name: also write every other group's paired difference against it
       (paired.json, paired.md).
     replicates, bootstrap_seed, confidence: the bootstrap (evaluate.stats.bootstrap).
+    pair_seeds: pair each group's seeds with the baseline's by seed number (module
+      docstring); needs a baseline.
   Returns:
     {"csv", "markdown", "groups_json", "paired": {"json", "markdown"} or None,
      "png": [paths], "results": [MemberResult]}.
   Raises:
-    ValueError: a baseline that is not a group with per-image results;
-      evaluate.stats.paired.IncomparableRunsError: a group that cannot be paired with the baseline
-      (raised before anything is written).
+    ValueError: a baseline that is not a group with per-image results, pair_seeds without a
+      baseline; evaluate.stats.paired.IncomparableRunsError: a group that cannot be paired
+      with the baseline, with pair_seeds also one whose seed numbers differ from the
+      baseline's (raised before anything is written).
   """
+  if pair_seeds and not baseline:
+    raise ValueError("--pair_seeds pairs the seeds of the comparison against --baseline: "
+                     "give --baseline")
   results = [read_member(workdir, member) for member in members]
   options = dict(replicates=replicates, seed=bootstrap_seed, confidence=confidence)
   intervals = group_intervals(workdir, results, **options)
-  comparison = baseline_comparison(intervals, baseline, **options) if baseline else None
+  comparison = (baseline_comparison(intervals, baseline, pair_seeds=pair_seeds, **options)
+                if baseline else None)
   os.makedirs(workdir, exist_ok=True)
   csv_path = write_summary_csv(os.path.join(workdir, SUMMARY_CSV), results)
   groups_path = os.path.join(workdir, SUMMARY_GROUPS_JSON)

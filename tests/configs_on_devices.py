@@ -142,7 +142,7 @@ def attack_on_all_and_one_device(config, workdir) -> tuple[float, bool]:
                                shardings=shardings, seed=1)
              for shardings in (make_data_parallel_mesh(), make_data_parallel_mesh(
                  jax.devices()[:1]))]
-  return (float(np.abs(results[0].worst_loss - results[1].worst_loss).max()),
+  return (float(np.abs(results[0].worst_margin - results[1].worst_margin).max()),
           bool(np.array_equal(results[0].correct, results[1].correct)
                and np.array_equal(results[0].stable, results[1].stable)))
 

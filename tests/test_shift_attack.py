@@ -1,5 +1,6 @@
-"""The sub-pixel adversary (evaluate/attack.py, protocol shift_attack): gradient ascent over
-continuous shifts, from grid and random starts."""
+"""The sub-pixel adversary (evaluate/attack.py, protocol shift_attack): signed-gradient descent
+of the margin of the unshifted prediction over continuous shifts, with a decaying step, from
+grid and random starts."""
 import functools
 
 import jax
@@ -99,19 +100,21 @@ def test_on_a_strided_network_the_attack_is_at_most_the_exhaustive_integer_grid(
   assert entry["metrics"]["worst_case_accuracy"]["mean"] <= exhaustive
   assert entry["adversarial"]["grid"]["worst_case_accuracy"]["mean"] == exhaustive
   assert entry["num_grid_points"] == 49 + 1 + 2 * 3
-  assert "every 1-pixel shift of |dy|, |dx| <= 3.0 (raw image), then signed-gradient" in (
-      entry["adversarial"]["over"])
+  assert ("every 1-pixel shift of |dy|, |dx| <= 3.0 (raw image), then signed-gradient descent "
+          "of the margin") in entry["adversarial"]["over"]
+  assert "2 steps of 0.25 down to 0.01 px" in entry["adversarial"]["over"]
   values = attack.per_image_values(result)
   assert values.values["worst_case_accuracy"].shape == (2, 1)
   assert np.isnan(values.values["p_top1_change"]).all()
   np.testing.assert_array_equal(values.values["grid_worst_case_accuracy"][:, 0],
                                 correct_everywhere)
-  # The worst shift is where the worst loss was found (recomputed there).
+  # The worst shift is where the lowest margin of the unshifted prediction was found
+  # (recomputed there; labels are that prediction here).
   shift = result.worst_shift[0]
   moved = protocol.transform(jnp.asarray(images[0], jnp.float32), jnp.asarray(shift))
   logits = np.asarray(predict(variables, moved[None]), np.float64)[0]
-  loss = -(logits[labels[0]] - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max())
-  assert loss == pytest.approx(result.worst_loss[0], rel=1e-3, abs=1e-4)
+  margin = logits[labels[0]] - np.delete(logits, labels[0]).max()
+  assert margin == pytest.approx(result.worst_margin[0], rel=1e-3, abs=1e-4)
 
 
 def _cosine_predict(_, x):
@@ -128,11 +131,12 @@ def test_the_ascent_climbs_to_the_worst_shift_of_a_smooth_landscape():
   wave = 128 + 100 * np.cos(2 * np.pi * (coords[:, None] + coords[None, :]) / 32)
   image = np.repeat(np.round(wave)[None, :, :, None], 3, axis=-1).astype(np.uint8)
   protocol = protocols.build_protocol("shift_attack", grid_step=0.0, grid_starts=0,
-                                      random_starts=3, steps=24, step_size=0.5)
+                                      random_starts=3, steps=24, step_size=2.0,
+                                      final_step_size=0.05)
   result = attack.run_attack(_cosine_predict, None, image, np.zeros(1, np.int32), protocol,
                              seed=3)
-  best = float(np.log1p(np.exp(10.0)))  # loss at pixel value 28: logit 0 = -10
-  assert result.worst_loss[0] == pytest.approx(best, rel=0.02)
+  # The margin of class 0 (the unshifted top-1) is lowest at pixel value 28: logit 0 = -10.
+  assert result.worst_margin[0] == pytest.approx(-10.0, rel=0.02)
   assert abs((result.worst_shift[0].sum() % 32) - 16) <= 1.0
   assert np.all((result.worst_shift >= 0) & (result.worst_shift < 32))  # on the torus
   assert not result.correct[0] and not result.stable[0]
@@ -141,7 +145,86 @@ def test_the_ascent_climbs_to_the_worst_shift_of_a_smooth_landscape():
                                    random_starts=3, steps=0)
   starts_only = attack.run_attack(_cosine_predict, None, image, np.zeros(1, np.int32), still,
                                   seed=3)
-  assert starts_only.worst_loss[0] < result.worst_loss[0]
+  assert starts_only.worst_margin[0] > result.worst_margin[0]
+
+
+def _cosine_image():
+  coords = np.arange(32)
+  wave = 128 + 100 * np.cos(2 * np.pi * (coords[:, None] + coords[None, :]) / 32)
+  return np.repeat(np.round(wave)[None, :, :, None], 3, axis=-1).astype(np.uint8)
+
+
+def _cosine_predict_threshold_40(_, x):
+  """As _cosine_predict, but class 0 wins unless pixel (0, 0) is below 40: the top-1 changes
+  only for dy + dx within about 2.5 of 16 (mod 32), a small part of the torus."""
+  first = (x[:, 0, 0, 0] - 40.0) / 10.0
+  return jnp.stack([first, jnp.zeros_like(first)], axis=-1)
+
+
+@pytest.mark.slow
+def test_a_prediction_change_counts_when_the_clean_prediction_was_wrong():
+  """Label 1 while the unshifted image is class 0: the margin of class 0 (not the true
+  class's loss, which the shift only lowers by moving away) is what the descent attacks, so
+  it finds the shifts where the prediction changes, which its start alone does not."""
+  image, label = _cosine_image(), np.ones(1, np.int32)
+  options = dict(grid_step=0.0, grid_starts=0, random_starts=1, step_size=2.0,
+                 final_step_size=0.05)
+  still = attack.run_attack(_cosine_predict_threshold_40, None, image, label,
+                            protocols.build_protocol("shift_attack", steps=0, **options),
+                            seed=3)
+  assert not still.reference_correct[0] and still.stable[0]  # its start changes nothing
+  result = attack.run_attack(_cosine_predict_threshold_40, None, image, label,
+                             protocols.build_protocol("shift_attack", steps=24, **options),
+                             seed=3)
+  assert not result.reference_correct[0] and not result.correct[0]
+  assert not result.stable[0] and result.worst_margin[0] < 0
+  assert result.worst_margin[0] == pytest.approx(-1.2, abs=0.05)  # pixel 28: (28 - 40) / 10
+
+
+def test_the_step_decays_geometrically_from_step_size_to_final_step_size():
+  options = protocols.build_protocol("shift_attack", steps=5, step_size=0.5,
+                                     final_step_size=0.03125).options
+  np.testing.assert_allclose(attack.step_sizes(options), [0.5, 0.25, 0.125, 0.0625, 0.03125],
+                             rtol=1e-6)
+  one = dict(options, steps=1)
+  np.testing.assert_array_equal(attack.step_sizes(one), [0.5])
+  margins = attack.probability_margins(np.array([[[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]]),
+                                       np.array([0]))
+  np.testing.assert_allclose(margins, [[np.log(0.7 / 0.2), np.log(0.1 / 0.6)]])
+
+
+def _margins_at(predict, variables, image, shifts, protocol, label):
+  """(P,) the margin of class `label` at each (dy, dx) of shifts (P, 2)."""
+  moved = jax.vmap(lambda shift: protocol.transform(jnp.asarray(image, jnp.float32), shift))(
+      jnp.asarray(shifts, jnp.float32))
+  logits = np.asarray(predict(variables, moved), np.float64)
+  return logits[:, label] - np.delete(logits, label, axis=1).max(1)
+
+
+@pytest.mark.slow
+def test_on_a_strided_network_the_worst_shift_leaves_the_quarter_pixel_lattice():
+  """A strided network with random weights: the margin of the unshifted prediction over
+  continuous shifts within one pixel has its minimum off the quarter-pixel lattice (checked on
+  a 1/16-pixel grid), and the descent, started from the lattice's worst point, goes below the
+  lattice's minimum at a shift that is no multiple of 0.25 pixel (a constant step of 0.25
+  from a lattice point could not leave the lattice)."""
+  predict, variables = _strided_alexnet()
+  image = _images(1, seed=2)
+  label = np.asarray(predict(variables, jnp.asarray(image, jnp.float32))).argmax(-1)
+  protocol = protocols.build_protocol("shift_attack", grid_step=0.25, max_shift=1.0,
+                                      grid_starts=1, random_starts=0, steps=12,
+                                      step_size=0.125, final_step_size=0.004)
+  lattice = np.stack(np.meshgrid(np.arange(-4, 5) / 4, np.arange(-4, 5) / 4), -1).reshape(-1, 2)
+  fine = np.stack(np.meshgrid(np.arange(-16, 17) / 16, np.arange(-16, 17) / 16),
+                  -1).reshape(-1, 2)
+  lattice_min = _margins_at(predict, variables, image[0], lattice, protocol, label[0]).min()
+  fine_min = _margins_at(predict, variables, image[0], fine, protocol, label[0]).min()
+  assert fine_min < lattice_min - 1e-4  # a better shift off the lattice exists
+  result = attack.run_attack(predict, variables, image, label, protocol)
+  assert result.worst_margin[0] < lattice_min - 1e-5
+  off_lattice = np.abs(result.worst_shift[0] * 4 - np.round(result.worst_shift[0] * 4))
+  assert off_lattice.max() > 1e-3
+  assert np.all(np.abs(result.worst_shift[0]) <= 1.0)
 
 
 def test_a_box_keeps_every_iterate_inside():
@@ -161,6 +244,8 @@ def test_a_box_keeps_every_iterate_inside():
     (dict(grid_starts=0, random_starts=0), "at least one start"),
     (dict(steps=-1), "shift_attack.steps"),
     (dict(step_size=0.0), "shift_attack.step_size"),
+    (dict(final_step_size=0.0), "shift_attack.final_step_size"),
+    (dict(step_size=0.25, final_step_size=0.5), "shift_attack.final_step_size"),
     (dict(max_shift=0.75, grid_step=0.5), "shift_attack.grid_step / max_shift"),
     (dict(band_limit=1), "shift_attack.band_limit"),
     (dict(grid_step=1.0, max_shift=1.0, grid_starts=10), "more than the 9 grid points"),
@@ -189,7 +274,7 @@ def test_the_attack_entry_reads_in_the_summary():
       labels=np.zeros(2, np.int32), options=protocols.build_protocol("shift_attack").options,
       reference_correct=np.array([True, True]), grid_correct=np.array([True, False]),
       grid_stable=np.array([True, False]), correct=np.array([False, False]),
-      stable=np.array([True, False]), worst_loss=np.array([1.0, 2.0], np.float32),
+      stable=np.array([True, False]), worst_margin=np.array([1.0, -2.0], np.float32),
       worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.array([0.1, 0.2], np.float32),
       num_visited=1036)
   entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)
@@ -214,7 +299,7 @@ def _fake_attack(seed, count=40):
       labels=np.zeros(count, np.int32), options=protocols.build_protocol("shift_attack").options,
       reference_correct=np.ones(count, bool), grid_correct=~broken | (rng.random(count) < 0.3),
       grid_stable=~broken, correct=~broken, stable=~broken,
-      worst_loss=rng.random(count).astype(np.float32),
+      worst_margin=rng.normal(size=count).astype(np.float32),
       worst_shift=rng.uniform(0, 32, (count, 2)).astype(np.float32),
       logit_spread=rng.random(count).astype(np.float32), num_visited=1091)
 

@@ -277,6 +277,31 @@ def test_collect_gives_intervals_per_member_and_differences_against_a_baseline(t
 
 
 @pytest.mark.slow
+def test_collect_pairs_seeds_by_number_and_refuses_members_with_other_seeds(tmp_path):
+  """sweep.py --collect --pair_seeds: each member's seeds paired with the baseline's by
+  config.seed (paired.json says so); a member whose finished seeds are not the baseline's is
+  refused, and so is --pair_seeds without a baseline."""
+  from evaluate.stats import paired  # pylint: disable=g-import-not-at-top
+  from sweeps import collect, runner  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path)
+  members = _fake_finished_sweep(workdir, np.random.default_rng(2))
+  collected = collect.collect_sweep(workdir, members, baseline="stride", replicates=100,
+                                    pair_seeds=True)
+  with open(collected["paired"]["json"]) as f:
+    saved = json.load(f)
+  assert saved["seed_pairing"] == "joint" and [p["seeds"] for p in saved["pairs"]] == [
+      [0, 1, 2], [0, 1, 2]]
+  with pytest.raises(ValueError, match="give --baseline"):
+    collect.collect_sweep(workdir, members, replicates=50, pair_seeds=True)
+  failed = next(m for m in members if m.name == "blur,seed=2")
+  # pylint: disable-next=protected-access
+  runner._write_status(os.path.join(workdir, failed.name), failed, "failed")
+  with pytest.raises(paired.IncomparableRunsError, match=r"seeds \[0, 1, 2\] and run 'blur' has "
+                     r"seeds \[0, 1\]"):
+    collect.collect_sweep(workdir, members, baseline="stride", replicates=50, pair_seeds=True)
+
+
+@pytest.mark.slow
 def test_members_without_per_image_files_fall_back_to_the_spread_over_seeds(tmp_path):
   from sweeps import collect  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path)
@@ -300,7 +325,7 @@ def test_sweep_summary_shows_an_attack_protocol_by_its_own_metrics(tmp_path):
       labels=np.zeros(2, np.int32), options=protocols.build_protocol("shift_attack").options,
       reference_correct=np.array([True, True]), grid_correct=np.array([True, False]),
       grid_stable=np.array([True, False]), correct=np.array([True, False]),
-      stable=np.array([True, False]), worst_loss=np.ones(2, np.float32),
+      stable=np.array([True, False]), worst_margin=np.ones(2, np.float32),
       worst_shift=np.zeros((2, 2), np.float32), logit_spread=np.ones(2, np.float32),
       num_visited=1091)
   entry = attack.attack_entry(result, protocol_type="shift_attack", seconds=1.0)

@@ -39,18 +39,41 @@ the widening the interval covers 0.86-0.88 instead of 0.95 there, docs/evaluatio
 
 A paired difference of runs A and B (the same N images; B - A) draws ONE image resample c_r
 per replicate and uses it for both runs (the pairing: image i of A against image i of B,
-which cancels the image-to-image variation they share), and resamples each run's seeds
-independently (d_r for A, then for B): seed j of A and seed j of B are different trainings of
-different settings, paired by nothing the comparison could exploit (the same seed number gives
-the same initialisation only for identical architectures). diff*_r = mean*_r(B) - mean*_r(A).
-With one seed per run this is the ordinary paired bootstrap over images (widened by t / z
-with N - 1 df).
+which cancels the image-to-image variation they share), and by default resamples each run's
+seeds independently (d_r for A, then for B). diff*_r = mean*_r(B) - mean*_r(A). With one seed
+per run this is the ordinary paired bootstrap over images (widened by t / z with N - 1 df).
+
+Paired seeds (pair_seeds=True; `--pair_seeds` of evaluate.compare and sweep.py --collect): seed
+j of A and seed j of B are not unrelated. config.seed fixes the order of the training data and,
+for every parameter whose path (and shape) is the same in both models, its initialisation; so
+runs with the same seed number may share a per-seed effect (a lucky data order, a good
+initialisation of the layers they have in common). Where A and B hold the same seed numbers,
+seed j of A is paired with seed j of B (the caller orders them so) and a replicate draws ONE
+seed resample d_r for both, as it draws one image resample. The difference is then the
+hierarchical bootstrap of the per-(seed, image) differences D = B - A (S, N):
+
+  diff*_r = sum_i (c_r[i] / N) Dbar[i]  +  k_D sum_s (d_r[s] / S) devD[s]
+
+with Dbar, devD, k_D computed from D as xbar, dev, k above from X: a per-seed effect both runs
+share cancels in devD, and k_D's ANOVA correction is that of D. The widening differs: the
+seed term of D is ONE component of S - 1 df (3 seeds: 2), and Welch-Satterthwaite's df, which
+rise towards the image term's N - 1 whenever the seed variance happens to be estimated low,
+then leave the interval too narrow (coverage 0.88-0.90 with 3 seeds and a seed effect of the
+difference, measured). So each component is widened by its own t: the factor is
+sqrt(t(S - 1)^2 u_D + t(N - 1)^2 w) / (z sqrt(u_D + w)), w = var_i(Dbar) / N
+(componentwise_factor; where the seed term dominates, the interval of a t with S - 1 df, as
+a paired t-test over seeds would use). It is as valid as the independent resampling when seeds
+share nothing (the seeds of both runs are then exchangeable pairs), and narrower when they
+share an effect (coverage: docs/evaluation.md, "Paired seeds"). Each run's own interval uses
+the same d_r and c_r (and its own widening, as without pairing). It needs the same number of
+seeds in both runs.
 
 Interval: the percentile interval, the (1 - confidence) / 2 and (1 + confidence) / 2
 quantiles (numpy linear interpolation) of the R replicates, widened by t / z as above (each
 run's own interval with its own components). `distinguishable`: the interval
 of a difference excludes 0. The replicates come from numpy.random.default_rng(seed) in blocks
-of _BLOCK (per block: images, then A's seeds, then B's), so a call is reproducible; every
+of _BLOCK (per block: images, then A's seeds, then B's; with paired seeds: images, then
+the seeds of both), so a call is reproducible; every
 metric of a call shares the same resamples.
 
 Range: with `bounds` (lo, hi), the range every per-image value lies in ((0, 1) for the
@@ -73,12 +96,17 @@ seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the esti
 spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
 With 8, 20 and 40 images: 0.885-0.985 at moderate rates, but with rare events (rates near 0
 or 1) resamples without any event make intervals too narrow: 0.35-0.88 at 8 images, 0.70-0.99
-at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events").
+at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events"). With paired seeds
+(100 images): 0.95-0.98 for per-image binary values with 3 seeds and 0.95 with 10 seeds, but
+0.91-0.94 for continuous values with 3 seeds whose difference keeps a seed effect of its own;
+where the seeds share an effect, 0.2-0.9x the width of the independent interval
+(docs/evaluation.md, "Paired seeds").
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import numpy as np
@@ -154,6 +182,21 @@ def t_over_z(df: np.ndarray, confidence) -> np.ndarray:
   level = (1.0 + np.asarray(confidence, np.float64)) / 2.0
   return np.where(np.isinf(df), 1.0,
                   stats.t.ppf(level, np.where(np.isinf(df), 1.0, df)) / stats.norm.ppf(level))
+
+
+def componentwise_factor(components: Sequence[tuple[np.ndarray, int]],
+                         confidence) -> np.ndarray:
+  """(M,) sqrt(sum_j t_j^2 w_j) / (z sqrt(sum_j w_j)), t_j the Student-t quantile at
+  (1 + confidence) / 2 with component j's own df_j, z the normal one: each variance component
+  widened by its own t (module docstring, "Paired seeds"); 1 where every component is 0.
+  confidence a number or (M,)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  level = (1.0 + np.asarray(confidence, np.float64)) / 2.0
+  total = sum(w for w, _ in components)
+  widened_total = sum(w * stats.t.ppf(level, df) ** 2 for w, df in components if df > 0)
+  valid = np.asarray(total > 0)
+  return np.where(valid, np.sqrt(widened_total / np.where(valid, total, 1.0))
+                  / stats.norm.ppf(level), 1.0)
 
 
 def small_sample_factor(components: Sequence[tuple[np.ndarray, int]],
@@ -238,16 +281,17 @@ def _sorted_quantile(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
                                                       - ordered[rows, below])
 
 
-def _excludes_zero(estimate: np.ndarray, ordered: np.ndarray, df: np.ndarray,
+def _excludes_zero(estimate: np.ndarray, ordered: np.ndarray, factor: Callable,
                    alpha: np.ndarray) -> np.ndarray:
-  """(M,) bool: the widened percentile interval at confidence 1 - alpha[m] excludes 0."""
+  """(M,) bool: the percentile interval at confidence 1 - alpha[m], widened by
+  factor(1 - alpha), excludes 0."""
   low, high = widened(estimate, _sorted_quantile(ordered, alpha / 2.0),
-                      _sorted_quantile(ordered, 1.0 - alpha / 2.0), t_over_z(df, 1.0 - alpha))
+                      _sorted_quantile(ordered, 1.0 - alpha / 2.0), factor(1.0 - alpha))
   return (low > 0) | (high < 0)
 
 
 def interval_p_value(estimate: np.ndarray, replicates: np.ndarray, df: np.ndarray, *,
-                     iterations: int = 40) -> np.ndarray:
+                     iterations: int = 40, factor: Optional[Callable] = None) -> np.ndarray:
   """(M,) the two-sided p-value of "B - A = 0" that matches the interval: the smallest alpha at
   which the interval built as the reported one (percentile interval of `replicates` (M, R) at
   confidence 1 - alpha, widened about `estimate` by t / z with `df` degrees of freedom) excludes
@@ -255,16 +299,17 @@ def interval_p_value(estimate: np.ndarray, replicates: np.ndarray, df: np.ndarra
   Found by bisection on alpha in [1/R, 1 - 1e-6] (the interval narrows as alpha grows); 1/R
   (the resolution of R replicates) where the interval excludes 0 even at confidence 1 - 1/R,
   1 where it never excludes 0 (e.g. every replicate 0)."""
+  factor = factor or (lambda confidence: t_over_z(df, confidence))  # noqa: E731
   ordered = np.sort(np.asarray(replicates, np.float64), axis=1)
   size = len(ordered)
   top = 1.0 - 1e-6
   floor = min(1.0 / ordered.shape[1], top)
   low, high = np.full(size, floor), np.full(size, top)
-  at_floor = _excludes_zero(estimate, ordered, df, low)
-  never = ~_excludes_zero(estimate, ordered, df, high)
+  at_floor = _excludes_zero(estimate, ordered, factor, low)
+  never = ~_excludes_zero(estimate, ordered, factor, high)
   for _ in range(iterations):
     middle = (low + high) / 2.0
-    excluded = _excludes_zero(estimate, ordered, df, middle)
+    excluded = _excludes_zero(estimate, ordered, factor, middle)
     high, low = np.where(excluded, middle, high), np.where(excluded, low, middle)
   return np.where(at_floor, floor, np.where(never, 1.0, high))
 
@@ -333,20 +378,38 @@ def mean_interval(values: np.ndarray, *, replicates: int = DEFAULT_REPLICATES, s
 
 
 def _paired_replicates(values_a: np.ndarray, values_b: np.ndarray, replicates: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """((M, R) mean*_r of A, of B): one image resample per replicate shared by both runs, each
-  run's seeds resampled independently (module docstring)."""
+                       seed: int, pair_seeds: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """((M, R) mean*_r of A, of B, diff*_r of B - A): one image resample per replicate shared
+  by both runs; each run's seeds resampled independently (diff*_r = mean*_r(B) -
+  mean*_r(A)), or with pair_seeds one seed resample shared by both, and diff*_r from the
+  per-(seed, image) differences B - A (module docstring, "Paired seeds")."""
   rng = np.random.default_rng(seed)
   terms_a, terms_b = _RunTerms.of(values_a), _RunTerms.of(values_b)
-  means_a, means_b = [], []
+  terms_diff = _RunTerms.of(values_b - values_a) if pair_seeds else None
+  means_a, means_b, diffs = [], [], []
   for start in range(0, replicates, _BLOCK):
     block = min(_BLOCK, replicates - start)
     images = resample_counts(rng, values_a.shape[2], block)
     seeds_a = resample_counts(rng, values_a.shape[1], block)
-    seeds_b = resample_counts(rng, values_b.shape[1], block)
+    seeds_b = seeds_a if pair_seeds else resample_counts(rng, values_b.shape[1], block)
     means_a.append(terms_a.replicates(seeds_a, images))
     means_b.append(terms_b.replicates(seeds_b, images))
-  return np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1)
+    diffs.append(terms_diff.replicates(seeds_a, images) if pair_seeds
+                 else means_b[-1] - means_a[-1])
+  return (np.concatenate(means_a, axis=1), np.concatenate(means_b, axis=1),
+          np.concatenate(diffs, axis=1))
+
+
+def _difference_components(values_a: np.ndarray, values_b: np.ndarray, pair_seeds: bool
+                           ) -> list[tuple[np.ndarray, int]]:
+  """The variance components of B - A (module docstring): the image term of the per-image
+  differences, then each run's seed term, or with pair_seeds the seed term of B - A."""
+  image_term = (image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1)
+  if pair_seeds:
+    return [image_term, (seed_variance(values_b - values_a), values_a.shape[1] - 1)]
+  return [image_term, (seed_variance(values_a), values_a.shape[1] - 1),
+          (seed_variance(values_b), values_b.shape[1] - 1)]
 
 
 def _own_interval(values: np.ndarray, replicates: np.ndarray, confidence: float,
@@ -362,7 +425,8 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
                         replicates: int = DEFAULT_REPLICATES, seed: int = 0,
                         confidence: float = DEFAULT_CONFIDENCE,
                         widen: bool = True,
-                        bounds: Optional[tuple[float, float]] = None) -> DifferenceInterval:
+                        bounds: Optional[tuple[float, float]] = None,
+                        pair_seeds: bool = False) -> DifferenceInterval:
   """B - A of the means over seeds and images, with the paired hierarchical bootstrap
   (module docstring): values_a (M, S_a, N) and values_b (M, S_b, N), image i of both being
   the same test image. widen=False leaves out the t / z widening (for
@@ -370,27 +434,32 @@ def difference_interval(values_a: np.ndarray, values_b: np.ndarray, *,
   range every value lies in ((0, 1) for proportions); each run's interval is clipped to it and
   that of B - A to difference_bounds(bounds) (None: nothing clipped). p_value:
   interval_p_value of B - A (unchanged by the clipping, which never moves 0 in or out).
+  pair_seeds: seed s of A and seed s of B were trained with the same config.seed (the caller
+  orders them so); their seeds are resampled jointly (module docstring, "Paired seeds").
 
   Raises:
-    ValueError: shapes that do not pair (different metrics or images), NaN values, or bad
-      options.
+    ValueError: shapes that do not pair (different metrics or images, or with pair_seeds
+      different numbers of seeds), NaN values, or bad options.
   """
   values_a, values_b = _check(values_a, "values_a"), _check(values_b, "values_b")
   if values_a.shape[0] != values_b.shape[0] or values_a.shape[2] != values_b.shape[2]:
     raise ValueError(f"cannot pair values of shapes {values_a.shape} and {values_b.shape}: "
                      "the metrics and the images must be the same")
+  if pair_seeds and values_a.shape[1] != values_b.shape[1]:
+    raise ValueError(f"cannot pair seeds: A has {values_a.shape[1]} seeds and B "
+                     f"{values_b.shape[1]} (shapes {values_a.shape} and {values_b.shape})")
   _check_options(replicates, confidence)
-  means_a, means_b = _paired_replicates(values_a, values_b, replicates, seed)
+  means_a, means_b, diffs = _paired_replicates(values_a, values_b, replicates, seed,
+                                               pair_seeds)
   a, b = values_a.mean((1, 2)), values_b.mean((1, 2))
-  components = [(image_variance(values_b.mean(1) - values_a.mean(1)), values_a.shape[2] - 1),
-                (seed_variance(values_a), values_a.shape[1] - 1),
-                (seed_variance(values_b), values_b.shape[1] - 1)]
+  components = _difference_components(values_a, values_b, pair_seeds)
   df = degrees_of_freedom(components) if widen else np.full(len(a), np.inf)
-  low, high = widened(b - a, *percentile_interval(means_b - means_a, confidence),
-                      t_over_z(df, confidence))
+  factor = (functools.partial(componentwise_factor, components) if pair_seeds and widen
+            else functools.partial(t_over_z, df))
+  low, high = widened(b - a, *percentile_interval(diffs, confidence), factor(confidence))
   low, high = clipped(low, high, difference_bounds(bounds))
   return DifferenceInterval(
       a=_own_interval(values_a, means_a, confidence, bounds),
       b=_own_interval(values_b, means_b, confidence, bounds),
       diff=b - a, low=low, high=high,
-      p_value=interval_p_value(b - a, means_b - means_a, df))
+      p_value=interval_p_value(b - a, diffs, df, factor=factor))

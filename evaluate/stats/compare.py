@@ -26,6 +26,8 @@ def summarise_and_compare(runs: Mapping[str, Sequence[str]], *,
                           baseline: Optional[str] = None,
                           replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
                           confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                          seeds: Optional[Mapping[str, Sequence[int]]] = None,
+                          pair_seeds: bool = False,
                           say: Callable[[str], Any] = print
                           ) -> tuple[dict[str, dict[str, Any]], Optional[dict[str, Any]]]:
   """(run label -> summarise_run dict, the compare_runs dict or None).
@@ -36,11 +38,15 @@ def summarise_and_compare(runs: Mapping[str, Sequence[str]], *,
       per-image file (else a note); False: not made.
     baseline: compare every run with this one only (default: every pair of runs).
     replicates, seed, confidence: the bootstrap (evaluate.stats.bootstrap).
+    seeds: label -> each workdir's config.seed (in the order of its workdirs), or None.
+    pair_seeds: resample the seeds of the runs compared jointly, by seed number (needs
+      `seeds`; evaluate.stats.paired.seed_paired).
     say: prints the notes (why there is no comparison, or no interval for a run).
   Raises:
     evaluate.stats.per_image.PerImageFileError: a missing per-image file when
       paired_comparison is True.
-    evaluate.stats.paired.IncomparableRunsError (a ValueError): runs that cannot be paired.
+    evaluate.stats.paired.IncomparableRunsError (a ValueError): runs that cannot be paired
+      (with pair_seeds, also runs whose seed numbers differ).
   """
   missing = without_per_image_files(runs)
   if missing and paired_comparison:
@@ -53,7 +59,7 @@ def summarise_and_compare(runs: Mapping[str, Sequence[str]], *,
   for label, workdirs in runs.items():
     if any(w in missing for w in workdirs):
       continue
-    loaded[label] = paired.load_run(label, workdirs)
+    loaded[label] = paired.load_run(label, workdirs, (seeds or {}).get(label))
     try:
       summaries[label] = paired.summarise_run(loaded[label], by_group=True, **options)
     except paired.IncomparableRunsError as error:
@@ -69,5 +75,6 @@ def summarise_and_compare(runs: Mapping[str, Sequence[str]], *,
     elif len(runs) < 2:
       say("note: no paired comparison: one run only")
     else:
-      comparison = paired.compare_runs(list(loaded.values()), baseline=baseline, **options)
+      comparison = paired.compare_runs(list(loaded.values()), baseline=baseline,
+                                       pair_seeds=pair_seeds, **options)
   return summaries, comparison

@@ -11,7 +11,9 @@ equal-weight mean over sizes) is compared on the images both were evaluated on:
   diff       b - a
   ci_low, ci_high   its interval from evaluate.stats.bootstrap.difference_interval: image
              resamples shared by A and B (paired by test-set index), seeds resampled
-             independently per run (the exact scheme: evaluate/stats/bootstrap.py)
+             independently per run, or with pair_seeds jointly, seed j of A with the seed
+             of B trained with the same config.seed (the exact scheme:
+             evaluate/stats/bootstrap.py, "Paired seeds")
   distinguishable   the interval excludes 0 (unadjusted; p_value: the smallest alpha at which
              it would; compare_runs adds Holm's adjusted verdict, evaluate.stats.multiplicity)
 
@@ -25,7 +27,8 @@ share (its own "n_images"); runs evaluated with the same eval seed and images sh
 subset.
 
 Refused (IncomparableRunsError, a ValueError; `python -m evaluate.compare` exits 2): runs
-without a shared image, a test-set index whose label differs between evaluations (another
+without a shared image, with pair_seeds runs whose seed numbers are unknown, repeated or not
+the same set, a test-set index whose label differs between evaluations (another
 test set), an evaluation listing an image twice, a protocol name whose type or options differ
 between the evaluations, no protocol in common, or a protocol whose subsets share no image.
 Images evaluated by only some of the
@@ -58,6 +61,16 @@ METHOD = ("95% percentile bootstrap of B - A over the shared test images (one im
           "seed-to-seed variation beyond the seed x image noise), widened by t / z with "
           "Welch-Satterthwaite degrees of freedom, clipped to the possible range ([0, 1] for "
           "a run, [-1, 1] for a difference); evaluate/stats/bootstrap.py")
+METHOD_PAIRED_SEEDS = (
+    "95% percentile bootstrap of B - A over the shared test images (one image resample per "
+    "replicate, shared by A and B: paired by test-set index) and over seeds paired by "
+    "config.seed (one seed resample per replicate, shared by A and B: seed j of A with seed j "
+    "of B, which share the data order and the initialisation of the parameters they have in "
+    "common), widened by t / z with Welch-Satterthwaite degrees of freedom, clipped to the "
+    "possible range ([0, 1] for a run, [-1, 1] for a difference); "
+    "evaluate/stats/bootstrap.py, \"Paired seeds\"")
+# paired.json's "seed_pairing": how the seeds of A and B were resampled.
+SEED_PAIRINGS = {False: "independent", True: "joint"}
 
 
 class IncomparableRunsError(ValueError):
@@ -66,22 +79,56 @@ class IncomparableRunsError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """A label and the per-image files of its seeds (one per evaluated workdir)."""
+  """A label and the per-image files of its seeds (one per evaluated workdir); seeds: each
+  workdir's config.seed (None: not known; needed only to pair seeds)."""
   label: str
   workdirs: tuple[str, ...]
   files: tuple[per_image.PerImageFile, ...]
+  seeds: Optional[tuple[int, ...]] = None
 
   @property
   def num_seeds(self) -> int:
     return len(self.files)
 
 
-def load_run(label: str, workdirs: Sequence[str]) -> Run:
-  """Reads the per-image file of every workdir (PerImageFileError if one is missing)."""
+def load_run(label: str, workdirs: Sequence[str],
+             seeds: Optional[Sequence[int]] = None) -> Run:
+  """Reads the per-image file of every workdir (PerImageFileError if one is missing); seeds:
+  the config.seed of each workdir, in the same order (or None)."""
   if not workdirs:
     raise ValueError(f"run {label!r} has no workdir")
+  if seeds is not None and len(seeds) != len(workdirs):
+    raise ValueError(f"run {label!r}: {len(seeds)} seeds for {len(workdirs)} workdirs")
   return Run(label=label, workdirs=tuple(workdirs),
-             files=tuple(per_image.load(workdir) for workdir in workdirs))
+             files=tuple(per_image.load(workdir) for workdir in workdirs),
+             seeds=None if seeds is None else tuple(int(s) for s in seeds))
+
+
+def seed_paired(run_a: Run, run_b: Run) -> Run:
+  """run_b with its seeds in the order of run_a's seed numbers, so that seed j of both was
+  trained with the same config.seed (for pair_seeds).
+
+  Raises:
+    IncomparableRunsError: a run whose seeds are unknown or repeated, or runs whose seed
+      numbers are not the same set (the seeds cannot be paired).
+  """
+  for run in (run_a, run_b):
+    if run.seeds is None:
+      raise IncomparableRunsError(
+          f"cannot pair seeds: the seed numbers of run {run.label!r} are not known (its "
+          "workdirs' config.json)")
+    if len(set(run.seeds)) != len(run.seeds):
+      raise IncomparableRunsError(
+          f"cannot pair seeds: run {run.label!r} has repeated seed numbers {list(run.seeds)} "
+          f"({', '.join(run.workdirs)})")
+  if set(run_a.seeds) != set(run_b.seeds):
+    raise IncomparableRunsError(
+        f"cannot pair seeds: run {run_a.label!r} has seeds {sorted(run_a.seeds)} and run "
+        f"{run_b.label!r} has seeds {sorted(run_b.seeds)}; pairing needs the same seed numbers "
+        "in both (compare without --pair_seeds, or with the seeds both finished)")
+  order = [run_b.seeds.index(s) for s in run_a.seeds]
+  return Run(label=run_b.label, workdirs=tuple(run_b.workdirs[i] for i in order),
+             files=tuple(run_b.files[i] for i in order), seeds=run_a.seeds)
 
 
 def _check_unique(file: per_image.PerImageFile) -> None:
@@ -298,7 +345,7 @@ def _left_out(index_arrays: Sequence[np.ndarray], shared: np.ndarray) -> int:
 
 def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_REPLICATES,
                  seed: int = 0, confidence: float = bootstrap.DEFAULT_CONFIDENCE,
-                 by_group: bool = True) -> dict[str, Any]:
+                 by_group: bool = True, pair_seeds: bool = False) -> dict[str, Any]:
   """B - A on the images both runs share (module docstring); a JSON-able dict:
 
     {"a", "b" (labels), "n_images", "n_seeds_a", "n_seeds_b", "images_left_out",
@@ -313,10 +360,15 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
   it on (fewer for a protocol with num_images). The quantities on the same images share one
   bootstrap call (the same resamples); each set of images gets its own, from `seed`.
   images_left_out: images some evaluation holds (ran the protocol on) but not all.
+  pair_seeds: seed j of A and the seed of B with the same config.seed are resampled jointly
+  (seed_paired; evaluate/stats/bootstrap.py, "Paired seeds"); the dict then also holds
+  "seeds", the paired seed numbers in order.
 
   Raises:
     IncomparableRunsError (module docstring).
   """
+  if pair_seeds:
+    run_b = seed_paired(run_a, run_b)
   files = [*run_a.files, *run_b.files]
   names, skipped = common_protocols(files)
   images = _Images.of(files, names)
@@ -329,14 +381,17 @@ def compare_pair(run_a: Run, run_b: Run, *, replicates: int = bootstrap.DEFAULT_
     result = bootstrap.difference_interval(
         np.stack([quantities_a[key] for key in keys]),
         np.stack([quantities_b[key] for key in keys]),
-        replicates=replicates, seed=seed, confidence=confidence, bounds=RANGE)
+        replicates=replicates, seed=seed, confidence=confidence, bounds=RANGE,
+        pair_seeds=pair_seeds)
     entries.update({key: _entry(result, m) for m, key in enumerate(keys)})
   out = {"a": run_a.label, "b": run_b.label, "n_images": int(images.indices.size),
          "n_seeds_a": run_a.num_seeds, "n_seeds_b": run_b.num_seeds,
          "images_left_out": _left_out([f.image_indices for f in files], images.indices),
          CLEAN: entries[(CLEAN,)], "protocols": {}, "protocols_skipped": skipped}
+  if pair_seeds:
+    out["seeds"] = list(run_a.seeds)
   test_set = _test_set_entry(run_a, run_b, replicates=replicates, seed=seed,
-                             confidence=confidence)
+                             confidence=confidence, pair_seeds=pair_seeds)
   if test_set is not None:
     out[TEST_SET] = test_set
   for name in names:
@@ -434,10 +489,12 @@ def pairs_of(labels: Sequence[str], baseline: Optional[str] = None) -> list[tupl
 
 def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
                  replicates: int = bootstrap.DEFAULT_REPLICATES, seed: int = 0,
-                 confidence: float = bootstrap.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+                 confidence: float = bootstrap.DEFAULT_CONFIDENCE,
+                 pair_seeds: bool = False) -> dict[str, Any]:
   """Every pair of `runs` (pairs_of), as paired.json holds it:
 
-    {"method", "confidence", "bootstrap_samples", "bootstrap_seed", "baseline",
+    {"method", "confidence", "bootstrap_samples", "bootstrap_seed", "seed_pairing",
+     "baseline",
      "runs": {label: {"workdirs": [...], "n_seeds"}},
      "pairs": [compare_pair(A, B) ...],
      "multiplicity": {"method", "alpha", "families": {name: size}}}
@@ -445,20 +502,26 @@ def compare_runs(runs: Sequence[Run], *, baseline: Optional[str] = None,
   Each pair's bootstrap starts from `seed`, so a pair's numbers do not depend on the other
   runs compared with it. Every entry (per-size and accuracy entries included) then gets
   p_adjusted, distinguishable_adjusted and family: Holm's adjustment within its family at
-  alpha = 1 - confidence (evaluate.stats.multiplicity).
+  alpha = 1 - confidence (evaluate.stats.multiplicity). pair_seeds: every pair's seeds are
+  resampled jointly by seed number (compare_pair); "seed_pairing" records which was used
+  (SEED_PAIRINGS: "joint" or "independent").
 
   Raises:
-    IncomparableRunsError: a pair that cannot be compared (module docstring).
+    IncomparableRunsError: a pair that cannot be compared (module docstring), with
+      pair_seeds also runs whose seeds cannot be paired (seed_paired).
     ValueError: repeated labels, or an unknown baseline.
   """
   by_label = {run.label: run for run in runs}
   if len(by_label) != len(runs):
     raise ValueError(f"repeated run labels: {[run.label for run in runs]}")
   pairs = pairs_of(list(by_label), baseline)
-  options = dict(replicates=replicates, seed=seed, confidence=confidence)
+  options = dict(replicates=replicates, seed=seed, confidence=confidence,
+                 pair_seeds=pair_seeds)
+  method = METHOD_PAIRED_SEEDS if pair_seeds else METHOD
   out = {
-      "method": METHOD.replace("95%", f"{confidence:.0%}"),
+      "method": method.replace("95%", f"{confidence:.0%}"),
       "confidence": confidence, "bootstrap_samples": replicates, "bootstrap_seed": seed,
+      "seed_pairing": SEED_PAIRINGS[pair_seeds],
       "baseline": baseline,
       "runs": {run.label: {"workdirs": list(run.workdirs), "n_seeds": run.num_seeds}
                for run in runs},
