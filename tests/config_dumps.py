@@ -25,6 +25,7 @@ RUN_CONFIGS = {
     "configs/blurpool.py": [""], "configs/resnet18.py": [""], "configs/quickstart.py": [""],
     "configs/fast.py": ["", "resnet20", "resnet18", "alexnet", "nostride"],
     "configs/fig10_augmentation.py": _FIG10,
+    "configs/afvit.py": [""],
 }
 SWEEP_CONFIGS = {
     "configs/sweeps/augment_range.py": ["", "cpu", "cpu_trained"],
