@@ -105,6 +105,24 @@ def test_afvit_is_invariant_after_two_steps_of_the_real_training_loop(tmp_path, 
   assert changes["integer"] <= BOUND and changes["half_pixel"] <= BOUND
 
 
+@pytest.mark.slow
+def test_the_shift_exactness_experiment_prints_one_afvit_row():
+  """`python -m experiments.shift_exactness --models=afvit`: one row, strategy '-', the
+  table's three columns, each at float rounding with the same top-1."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
+  result = subprocess.run([sys.executable, "-m", "experiments.shift_exactness",
+                           "--models=afvit", "--shifts=0,1,7"], capture_output=True,
+                          text=True, timeout=600, cwd=REPO_ROOT, check=True)
+  lines = result.stdout.splitlines()
+  assert lines[1].split() == ["model", "strategy", "integer", "half_bl", "half_raw"]
+  rows = [line.split() for line in lines[2:]]
+  assert len(rows) == 1 and rows[0][:2] == ["afvit", "-"], result.stdout
+  changes, same_top1 = rows[0][2::2], rows[0][3::2]
+  assert all(float(change) <= BOUND for change in changes) and same_top1 == ["y"] * 3
+
+
 # ----------------------------------------------------------------------------------------
 # The parts, on band-limited token maps (fast).
 
