@@ -15,6 +15,10 @@ logits relative to their largest magnitude, and whether the top-1 is the same, u
 Strategies: stride, blurpool, aps, lps; upsampled_relu ('ideal' downsampling + the upsampled
 ReLU `alias_free_relu`, StyleGAN3-style); alias_free_poly ('ideal' + one fixed polynomial on
 the x2 grid); afc (the alias-free convnet of Michaeli et al. 2023, models.afc_options).
+Models without downsampling strategies (STRATEGY_FREE_MODELS: `afvit`, the alias-free ViT of
+Michaeli & Soudry 2025, whose token grid always comes from the ideal low-pass) print one row
+each, strategy '-', built with their own options (width --width, depth 2, one head; no
+calibration: they have no BatchNorm); --strategies does not apply to them.
 No training, no data: a property of the architectures (tests/test_polyphase.py and
 tests/test_afc.py assert it). With --workdir, the same three measurements of a trained run
 instead: its latest checkpoint, on its first --num_images test images (normalised as in
@@ -24,6 +28,7 @@ evaluation; --models, --strategies, --size and --width are then not used).
   python -m experiments.shift_exactness --size=16 --models=resnet20
   python -m experiments.shift_exactness --models=resnet20 --strategies=alias_free_poly,afc
   python -m experiments.shift_exactness --strategies=aps,lps,afc --afc_branch_scale=1.0
+  python -m experiments.shift_exactness --models=afvit        # one row
   python -m experiments.shift_exactness --workdir=runs/x --num_images=16
 """
 from __future__ import annotations
@@ -45,7 +50,9 @@ from runtime.checkpointing import restore_model_variables
 from runtime.mesh import make_data_parallel_mesh
 from runtime.run_config import load_checkpoint_config, run_data_config
 
-_MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"], "Models.")
+_MODELS = flags.DEFINE_list("models", ["resnet20", "resnet18", "alexnet"],
+                            "Models: a registered model with downsampling strategies (one row "
+                            "per strategy), or one of STRATEGY_FREE_MODELS (one row).")
 _STRATEGIES = flags.DEFINE_list("strategies",
                                 ["stride", "aps", "lps", "upsampled_relu", "alias_free_poly",
                                  "afc"],
@@ -79,11 +86,20 @@ STRATEGY_OPTIONS = {
 CALIBRATED = {"alias_free_poly", "afc"}  # strategies whose BatchNorm statistics are measured
 BRANCH_SCALED = {"afc"}  # strategies whose residual branches are scaled (--afc_branch_scale)
 HALF_SHIFTS = [(0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (3.5, 10.5)]
+# model -> its options as a function of --width, for models that take no `downsample`.
+STRATEGY_FREE_MODELS = {
+    "afvit": lambda width: dict(width=width, depth=2, num_heads=1, patch_size=4),
+}
+NO_STRATEGY = "-"  # the strategy cell of their rows
 
 
 def measure(name: str, strategy: str, size: int, shifts) -> dict[str, tuple[float, bool]]:
-  """{'integer'|'half_bl'|'half_raw': (relative logit change, same top-1 for all)}."""
-  options = dict(width=_WIDTH.value, **STRATEGY_OPTIONS[strategy](name))
+  """{'integer'|'half_bl'|'half_raw': (relative logit change, same top-1 for all)};
+  strategy NO_STRATEGY for STRATEGY_FREE_MODELS."""
+  if strategy == NO_STRATEGY:
+    options = STRATEGY_FREE_MODELS[name](_WIDTH.value)
+  else:
+    options = dict(width=_WIDTH.value, **STRATEGY_OPTIONS[strategy](name))
   if name.startswith("alexnet"):
     options["hidden_units"] = (16,)
   model = models.build_model(name, **options)
@@ -150,15 +166,26 @@ def main(argv):
   if unknown:
     sys.exit(f"error: unknown strategy {', '.join(unknown)}; valid: "
              f"{', '.join(STRATEGY_OPTIONS)}")
+  rows = [(name, strategy) for name in _MODELS.value
+          for strategy in row_strategies(name, _STRATEGIES.value)]
   size = _SIZE.value
   steps = [int(s) % size for s in _SHIFTS.value]
   shifts = [(dy, dx) for dy in steps for dx in steps]
   print(f"{size} x {size} inputs, width {_WIDTH.value}, {len(shifts)} integer shifts; relative "
         "logit change (same top-1 for every shift: y/n)")
   print(f"{'model':<10}{'strategy':<16}{'integer':>14}{'half_bl':>14}{'half_raw':>14}")
-  for name in _MODELS.value:
-    for strategy in _STRATEGIES.value:
-      print_row(name, strategy, measure(name, strategy, size, shifts))
+  for name, strategy in rows:
+    print_row(name, strategy, measure(name, strategy, size, shifts))
+
+
+def row_strategies(name: str, strategies: list[str]) -> list[str]:
+  """The strategies of model `name`'s rows: [NO_STRATEGY] for STRATEGY_FREE_MODELS, else
+  `strategies` (an unknown model name exits listing the valid ones)."""
+  if name in STRATEGY_FREE_MODELS:
+    return [NO_STRATEGY]
+  if name not in models.MODELS:
+    sys.exit(f"error: unknown model {name}; valid: {', '.join(models.MODELS.names())}")
+  return strategies
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """CIFAR-10 classifiers, built by name: `build_model('resnet20', downsample='blurpool')`.
 
-Registered models: alexnet, alexnet_nostride, resnet18, resnet20, resnet50, and the vision
+Registered models: afvit, alexnet, alexnet_nostride, resnet18, resnet20, resnet50, and the vision
 transformers vit and cct (models/vit.py, models/cct.py) (see `MODELS`).
 Downsampling strategies (option `downsample`): see `models.downsample.DOWNSAMPLERS`.
 Feature-map nonlinearities (option `nonlinearity`): see `models.nonlinearity.NONLINEARITIES`.
@@ -14,6 +14,7 @@ from models import alexnet as _alexnet  # noqa: F401  pylint: disable=unused-imp
 from models import resnet as _resnet  # noqa: F401  pylint: disable=unused-import
 from models import vit as _vit  # noqa: F401  pylint: disable=unused-import
 from models import cct as _cct  # noqa: F401  pylint: disable=unused-import
+from models import afvit as _afvit  # noqa: F401  pylint: disable=unused-import
 # Importing the strategy modules registers 'aps', 'lps' and 'ideal' in DOWNSAMPLERS.
 from models import alias_free as _alias_free  # noqa: F401  pylint: disable=unused-import
 from models import polyphase as _polyphase  # noqa: F401  pylint: disable=unused-import

@@ -6,7 +6,8 @@ fraction of their random scale.
 
 The variables are drawn in numpy from the shapes of model.init (jax.eval_shape: nothing is
 compiled; jitting flax's own initialisers costs tens of seconds of XLA compile time on CPU).
-Kernels are He-normal, biases and BatchNorm shifts small and random, BatchNorm scales near 1,
+Kernels are He-normal, biases and BatchNorm shifts small and random, norm scales (and the
+attention temperatures of models/afvit.py) near 1,
 running means random and running variances in [0.5, 1.5], so eval-mode BatchNorm is not the
 identity; the coefficients and scales of the trainable polynomial activation
 (models.afc.AFCPolyActivation) within 10% of their initial values, per channel.
@@ -45,7 +46,7 @@ def random_variables(model, image_shape: Sequence[int] = _CIFAR_IMAGE_SHAPE, see
     kind, shape = path[-1].key, leaf.shape
     if kind == "kernel":
       values = rng.normal(0.0, math.sqrt(2.0 / np.prod(shape[:-1])), shape)
-    elif kind == "scale":
+    elif kind in ("scale", "temperature"):  # norm scales, the alias-free ViT's XCA heads
       values = 1.0 + 0.1 * rng.normal(size=shape)
     elif kind == "var":
       values = rng.uniform(0.5, 1.5, shape)

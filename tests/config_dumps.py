@@ -26,6 +26,7 @@ RUN_CONFIGS = {
     "configs/fast.py": ["", "resnet20", "resnet18", "alexnet", "nostride"],
     "configs/fig10_augmentation.py": _FIG10,
     "configs/vit.py": [""], "configs/cct.py": [""],
+    "configs/afvit.py": [""],
 }
 SWEEP_CONFIGS = {
     "configs/sweeps/augment_range.py": ["", "cpu", "cpu_trained"],

@@ -5,9 +5,10 @@
 Every configs/*.py experiment config and the base of every configs/sweeps/*.py sweep (full
 scale and ':cpu') is checked as train.py starts it: model, augmentation and evaluation
 protocols build, and its training batch divides over 1, 2, 4 and 8 devices. One config per
-model name (the first in that order) then runs, shrunk to tiny sizes (width 4, a
-synthetic training set of one batch of 16, 13 test images, 1 step) but with its own model,
-augmentation and evaluation batch (500: not a multiple of 8), through train_and_evaluate:
+model name (the first in that order) then runs, shrunk to tiny sizes (width 4, one block for
+transformers, a synthetic training set of one batch of 16, 13 test images, 1 step) but with
+its own model, augmentation and evaluation batch (500: not a multiple of 8), through
+train_and_evaluate:
 one step and an accuracy evaluation on all devices; the same weights are then evaluated on a
 one-device mesh. Also runs the grid engine and the shift attack (gradient ascent over sub-pixel
 shifts) on 3 images on all devices and on one. (One run
@@ -74,7 +75,8 @@ def check_starts(config) -> None:
 
 
 def tiny(config):
-  """`config` shrunk in place: tiny width, data and batch, 1 step; eval batch kept."""
+  """`config` shrunk in place: tiny width (and depth), data and batch, 1 step; eval batch
+  kept."""
   config.data.source = "synthetic"
   config.data.train_subset = 0
   config.train.batch_size = TRAIN_BATCH
@@ -83,6 +85,8 @@ def tiny(config):
   config.model.width = 4
   if "num_heads" in config.model:  # the transformers: heads must divide the width
     config.model.num_heads = 1
+  if "depth" in config.model:  # transformers: one block
+    config.model.depth = 1
   config.train.num_epochs = 0.0
   config.train.num_steps = 1
   config.train.warmup_epochs = 0.0

@@ -30,7 +30,7 @@ def test_every_config_runs_a_step_and_evaluates_on_8_devices(tmp_path):
              if path.name.endswith(".py") and path.name not in ("__init__.py", "scales.py")]
   assert set(shipped) <= set(found["checked"])
   assert {run["model"] for run in found["configs"].values()} == {
-      "alexnet", "alexnet_nostride", "resnet20", "resnet18", "vit", "cct"}
+      "afvit", "alexnet", "alexnet_nostride", "resnet20", "resnet18", "vit", "cct"}
   for spec, run in found["configs"].items():
     assert run["devices"] == 8, spec
     assert run["accuracy"] == run["accuracy_one_device"], spec

@@ -91,6 +91,21 @@ def resnet_count(block: str, stage_sizes, width, num_classes=10):
   return total + dense_count(c_in, num_classes)
 
 
+def afvit_count(width=192, patch_size=4, depth=12, num_heads=4, mlp_ratio=4.0,
+                num_classes=10):
+  """models/afvit.py: stem, depth XCiT blocks, head; every LayerNorm has a scale and a bias
+  per channel, every afc_poly activation 3 per channel + 2 scales."""
+  hidden = round(width * mlp_ratio)
+  afc_poly = lambda c: 3 * c + 2
+  stem = (conv_count(3, 3, width, bias=True) + bn_count(width) + afc_poly(width)
+          + conv_count(patch_size, width, width, bias=True))
+  xca = dense_count(width, 3 * width) + num_heads + dense_count(width, width)
+  lpi = 2 * (9 * width + width) + afc_poly(width)
+  mlp = dense_count(width, hidden) + afc_poly(hidden) + dense_count(hidden, width)
+  block = 3 * bn_count(width) + 3 * width + xca + lpi + mlp  # 3 norms, 3 LayerScales
+  return stem + depth * block + bn_count(width) + dense_count(width, num_classes)
+
+
 EXPECTED_DEFAULT_COUNTS = {
     "alexnet": alexnet_count(),
     "alexnet_nostride": alexnet_count(),
@@ -109,10 +124,24 @@ def param_count(name: str, **options) -> int:
 
 # Models whose formulas and properties are tested in a file of their own.
 TESTED_ELSEWHERE = {"vit": "tests/test_vit.py", "cct": "tests/test_vit.py"}
+# Models with their own options instead of the CNNs' (no downsample, padding, width in the
+# CNNs' sense): only their counts are tested here (their properties: tests/test_afvit.py).
+OWN_OPTIONS_DEFAULT_COUNTS = {"afvit": afvit_count()}
 
 
 def test_every_registered_model_has_a_formula():
-  assert set(MODELS.names()) == set(EXPECTED_DEFAULT_COUNTS) | set(TESTED_ELSEWHERE)
+  assert set(MODELS.names()) == (set(EXPECTED_DEFAULT_COUNTS) | set(TESTED_ELSEWHERE)
+                                 | set(OWN_OPTIONS_DEFAULT_COUNTS))
+
+
+@pytest.mark.parametrize("name", sorted(OWN_OPTIONS_DEFAULT_COUNTS))
+def test_default_param_count_of_models_with_their_own_options(name):
+  assert param_count(name) == OWN_OPTIONS_DEFAULT_COUNTS[name]
+
+
+def test_afvit_param_count_follows_its_options():
+  options = dict(width=12, patch_size=3, depth=2, num_heads=3, mlp_ratio=1.5, num_classes=7)
+  assert param_count("afvit", **options) == afvit_count(**options)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_DEFAULT_COUNTS))
