@@ -55,8 +55,8 @@ def shift_changes(model, variables, images: jnp.ndarray) -> dict[str, float]:
   """Relative logit changes under INTEGER_SHIFTS (rolls) and HALF_SHIFTS (Fourier shifts) of
   the raw `images`; asserts the logits are finite and differ between the images (so that
   a constant network cannot pass)."""
-  logits = logits_by_group(model, variables, {
-      "integer": [jnp.roll(images, s, axis=(1, 2)) for s in INTEGER_SHIFTS],
+  logits = logits_by_group(model, variables, {  # (np.roll: jnp.roll compiles per shift)
+      "integer": [np.roll(np.asarray(images), s, axis=(1, 2)) for s in INTEGER_SHIFTS],
       "half_pixel": [images] + [fourier_shift(images, s, (1, 2)) for s in HALF_SHIFTS]})
   for part in logits.values():
     assert np.all(np.isfinite(part))
