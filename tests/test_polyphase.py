@@ -250,8 +250,8 @@ def test_shortcut_takes_the_same_component_as_its_main_branch(downsample, train)
   x = random_maps(4, (3, SIZE, SIZE, 4))
   module = _TwoBranches(downsample, blur_size=3)
   variables = module.init(jax.random.PRNGKey(0), x)
-  main, shortcut = module.apply(variables, x, train=train, temperature=0.5,
-                                rngs={"lps": jax.random.PRNGKey(1)})
+  main, shortcut = jax.jit(lambda v, x: module.apply(  # one program, not op by op
+      v, x, train=train, temperature=0.5, rngs={"lps": jax.random.PRNGKey(1)}))(variables, x)
   assert main.shape == (3, SIZE // 2, SIZE // 2, 4)
   np.testing.assert_array_equal(main, shortcut)
 
@@ -327,7 +327,7 @@ def test_lps_training_mode_gives_finite_nonzero_gradients_to_the_scorer():
                                   rngs={"lps": jax.random.PRNGKey(2)})
     return jnp.sum((main + shortcut) * target)
 
-  grads = jax.grad(loss)(params)
+  grads = jax.jit(jax.grad(loss))(params)  # one program (op by op: ~100 compilations)
   leaves = jax.tree_util.tree_leaves_with_path(grads)
   assert len(leaves) == 4  # scorer conv1, conv2 x (kernel, bias)
   for path, g in leaves:
