@@ -11,14 +11,16 @@ its own model, augmentation and evaluation batch (500: not a multiple of 8), thr
 train_and_evaluate:
 one step and an accuracy evaluation on all devices; the same weights are then evaluated on a
 one-device mesh. Also runs the grid engine and the shift attack (gradient ascent over sub-pixel
-shifts) on 3 images on all devices and on one. (One run
+shifts) on 3 images on all devices and on one, and starts one run with a training batch of 12
+(train_and_evaluate must refuse it: 12 does not divide over 8 devices). (One run
 per model name keeps the compile time, which dominates, to four models; the test runs this
 with XLA's cheaper CPU optimisation level for the same reason.) Prints one JSON line:
   {"devices": D, "checked": [spec...], "configs": {spec: {"accuracy": all devices,
    "accuracy_one_device": ..., "model": ..., "devices": ...}},
    "grid_max_difference": max |probs or logit spread (all devices) - (one device)|,
    "grid_shape": [...], "attack_max_difference": max |worst loss (all devices) - (one)|,
-   "attack_same_verdicts": per-image correct and stable agree}
+   "attack_same_verdicts": per-image correct and stable agree,
+   "batch_12_error": "<error type>: <message>" of the batch-12 run ('' if it ran)}
 """
 import glob
 import json
@@ -32,6 +34,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 import models  # pylint: disable=g-import-not-at-top
 from common.config_files import load_config_file  # pylint: disable=g-import-not-at-top
+from common.errors import UserError  # pylint: disable=g-import-not-at-top
 from data import load_cifar10  # pylint: disable=g-import-not-at-top
 from evaluate import attack, grid, protocols  # pylint: disable=g-import-not-at-top
 from runtime.accuracy import (evaluate_accuracy, make_accuracy_fn,  # pylint: disable=g-import-not-at-top
@@ -151,6 +154,17 @@ def attack_on_all_and_one_device(config, workdir) -> tuple[float, bool]:
                and np.array_equal(results[0].stable, results[1].stable)))
 
 
+def batch_error(config, workdir) -> str:
+  """train_and_evaluate's error for `config` with a training batch of 12, which does not
+  divide over 8 devices (raised before any compilation), or '' if it ran."""
+  config.train.batch_size = 12
+  try:
+    train_and_evaluate(config, workdir)
+  except UserError as error:
+    return f"{type(error).__name__}: {error}"
+  return ""
+
+
 def main():
   out_dir = sys.argv[1]
   found, checked, models_run, last = {}, [], set(), None
@@ -171,12 +185,14 @@ def main():
         "model": config.model.name, "devices": summary["num_devices"],
         "accuracy": summary["final_test_accuracy"],
         "accuracy_one_device": one_device_accuracy(config, workdir)}
+  refused = batch_error(tiny(load_config_file(config_specs()[0])),
+                        os.path.join(out_dir, "batch_12"))
   difference, shape = grid_on_all_and_one_device(*last)
   attack_difference, same_verdicts = attack_on_all_and_one_device(*last)
   print(json.dumps({"devices": jax.device_count(), "checked": checked, "configs": found,
                     "grid_max_difference": difference, "grid_shape": shape,
                     "attack_max_difference": attack_difference,
-                    "attack_same_verdicts": same_verdicts}))
+                    "attack_same_verdicts": same_verdicts, "batch_12_error": refused}))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `layers.conv` folds zero padding into the convolution (no separate pad op) and `max_pool`
 uses strided slices (rows, then columns); both must equal the plain definitions:
 a 'VALID' convolution of the explicitly padded map, and reduce-window max-pooling of it.
-Tiny shapes, eager mode: cheap.
+Tiny shapes, each case one compiled program (dispatched op by op, every primitive compiled
+alone: several times the CPU time).
 """
 import flax.linen as nn
 import jax
@@ -33,11 +34,15 @@ def test_conv_equals_valid_convolution_of_the_explicitly_padded_map(padding, ker
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 7, 6, 3)), jnp.float32)
   module = _OneConv(kernel_size, stride, padding)
   params = module.init(jax.random.key(1), x)
-  padded = pad_spatial(x, same_pads(kernel_size), padding, fill=0.0)
-  expected = jax.lax.conv_general_dilated(
-      padded, params["params"]["conv"]["kernel"], (stride, stride), "VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  got = module.apply(params, x)
+
+  @jax.jit
+  def got_and_expected(params, x):
+    padded = pad_spatial(x, same_pads(kernel_size), padding, fill=0.0)
+    return module.apply(params, x), jax.lax.conv_general_dilated(
+        padded, params["params"]["conv"]["kernel"], (stride, stride), "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  got, expected = got_and_expected(params, x)
   assert got.shape == (2, -(-7 // stride), -(-6 // stride), 5)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -46,10 +51,14 @@ def test_conv_equals_valid_convolution_of_the_explicitly_padded_map(padding, ker
 @pytest.mark.parametrize("window,stride", [(2, 1), (2, 2), (3, 1), (3, 2), (3, 3)])
 def test_max_pool_equals_reduce_window_of_the_padded_map(padding, window, stride):
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 9, 7, 3)), jnp.float32)
-  padded = pad_spatial(x, same_pads(window), padding, fill=-jnp.inf)
-  expected = jax.lax.reduce_window(padded, -jnp.inf, jax.lax.max, (1, window, window, 1),
-                                   (1, stride, stride, 1), "VALID")
-  got = layers.max_pool(x, window, stride, padding=padding)
+
+  @jax.jit
+  def got_and_expected(x):
+    padded = pad_spatial(x, same_pads(window), padding, fill=-jnp.inf)
+    return layers.max_pool(x, window, stride, padding=padding), jax.lax.reduce_window(
+        padded, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, stride, stride, 1), "VALID")
+
+  got, expected = got_and_expected(x)
   assert got.shape == (2, -(-9 // stride), -(-7 // stride), 3)
   np.testing.assert_array_equal(got, expected)
 

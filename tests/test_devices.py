@@ -1,6 +1,7 @@
 """Every shipped config starts on 8 (fake CPU) devices, and evaluation does not depend on the
 device count: 1- and 8-device accuracies (and grid probabilities, and the shift attack's
-results) of the same weights agree."""
+results) of the same weights agree; a training batch that does not divide over the 8 devices
+is refused."""
 import json
 import os
 import subprocess
@@ -38,3 +39,7 @@ def test_every_config_runs_a_step_and_evaluates_on_8_devices(tmp_path):
   assert found["grid_shape"][0] == 3
   assert found["grid_max_difference"] < 1e-5
   assert found["attack_max_difference"] < 1e-4 and found["attack_same_verdicts"]
+  # A batch that does not divide over the devices is the project's own error (train.py
+  # prints it as one line, exit status 1: tests/test_user_errors.py), raised before training.
+  assert found["batch_12_error"].startswith("ConfigError: config.train.batch_size=12 does not "
+                                            "divide over the 8 devices"), found["batch_12_error"]

@@ -100,10 +100,12 @@ def shift_changes(name: str, variant: str) -> dict[str, float]:
   x = random_maps(0, (2, size, size, 3))
   x_smooth = band_limit(random_maps(1, (2, size, size, 3)))
   flat = jnp.stack([jnp.zeros((size, size, 3)), jnp.full((size, size, 3), 0.7)])
+  # (np.roll on the host: jnp.roll compiles one program per shift, 64 of them here.)
+  x, flat = np.asarray(x), np.asarray(flat)
   parts = {
-      "integer": [jnp.roll(x, s, axis=(1, 2)) for s in shifts],
+      "integer": [np.roll(x, s, axis=(1, 2)) for s in shifts],
       "half_pixel": [x_smooth] + [fourier_shift(x_smooth, s, (1, 2)) for s in HALF_SHIFTS],
-      "flat": [jnp.roll(flat, s, axis=(1, 2)) for s in shifts[:9]],
+      "flat": [np.roll(flat, s, axis=(1, 2)) for s in shifts[:9]],
   }
   result = {}
   for key, part in logits_by_group(model, variables, parts).items():
@@ -148,12 +150,12 @@ def test_alias_free_poly_resnets_are_exactly_invariant_to_integer_and_half_pixel
   for downsample in ("ideal", "stride"):
     model = build_model(name, padding="circular", downsample=downsample,
                         nonlinearity="alias_free_poly", **MODEL_OPTIONS[name])
-    variables = calibrate_batch_stats(model, random_variables(model),
-                                      random_maps(5, (8, ALIAS_FREE_SIZE, ALIAS_FREE_SIZE, 3)))
+    variables = jax.jit(calibrate_batch_stats, static_argnums=0)(  # one program, not op by op
+        model, random_variables(model), random_maps(5, (8, ALIAS_FREE_SIZE, ALIAS_FREE_SIZE, 3)))
     x = random_maps(0, (2, ALIAS_FREE_SIZE, ALIAS_FREE_SIZE, 3))
     x_smooth = band_limit(random_maps(1, (2, ALIAS_FREE_SIZE, ALIAS_FREE_SIZE, 3)))
     logits = logits_by_group(model, variables, {
-        "integer": [jnp.roll(x, s, axis=(1, 2)) for s in ALIAS_FREE_SHIFTS],
+        "integer": [np.roll(np.asarray(x), s, axis=(1, 2)) for s in ALIAS_FREE_SHIFTS],
         "half_pixel": [x_smooth] + [fourier_shift(x_smooth, s, (1, 2)) for s in HALF_SHIFTS]})
     assert np.all(np.isfinite(logits["integer"])) and np.all(np.isfinite(logits["half_pixel"]))
     changes[downsample] = {key: relative_change(part) for key, part in logits.items()}
@@ -248,8 +250,8 @@ def test_shortcut_takes_the_same_component_as_its_main_branch(downsample, train)
   x = random_maps(4, (3, SIZE, SIZE, 4))
   module = _TwoBranches(downsample, blur_size=3)
   variables = module.init(jax.random.PRNGKey(0), x)
-  main, shortcut = module.apply(variables, x, train=train, temperature=0.5,
-                                rngs={"lps": jax.random.PRNGKey(1)})
+  main, shortcut = jax.jit(lambda v, x: module.apply(  # one program, not op by op
+      v, x, train=train, temperature=0.5, rngs={"lps": jax.random.PRNGKey(1)}))(variables, x)
   assert main.shape == (3, SIZE // 2, SIZE // 2, 4)
   np.testing.assert_array_equal(main, shortcut)
 
@@ -325,7 +327,7 @@ def test_lps_training_mode_gives_finite_nonzero_gradients_to_the_scorer():
                                   rngs={"lps": jax.random.PRNGKey(2)})
     return jnp.sum((main + shortcut) * target)
 
-  grads = jax.grad(loss)(params)
+  grads = jax.jit(jax.grad(loss))(params)  # one program (op by op: ~100 compilations)
   leaves = jax.tree_util.tree_leaves_with_path(grads)
   assert len(leaves) == 4  # scorer conv1, conv2 x (kernel, bias)
   for path, g in leaves:

@@ -365,15 +365,19 @@ def _status(workdir, name):
 
 
 @pytest.mark.slow
-def test_two_member_sweep_index_then_all_then_collect(tmp_path):
+def test_sweep_index_then_all_then_collect_and_a_failing_member_is_reported(tmp_path):
+  """One sweep of two tiny members and one that fails (its training subset exceeds the data):
+  --list, --index, the rest (the failure is reported, the others complete), --collect."""
   config = write_tiny_sweep(tmp_path / "two.py", [
-      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02}], protocol_images=6)
+      {"label": "a"}, {"label": "b", "train.learning_rate": 0.02},
+      {"label": "bad", "data.train_subset": 10**6}], protocol_images=6)
   workdir = str(tmp_path / "sweep")
 
   listed = _sweep_py(config, workdir, "--list")
   assert listed.returncode == 0, listed.stderr
   assert listed.stdout.split() == ["0", "not", "started", "a,seed=0",
-                                   "1", "not", "started", "b,seed=0"]
+                                   "1", "not", "started", "b,seed=0",
+                                   "2", "not", "started", "bad,seed=0"]
 
   one = _sweep_py(config, workdir, "--index=1")
   assert one.returncode == 0, one.stderr
@@ -383,27 +387,37 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   b_finished = os.path.getmtime(os.path.join(workdir, "b,seed=0", "summary.json"))
 
   everything = _sweep_py(config, workdir)
-  assert everything.returncode == 0, everything.stderr
+  assert everything.returncode == 1, everything.stderr
   assert "b,seed=0: already done, skipped" in everything.stdout
   assert os.path.getmtime(os.path.join(workdir, "b,seed=0", "summary.json")) == b_finished
+  # The failing member is reported (exit 1, its error) and the others completed.
+  assert "1 of 3 member(s) failed" in everything.stderr
+  assert "2 bad,seed=0: DataError" in everything.stderr and "exceeds" in everything.stderr
+  bad = _status(workdir, "bad,seed=0")
+  assert bad["state"] == "failed" and "Traceback" in bad["traceback"]
+  assert _status(workdir, "a,seed=0")["state"] == "done"
   rows = _rows(workdir)
-  assert [(r["name"], r["state"]) for r in rows] == [("a,seed=0", "done"), ("b,seed=0", "done")]
-  for row in rows:
+  assert [(r["name"], r["state"]) for r in rows] == [
+      ("a,seed=0", "done"), ("b,seed=0", "done"), ("bad,seed=0", "failed")]
+  for row in rows[:2]:
     assert 0.0 <= float(row["final_test_accuracy"]) <= 1.0
     assert 0.0 <= float(row["embed_black/p_top1_change"]) <= 1.0
   assert rows[1]["train.learning_rate"] == "0.02"
+  with open(os.path.join(workdir, "summary.md")) as f:
+    assert "## Failed members" in f.read()
   for picture in ("sensitivity_vs_size_embed_black.png", "accuracy.png"):
     assert os.path.getsize(os.path.join(workdir, picture)) > 0
   with open(os.path.join(workdir, "sweep.json")) as f:
-    assert [m["name"] for m in json.load(f)["members"]] == ["a,seed=0", "b,seed=0"]
+    assert [m["name"] for m in json.load(f)["members"]] == ["a,seed=0", "b,seed=0",
+                                                            "bad,seed=0"]
 
   os.remove(os.path.join(workdir, "summary.csv"))
   unknown = _sweep_py(config, workdir, "--collect", "--baseline=c")
-  assert unknown.returncode == 2 and "members (without their seeds): a, b" in unknown.stderr
+  assert unknown.returncode == 2 and "members (without their seeds): a, b, bad" in unknown.stderr
   collected = _sweep_py(config, workdir, "--collect", "--baseline=a", "--bootstrap_samples=200")
   assert collected.returncode == 0, collected.stderr
   assert "starting" not in collected.stdout and "| a |" in collected.stdout
-  assert len(_rows(workdir)) == 2
+  assert len(_rows(workdir)) == 3
   # The real evaluations' per-image files: one seed each, b against a on the same images.
   with open(os.path.join(workdir, "paired.json")) as f:
     (pair,) = json.load(f)["pairs"]
@@ -419,23 +433,6 @@ def test_two_member_sweep_index_then_all_then_collect(tmp_path):
   for picture in ("paired_p_top1_change.png", "metrics_per_protocol.png"):
     assert os.path.getsize(os.path.join(workdir, picture)) > 0
   assert "## Differences against `a`" in collected.stdout
-
-
-@pytest.mark.slow
-def test_failing_member_is_reported_and_the_other_completes(tmp_path):
-  config = write_tiny_sweep(tmp_path / "fail.py", [
-      {"label": "bad", "data.train_subset": 10**6}, {"label": "ok"}], evaluate=False)
-  workdir = str(tmp_path / "sweep")
-  result = _sweep_py(config, workdir)
-  assert result.returncode == 1
-  assert "1 of 2 member(s) failed" in result.stderr
-  assert "0 bad,seed=0: DataError" in result.stderr and "exceeds" in result.stderr
-  bad = _status(workdir, "bad,seed=0")
-  assert bad["state"] == "failed" and "Traceback" in bad["traceback"]
-  assert _status(workdir, "ok,seed=0")["state"] == "done"
-  assert [r["state"] for r in _rows(workdir)] == ["failed", "done"]
-  with open(os.path.join(workdir, "summary.md")) as f:
-    assert "## Failed members" in f.read()
 
 
 @pytest.mark.slow

@@ -3,12 +3,11 @@ every other exception through with its traceback: train.py's main(), in this pro
 model registered here whose __call__ has a bug (a TypeError), and with an unknown model name.
 """
 import inspect
-import sys
+import os
 import traceback
 
 import flax.linen as nn
 import pytest
-from absl import flags
 
 from common.errors import ConfigError, UserError
 from common.registry import UnknownNameError
@@ -17,7 +16,7 @@ from models.builder import MODELS
 from runtime.checkpointing import CheckpointWriteError
 from runtime.resume_config import ConfigMismatchError
 from runtime.workdir_lock import WorkdirLockedError
-from tests.tiny_run import TINY_CONFIG_FILE
+from tests.tiny_run import REPO_ROOT, train_main_in_process
 from training.divergence import TrainingDivergedError
 
 _BROKEN = "test_model_with_a_bug"
@@ -49,16 +48,7 @@ def model_with_a_bug(request):
 
 def _train_main(workdir, monkeypatch, *overrides):
   """train.py's main() on the tiny config with `--config.<override>` flags."""
-  import train  # pylint: disable=g-import-not-at-top  (defines train.py's flags)
-  argv = ["train.py", "--config", TINY_CONFIG_FILE, "--workdir", str(workdir),
-          *(f"--config.{item}" for item in overrides)]
-  monkeypatch.setattr(sys, "argv", argv)  # (ml_collections reads overrides from sys.argv)
-  try:
-    train.main(flags.FLAGS(argv))
-  finally:
-    flags.FLAGS.unparse_flags()
-    for name in [n for n in flags.FLAGS if n.startswith("config.")]:  # (the overrides, defined
-      delattr(flags.FLAGS, name)                                     # as flags when parsed)
+  train_main_in_process(monkeypatch, workdir, *overrides)
 
 
 def test_an_error_in_a_models_own_code_keeps_its_traceback(tmp_path, monkeypatch, capsys,
@@ -72,9 +62,26 @@ def test_an_error_in_a_models_own_code_keeps_its_traceback(tmp_path, monkeypatch
 
 
 def test_the_projects_own_errors_stay_one_line(tmp_path, monkeypatch):
+  """An unknown model fails at once, in one line listing the valid names, before any file."""
   with pytest.raises(SystemExit) as exited:
     _train_main(tmp_path / "run", monkeypatch, "model.name=alexnett")
-  assert str(exited.value.code).startswith("error: Unknown model 'alexnett'")
+  message = str(exited.value.code)
+  assert message.startswith("error: Unknown model 'alexnett'") and "\n" not in message
+  assert "alexnet_nostride" in message and "resnet20" in message
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_data_error_before_training_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+  """configs/quickstart.py with an empty CIFAR10_DIR: one line naming it, no checkpoint."""
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  monkeypatch.setenv("CIFAR10_DIR", str(empty))
+  with pytest.raises(SystemExit) as exited:
+    train_main_in_process(monkeypatch, tmp_path / "run",
+                          config_file=os.path.join(REPO_ROOT, "configs", "quickstart.py"))
+  message = str(exited.value.code)
+  assert message.startswith("error: ") and "\n" not in message and str(empty) in message
+  assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("error_type", [

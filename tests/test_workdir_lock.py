@@ -1,6 +1,7 @@
 """One writer per workdir (runtime/workdir_lock.py) and one atomic-write helper
 (common/atomic_files.py): the lock's rules in-process, then real processes: a second train.py
-on a locked workdir, and two sweep.py processes sharing one sweep workdir."""
+(its main() in this process) on a workdir locked by another process, and two sweep.py
+processes sharing one sweep workdir."""
 import csv
 import errno
 import json
@@ -17,6 +18,7 @@ import pytest
 from common import atomic_files
 from runtime import workdir_lock
 from tests.conftest import REPO_ROOT, write_tiny_sweep
+from tests.tiny_run import train_main_in_process
 
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 TIMEOUT_S = 600
@@ -200,20 +202,25 @@ def test_a_file_system_without_locks_stops_the_run_saying_so(tmp_path, monkeypat
 # ---- real processes
 
 @pytest.mark.slow
-def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(tmp_path, capfd):
+def test_second_train_py_on_a_locked_workdir_exits_at_once_naming_the_owner(
+    tmp_path, capfd, monkeypatch):
+  """train.py's main() in this process (the refusal comes before any compilation; a new
+  process would only add its imports) against a real holder process."""
   workdir = tmp_path / "run"
   holder = _hold(workdir)
+  capfd.readouterr()
   try:
-    result = subprocess.run(
-        [sys.executable, "train.py", "--config", "configs/quickstart.py",
-         f"--workdir={workdir}", "--config.data.source=synthetic", "--config.model.width=4"],
-        cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    with pytest.raises(SystemExit) as exited:
+      train_main_in_process(monkeypatch, workdir, "data.source=synthetic", "model.width=4",
+                            config_file=os.path.join(REPO_ROOT, "configs", "quickstart.py"))
   finally:
     _kill(holder)  # like a crash: the lock stays behind
-  assert result.returncode == 1
-  assert (f"error: {workdir} is in use by another run: process {holder.pid} on host "
-          f"{socket.gethostname()} (pid namespace ") in result.stderr, result.stderr[-2000:]
-  assert "Traceback" not in result.stderr
+  assert exited.value.code == 1
+  stderr = capfd.readouterr().err
+  assert stderr.strip().splitlines()[-1].startswith(
+      f"error: {workdir} is in use by another run: process {holder.pid} on host "
+      f"{socket.gethostname()} (pid namespace "), stderr[-2000:]
+  assert "Traceback" not in stderr
   assert os.listdir(workdir) == [workdir_lock.LOCK_FILE]  # nothing loaded, nothing written
   lock = workdir_lock.acquire(str(workdir))  # the holder is gone: free at once
   assert f"from process {holder.pid} on host" in capfd.readouterr().err

@@ -103,6 +103,23 @@ def run_tiny(workdir, *args, devices=1, overrides=(), check=True) -> Run:
   return Run(result.returncode, records, result.stderr)
 
 
+def train_main_in_process(monkeypatch, workdir, *overrides, config_file=TINY_CONFIG_FILE):
+  """train.py's own main() in this process (its flags and its error handling: the project's
+  errors end as SystemExit("error: <one line>"), exit status 1, as the command prints them)
+  on `config_file` with `--config.<override>` flags; for the tests of errors found before
+  any compilation, where a new process would only add its imports."""
+  import train  # pylint: disable=g-import-not-at-top  (defines train.py's flags)
+  argv = ["train.py", "--config", config_file, "--workdir", str(workdir),
+          *(f"--config.{item}" for item in overrides)]
+  monkeypatch.setattr(sys, "argv", argv)  # (ml_collections reads overrides from sys.argv)
+  try:
+    train.main(flags.FLAGS(argv))
+  finally:
+    flags.FLAGS.unparse_flags()
+    for name in [n for n in flags.FLAGS if n.startswith("config.")]:  # (the overrides, defined
+      delattr(flags.FLAGS, name)                                     # as flags when parsed)
+
+
 def params_digest(params) -> str:
   """sha256 of every parameter's bytes, in a fixed order: equal iff bitwise equal."""
   digest = hashlib.sha256()
