@@ -17,7 +17,10 @@ Members (the transformers' options: configs/vit.py, configs/cct.py, configs/afvi
                    of configs/sweeps/beyond_blurpool.py
 Each member replaces the whole model section (the transformers' options are not the CNNs') and
 brings its own optimiser recipe (optimizer, learning_rate, weight_decay, label_smoothing of its
-run config, after the scale); the length of training, the data and the evaluation are shared.
+run config, after the scale); the length of training, the data and the evaluation are shared
+(so --config.base.train.num_epochs=2 reaches every member, --config.base.model.* none: the
+members' model sections replace the base's). summary.csv shows each member's model section
+in its 'model' column.
 Protocols: every integer circular shift (full 32 x 32 grid), the paper's crop, black embedding
 and embedding scale (configs/scales.py, sampled pairs), and every half-pixel circular shift of
 the raw image (fractional_shift, full 64 x 64 grid).
