@@ -87,6 +87,7 @@ def test_the_exact_members_are_stable_and_the_plain_vit_moves(label, protocol_ty
                                     values=engine_of(protocol).values(result, seed=0))
   scale = float(np.abs(np.asarray(make_predict_fn(model)(variables, images))).max())
   change = float(entry["max_logit_change"])
+  print(f"{label} {protocol_type}: max logit change {change:.2e}, logit scale {scale:.2e}")
   if invariant:
     assert change <= 1e-5 * max(scale, 1.0), (change, scale)
   else:
