@@ -31,7 +31,17 @@ CPU_EVAL_IMAGES = 100  # Test images per invariance evaluation (the paper used 1
 CPU_RESNET_WIDTH = 8  # ResNet-20 first-stage channels (16 is the standard ResNet-20).
 CPU_ALEXNET_WIDTH = 16  # AlexNet-style conv channels (64 at full scale).
 CPU_BATCH_SIZE = 128  # More, smaller steps than the full-scale batches: few epochs here.
-CPU_LEARNING_RATE = {"resnet": 0.1, "alexnet": 0.05}  # Peak SGD rate per model family.
+CPU_LEARNING_RATE = {"resnet": 0.1, "alexnet": 0.05,  # Peak SGD rate per model family...
+                     "transformer": 1e-3}  # ...and the transformers' AdamW rate.
+# The transformers' CPU size (vit, cct, afvit: configs/vit.py etc.): token dimension, encoder
+# blocks and heads (2 heads divide the width of 32); their full-scale sizes need a GPU.
+CPU_TRANSFORMER_SIZE = dict(width=32, depth=2, num_heads=2)
+# Family -> the model options its CPU scale sets.
+CPU_MODEL_SIZE = {"resnet": dict(width=CPU_RESNET_WIDTH),
+                  "alexnet": dict(width=CPU_ALEXNET_WIDTH),
+                  "transformer": CPU_TRANSFORMER_SIZE}
+# The models of the 'transformer' family (the rest: 'resnet' by name prefix, else 'alexnet').
+TRANSFORMERS = ("vit", "cct", "afvit")
 
 
 def paper_protocols(sample_pairs: int = 0) -> ml_collections.ConfigDict:
@@ -57,8 +67,11 @@ def paper_protocols(sample_pairs: int = 0) -> ml_collections.ConfigDict:
 
 
 def model_family(config: ml_collections.ConfigDict) -> str:
-  """'resnet' or 'alexnet': the family whose CPU settings (width, learning rate) apply."""
-  return "resnet" if config.model.name.startswith("resnet") else "alexnet"
+  """'resnet', 'transformer' or 'alexnet': the family whose CPU settings (size, learning
+  rate) apply."""
+  if config.model.name.startswith("resnet"):
+    return "resnet"
+  return "transformer" if config.model.name in TRANSFORMERS else "alexnet"
 
 
 def apply_cpu_scale(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -70,7 +83,7 @@ def apply_cpu_scale(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 200
   family = model_family(config)
-  config.model.width = CPU_RESNET_WIDTH if family == "resnet" else CPU_ALEXNET_WIDTH
+  config.model.update(CPU_MODEL_SIZE[family])
   config.train.batch_size = CPU_BATCH_SIZE
   config.train.learning_rate = CPU_LEARNING_RATE[family]
   config.eval.num_images = CPU_EVAL_IMAGES

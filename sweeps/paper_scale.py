@@ -26,6 +26,13 @@ every member's paired difference against `stride`: sweeps/collect.py) and
 WORKDIR/paper_scale.md gathers the tables, the plots and the plan's estimated against the
 measured times.
 
+Not configs/sweeps/transformers.py (the vision transformers against ResNet-20): its members
+replace the whole model section and bring their own AdamW recipe, while this command sets
+the study's settings on the sweep's base: the fast recipe (SGD with the one-cycle schedule
+of configs/fast.py, a CNN recipe), the compute dtype, and for --tiny the AlexNet-style net;
+none of these would reach the members' model sections or recipes, so the transformers would
+run unsized at their own settings. Run that sweep with sweep.py (its docstring).
+
 --tiny runs the same path on CPU in seconds: synthetic data, the AlexNet-style net of width 4
 for every member, one seed, the first member of each sweep, one epoch, one small protocol
 (what tests/test_paper_scale.py runs).

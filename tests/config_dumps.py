@@ -34,6 +34,7 @@ SWEEP_CONFIGS = {
     "configs/sweeps/blurpool_filters.py": ["", "cpu", "cpu_seeds"],
     "configs/sweeps/fig10_augmentation.py": ["", "cpu", "cpu_seeds"],
     "configs/sweeps/stride_vs_nostride.py": ["", "cpu", "cpu_seeds"],
+    "configs/sweeps/transformers.py": ["", "cpu", "cpu_seeds"],
 }
 
 

@@ -2,8 +2,9 @@
 
   XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/configs_on_devices.py TMPDIR
 
-Every configs/*.py experiment config and the base of every configs/sweeps/*.py sweep (full
-scale and ':cpu') is checked as train.py starts it: model, augmentation and evaluation
+Every configs/*.py experiment config and the base and every member of every
+configs/sweeps/*.py sweep (full scale and ':cpu'; the transformers sweep's members bring their
+own model sections) is checked as train.py starts it: model, augmentation and evaluation
 protocols build, and its training batch divides over 1, 2, 4 and 8 devices. One config per
 model name (the first in that order) then runs, shrunk to tiny sizes (width 4, one block for
 transformers, a synthetic training set of one batch of 16, 13 test images, 1 step) but with
@@ -46,6 +47,7 @@ from runtime.mesh import (check_divisible, make_data_parallel_mesh,  # pylint: d
                           put_replicated)
 from pipeline.train_then_evaluate import train_and_evaluate  # pylint: disable=g-import-not-at-top
 from runtime.variables import model_variables  # pylint: disable=g-import-not-at-top
+from sweeps import expand_sweep  # pylint: disable=g-import-not-at-top
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TEST_IMAGES = 13  # divides over no device count > 1
@@ -170,7 +172,9 @@ def main():
   found, checked, models_run, last = {}, [], set(), None
   for index, spec in enumerate(config_specs()):
     config = load_config_file(spec)
-    if "base" in config:  # a sweep: its base run config
+    if "base" in config:  # a sweep: every member starts; its base run config runs
+      for member in expand_sweep(config):
+        check_starts(member.config)
       config = config.base
     check_starts(config)
     checked.append(os.path.relpath(spec, ROOT))

@@ -135,7 +135,8 @@ def test_every_shipped_sweep_config_expands_and_validates(name):
     assert len({m.group for m in members}) >= 2, name
 
 
-STUDY_SWEEPS = ("stride_vs_nostride", "blurpool_filters", "beyond_blurpool", "fig10_augmentation")
+STUDY_SWEEPS = ("stride_vs_nostride", "blurpool_filters", "beyond_blurpool", "fig10_augmentation",
+                "transformers")
 
 
 @pytest.mark.parametrize("name", STUDY_SWEEPS)

@@ -15,9 +15,15 @@ as the input of the next captured module only (e.g. AlexNet's pool1 in 'conv2').
 
 Spatial maps are (N, H, W, C); vectors (N, D). A map's cumulative stride relative to the
 input is input_side / H (1 for stride-1 layers; 2 after one subsampling by 2; ...).
+Token maps of the vision transformers (vit, cct, afvit: (N, T, C) sequences of a square grid
+of T = h * h tokens in row-major order, models/transformer.py) are read as the grids they are,
+(N, h, h, C); a one-token sequence (N, 1, C) is a vector (N, C). A sequence that is not a
+square grid (T = h * h + 1 with a class token, pool='cls') has no grid to read: capture
+refuses it (ConfigError naming the layers; layer_pattern can leave them out).
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -78,8 +84,41 @@ def capture_layers_and_output(model: nn.Module, variables, images: jnp.ndarray,
       raise ConfigError(f"layer_pattern {pattern!r} matches no layer; layers: "
                         f"{', '.join(layers)}")
     layers = selected
-  return output.astype(jnp.float32), {name: value.astype(jnp.float32)
-                                      for name, value in layers.items()}
+  return output.astype(jnp.float32), {name: as_grid(value).astype(jnp.float32)
+                                      for name, value in tokens_checked(layers).items()}
+
+
+def grid_side(tokens: int) -> int | None:
+  """h where `tokens` = h * h (h >= 1), else None."""
+  side = math.isqrt(tokens)
+  return side if side * side == tokens else None
+
+
+def as_grid(value: jnp.ndarray) -> jnp.ndarray:
+  """A token sequence (N, h * h, C) as its row-major grid (N, h, h, C), one token (N, 1, C)
+  as a vector (N, C); anything else unchanged."""
+  if value.ndim != 3 or grid_side(value.shape[1]) is None:
+    return value
+  side = grid_side(value.shape[1])
+  if side == 1:
+    return value[:, 0]
+  return value.reshape(value.shape[0], side, side, value.shape[2])
+
+
+def tokens_checked(layers: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+  """`layers`, if none is a token sequence that is not a square grid.
+
+  Raises:
+    ConfigError: names those layers (a class token makes T = h * h + 1: no grid to read).
+  """
+  odd = [f"{name} {tuple(value.shape[1:])}" for name, value in layers.items()
+         if value.ndim == 3 and grid_side(value.shape[1]) is None]
+  if odd:
+    raise ConfigError(
+        f"the layer analyses read token maps as square grids, and these layers' token "
+        f"sequences are not one (a class token, pool='cls'?): {', '.join(odd)}; leave them "
+        "out with the config's layer_pattern, or analyse a model with pool='gap'")
+  return layers
 
 
 def spatial_layers(layers: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
