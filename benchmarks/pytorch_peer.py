@@ -18,6 +18,8 @@ an idle machine (or a GPU, where the host CPU time means little) quote the wall-
 
   python -m benchmarks.pytorch_peer                                   # CPU: batch 128, fp32
   python -m benchmarks.pytorch_peer --batch_size=512 --dtypes=float32,bfloat16   # a GPU
+  python -m benchmarks.pytorch_peer --models=vit,cct --frameworks=project,plain_flax \
+      --width=48 --steps=3 --repeats=15          # the transformers (no PyTorch version)
 
 PyTorch is an optional install for this benchmark only (`pip install torch`); without it the
 benchmark says so and exits with status 2 unless `--frameworks` leaves pytorch out.
@@ -117,6 +119,11 @@ def _check_flags() -> None:
             "`pip install torch` (on a CPU-only machine the CPU build is enough), or run with "
             "--frameworks=project,plain_flax.", file=sys.stderr)
       sys.exit(2)
+    from benchmarks.torch_models import TORCH_MODELS  # pylint: disable=g-import-not-at-top
+    missing = sorted(set(_MODELS.value) - set(TORCH_MODELS))
+    if missing:
+      sys.exit(f"--models: no PyTorch version of {', '.join(missing)} (PyTorch has "
+               f"{', '.join(TORCH_MODELS)}); time them with --frameworks=project,plain_flax")
 
 
 @dataclasses.dataclass

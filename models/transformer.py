@@ -59,10 +59,14 @@ class MultiHeadAttention(nn.Module):
     width = queries.shape[-1]
     head_dim = width // self.num_heads
     split = lambda x: x.reshape(*x.shape[:-1], self.num_heads, head_dim)
-    q = split(_dense(width, self.dtype, "query")(queries))
+    # The 1/sqrt(head_dim) scale is applied to the queries (N, Tq, D), not to the logits
+    # (N, heads, Tq, Tk): the same products up to float rounding, and with many tokens and
+    # narrow heads far fewer multiplications (benchmarks/pytorch_peer.py, docs/performance.md).
+    q = split(_dense(width, self.dtype, "query")(queries) / jnp.asarray(math.sqrt(head_dim),
+                                                                          queries.dtype))
     k = split(_dense(width, self.dtype, "key")(inputs))
     v = split(_dense(width, self.dtype, "value")(inputs))
-    logits = jnp.einsum("nqhd,nkhd->nhqk", q, k).astype(jnp.float32) / math.sqrt(head_dim)
+    logits = jnp.einsum("nqhd,nkhd->nhqk", q, k).astype(jnp.float32)
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     out = jnp.einsum("nhqk,nkhd->nqhd", weights, v).reshape(*queries.shape[:-1], width)
     return _dense(width, self.dtype, "out")(out)

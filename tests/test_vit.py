@@ -309,3 +309,23 @@ def test_two_steps_of_the_real_train_loop(tmp_path, module, options):
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   losses = [r["train_loss"] for r in records if "train_loss" in r]
   assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("width,num_heads", [(48, 4), (48, 3)])
+def test_attention_scaling_the_queries_is_scaling_the_logits(width, num_heads):
+  """MultiHeadAttention scales the queries by 1/sqrt(head_dim) (cheaper); the textbook form
+  scales the logits: the same up to float32 rounding (head dims 12 and 16)."""
+  from models.transformer import MultiHeadAttention  # pylint: disable=g-import-not-at-top
+  tokens = jax.random.normal(jax.random.PRNGKey(0), (4, 64, width), jnp.float32)
+  module = MultiHeadAttention(num_heads)
+  params = module.init(jax.random.PRNGKey(1), tokens, tokens)["params"]
+  head_dim = width // num_heads
+  project = lambda name: (tokens @ params[name]["kernel"] + params[name]["bias"]).reshape(
+      4, 64, num_heads, head_dim)
+  q, k, v = (project(name) for name in ("query", "key", "value"))
+  logits = jnp.einsum("nqhd,nkhd->nhqk", q, k) / np.sqrt(head_dim)
+  mixed = jnp.einsum("nhqk,nkhd->nqhd", jax.nn.softmax(logits, axis=-1), v).reshape(4, 64, width)
+  reference = mixed @ params["out"]["kernel"] + params["out"]["bias"]
+  out = module.apply({"params": params}, tokens, tokens)
+  residual = float(jnp.max(jnp.abs(out - reference)) / jnp.max(jnp.abs(reference)))
+  assert residual < 1e-5, residual
