@@ -5,7 +5,8 @@
 One row per finished member (its sub-folder's summary.json and sweep_member.json), in the
 sweep's order: test accuracy on the whole test set (final_test_accuracy), steps and epochs,
 the training's wall time and images per second, and the member's total time in the sweep
-(training and evaluation). What the study cost and how far each network trained, with nothing
+(training and evaluation); for a member resumed after an interruption those times are of
+its last process, from the step the steps column names. What the study cost and how far each network trained, with nothing
 recomputed; RESULTS.md renders it (scripts/render_results.py). Wall times depend on what else
 the machine ran; the study's notes say how busy it was.
 
@@ -22,6 +23,15 @@ from typing import Optional
 from runtime.progress import format_duration
 from runtime.run_files import SUMMARY_FILE
 from sweeps.runner import STATUS_FILE, SWEEP_FILE, read_json_or_none
+
+
+def _steps_cell(summary: dict) -> str:
+  """'3900 (10 epochs)', or, for a run resumed after an interruption, the step it resumed
+  from: its wall time, images/s and total are then those of the last process only."""
+  cell = f"{summary['steps']} ({summary['epochs']:g} epochs)"
+  if summary.get("resumed_from_step"):
+    cell += f"; times from step {summary['resumed_from_step']} on"
+  return cell
 
 
 def member_rows(folder: str) -> list[list[str]]:
@@ -41,7 +51,7 @@ def member_rows(folder: str) -> list[list[str]]:
     if summary is None or status.get("state") != "done":
       continue
     rows.append([f"`{member['name']}`", f"{summary['final_test_accuracy']:.4f}",
-                 f"{summary['steps']} ({summary['epochs']:g} epochs)",
+                 _steps_cell(summary),
                  format_duration(summary["wall_time_sec"]),
                  f"{summary['train_images_per_sec']:.0f}",
                  format_duration(status["seconds"]) if status.get("seconds") else "n/a"])

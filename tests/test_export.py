@@ -66,5 +66,10 @@ def test_study_table_lists_finished_members_in_sweep_order(tmp_path, capsys):
   assert len(lines) == 4
   assert lines[2] == "| `none,seed=0` | 0.7712 | 3900 (10 epochs) | 50:00 | 840 | 1:02:05 |"
   assert lines[3].startswith("| `crop_max2.0,seed=0` | 0.7601 |")
+  summary = json.loads((tmp_path / names[2] / "summary.json").read_text())
+  summary["resumed_from_step"] = 500
+  (tmp_path / names[2] / "summary.json").write_text(json.dumps(summary))
+  resumed = study_table.study_table(str(tmp_path)).splitlines()[3]
+  assert "| 3900 (10 epochs); times from step 500 on | 50:00 |" in resumed
   assert study_table.main([str(tmp_path / "none,seed=0")]) == 2
   assert "not a study folder" in capsys.readouterr().err
