@@ -21,7 +21,10 @@ paired.json holds) as Markdown tables; nothing is recomputed, every number is pa
                             size (embedded side): a row per member, a column per size, cells
                             as paired_table's
   write_paired(out_dir, paired)   paired.json and paired.md
-Cells: format_interval ('0.1630 [0.1400, 0.1870]'), format_value.
+Cells: format_interval ('0.1630 [0.1400, 0.1870]'), format_value. Every table marks with
+COVERAGE_MARK ("‡") the cells of a proportion whose interval lacks its stated coverage (fewer
+than COVERAGE_MIN_IMAGES images and a rate outside COVERAGE_RATES: low_coverage) and then
+says so in one line under it (COVERAGE_NOTE).
 """
 from __future__ import annotations
 
@@ -58,6 +61,46 @@ ADJUSTED, UNADJUSTED_ONLY, NEITHER = "adjusted", "unadjusted only", "neither"
 DAGGER = "†"  # Marks a difference distinguishable before the multiplicity adjustment only.
 
 
+# Coverage of the 95% interval with few images and rare events, measured in docs/evaluation.md
+# ("Coverage with few images and rare events"; `nice -n 5 python -m experiments.bootstrap_coverage
+# --replications 200 --resamples 500 --images 8 20 40`): where a rate is below about 0.1 or above
+# 0.9, coverage is 0.35-0.88 with 8 images and 0.70-0.80 with 20 (one seed, or one run that never
+# changes), 0.89-0.97 from 40 images on; moderate rates keep 0.885-0.985 from 8 images on.
+COVERAGE_MIN_IMAGES = 40  # Fewer images than this, with a rate outside COVERAGE_RATES: marked.
+COVERAGE_RATES = (0.1, 0.9)  # Rates within [low, high] keep the coverage at any count.
+# The metrics that are proportions of events (the simulations' binary scenarios); MAC is
+# continuous and its rare-event coverage was not measured, so it is never marked.
+PROPORTION_METRICS = ("accuracy", "worst_case_accuracy", "consistency", "p_top1_change",
+                      "stable_prediction")
+COVERAGE_MARK = "‡"  # Marks a cell whose interval lacks its stated coverage (low_coverage).
+COVERAGE_NOTE = (
+    f"{COVERAGE_MARK}: fewer than {COVERAGE_MIN_IMAGES} images and a rate below "
+    f"{COVERAGE_RATES[0]:g} or above {COVERAGE_RATES[1]:g}: this interval does not have its "
+    "stated coverage (too narrow; read the cell as descriptive), see "
+    "[docs/evaluation.md](docs/evaluation.md#coverage-with-few-images-and-rare-events).")
+
+
+def low_coverage(entry: Optional[Mapping[str, Any]], n_images: Optional[int], metric: str,
+                 rates: Sequence[str] = ("a", "b")) -> bool:
+  """Whether the interval of `entry` (a paired.json entry of `metric`, compared on `n_images`
+  images) lacks its stated coverage: a proportion (PROPORTION_METRICS) on fewer than
+  COVERAGE_MIN_IMAGES images with a run's mean (the entry's `rates`: "a", "b") outside
+  COVERAGE_RATES. False where the entry or the image count is unknown."""
+  if entry is None or n_images is None or metric not in PROPORTION_METRICS:
+    return False
+  if n_images >= COVERAGE_MIN_IMAGES:
+    return False
+  low, high = COVERAGE_RATES
+  return any(entry.get(key) is not None and not low <= entry[key] <= high for key in rates)
+
+
+def _with_coverage_note(lines: list[str]) -> list[str]:
+  """`lines` (a table), with COVERAGE_NOTE under it where a cell holds COVERAGE_MARK."""
+  if any(COVERAGE_MARK in line for line in lines):
+    return lines + ["", COVERAGE_NOTE]
+  return lines
+
+
 def verdict(entry: Mapping[str, Any]) -> str:
   """ADJUSTED: distinguishable after Holm's adjustment (evaluate.stats.multiplicity), or, in a
   paired.json written before the adjustment existed (no distinguishable_adjusted), its
@@ -81,11 +124,18 @@ def _verdict_text(entry: Mapping[str, Any]) -> str:
   return f"yes ({holm})" if shown == ADJUSTED else f"{DAGGER} before adjustment only ({holm})"
 
 
-def _row(protocol: str, title: str, entry: Mapping[str, Any]) -> str:
+def _coverage_suffix(flagged: bool) -> str:
+  return f" {COVERAGE_MARK}" if flagged else ""
+
+
+def _row(protocol: str, title: str, entry: Mapping[str, Any], n_images: Optional[int],
+         metric: str) -> str:
+  """A row of paired.md; B - A marked COVERAGE_MARK where low_coverage."""
   cells = [protocol, title,
            format_interval(entry["a"], entry["a_ci_low"], entry["a_ci_high"]),
            format_interval(entry["b"], entry["b_ci_low"], entry["b_ci_high"]),
-           format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True),
+           format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], signed=True)
+           + _coverage_suffix(low_coverage(entry, n_images, metric)),
            _verdict_text(entry)]
   return "| " + " | ".join(cells) + " |"
 
@@ -115,14 +165,17 @@ def markdown(paired: Mapping[str, Any]) -> str:
                  else ""), "",
               f"| protocol | metric | A | B | B - A [{confidence}] | distinguishable |",
               "|---|---|---|---|---|---|",
-              _row("untransformed", "accuracy", pair[CLEAN])]
+              _row("untransformed", "accuracy", pair[CLEAN], pair["n_images"], "accuracy")]
+    table_start = len(lines) - 1
     for name, protocol in pair["protocols"].items():
+      count = protocol.get("n_images", pair["n_images"])
       shown = protocol_title(name, protocol.get("n_images"), pair["n_images"])
       for metric, entry in protocol["metrics"].items():
-        lines.append(_row(shown, METRIC_TITLES[metric], entry))
+        lines.append(_row(shown, METRIC_TITLES[metric], entry, count, metric))
       change = protocol["max_logit_change"]
       lines.append(f"| {shown} | max \\|logit change\\| (not bootstrapped) | "
                    f"{_format_change(change['a'])} | {_format_change(change['b'])} | | |")
+    lines[table_start:] = _with_coverage_note(lines[table_start:])
     lines.append("")
   if paired.get("left_out"):
     lines += ["Not compared: " + "; ".join(f"`{label}`: {why}"
@@ -177,20 +230,23 @@ def difference_rows(comparison: Mapping[str, Any], metrics: Sequence[tuple[str, 
            + " | ".join(title for _, title in metrics) + " |",
            "|" + "---|" * (3 + len(keys))]
 
-  def cell(entry):
+  def cell(entry, n_images, metric):
     if not entry:
       return "n/a"
     text = format_interval(entry["diff"], entry["ci_low"], entry["ci_high"], True)
     shown = verdict(entry)
-    return (f"**{text}**" if shown == ADJUSTED
-            else f"{text} {DAGGER}" if shown == UNADJUSTED_ONLY else text)
+    return ((f"**{text}**" if shown == ADJUSTED
+             else f"{text} {DAGGER}" if shown == UNADJUSTED_ONLY else text)
+            + _coverage_suffix(low_coverage(entry, n_images, metric)))
 
   for pair in comparison["pairs"]:
     for index, (name, protocol) in enumerate(pair["protocols"].items()):
+      count = protocol.get("n_images", pair["n_images"])
       lines.append("| " + " | ".join(
-          [pair["b"], name, cell(pair[CLEAN]) if index == 0 else ""]
-          + [cell(protocol["metrics"].get(metric)) for metric in keys]) + " |")
-  return lines
+          [pair["b"], name,
+           cell(pair[CLEAN], pair["n_images"], "accuracy") if index == 0 else ""]
+          + [cell(protocol["metrics"].get(metric), count, metric) for metric in keys]) + " |")
+  return _with_coverage_note(lines)
 
 
 # --- RESULTS.md's tables ----------------------------------------------------------------------
@@ -219,13 +275,17 @@ def _seeds(count: Optional[int]) -> str:
   return f"{count} seed{'s' if count != 1 else ''}" if count else ""
 
 
-def _results_cell(result: Optional[Mapping[str, Any]], baseline: bool) -> str:
+def _results_cell(result: Optional[Mapping[str, Any]], baseline: bool,
+                  n_images: Optional[int] = None, metric: str = "") -> str:
+  """The baseline's value with its interval (marked COVERAGE_MARK where its own rate makes
+  low_coverage), or another member's difference (marked where either rate does)."""
   if result is None:
     return "n/a"
   if baseline:
-    return format_interval(result["a"], result["a_ci_low"], result["a_ci_high"],
-                           digits=DIGITS)
-  return _difference(result)
+    return (format_interval(result["a"], result["a_ci_low"], result["a_ci_high"],
+                            digits=DIGITS)
+            + _coverage_suffix(low_coverage(result, n_images, metric, rates=("a",))))
+  return _difference(result) + _coverage_suffix(low_coverage(result, n_images, metric))
 
 
 def _member_cell(pair: Mapping[str, Any], baseline: bool) -> str:
@@ -276,11 +336,13 @@ def size_table(paired: Mapping[str, Any], protocol: str,
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for index, pair in enumerate([pairs[0]] + list(pairs)):
     baseline = index == 0
-    grouped = (pair["protocols"].get(protocol) or {}).get("by_group") or {}
+    entry = pair["protocols"].get(protocol) or {}
+    grouped = entry.get("by_group") or {}
     cells = grouped.get(metric) or [None] * len(sizes)
+    images = entry.get("n_images", pair.get("n_images"))
     lines.append("| " + " | ".join([_member_cell(pair, baseline)] + [
-        _results_cell(cell, baseline) for cell in cells]) + " |")
-  return "\n".join(lines) + "\n"
+        _results_cell(cell, baseline, images, metric) for cell in cells]) + " |")
+  return "\n".join(_with_coverage_note(lines)) + "\n"
 
 
 def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
@@ -303,21 +365,22 @@ def paired_table(paired: Mapping[str, Any], metric: str = "p_top1_change",
     return f" ({count} images)" if count else ""
 
   accuracy = TEST_SET if all(TEST_SET in pair for pair in pairs) else CLEAN
-  accuracy_images = (pairs[0][TEST_SET]["n_images"] if accuracy == TEST_SET
-                     else pairs[0]["n_images"])
+  def accuracy_count(pair: Mapping[str, Any]) -> Optional[int]:
+    return pair[TEST_SET].get("n_images") if accuracy == TEST_SET else pair.get("n_images")
+
+  accuracy_images = accuracy_count(pairs[0])
   header = ["member", ACCURACY_TITLES[accuracy] + f" ({accuracy_images} images)"]
   header += [f"{name}{images(name)}" for name in chosen]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  first = pairs[0]
-  row = [_member_cell(first, baseline=True), _results_cell(first[accuracy], baseline=True)]
-  row += [_results_cell(first["protocols"][name]["metrics"].get(metric), baseline=True)
-          for name in chosen]
-  lines.append("| " + " | ".join(row) + " |")
-  for pair in pairs:
-    row = [_member_cell(pair, baseline=False), _results_cell(pair[accuracy], baseline=False)]
+  for index, pair in enumerate([pairs[0]] + list(pairs)):
+    baseline = index == 0
+    row = [_member_cell(pair, baseline),
+           _results_cell(pair[accuracy], baseline, accuracy_count(pair), "accuracy")]
     for name in chosen:
       protocol = pair["protocols"].get(name)
-      row.append(_results_cell(None if protocol is None else protocol["metrics"].get(metric),
-                       baseline=False))
+      row.append(_results_cell(
+          None if protocol is None else protocol["metrics"].get(metric), baseline,
+          None if protocol is None else protocol.get("n_images", pair.get("n_images")),
+          metric))
     lines.append("| " + " | ".join(row) + " |")
-  return "\n".join(lines) + "\n"
+  return "\n".join(_with_coverage_note(lines)) + "\n"

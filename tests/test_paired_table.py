@@ -112,4 +112,52 @@ def test_difference_rows_bold_adjusted_and_dagger_unadjusted_only():
   assert "**-0.1000 [-0.1100, -0.0900]**" in old[2]  # no adjusted fields: as before
   flips.update(distinguishable_adjusted=False, p_adjusted=0.2)
   rows = paired_tables.difference_rows(data, [("p_top1_change", "P")])
-  assert "| -0.1000 [-0.1100, -0.0900] † |" in rows[2]
+  # 20 images and B's rate 0.0: also marked for its coverage (‡, after the verdict's mark).
+  assert "| -0.1000 [-0.1100, -0.0900] † ‡ |" in rows[2]
+
+
+def _coverage_entry(a, b):
+  return _result(a, b, b - a - 0.02, b - a + 0.02)
+
+
+@pytest.mark.parametrize("images, a, b, marked", [
+    (20, 0.0, 0.05, True),   # few images, the baseline never changes
+    (8, 0.3, 0.95, True),    # few images, a rate near 1
+    (200, 0.0, 0.05, False),  # enough images
+    (40, 0.0, 0.05, False),  # the doc's threshold itself: coverage kept
+    (20, 0.3, 0.4, False),   # moderate rates
+])
+def test_cells_without_their_stated_coverage_are_marked_with_a_note(images, a, b, marked):
+  from evaluate import paired_tables  # pylint: disable=g-import-not-at-top
+  data = _paired()
+  for pair in data["pairs"]:
+    pair["protocols"]["circular"]["n_images"] = images
+    pair["protocols"]["circular"]["metrics"]["p_top1_change"] = _coverage_entry(a, b)
+    pair.update(images_left_out=0, protocols_skipped=[])  # what paired.md also reads
+    pair["protocols"]["circular"]["max_logit_change"] = dict(a=0.0, b=0.0)
+    pair["protocols"]["circular"]["by_group"] = dict(
+        groups=[16], p_top1_change=[_coverage_entry(a, b)])
+  mark, note = paired_tables.COVERAGE_MARK, paired_tables.COVERAGE_NOTE
+  texts = [paired_table.paired_table(data, protocols=["circular"]),
+           "\n".join(paired_tables.difference_rows(data, [("p_top1_change", "P")])),
+           paired_table.size_table(data, "circular"),
+           paired_tables.markdown(dict(data, confidence=0.95, method="m",
+                                       bootstrap_samples=10, bootstrap_seed=0))]
+  for text in texts:
+    assert (mark in text) == marked and (note in text) == marked
+    if marked:
+      assert text.count(note) == (len(data["pairs"]) if "## A =" in text else 1)
+      assert "docs/evaluation.md#coverage-with-few-images-and-rare-events" in note
+  lines = texts[0].splitlines()
+  assert lines[3].endswith(f" {mark} |") == marked  # a member's difference
+  assert (mark in lines[2]) == (marked and not 0.1 <= a <= 0.9)  # the baseline's own rate
+
+
+def test_continuous_metrics_and_unknown_counts_are_never_marked():
+  from evaluate import paired_tables  # pylint: disable=g-import-not-at-top
+  entry = _coverage_entry(0.0, 0.05)
+  assert paired_tables.low_coverage(entry, 20, "p_top1_change")
+  assert not paired_tables.low_coverage(entry, 20, "mac")
+  assert not paired_tables.low_coverage(entry, None, "p_top1_change")
+  assert not paired_tables.low_coverage(_coverage_entry(0.0, 0.3), 20, "p_top1_change",
+                                        rates=("b",))  # the baseline's 0.0 not asked

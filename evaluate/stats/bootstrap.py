@@ -96,8 +96,9 @@ seed; 0.918-0.976 with 3 seeds, whose intervals are 1.2-1.5x as wide as the esti
 spread (the price of estimating a variance from 3 seeds); 0.952-0.958 and 1.09x with 10.
 With 8, 20 and 40 images: 0.885-0.985 at moderate rates, but with rare events (rates near 0
 or 1) resamples without any event make intervals too narrow: 0.35-0.88 at 8 images, 0.70-0.99
-at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Few images and rare events"). With paired seeds
-(100 images): 0.95-0.98 for per-image binary values with 3 seeds and 0.95 with 10 seeds, but
+at 20, 0.89-0.97 at 40 (docs/evaluation.md, "Coverage with few images and rare events"; the
+tables mark such cells, evaluate/paired_tables.py: low_coverage). With paired seeds (100
+images): 0.95-0.98 for per-image binary values with 3 seeds and 0.95 with 10 seeds, but
 0.91-0.94 for continuous values with 3 seeds whose difference keeps a seed effect of its own;
 where the seeds share an effect, 0.2-0.9x the width of the independent interval
 (docs/evaluation.md, "Paired seeds").
