@@ -21,8 +21,14 @@
 #             grids on 200 evaluation images, sized to a 1.5-minute budget (its plan's
 #             estimates against the measured seconds test the cost model there)
 #                                                                -> paper_scale.md, plan.json
-# plus suite.log (everything printed) and summary.txt (per step: status and seconds): at most
-# 8 files, none in a sub-folder.
+#   transformers  the vision transformers (configs/vit.py, configs/cct.py, configs/afvit.py):
+#             train-step speed of vit and cct against plain Flax (bfloat16, batch 512; no
+#             PyTorch versions); a short run of each config (50 steps, full size, one test
+#             evaluation; vit as the polyphase-anchored vit: downsample=aps, posemb=peg,
+#             circular padding); their exactness (experiments/shift_exactness.py: afvit with
+#             random weights, then the trained anchored vit and afvit)       -> transformers.txt
+# plus suite.log (everything printed) and summary.txt (per step, or per part of the
+# transformers step: status and seconds): at most 9 files, none in a sub-folder.
 # Before the steps: if .device/wheels exists (scripts/pack_for_device.sh), its wheels are
 # installed into a private directory on PYTHONPATH; if .device/cifar10 exists and CIFAR10_DIR
 # is not set, it is the data.
@@ -30,17 +36,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 TINY=0
-STEPS="env,peer,accuracy,grid,slice"
+ALL_STEPS="env,peer,accuracy,grid,slice,transformers"
+STEPS="$ALL_STEPS"
 for arg in "$@"; do
   case "$arg" in
     --tiny) TINY=1 ;;
     --steps=*) STEPS="${arg#--steps=}" ;;
-    *) echo "usage: bash benchmarks/device_suite.sh [--tiny] [--steps=env,peer,accuracy,grid,slice]" >&2; exit 2 ;;
+    *) echo "usage: bash benchmarks/device_suite.sh [--tiny] [--steps=$ALL_STEPS]" >&2; exit 2 ;;
   esac
 done
 for step in ${STEPS//,/ }; do
-  case "$step" in env|peer|accuracy|grid|slice) ;;
-    *) echo "unknown step '$step'; valid: env, peer, accuracy, grid, slice" >&2; exit 2 ;;
+  case "$step" in env|peer|accuracy|grid|slice|transformers) ;;
+    *) echo "unknown step '$step'; valid: ${ALL_STEPS//,/, }" >&2; exit 2 ;;
   esac
 done
 OUT="${OUT:-$ROOT/device_suite_out}"
@@ -91,7 +98,15 @@ if [ $TINY -eq 1 ]; then
   TARGET=0.3
   GRID=(--model=alexnet --width=4 --protocol=circular_shift --num_images=2 --repeats=1)
   SLICE=(--tiny)
-  LIMITS=(300 600 600 600 600)  # guards against a hang only: a CPU shared with other work is slow
+  TRANSFORMER_PEER=(--models=vit,cct --width=12 --batch_size=8 --steps=1 --repeats=1
+    --dtypes=float32)
+  TRANSFORMER_RUN=(--config.data.source=synthetic --config.data.synthetic_train_size=32
+    --config.data.synthetic_test_size=16 --config.model.width=12 --config.model.depth=1
+    --config.train.batch_size=8 --config.train.num_steps=2 --config.train.log_every_steps=1
+    --config.train.eval_batch_size=16)
+  EXACTNESS_IMAGES=2
+  # guards against a hang only: a CPU shared with other work is slow
+  LIMITS=(300 600 600 600 600 300 300 300 300 300)
 else
   PEER=(--models=resnet18,resnet20 --batch_size=512 --steps=10 --repeats=5
     --dtypes=float32,bfloat16)
@@ -101,7 +116,15 @@ else
   GRID=(--model=resnet20 --width=16 --protocol=circular_shift --num_images=256 --repeats=2)
   SLICE=(--sweeps=fig11 --members=stride --seeds=0 --eval_images=200 --budget_minutes=1.5
     --max_epochs=3)
-  LIMITS=(30 150 200 60 100)
+  TRANSFORMER_PEER=(--models=vit,cct --batch_size=512 --steps=5 --repeats=2
+    --dtypes=bfloat16)
+  TRANSFORMER_RUN=(--config.train.num_steps=50 --config.train.log_every_steps=25
+    --config.train.eval_batch_size=2000)
+  EXACTNESS_IMAGES=16
+  # env peer accuracy grid slice | transformers: peer, vit, cct, afvit, exactness. Sum 540 s:
+  # the transformers' 100 s come out of env, peer, accuracy and grid (were 30 150 200 60); an
+  # estimate, not measured on a GPU (each part: one to four compilations, at most 50 steps).
+  LIMITS=(20 120 160 40 100 25 20 15 25 15)
 fi
 FRAMEWORKS="project,plain_flax"
 has_torch && FRAMEWORKS="project,plain_flax,pytorch"
@@ -140,6 +163,28 @@ if wants slice; then
   run_step slice "${LIMITS[4]}" "$PYTHON" -m sweeps.paper_scale "${SLICE[@]}" \
     --workdir "$WORK/slice"
   cp "$WORK/slice/paper_scale.md" "$WORK/slice/plan.json" "$OUT/" 2>> "$LOG"
+fi
+if wants transformers; then
+  run_step transformer_peer "${LIMITS[5]}" "$PYTHON" -m benchmarks.pytorch_peer \
+    "${TRANSFORMER_PEER[@]}" --frameworks=project,plain_flax
+  # The anchored vit: exactly invariant to integer circular shifts (configs/vit.py's docstring).
+  VIT_APS=(--config.model.downsample=aps --config.model.posemb=peg --config.model.padding=circular)
+  rm -rf "$WORK/vit_aps_peg" "$WORK/cct" "$WORK/afvit"
+  run_step vit_aps_peg "${LIMITS[6]}" "$PYTHON" train.py --config configs/vit.py \
+    "${VIT_APS[@]}" "${TRANSFORMER_RUN[@]}" --workdir "$WORK/vit_aps_peg"
+  run_step cct "${LIMITS[7]}" "$PYTHON" train.py --config configs/cct.py \
+    "${TRANSFORMER_RUN[@]}" --workdir "$WORK/cct"
+  run_step afvit "${LIMITS[8]}" "$PYTHON" train.py --config configs/afvit.py \
+    "${TRANSFORMER_RUN[@]}" --workdir "$WORK/afvit"
+  run_step transformer_exactness "${LIMITS[9]}" bash -c '
+    set -e
+    "$0" -m experiments.shift_exactness --models=afvit
+    for run in "$2" "$3"; do
+      echo "trained: $run"; "$0" -m experiments.shift_exactness --workdir="$run" --num_images="$1"
+    done' "$PYTHON" "$EXACTNESS_IMAGES" "$WORK/vit_aps_peg" "$WORK/afvit"
+  for part in transformer_peer vit_aps_peg cct afvit transformer_exactness; do
+    echo "=== $part"; cat "$WORK/$part.out"
+  done > "$OUT/transformers.txt"
 fi
 echo "results in $OUT:"; ls "$OUT"
 cat "$SUMMARY"
