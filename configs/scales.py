@@ -129,10 +129,17 @@ def apply_cpu_study_scale(config: ml_collections.ConfigDict) -> ml_collections.C
   config.train.checkpoint_every_steps = 50
   config.eval.num_images = STUDY_EVAL_IMAGES
   _sample_pairs(config, STUDY_SAMPLE_PAIRS)
-  for name, entry in config.eval.protocols.items():
-    if name in STUDY_PROTOCOL_IMAGES:
-      entry.num_images = STUDY_PROTOCOL_IMAGES[name]
+  set_protocol_images(config.eval.protocols,
+                      {name: count for name, count in STUDY_PROTOCOL_IMAGES.items()
+                       if name in config.eval.protocols})
   return config
+
+
+def set_protocol_images(protocols: ml_collections.ConfigDict, counts: dict[str, int]) -> None:
+  """Sets protocols[name].num_images = count for each (name, count) of `counts`, in place
+  (the test images a costly protocol is evaluated on; a name not in `protocols` is a KeyError)."""
+  for name, count in counts.items():
+    protocols[name].num_images = count
 
 
 def _sample_pairs(config: ml_collections.ConfigDict, pairs: int) -> None:

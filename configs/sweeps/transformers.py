@@ -77,8 +77,7 @@ def get_config(arg: str = ""):
   base.eval.protocols = _protocols()
   scale.apply(base)
   if arg == "cpu_seeds":
-    for name, count in STUDY_PROTOCOL_IMAGES.items():
-      base.eval.protocols[name].num_images = count
+    scales.set_protocol_images(base.eval.protocols, STUDY_PROTOCOL_IMAGES)
   sweep = default_sweep_config(base)
   sweep.members = [
       _member("vit_stride", vit, scale),
